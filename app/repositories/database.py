@@ -1,0 +1,25 @@
+"""Connection pool and DSN resolution. The only place that opens PostgreSQL connections."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app.config import Settings
+from app.repositories.embedded import embedded_dsn
+
+
+def resolve_dsn(settings: Settings) -> str:
+    """DATABASE_URL when set, else the embedded server's DSN (started on demand)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return embedded_dsn(settings.data_dir)
+
+
+async def create_pool(settings: Settings, dsn: str) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        command_timeout=settings.db_command_timeout_seconds,
+        server_settings={"application_name": "ai-usage-pipeline"},
+    )

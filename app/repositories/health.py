@@ -1,0 +1,20 @@
+"""Readiness checks that touch the database."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app.repositories.migrations import current_revision, head_revision
+
+
+async def database_status(pool: asyncpg.Pool) -> str | None:
+    """None when ready, else a short reason (never a DSN or a secret)."""
+    try:
+        async with pool.acquire(timeout=2.0) as connection:
+            await connection.fetchval("SELECT 1")
+            revision = await current_revision(connection)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        return f"database unreachable ({type(exc).__name__})"
+    if revision != head_revision():
+        return f"database schema at {revision or 'nothing'}, expected {head_revision()}"
+    return None
