@@ -79,6 +79,7 @@ class Settings(BaseSettings):
 
     upstream_timeout_seconds: float = Field(default=60.0, gt=0)
     upstream_max_attempts: int = Field(default=6, ge=1, le=50)
+    upstream_retry_base_seconds: float = Field(default=1.0, ge=0)
     upstream_max_retry_wait_seconds: float = Field(default=120.0, ge=0)
     upstream_source_time_budget_seconds: float = Field(default=1800.0, gt=0)
     upstream_max_concurrency: int = Field(default=4, ge=1, le=64)

@@ -1,0 +1,321 @@
+"""Anthropic Admin API (and the claude.ai-side Compliance and Enterprise Analytics APIs).
+
+Report endpoints use an opaque `page` cursor; every original parameter is re-sent with it.
+A cursor the upstream rejects (HTTP 400) restarts the chain once; the first page after a
+restart carries `restarted=True` so consumers discard what they buffered from that chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from app.ingestion.cursor_client import chunk_window
+from app.ingestion.http import InvalidCursorError, MalformedPageError, RequestStats, UpstreamHttp
+from app.ingestion.models import (
+    AnalyticsCostRow,
+    AnalyticsPage,
+    AnalyticsUsageRow,
+    ApiKey,
+    ClaudeCodePage,
+    ClaudeCodeRecord,
+    ComplianceActivity,
+    ComplianceActivityPage,
+    CostBucket,
+    CostReportPage,
+    ListPage,
+    MessagesUsageBucket,
+    MessagesUsagePage,
+    OrgUser,
+    Workspace,
+)
+from app.ingestion.pagination import Page, parse_page
+from app.logs import get_logger
+
+log = get_logger(__name__)
+
+ANTHROPIC_VERSION = "2023-06-01"
+MESSAGES_GROUP_BY = (
+    "api_key_id",
+    "workspace_id",
+    "model",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+)
+COST_GROUP_BY = ("workspace_id", "description")
+REPORT_BUCKET_LIMIT = 31
+CLAUDE_CODE_LIMIT = 1000
+LIST_LIMIT = 1000
+ACTIVITY_LIMIT = 1000
+ANALYTICS_MAX_SPAN_DAYS = 31
+ANALYTICS_FIRST_DAY = date(2026, 1, 1)
+
+M = TypeVar("M", bound=BaseModel)
+Params = list[tuple[str, str | int]]
+
+
+def rfc3339(day: date) -> str:
+    return datetime.combine(day, time.min, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def anthropic_headers(api_key: str) -> dict[str, str]:
+    return {"x-api-key": api_key, "anthropic-version": ANTHROPIC_VERSION}
+
+
+class AnthropicClient:
+    upstream = "anthropic"
+
+    def __init__(self, http: UpstreamHttp) -> None:
+        self._http = http
+
+    # --- report endpoints (opaque cursor) -------------------------------------------------
+
+    async def _cursor_chain(
+        self,
+        path: str,
+        endpoint: str,
+        params: Params,
+        model: type[M],
+        stats: RequestStats,
+        window: str,
+    ) -> AsyncIterator[tuple[M, Page[Any]]]:
+        cursor: str | None = None
+        number = 0
+        restarted_once = False
+        restarted = False
+        while True:
+            where = f"{window} page {number + 1}"
+            request = params + ([("page", cursor)] if cursor else [])
+            try:
+                raw = await self._http.request_json(
+                    "GET", path, endpoint=endpoint, stats=stats, params=request, context=where
+                )
+            except InvalidCursorError:
+                if cursor is None or restarted_once:
+                    raise
+                log.warning("page cursor rejected; restarting the chain", endpoint=endpoint)
+                cursor, number, restarted_once, restarted = None, 0, True, True
+                continue
+            page = parse_page(model, raw, upstream=self.upstream, endpoint=endpoint, where=where)
+            number += 1
+            next_page = getattr(page, "next_page", None)
+            has_more = getattr(page, "has_more", None)
+            if has_more is None:  # some analytics endpoints only send next_page
+                has_more = bool(next_page)
+            if has_more and not next_page:
+                raise MalformedPageError(
+                    f"anthropic {endpoint} {where}: has_more is true but next_page is empty",
+                    upstream=self.upstream,
+                    endpoint=endpoint,
+                )
+            yield page, Page([], number, restarted=restarted, last=not has_more)
+            restarted = False
+            if not has_more:
+                return
+            cursor = next_page
+
+    async def claude_code_day(
+        self, day: date, stats: RequestStats
+    ) -> AsyncIterator[Page[ClaudeCodeRecord]]:
+        """All Claude Code records of one UTC day (the endpoint has no range parameter)."""
+        params: Params = [("starting_at", day.isoformat()), ("limit", CLAUDE_CODE_LIMIT)]
+        async for page, meta in self._cursor_chain(
+            "/v1/organizations/usage_report/claude_code",
+            "usage_report/claude_code",
+            params,
+            ClaudeCodePage,
+            stats,
+            str(day),
+        ):
+            records = [record for record in page.data if record.date == day]
+            yield Page(records, meta.number, meta.restarted, meta.last)
+
+    async def messages_usage(
+        self, start: date, end: date, stats: RequestStats
+    ) -> AsyncIterator[Page[MessagesUsageBucket]]:
+        """Daily buckets for [start, end], oldest first, empty days kept."""
+        params: Params = [
+            ("starting_at", rfc3339(start)),
+            ("ending_at", rfc3339(end + timedelta(days=1))),
+            ("bucket_width", "1d"),
+            ("limit", REPORT_BUCKET_LIMIT),
+            *[("group_by[]", dimension) for dimension in MESSAGES_GROUP_BY],
+        ]
+        async for page, meta in self._cursor_chain(
+            "/v1/organizations/usage_report/messages",
+            "usage_report/messages",
+            params,
+            MessagesUsagePage,
+            stats,
+            f"{start}..{end}",
+        ):
+            yield Page(page.data, meta.number, meta.restarted, meta.last)
+
+    async def cost_report(
+        self, start: date, end: date, stats: RequestStats
+    ) -> AsyncIterator[Page[CostBucket]]:
+        params: Params = [
+            ("starting_at", rfc3339(start)),
+            ("ending_at", rfc3339(end + timedelta(days=1))),
+            ("bucket_width", "1d"),
+            ("limit", REPORT_BUCKET_LIMIT),
+            *[("group_by[]", dimension) for dimension in COST_GROUP_BY],
+        ]
+        async for page, meta in self._cursor_chain(
+            "/v1/organizations/cost_report",
+            "cost_report",
+            params,
+            CostReportPage,
+            stats,
+            f"{start}..{end}",
+        ):
+            yield Page(page.data, meta.number, meta.restarted, meta.last)
+
+    # --- list endpoints (after_id) ----------------------------------------------------------
+
+    async def _list_all(
+        self, path: str, endpoint: str, item: type[M], stats: RequestStats, extra: Params
+    ) -> list[M]:
+        """Directory lists are small; they are collected whole for attribution lookups."""
+        items: list[M] = []
+        after: str | None = None
+        while True:
+            params = [("limit", LIST_LIMIT), *extra] + ([("after_id", after)] if after else [])
+            raw = await self._http.request_json(
+                "GET", path, endpoint=endpoint, stats=stats, params=params
+            )
+            page = parse_page(
+                ListPage[item],  # type: ignore[valid-type]
+                raw,
+                upstream=self.upstream,
+                endpoint=endpoint,
+                where=f"after {after or 'start'}",
+            )
+            items.extend(page.data)
+            if not page.has_more:
+                return items
+            if not page.last_id or page.last_id == after:
+                raise MalformedPageError(
+                    f"anthropic {endpoint}: has_more is true but last_id does not advance",
+                    upstream=self.upstream,
+                    endpoint=endpoint,
+                )
+            after = page.last_id
+
+    async def api_keys(self, stats: RequestStats) -> list[ApiKey]:
+        return await self._list_all(
+            "/v1/organizations/api_keys", "api_keys", ApiKey, stats, []
+        )
+
+    async def users(self, stats: RequestStats) -> list[OrgUser]:
+        return await self._list_all("/v1/organizations/users", "users", OrgUser, stats, [])
+
+    async def workspaces(self, stats: RequestStats) -> list[Workspace]:
+        return await self._list_all(
+            "/v1/organizations/workspaces",
+            "workspaces",
+            Workspace,
+            stats,
+            [("include_archived", "true")],
+        )
+
+    # --- claude.ai: Compliance activity feed ----------------------------------------------------
+
+    async def compliance_activities(
+        self, start: date, end: date, stats: RequestStats
+    ) -> AsyncIterator[Page[ComplianceActivity]]:
+        """Activities created in [start, end] (UTC days), newest first, `after_id` paging."""
+        base: Params = [
+            ("created_at.gte", rfc3339(start)),
+            ("created_at.lt", rfc3339(end + timedelta(days=1))),
+            ("limit", ACTIVITY_LIMIT),
+        ]
+        after: str | None = None
+        number = 0
+        while True:
+            number += 1
+            where = f"{start}..{end} page {number}"
+            raw = await self._http.request_json(
+                "GET",
+                "/v1/compliance/activities",
+                endpoint="compliance/activities",
+                stats=stats,
+                params=base + ([("after_id", after)] if after else []),
+                context=where,
+            )
+            page = parse_page(
+                ComplianceActivityPage,
+                raw,
+                upstream=self.upstream,
+                endpoint="compliance/activities",
+                where=where,
+            )
+            yield Page(page.data, number, last=not page.has_more)
+            if not page.has_more:
+                return
+            if not page.last_id or page.last_id == after:
+                raise MalformedPageError(
+                    f"anthropic compliance/activities {where}: has_more without a new last_id",
+                    upstream=self.upstream,
+                    endpoint="compliance/activities",
+                )
+            after = page.last_id
+
+    # --- claude.ai: Enterprise Analytics (chat product) ---------------------------------------
+
+    async def _analytics(
+        self,
+        path: str,
+        endpoint: str,
+        row: type[M],
+        start: date,
+        end: date,
+        stats: RequestStats,
+    ) -> AsyncIterator[Page[M]]:
+        start = max(start, ANALYTICS_FIRST_DAY)
+        for chunk_start, chunk_end in chunk_window(start, end, ANALYTICS_MAX_SPAN_DAYS):
+            params: Params = [
+                ("starting_at", rfc3339(chunk_start)),
+                ("ending_at", rfc3339(chunk_end + timedelta(days=1))),
+                ("bucket_width", "1d"),
+                ("products[]", "chat"),
+                ("limit", LIST_LIMIT),
+            ]
+            async for page, meta in self._cursor_chain(
+                path,
+                endpoint,
+                params,
+                AnalyticsPage[row],  # type: ignore[valid-type]
+                stats,
+                f"{chunk_start}..{chunk_end}",
+            ):
+                yield Page(page.data, meta.number, meta.restarted, meta.last)
+
+    def analytics_chat_usage(
+        self, start: date, end: date, stats: RequestStats
+    ) -> AsyncIterator[Page[AnalyticsUsageRow]]:
+        return self._analytics(
+            "/v1/organizations/analytics/user_usage_report",
+            "analytics/user_usage_report",
+            AnalyticsUsageRow,
+            start,
+            end,
+            stats,
+        )
+
+    def analytics_chat_cost(
+        self, start: date, end: date, stats: RequestStats
+    ) -> AsyncIterator[Page[AnalyticsCostRow]]:
+        return self._analytics(
+            "/v1/organizations/analytics/user_cost_report",
+            "analytics/user_cost_report",
+            AnalyticsCostRow,
+            start,
+            end,
+            stats,
+        )
+

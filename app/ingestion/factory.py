@@ -1,0 +1,106 @@
+"""Build the upstream clients from settings: one limiter and concurrency cap per upstream."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+from aiolimiter import AsyncLimiter
+
+from app.config import Settings
+from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
+from app.ingestion.cursor_client import CursorClient
+from app.ingestion.http import RetryPolicy, UpstreamHttp
+
+# Documented limits of the claude.ai-side APIs (per organisation).
+COMPLIANCE_REQUESTS_PER_MINUTE = 600
+ANALYTICS_REQUESTS_PER_MINUTE = 60
+
+
+@dataclass(frozen=True)
+class UpstreamClients:
+    cursor: CursorClient | None
+    anthropic: AnthropicClient | None
+    compliance: AnthropicClient | None
+    analytics: AnthropicClient | None
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.upstream_max_attempts,
+        base_wait_seconds=settings.upstream_retry_base_seconds,
+        max_wait_seconds=settings.upstream_max_retry_wait_seconds,
+    )
+
+
+def _secrets(settings: Settings) -> list[str]:
+    keys = (
+        settings.cursor_api_key,
+        settings.anthropic_admin_api_key,
+        settings.anthropic_compliance_api_key,
+        settings.anthropic_analytics_api_key,
+        settings.api_token,
+    )
+    return [key.get_secret_value() for key in keys if key is not None]
+
+
+def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClients:
+    policy = retry_policy(settings)
+    secrets = _secrets(settings)
+    anthropic_url = str(settings.anthropic_api_base_url)
+
+    def anthropic(key: str, setting: str, per_minute: float) -> AnthropicClient:
+        return AnthropicClient(
+            UpstreamHttp(
+                client,
+                upstream="anthropic",
+                base_url=anthropic_url,
+                key_setting=setting,
+                headers=anthropic_headers(key),
+                limiter=AsyncLimiter(per_minute, 60),
+                concurrency=asyncio.Semaphore(settings.upstream_max_concurrency),
+                policy=policy,
+                secrets=secrets,
+            )
+        )
+
+    cursor = None
+    if settings.cursor_api_key is not None:
+        cursor = CursorClient(
+            UpstreamHttp(
+                client,
+                upstream="cursor",
+                base_url=str(settings.cursor_api_base_url),
+                key_setting="CURSOR_API_KEY",
+                auth=httpx.BasicAuth(settings.cursor_api_key.get_secret_value(), ""),
+                limiter=AsyncLimiter(settings.cursor_requests_per_minute, 60),
+                concurrency=asyncio.Semaphore(settings.upstream_max_concurrency),
+                policy=policy,
+                secrets=secrets,
+            ),
+            page_size=settings.cursor_page_size,
+        )
+    admin = None
+    if settings.anthropic_admin_api_key is not None:
+        admin = anthropic(
+            settings.anthropic_admin_api_key.get_secret_value(),
+            "ANTHROPIC_ADMIN_API_KEY",
+            settings.anthropic_requests_per_minute,
+        )
+    compliance = None
+    if (key := settings.compliance_key) is not None:
+        setting = (
+            "ANTHROPIC_COMPLIANCE_API_KEY"
+            if settings.anthropic_compliance_api_key is not None
+            else "ANTHROPIC_ADMIN_API_KEY"
+        )
+        compliance = anthropic(key.get_secret_value(), setting, COMPLIANCE_REQUESTS_PER_MINUTE)
+    analytics = None
+    if settings.anthropic_analytics_api_key is not None:
+        analytics = anthropic(
+            settings.anthropic_analytics_api_key.get_secret_value(),
+            "ANTHROPIC_ANALYTICS_API_KEY",
+            ANALYTICS_REQUESTS_PER_MINUTE,
+        )
+    return UpstreamClients(cursor, admin, compliance, analytics)

@@ -1,0 +1,335 @@
+"""Typed upstream records (pydantic).
+
+Unknown fields are ignored (upstreams add fields over time); documented-optional fields are
+optional; required fields are required, so a page missing them fails loudly instead of
+producing silent zeros. Field names follow the upstream JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+
+T = TypeVar("T")
+
+
+class Upstream(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def _to_date(value: object) -> object:
+    """RFC 3339 timestamp or bare YYYY-MM-DD (docs drifted between the two) → date."""
+    if isinstance(value, str) and "T" in value:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed.astimezone(UTC).date() if parsed.tzinfo else parsed.date()
+    return value
+
+
+UtcDate = Annotated[dt.date, BeforeValidator(_to_date)]
+
+
+# --- Cursor ---------------------------------------------------------------------------------
+
+
+class CursorDailyRow(Upstream):
+    email: str
+    date: int | None = None  # epoch ms of the UTC day (older docs: the only day field)
+    day: dt.date | None = None
+    userId: int | str | None = None
+    isActive: bool | None = None
+    totalLinesAdded: int
+    totalLinesDeleted: int
+    acceptedLinesAdded: int
+    acceptedLinesDeleted: int
+    totalApplies: int
+    totalAccepts: int
+    totalRejects: int
+    totalTabsShown: int
+    totalTabsAccepted: int
+    composerRequests: int
+    chatRequests: int
+    agentRequests: int
+    cmdkUsages: int
+    subscriptionIncludedReqs: int
+    apiKeyReqs: int
+    usageBasedReqs: int
+    bugbotUsages: int = 0  # absent from the oldest documented shape
+    mostUsedModel: str | None = None
+    applyMostUsedExtension: str | None = None
+    tabMostUsedExtension: str | None = None
+    clientVersion: str | None = None
+
+    @field_validator("day", mode="before")
+    @classmethod
+    def _blank_day(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _has_a_day(self) -> CursorDailyRow:
+        if self.day is None and self.date is None:
+            raise ValueError("row has neither `day` nor `date`")
+        return self
+
+    @property
+    def usage_date(self) -> dt.date:
+        if self.day is not None:
+            return self.day
+        assert self.date is not None  # guaranteed by _has_a_day
+        return datetime.fromtimestamp(self.date / 1000, tz=UTC).date()
+
+
+class CursorPagination(Upstream):
+    page: int | None = None
+    pageSize: int | None = None
+    totalUsers: int | None = None
+    totalPages: int | None = None
+    hasNextPage: bool
+
+
+class CursorDailyUsagePage(Upstream):
+    data: list[CursorDailyRow]
+    pagination: CursorPagination | None = None
+
+
+class CursorMember(Upstream):
+    id: int | str | None = None
+    name: str | None = None
+    email: str
+    role: str | None = None
+    isRemoved: bool = False
+
+
+# --- Anthropic: Claude Code analytics --------------------------------------------------------
+
+
+class ClaudeCodeActor(Upstream):
+    type: Literal["user_actor", "api_actor"] | str
+    email_address: str | None = None
+    api_key_name: str | None = None
+
+
+class LinesOfCode(Upstream):
+    added: int = 0
+    removed: int = 0
+
+
+class CoreMetrics(Upstream):
+    num_sessions: int = 0
+    lines_of_code: LinesOfCode = LinesOfCode()
+    commits_by_claude_code: int = 0
+    pull_requests_by_claude_code: int = 0
+
+
+class ToolAction(Upstream):
+    accepted: int = 0
+    rejected: int = 0
+
+
+class ModelTokens(Upstream):
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_creation: int = 0
+
+
+class EstimatedCost(Upstream):
+    currency: str = "USD"
+    amount: Decimal  # cents, a JSON number
+
+
+class ModelBreakdown(Upstream):
+    model: str
+    tokens: ModelTokens
+    estimated_cost: EstimatedCost | None = None
+
+
+class ClaudeCodeRecord(Upstream):
+    date: UtcDate
+    actor: ClaudeCodeActor
+    organization_id: str | None = None
+    customer_type: str
+    subscription_type: str | None = None
+    terminal_type: str | None = None
+    is_remote: bool | None = None  # newer field
+    core_metrics: CoreMetrics
+    tool_actions: dict[str, ToolAction] = Field(default_factory=dict)
+    model_breakdown: list[ModelBreakdown] = Field(default_factory=list)
+
+
+class ClaudeCodePage(Upstream):
+    data: list[ClaudeCodeRecord]
+    has_more: bool
+    next_page: str | None = None
+
+
+# --- Anthropic: messages usage and cost reports ---------------------------------------------
+
+
+class CacheCreation(Upstream):
+    ephemeral_1h_input_tokens: int = 0
+    ephemeral_5m_input_tokens: int = 0
+
+
+class ServerToolUse(Upstream):
+    web_search_requests: int = 0
+
+
+class MessagesUsageResult(Upstream):
+    uncached_input_tokens: int
+    cache_creation: CacheCreation = CacheCreation()
+    cache_read_input_tokens: int
+    output_tokens: int
+    server_tool_use: ServerToolUse | None = None
+    api_key_id: str | None = None
+    workspace_id: str | None = None
+    model: str | None = None
+    service_tier: str | None = None
+    context_window: str | None = None
+    inference_geo: str | None = None
+    account_id: str | None = None
+    service_account_id: str | None = None
+
+
+class MessagesUsageBucket(Upstream):
+    starting_at: datetime
+    ending_at: datetime
+    results: list[MessagesUsageResult]
+
+
+class MessagesUsagePage(Upstream):
+    data: list[MessagesUsageBucket]
+    has_more: bool
+    next_page: str | None = None
+
+
+class CostResult(Upstream):
+    currency: str = "USD"
+    amount: Decimal  # a decimal *string* in cents
+    workspace_id: str | None = None
+    description: str | None = None
+    cost_type: str | None = None
+    model: str | None = None
+    token_type: str | None = None
+    service_tier: str | None = None
+    context_window: str | None = None
+    inference_geo: str | None = None
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount_is_text_or_number(cls, value: object) -> object:
+        if isinstance(value, float):  # only reachable if a caller bypassed the Decimal parser
+            raise ValueError("amount must be a decimal string")
+        return value
+
+
+class CostBucket(Upstream):
+    starting_at: datetime
+    ending_at: datetime
+    results: list[CostResult]
+
+
+class CostReportPage(Upstream):
+    data: list[CostBucket]
+    has_more: bool
+    next_page: str | None = None
+
+
+# --- Anthropic: directory lists -------------------------------------------------------------
+
+
+class PrincipalRef(Upstream):
+    id: str
+    type: str | None = None
+
+
+class ApiKey(Upstream):
+    id: str
+    name: str | None = None
+    workspace_id: str | None = None
+    created_by: PrincipalRef | None = None
+    principal: PrincipalRef | None = None
+    status: str | None = None
+
+
+class OrgUser(Upstream):
+    id: str
+    email: str
+    name: str | None = None
+    role: str | None = None
+
+
+class Workspace(Upstream):
+    id: str
+    name: str
+    archived_at: datetime | None = None
+
+
+class ListPage(Upstream, Generic[T]):
+    data: list[T]
+    has_more: bool
+    first_id: str | None = None
+    last_id: str | None = None
+
+
+# --- claude.ai: Compliance activity feed and Enterprise Analytics --------------------------------
+
+
+class ActivityActor(Upstream):
+    type: str
+    email_address: str | None = None
+    user_id: str | None = None
+
+
+class ComplianceActivity(Upstream):
+    id: str
+    created_at: datetime
+    type: str
+    actor: ActivityActor
+
+
+class ComplianceActivityPage(Upstream):
+    data: list[ComplianceActivity]
+    has_more: bool
+    first_id: str | None = None
+    last_id: str | None = None
+
+
+class AnalyticsActor(Upstream):
+    type: str | None = None
+    user_id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    deleted: bool = False
+
+
+class AnalyticsUsageRow(Upstream):
+    actor: AnalyticsActor
+    starting_at: datetime | None = None
+    product: str | None = None
+    model: str | None = None
+    uncached_input_tokens: int = 0
+    cache_creation: CacheCreation = CacheCreation()
+    cache_read_input_tokens: int = 0
+    output_tokens: int = 0
+    server_tool_use: ServerToolUse | None = None
+    requests: int = 0
+
+
+class AnalyticsCostRow(Upstream):
+    actor: AnalyticsActor
+    starting_at: datetime | None = None
+    product: str | None = None
+    model: str | None = None
+    currency: str = "USD"
+    amount: Decimal  # decimal string in cents
+
+
+class AnalyticsPage(Upstream, Generic[T]):
+    data: list[T]
+    has_more: bool | None = None
+    next_page: str | None = None

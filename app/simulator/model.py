@@ -1,0 +1,690 @@
+"""Deterministic ground truth behind the simulator.
+
+One model of an organisation (people, API keys, workspaces, prices, daily activity) is rendered
+into every upstream's view, so the same usage shows up consistently across endpoints (Claude
+Code traffic appears both in `usage_report/claude_code` and in the messages report under the
+"Claude Code" workspace). Activity is a pure function of (seed, person, day, revision), so
+10,000 people × 30 days are generated on demand, never held in memory.
+
+The model also states what a correct pipeline must end up with (`expected_*`), computed from
+its own knowledge of who did what, not by re-implementing the pipeline.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+
+FIRST_NAMES = ("ana", "bo", "chen", "dara", "eli", "fay", "gus", "hana", "ivo", "jun", "kai", "lea")
+LAST_NAMES = ("ito", "kim", "lund", "moss", "ng", "ortiz", "park", "quinn", "ruiz", "shah")
+CLAUDE_CODE_WORKSPACE = "wrkspc_01ClaudeCode000000000000"
+PROD_WORKSPACE = "wrkspc_01Production0000000000"
+RESEARCH_WORKSPACE = "wrkspc_01Research000000000000"  # archived, still has history
+CI_KEY_ID = "apikey_01CiClaudeCode0000000000"
+CI_KEY_NAME = "ci-claude-code"
+SHARED_KEY_NAME = "shared-sandbox"  # two keys share this name: a key-name match is ambiguous
+ORG_ID = "dc9f6c26-b22c-4831-8d01-0446bada88f1"
+
+MODELS = ("claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-4-5")
+MODEL_LABEL = {
+    "claude-opus-4-6": "Claude Opus 4.6",
+    "claude-sonnet-4-6": "Claude Sonnet 4.6",
+    "claude-haiku-4-5": "Claude Haiku 4.5",
+}
+# cents per token, per model and token type (list prices, $/MTok ÷ 10,000)
+PRICES: dict[str, dict[str, Decimal]] = {
+    "claude-opus-4-6": {
+        "uncached_input_tokens": Decimal("0.0005"),
+        "output_tokens": Decimal("0.0025"),
+        "cache_read_input_tokens": Decimal("0.00005"),
+        "cache_creation.ephemeral_5m_input_tokens": Decimal("0.000625"),
+        "cache_creation.ephemeral_1h_input_tokens": Decimal("0.001"),
+    },
+    "claude-sonnet-4-6": {
+        "uncached_input_tokens": Decimal("0.0003"),
+        "output_tokens": Decimal("0.0015"),
+        "cache_read_input_tokens": Decimal("0.00003"),
+        "cache_creation.ephemeral_5m_input_tokens": Decimal("0.000375"),
+        "cache_creation.ephemeral_1h_input_tokens": Decimal("0.0006"),
+    },
+    "claude-haiku-4-5": {
+        "uncached_input_tokens": Decimal("0.0001"),
+        "output_tokens": Decimal("0.0005"),
+        "cache_read_input_tokens": Decimal("0.00001"),
+        "cache_creation.ephemeral_5m_input_tokens": Decimal("0.000125"),
+        "cache_creation.ephemeral_1h_input_tokens": Decimal("0.0002"),
+    },
+}
+TOKEN_TYPE_LABEL = {
+    "uncached_input_tokens": "Input Tokens",
+    "output_tokens": "Output Tokens",
+    "cache_read_input_tokens": "Cache Read Input Tokens",
+    "cache_creation.ephemeral_5m_input_tokens": "5m Cache Write Input Tokens",
+    "cache_creation.ephemeral_1h_input_tokens": "1h Cache Write Input Tokens",
+}
+WEB_SEARCH_CENTS = Decimal(1)  # $10 per 1,000 searches
+TERMINALS = ("vscode", "iTerm.app", "tmux", "cursor", "jetbrains")
+ACTIVITY_TYPES = (
+    "claude_chat_created",
+    "claude_chat_updated",
+    "claude_file_uploaded",
+    "claude_project_created",
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    index: int
+    user_id: str
+    email: str  # canonical (lower-case); some views show it in mixed case
+    name: str
+    cursor_user_id: int
+    uses_cursor: bool
+    claude_code_key: str | None  # key in the "Claude Code" workspace (API-billed Claude Code)
+    claude_code_subscription: bool  # Claude Code via a subscription: not in the reports
+    api_keys: tuple[str, ...]  # keys this person created for the API
+    uses_claude_ai: bool
+
+    def shown_email(self, view: str) -> str:
+        """Mixed-case in some views, as real directories return them."""
+        if view == "cursor" and self.index % 7 == 3:
+            local, domain = self.email.split("@")
+            return f"{local.title()}@{domain.upper()}"
+        if view == "users" and self.index % 5 == 2:
+            return self.email.upper()
+        return self.email
+
+
+@dataclass(frozen=True)
+class Key:
+    id: str
+    name: str
+    workspace_id: str | None
+    creator_index: int | None  # None: legacy/system key, creator unknown
+    created_at: str
+
+
+@dataclass
+class UsageRow:
+    """One messages-report result (the fixed group_by set)."""
+
+    api_key_id: str | None
+    workspace_id: str | None
+    model: str
+    service_tier: str
+    context_window: str
+    inference_geo: str
+    uncached_input_tokens: int = 0
+    cache_creation_5m: int = 0
+    cache_creation_1h: int = 0
+    cache_read_input_tokens: int = 0
+    output_tokens: int = 0
+    web_search_requests: int = 0
+
+    def coordinates(self) -> tuple[str | None, str | None, str, str, str, str]:
+        return (
+            self.api_key_id,
+            self.workspace_id,
+            self.model,
+            self.service_tier,
+            self.context_window,
+            self.inference_geo,
+        )
+
+    def tokens_of(self, token_type: str) -> int:
+        return {
+            "uncached_input_tokens": self.uncached_input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation.ephemeral_5m_input_tokens": self.cache_creation_5m,
+            "cache_creation.ephemeral_1h_input_tokens": self.cache_creation_1h,
+        }[token_type]
+
+
+@dataclass
+class Totals:
+    """What the analyst view must show for one (day, platform)."""
+
+    uncached_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    output_tokens: int = 0
+    billed_cost_usd: Decimal = Decimal(0)
+    estimated_cost_usd: Decimal = Decimal(0)
+    sessions: int = 0
+    lines_added: int = 0
+    lines_removed: int = 0
+    commits: int = 0
+    pull_requests: int = 0
+    tool_accepted: int = 0
+    tool_rejected: int = 0
+
+
+@dataclass(eq=False)  # identity-hashed: day views are cached per instance
+class GroundTruth:
+    seed: int = 7
+    users: int = 40
+    # (kind, day) -> revision; bumping one restates that view of that day for some people
+    revisions: dict[tuple[str, date], int] = field(default_factory=dict)
+    restated_people: dict[tuple[str, date], frozenset[int]] = field(default_factory=dict)
+
+    # --- directory ----------------------------------------------------------------------
+
+    @property
+    def people(self) -> list[Person]:
+        return _people(self.seed, self.users)
+
+    @property
+    def keys(self) -> list[Key]:
+        return _keys(self.seed, self.users)
+
+    def key_by_id(self) -> dict[str, Key]:
+        return {key.id: key for key in self.keys}
+
+    def workspaces(self) -> list[dict[str, object]]:
+        """As List Workspaces shows them (the Default Workspace is never listed)."""
+        return [
+            {"id": CLAUDE_CODE_WORKSPACE, "name": "Claude Code", "archived_at": None},
+            {"id": PROD_WORKSPACE, "name": "Production", "archived_at": None},
+            {
+                "id": RESEARCH_WORKSPACE,
+                "name": "Research",
+                "archived_at": "2026-03-01T00:00:00Z",
+            },
+        ]
+
+    # --- randomness ----------------------------------------------------------------------
+
+    def _rng(self, kind: str, index: int, day: date) -> random.Random:
+        revision = 0
+        if index in self.restated_people.get((kind, day), frozenset()):
+            revision = self.revisions.get((kind, day), 0)
+        return random.Random(f"{self.seed}:{kind}:{index}:{day.isoformat()}:{revision}")
+
+    def restate(self, kind: str, day: date, people: int) -> frozenset[int]:
+        """Change `kind` values ('cursor', 'claude') of `people` active people on `day`."""
+        chosen = frozenset(
+            person.index
+            for person in self.people
+            if (kind == "cursor" and person.uses_cursor)
+            or (kind == "claude" and (person.claude_code_key or person.api_keys))
+        )
+        chosen = frozenset(sorted(chosen)[:people])
+        self.revisions[(kind, day)] = self.revisions.get((kind, day), 0) + 1
+        self.restated_people[(kind, day)] = chosen
+        _usage_rows.cache_clear()
+        return chosen
+
+    # --- Cursor ----------------------------------------------------------------------------
+
+    def cursor_row(self, person: Person, day: date) -> dict[str, object]:
+        rng = self._rng("cursor", person.index, day)
+        active = rng.random() < 0.75
+        counters = {
+            "totalLinesAdded": rng.randint(10, 2000),
+            "totalLinesDeleted": rng.randint(0, 600),
+            "acceptedLinesAdded": rng.randint(0, 900),
+            "acceptedLinesDeleted": rng.randint(0, 200),
+            "totalApplies": rng.randint(0, 60),
+            "totalAccepts": rng.randint(0, 50),
+            "totalRejects": rng.randint(0, 10),
+            "totalTabsShown": rng.randint(0, 400),
+            "totalTabsAccepted": rng.randint(0, 200),
+            "composerRequests": rng.randint(0, 10),
+            "chatRequests": rng.randint(0, 30),
+            "agentRequests": rng.randint(0, 60),
+            "cmdkUsages": rng.randint(0, 12),
+            "subscriptionIncludedReqs": rng.randint(0, 80),
+            "apiKeyReqs": rng.randint(0, 3),
+            "usageBasedReqs": rng.randint(0, 8),
+            "bugbotUsages": rng.randint(0, 2),
+        }
+        if not active:
+            counters = dict.fromkeys(counters, 0)
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return {
+            "userId": person.cursor_user_id,
+            "day": day.isoformat(),
+            "date": int(midnight.timestamp() * 1000),
+            "email": person.shown_email("cursor"),
+            "isActive": active,
+            **counters,
+            "mostUsedModel": rng.choice(("claude-4.5-sonnet", "gpt-5", "auto")) if active else None,
+            "applyMostUsedExtension": rng.choice((".py", ".ts", ".go")) if active else None,
+            "tabMostUsedExtension": rng.choice((".py", ".tsx", ".rs")) if active else None,
+            "clientVersion": f"1.7.{rng.randint(0, 40)}" if active else None,
+        }
+
+    def cursor_members(self) -> list[Person]:
+        return [person for person in self.people if person.uses_cursor]
+
+    # --- Claude Code analytics ---------------------------------------------------------------------
+
+    def claude_code_records(self, day: date) -> list[dict[str, object]]:
+        """All records of a day (user actors, the CI key's api actor, subscription users)."""
+        records: list[dict[str, object]] = []
+        for person in self.people:
+            if person.claude_code_key or person.claude_code_subscription:
+                records.extend(self._person_claude_code(person, day))
+        records.extend(self._ci_claude_code(day))
+        return records
+
+    def _person_claude_code(self, person: Person, day: date) -> list[dict[str, object]]:
+        rng = self._rng("claude", person.index, day)
+        if rng.random() > 0.7:
+            return []
+        subscription = person.claude_code_subscription
+        # Some people work both locally and remotely: two separate rows.
+        places = (False, True) if rng.random() < 0.2 else (False,)
+        actor = {"type": "user_actor", "email_address": person.email}
+        return [
+            self._record(
+                rng, day, actor, "subscription" if subscription else "api", remote, person.index
+            )
+            for remote in places
+        ]
+
+    def _ci_claude_code(self, day: date) -> list[dict[str, object]]:
+        records = []
+        rng = self._rng("claude", -1, day)
+        if rng.random() < 0.8:
+            actor = {"type": "api_actor", "api_key_name": CI_KEY_NAME}
+            records.append(self._record(rng, day, actor, "api", False, -1))
+        rng = self._rng("claude", -2, day)
+        if rng.random() < 0.5:  # an api_actor whose key name is ambiguous
+            actor = {"type": "api_actor", "api_key_name": SHARED_KEY_NAME}
+            records.append(self._record(rng, day, actor, "api", False, -2))
+        return records
+
+    def _record(
+        self,
+        rng: random.Random,
+        day: date,
+        actor: dict[str, str],
+        customer_type: str,
+        remote: bool,
+        index: int,
+    ) -> dict[str, object]:
+        models = rng.sample(MODELS[:2], k=rng.randint(1, 2))
+        breakdown = []
+        for model in models:
+            tokens = {
+                "input": rng.randint(1_000, 90_000),
+                "output": rng.randint(500, 30_000),
+                "cache_read": rng.randint(0, 400_000),
+                "cache_creation": rng.randint(0, 40_000),
+            }
+            cents = (
+                tokens["input"] * PRICES[model]["uncached_input_tokens"]
+                + tokens["output"] * PRICES[model]["output_tokens"]
+                + tokens["cache_read"] * PRICES[model]["cache_read_input_tokens"]
+                + tokens["cache_creation"] * PRICES[model]["cache_creation.ephemeral_5m_input_tokens"]
+            ).quantize(Decimal("0.01"))
+            breakdown.append(
+                {
+                    "model": model,
+                    "tokens": tokens,
+                    "estimated_cost": {"currency": "USD", "amount": cents},
+                }
+            )
+        tools = {
+            name: {"accepted": rng.randint(0, 40), "rejected": rng.randint(0, 6)}
+            for name in ("edit_tool", "multi_edit_tool", "write_tool")
+            if rng.random() < 0.8
+        }
+        return {
+            "date": f"{day.isoformat()}T00:00:00Z",
+            "actor": actor,
+            "organization_id": ORG_ID,
+            "customer_type": customer_type,
+            "subscription_type": "team" if customer_type == "subscription" else None,
+            "terminal_type": "non-interactive" if index < 0 else rng.choice(TERMINALS),
+            "is_remote": remote,
+            "core_metrics": {
+                "num_sessions": rng.randint(1, 9),
+                "lines_of_code": {"added": rng.randint(0, 2500), "removed": rng.randint(0, 900)},
+                "commits_by_claude_code": rng.randint(0, 12),
+                "pull_requests_by_claude_code": rng.randint(0, 3),
+            },
+            "tool_actions": tools,
+            "model_breakdown": breakdown,
+        }
+
+    # --- Messages usage and cost ------------------------------------------------------------------
+
+    def usage_rows(self, day: date) -> list[UsageRow]:
+        return _usage_rows(self, day)
+
+    def cost_lines(self, day: date) -> list[dict[str, object]]:
+        """Cost report results of a day (grouped by workspace and description)."""
+        amounts: dict[tuple[object, ...], Decimal] = defaultdict(Decimal)
+        searches: dict[str | None, int] = defaultdict(int)
+        for row in self.usage_rows(day):
+            if row.service_tier == "priority":  # Priority Tier is never in the cost report
+                continue
+            factor = Decimal("0.5") if row.service_tier == "batch" else Decimal(1)
+            for token_type, price in PRICES[row.model].items():
+                tokens = row.tokens_of(token_type)
+                if tokens:
+                    key = (
+                        row.workspace_id,
+                        row.model,
+                        token_type,
+                        row.service_tier,
+                        row.context_window,
+                        row.inference_geo,
+                    )
+                    amounts[key] += tokens * price * factor
+            searches[row.workspace_id] += row.web_search_requests
+        lines: list[dict[str, object]] = []
+        for (workspace, model, token_type, tier, window, geo), cents in sorted(
+            amounts.items(), key=lambda item: tuple(str(part) for part in item[0])
+        ):
+            lines.append(
+                {
+                    "currency": "USD",
+                    "amount": _cents_text(cents),
+                    "workspace_id": workspace,
+                    "description": f"{MODEL_LABEL[str(model)]} Usage - {TOKEN_TYPE_LABEL[str(token_type)]}",
+                    "cost_type": "tokens",
+                    "model": model,
+                    "token_type": token_type,
+                    "service_tier": tier,
+                    "context_window": window,
+                    "inference_geo": geo,
+                }
+            )
+        for workspace, count in sorted(searches.items(), key=lambda item: str(item[0])):
+            if count:
+                lines.append(_non_token_line(workspace, "Web Search Usage", "web_search", count))
+        rng = random.Random(f"{self.seed}:code-exec:{day.isoformat()}")
+        if rng.random() < 0.5:  # code execution has no usage counterpart: a residual
+            cents = Decimal(rng.randint(100, 5000)) / 100
+            lines.append(_non_token_line(PROD_WORKSPACE, "Code Execution Usage", "code_execution", cents))
+        return lines
+
+    # --- claude.ai ------------------------------------------------------------------------------
+
+    def activities(self, day: date) -> list[dict[str, object]]:
+        """Compliance feed events of a day, oldest first (the API serves newest first)."""
+        events: list[dict[str, object]] = []
+        for person in self.people:
+            if not person.uses_claude_ai:
+                continue
+            rng = self._rng("claude_ai", person.index, day)
+            for n in range(rng.randint(0, 6)):
+                second = rng.randint(0, 86_399)
+                created = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+                    seconds=second
+                )
+                events.append(
+                    {
+                        "id": f"activity_{day.strftime('%Y%m%d')}{second:05d}{person.index:05d}{n:02d}",
+                        "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "organization_id": "org_01Simulated",
+                        "type": rng.choice(ACTIVITY_TYPES),
+                        "actor": {
+                            "type": "user_actor",
+                            "email_address": person.email,
+                            "user_id": person.user_id,
+                        },
+                    }
+                )
+        events.sort(key=lambda event: (str(event["created_at"]), str(event["id"])))
+        return events
+
+    def chat_usage(self, person: Person, day: date) -> tuple[dict[str, int], Decimal] | None:
+        """Enterprise Analytics chat tokens and cost (cents) of one person-day."""
+        if not person.uses_claude_ai:
+            return None
+        rng = self._rng("claude_ai_tokens", person.index, day)
+        if rng.random() > 0.6:
+            return None
+        tokens = {
+            "uncached_input_tokens": rng.randint(1_000, 200_000),
+            "cache_read_input_tokens": rng.randint(0, 500_000),
+            "output_tokens": rng.randint(500, 80_000),
+            "requests": rng.randint(1, 120),
+        }
+        cents = (
+            tokens["uncached_input_tokens"] * Decimal("0.0003")
+            + tokens["cache_read_input_tokens"] * Decimal("0.00003")
+            + tokens["output_tokens"] * Decimal("0.0015")
+        )
+        return tokens, cents
+
+    # --- expected results ---------------------------------------------------------------------------
+
+    def days(self, start: date, end: date) -> Iterator[date]:
+        day = start
+        while day <= end:
+            yield day
+            day += timedelta(days=1)
+
+    def expected_platform_totals(self, start: date, end: date) -> dict[tuple[date, str], Totals]:
+        """Per (day, platform), by the view's rule: tokens and billed cost from the reports
+        (plus subscription Claude Code and claude.ai chat), productivity from analytics."""
+        totals: dict[tuple[date, str], Totals] = defaultdict(Totals)
+        for day in self.days(start, end):
+            for row in self.usage_rows(day):
+                platform = "claude_code" if row.workspace_id == CLAUDE_CODE_WORKSPACE else "claude_api"
+                t = totals[(day, platform)]
+                t.uncached_input_tokens += row.uncached_input_tokens
+                t.cache_creation_input_tokens += row.cache_creation_5m + row.cache_creation_1h
+                t.cache_read_input_tokens += row.cache_read_input_tokens
+                t.output_tokens += row.output_tokens
+            for line in self.cost_lines(day):
+                platform = (
+                    "claude_code" if line["workspace_id"] == CLAUDE_CODE_WORKSPACE else "claude_api"
+                )
+                totals[(day, platform)].billed_cost_usd += Decimal(str(line["amount"])) / 100
+            for record in self.claude_code_records(day):
+                t = totals[(day, "claude_code")]
+                metrics = record["core_metrics"]
+                assert isinstance(metrics, dict)
+                t.sessions += metrics["num_sessions"]
+                t.lines_added += metrics["lines_of_code"]["added"]
+                t.lines_removed += metrics["lines_of_code"]["removed"]
+                t.commits += metrics["commits_by_claude_code"]
+                t.pull_requests += metrics["pull_requests_by_claude_code"]
+                tools = record["tool_actions"]
+                assert isinstance(tools, dict)
+                t.tool_accepted += sum(action["accepted"] for action in tools.values())
+                t.tool_rejected += sum(action["rejected"] for action in tools.values())
+                breakdown = record["model_breakdown"]
+                assert isinstance(breakdown, list)
+                for entry in breakdown:
+                    t.estimated_cost_usd += Decimal(entry["estimated_cost"]["amount"]) / 100
+                    if record["customer_type"] == "subscription":
+                        t.uncached_input_tokens += entry["tokens"]["input"]
+                        t.output_tokens += entry["tokens"]["output"]
+                        t.cache_read_input_tokens += entry["tokens"]["cache_read"]
+                        t.cache_creation_input_tokens += entry["tokens"]["cache_creation"]
+        return dict(totals)
+
+    def expected_claude_ai_totals(self, start: date, end: date) -> dict[tuple[date, str], Totals]:
+        totals: dict[tuple[date, str], Totals] = defaultdict(Totals)
+        for day in self.days(start, end):
+            for person in self.people:
+                usage = self.chat_usage(person, day)
+                if usage is None:
+                    continue
+                tokens, cents = usage
+                t = totals[(day, "claude_ai")]
+                t.uncached_input_tokens += tokens["uncached_input_tokens"]
+                t.cache_read_input_tokens += tokens["cache_read_input_tokens"]
+                t.output_tokens += tokens["output_tokens"]
+                t.billed_cost_usd += Decimal(_cents_text(cents)) / 100
+        return dict(totals)
+
+    def expected_cursor_rows(self, start: date, end: date) -> dict[tuple[date, str], dict[str, object]]:
+        return {
+            (day, person.email): self.cursor_row(person, day)
+            for day in self.days(start, end)
+            for person in self.cursor_members()
+        }
+
+    def expected_cost_by_workspace(self, day: date) -> dict[str | None, Decimal]:
+        totals: dict[str | None, Decimal] = defaultdict(Decimal)
+        for line in self.cost_lines(day):
+            workspace = line["workspace_id"]
+            totals[workspace if isinstance(workspace, str) else None] += (
+                Decimal(str(line["amount"])) / 100
+            )
+        return dict(totals)
+
+    def expected_key_owner(self, key_id: str | None) -> str | None:
+        """Email a key's usage belongs to, through its creator (None: unknowable)."""
+        if key_id is None:
+            return None
+        key = self.key_by_id().get(key_id)
+        if key is None or key.creator_index is None:
+            return None
+        return self.people[key.creator_index].email
+
+
+def _cents_text(cents: Decimal) -> str:
+    """Cost report style: a decimal string in cents with fractional digits."""
+    return format(cents.quantize(Decimal("0.000001")).normalize(), "f")
+
+
+def _non_token_line(
+    workspace: str | None, description: str, cost_type: str, cents: Decimal | int
+) -> dict[str, object]:
+    return {
+        "currency": "USD",
+        "amount": _cents_text(Decimal(cents) * (WEB_SEARCH_CENTS if cost_type == "web_search" else 1)),
+        "workspace_id": workspace,
+        "description": description,
+        "cost_type": cost_type,
+        "model": None,
+        "token_type": None,
+        "service_tier": None,
+        "context_window": None,
+        "inference_geo": None,
+    }
+
+
+@lru_cache(maxsize=8)
+def _people(seed: int, count: int) -> list[Person]:
+    people = []
+    for index in range(count):
+        rng = random.Random(f"{seed}:person:{index}")
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        claude_code = rng.random() < 0.5
+        developer = rng.random() < 0.35
+        people.append(
+            Person(
+                index=index,
+                user_id=f"user_01{seed:04d}{index:06d}",
+                email=f"{first}.{last}.{index}@acme.dev",
+                name=f"{first.title()} {last.title()}",
+                cursor_user_id=40_000 + index,
+                uses_cursor=rng.random() < 0.85,
+                claude_code_key=f"apikey_01cc{index:06d}" if claude_code else None,
+                claude_code_subscription=(not claude_code) and rng.random() < 0.15,
+                api_keys=(f"apikey_01api{index:06d}",) if developer else (),
+                uses_claude_ai=rng.random() < 0.4,
+            )
+        )
+    return people
+
+
+@lru_cache(maxsize=8)
+def _keys(seed: int, count: int) -> list[Key]:
+    people = _people(seed, count)
+    keys = []
+    for person in people:
+        if person.claude_code_key:
+            keys.append(
+                Key(
+                    person.claude_code_key,
+                    f"claude_code_key_{person.email.split('@')[0]}",
+                    CLAUDE_CODE_WORKSPACE,
+                    person.index,
+                    "2026-02-01T09:00:00Z",
+                )
+            )
+        for key_id in person.api_keys:
+            workspace = None if person.index % 4 == 0 else PROD_WORKSPACE
+            creator = None if person.index % 6 == 1 else person.index  # legacy keys
+            keys.append(
+                Key(key_id, f"dev-{person.index}", workspace, creator, "2025-11-12T10:00:00Z")
+            )
+    keys.append(Key(CI_KEY_ID, CI_KEY_NAME, PROD_WORKSPACE, 0, "2025-10-01T08:00:00Z"))
+    keys.append(Key("apikey_01shared0a", SHARED_KEY_NAME, PROD_WORKSPACE, 0, "2025-10-02T08:00:00Z"))
+    keys.append(
+        Key("apikey_01shared0b", SHARED_KEY_NAME, None, min(1, count - 1), "2025-10-03T08:00:00Z")
+    )
+    return keys
+
+
+@lru_cache(maxsize=64)
+def _usage_rows(truth: GroundTruth, day: date) -> list[UsageRow]:
+    rows: dict[tuple[object, ...], UsageRow] = {}
+
+    def row_for(key: str | None, workspace: str | None, model: str, tier: str, window: str, geo: str) -> UsageRow:
+        coordinates = (key, workspace, model, tier, window, geo)
+        if coordinates not in rows:
+            rows[coordinates] = UsageRow(key, workspace, model, tier, window, geo)
+        return rows[coordinates]
+
+    # Claude Code traffic billed through the API: the same tokens as the analytics records.
+    for person in truth.people:
+        if not person.claude_code_key:
+            continue
+        for record in truth._person_claude_code(person, day):
+            _add_breakdown(record, lambda model, p=person: row_for(
+                p.claude_code_key, CLAUDE_CODE_WORKSPACE, model, "standard", "0-200k", "global"
+            ))
+    for record in truth._ci_claude_code(day):
+        actor = record["actor"]
+        assert isinstance(actor, dict)
+        key_id = CI_KEY_ID if actor["api_key_name"] == CI_KEY_NAME else "apikey_01shared0a"
+        _add_breakdown(record, lambda model, k=key_id: row_for(
+            k, PROD_WORKSPACE, model, "standard", "0-200k", "global"
+        ))
+    # Plain API usage by developers' keys, and Console usage with no key.
+    key_index = truth.key_by_id()
+    for person in truth.people:
+        for key_id in person.api_keys:
+            rng = truth._rng("claude", person.index, day)
+            rng.random()  # decorrelate from the Claude Code draw
+            for _ in range(rng.randint(0, 3)):
+                row = row_for(
+                    key_id,
+                    key_index[key_id].workspace_id,
+                    rng.choice(MODELS),
+                    rng.choice(("standard", "standard", "batch", "priority")),
+                    rng.choice(("0-200k", "0-200k", "200k-1M")),
+                    rng.choice(("global", "us")),
+                )
+                row.uncached_input_tokens += rng.randint(100, 50_000)
+                row.output_tokens += rng.randint(50, 20_000)
+                row.cache_read_input_tokens += rng.randint(0, 100_000)
+                row.cache_creation_1h += rng.randint(0, 5_000)
+                row.cache_creation_5m += rng.randint(0, 5_000)
+                row.web_search_requests += rng.choice((0, 0, 0, rng.randint(1, 30)))
+    rng = random.Random(f"{truth.seed}:console:{day.isoformat()}")
+    if rng.random() < 0.6:
+        row = row_for(None, None, "claude-sonnet-4-6", "standard", "0-200k", "global")
+        row.uncached_input_tokens += rng.randint(100, 9_000)
+        row.output_tokens += rng.randint(50, 4_000)
+    return sorted(rows.values(), key=lambda row: tuple(str(part) for part in row.coordinates()))
+
+
+def _add_breakdown(record: dict[str, object], row_for_model: object) -> None:
+    breakdown = record["model_breakdown"]
+    assert isinstance(breakdown, list) and callable(row_for_model)
+    for entry in breakdown:
+        row = row_for_model(entry["model"])
+        tokens = entry["tokens"]
+        row.uncached_input_tokens += tokens["input"]
+        row.output_tokens += tokens["output"]
+        row.cache_read_input_tokens += tokens["cache_read"]
+        row.cache_creation_5m += tokens["cache_creation"]
