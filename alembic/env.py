@@ -35,7 +35,9 @@ def _run(connection: Connection) -> None:
     connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
     connection.commit()
     try:
-        context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
+        context.configure(
+            connection=connection, target_metadata=None, transaction_per_migration=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()

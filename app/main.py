@@ -6,30 +6,18 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 
 from app.api import health
 from app.api.problems import install_problem_handlers
 from app.config import Settings, load_settings
+from app.ingestion.factory import build_http_client
 from app.logs import configure_logging, get_logger
 from app.repositories.database import create_pool, resolve_dsn
+from app.repositories.embedded import release_embedded
 from app.repositories.migrations import upgrade_to_head_async
 
 log = get_logger(__name__)
-
-
-def build_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The one outbound client: explicit timeouts, pooled connections, no implicit retries."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=10.0),
-        limits=httpx.Limits(
-            max_connections=settings.upstream_max_concurrency * 4,
-            max_keepalive_connections=settings.upstream_max_concurrency * 2,
-        ),
-        headers={"User-Agent": "ai-usage-pipeline/0.1 (+https://github.com/ai-usage-pipeline)"},
-        follow_redirects=False,
-    )
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = False) -> FastAPI:
@@ -51,6 +39,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
             app.state.shutting_down = True
             await app.state.http.aclose()
             await app.state.pool.close()
+            await asyncio.to_thread(release_embedded)
             log.info("service stopped")
 
     app = FastAPI(

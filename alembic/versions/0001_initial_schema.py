@@ -91,7 +91,9 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute("CREATE INDEX ix_fact_cursor_email_date ON fact_cursor_daily_usage (email, usage_date)")
+    op.execute(
+        "CREATE INDEX ix_fact_cursor_email_date ON fact_cursor_daily_usage (email, usage_date)"
+    )
 
     op.execute(
         f"""
@@ -187,7 +189,9 @@ def upgrade() -> None:
         "CREATE UNIQUE INDEX ux_ingestion_runs_idempotency_key ON ingestion_runs (idempotency_key)"
         " WHERE idempotency_key IS NOT NULL"
     )
-    op.execute("CREATE INDEX ix_ingestion_runs_created ON ingestion_runs (created_at DESC, id DESC)")
+    op.execute(
+        "CREATE INDEX ix_ingestion_runs_created ON ingestion_runs (created_at DESC, id DESC)"
+    )
     op.execute(
         "CREATE INDEX ix_ingestion_runs_active ON ingestion_runs (status)"
         " WHERE status IN ('queued', 'running')"
@@ -209,6 +213,7 @@ def upgrade() -> None:
             rows_updated            bigint NOT NULL DEFAULT 0,
             rows_unchanged          bigint NOT NULL DEFAULT 0,
             rows_deleted            bigint NOT NULL DEFAULT 0,
+            rows_skipped            bigint NOT NULL DEFAULT 0,
             retries                 integer NOT NULL DEFAULT 0,
             rate_limit_waits        integer NOT NULL DEFAULT 0,
             rate_limit_wait_seconds double precision NOT NULL DEFAULT 0,

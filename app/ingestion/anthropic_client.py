@@ -207,9 +207,7 @@ class AnthropicClient:
             after = page.last_id
 
     async def api_keys(self, stats: RequestStats) -> list[ApiKey]:
-        return await self._list_all(
-            "/v1/organizations/api_keys", "api_keys", ApiKey, stats, []
-        )
+        return await self._list_all("/v1/organizations/api_keys", "api_keys", ApiKey, stats, [])
 
     async def users(self, stats: RequestStats) -> list[OrgUser]:
         return await self._list_all("/v1/organizations/users", "users", OrgUser, stats, [])
@@ -318,4 +316,3 @@ class AnthropicClient:
             end,
             stats,
         )
-

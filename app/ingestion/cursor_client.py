@@ -14,7 +14,9 @@ DAILY_USAGE = "/teams/daily-usage-data"
 MEMBERS = "/teams/members"
 
 
-def chunk_window(start: date, end: date, days: int = MAX_WINDOW_DAYS) -> Iterator[tuple[date, date]]:
+def chunk_window(
+    start: date, end: date, days: int = MAX_WINDOW_DAYS
+) -> Iterator[tuple[date, date]]:
     """Split [start, end] (inclusive days) into consecutive chunks of at most `days` days."""
     chunk_start = start
     while chunk_start <= end:
@@ -79,7 +81,7 @@ class CursorClient:
                         endpoint="daily-usage-data",
                     )
                 rows = [row for row in page.data if chunk_start <= row.usage_date <= chunk_end]
-                yield Page(rows, page_number, last=not has_next)
+                yield Page(rows, page_number, last=not has_next, window=(chunk_start, chunk_end))
                 if not has_next:
                     break
                 page_number += 1

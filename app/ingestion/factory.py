@@ -26,6 +26,19 @@ class UpstreamClients:
     analytics: AnthropicClient | None
 
 
+def build_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The one outbound client: explicit timeouts, pooled connections, no implicit retries."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=10.0),
+        limits=httpx.Limits(
+            max_connections=settings.upstream_max_concurrency * 4,
+            max_keepalive_connections=settings.upstream_max_concurrency * 2,
+        ),
+        headers={"User-Agent": "ai-usage-pipeline/0.1 (+https://github.com/ai-usage-pipeline)"},
+        follow_redirects=False,
+    )
+
+
 def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(
         max_attempts=settings.upstream_max_attempts,

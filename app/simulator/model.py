@@ -263,7 +263,7 @@ class GroundTruth:
     def cursor_members(self) -> list[Person]:
         return [person for person in self.people if person.uses_cursor]
 
-    # --- Claude Code analytics ---------------------------------------------------------------------
+    # --- Claude Code analytics ---
 
     def claude_code_records(self, day: date) -> list[dict[str, object]]:
         """All records of a day (user actors, the CI key's api actor, subscription users)."""
@@ -323,7 +323,8 @@ class GroundTruth:
                 tokens["input"] * PRICES[model]["uncached_input_tokens"]
                 + tokens["output"] * PRICES[model]["output_tokens"]
                 + tokens["cache_read"] * PRICES[model]["cache_read_input_tokens"]
-                + tokens["cache_creation"] * PRICES[model]["cache_creation.ephemeral_5m_input_tokens"]
+                + tokens["cache_creation"]
+                * PRICES[model]["cache_creation.ephemeral_5m_input_tokens"]
             ).quantize(Decimal("0.01"))
             breakdown.append(
                 {
@@ -362,7 +363,7 @@ class GroundTruth:
 
     def cost_lines(self, day: date) -> list[dict[str, object]]:
         """Cost report results of a day (grouped by workspace and description)."""
-        amounts: dict[tuple[object, ...], Decimal] = defaultdict(Decimal)
+        amounts: dict[tuple[str | None, str, str, str, str, str], Decimal] = defaultdict(Decimal)
         searches: dict[str | None, int] = defaultdict(int)
         for row in self.usage_rows(day):
             if row.service_tier == "priority":  # Priority Tier is never in the cost report
@@ -390,7 +391,7 @@ class GroundTruth:
                     "currency": "USD",
                     "amount": _cents_text(cents),
                     "workspace_id": workspace,
-                    "description": f"{MODEL_LABEL[str(model)]} Usage - {TOKEN_TYPE_LABEL[str(token_type)]}",
+                    "description": f"{MODEL_LABEL[model]} Usage - {TOKEN_TYPE_LABEL[token_type]}",
                     "cost_type": "tokens",
                     "model": model,
                     "token_type": token_type,
@@ -405,7 +406,9 @@ class GroundTruth:
         rng = random.Random(f"{self.seed}:code-exec:{day.isoformat()}")
         if rng.random() < 0.5:  # code execution has no usage counterpart: a residual
             cents = Decimal(rng.randint(100, 5000)) / 100
-            lines.append(_non_token_line(PROD_WORKSPACE, "Code Execution Usage", "code_execution", cents))
+            lines.append(
+                _non_token_line(PROD_WORKSPACE, "Code Execution Usage", "code_execution", cents)
+            )
         return lines
 
     # --- claude.ai ------------------------------------------------------------------------------
@@ -424,7 +427,7 @@ class GroundTruth:
                 )
                 events.append(
                     {
-                        "id": f"activity_{day.strftime('%Y%m%d')}{second:05d}{person.index:05d}{n:02d}",
+                        "id": (f"activity_{day:%Y%m%d}{second:05d}{person.index:05d}{n:02d}"),
                         "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
                         "organization_id": "org_01Simulated",
                         "type": rng.choice(ACTIVITY_TYPES),
@@ -458,7 +461,7 @@ class GroundTruth:
         )
         return tokens, cents
 
-    # --- expected results ---------------------------------------------------------------------------
+    # --- expected results ---
 
     def days(self, start: date, end: date) -> Iterator[date]:
         day = start
@@ -472,7 +475,9 @@ class GroundTruth:
         totals: dict[tuple[date, str], Totals] = defaultdict(Totals)
         for day in self.days(start, end):
             for row in self.usage_rows(day):
-                platform = "claude_code" if row.workspace_id == CLAUDE_CODE_WORKSPACE else "claude_api"
+                platform = (
+                    "claude_code" if row.workspace_id == CLAUDE_CODE_WORKSPACE else "claude_api"
+                )
                 t = totals[(day, platform)]
                 t.uncached_input_tokens += row.uncached_input_tokens
                 t.cache_creation_input_tokens += row.cache_creation_5m + row.cache_creation_1h
@@ -522,7 +527,9 @@ class GroundTruth:
                 t.billed_cost_usd += Decimal(_cents_text(cents)) / 100
         return dict(totals)
 
-    def expected_cursor_rows(self, start: date, end: date) -> dict[tuple[date, str], dict[str, object]]:
+    def expected_cursor_rows(
+        self, start: date, end: date
+    ) -> dict[tuple[date, str], dict[str, object]]:
         return {
             (day, person.email): self.cursor_row(person, day)
             for day in self.days(start, end)
@@ -558,7 +565,9 @@ def _non_token_line(
 ) -> dict[str, object]:
     return {
         "currency": "USD",
-        "amount": _cents_text(Decimal(cents) * (WEB_SEARCH_CENTS if cost_type == "web_search" else 1)),
+        "amount": _cents_text(
+            Decimal(cents) * (WEB_SEARCH_CENTS if cost_type == "web_search" else 1)
+        ),
         "workspace_id": workspace,
         "description": description,
         "cost_type": cost_type,
@@ -617,7 +626,9 @@ def _keys(seed: int, count: int) -> list[Key]:
                 Key(key_id, f"dev-{person.index}", workspace, creator, "2025-11-12T10:00:00Z")
             )
     keys.append(Key(CI_KEY_ID, CI_KEY_NAME, PROD_WORKSPACE, 0, "2025-10-01T08:00:00Z"))
-    keys.append(Key("apikey_01shared0a", SHARED_KEY_NAME, PROD_WORKSPACE, 0, "2025-10-02T08:00:00Z"))
+    keys.append(
+        Key("apikey_01shared0a", SHARED_KEY_NAME, PROD_WORKSPACE, 0, "2025-10-02T08:00:00Z")
+    )
     keys.append(
         Key("apikey_01shared0b", SHARED_KEY_NAME, None, min(1, count - 1), "2025-10-03T08:00:00Z")
     )
@@ -628,7 +639,9 @@ def _keys(seed: int, count: int) -> list[Key]:
 def _usage_rows(truth: GroundTruth, day: date) -> list[UsageRow]:
     rows: dict[tuple[object, ...], UsageRow] = {}
 
-    def row_for(key: str | None, workspace: str | None, model: str, tier: str, window: str, geo: str) -> UsageRow:
+    def row_for(
+        key: str | None, workspace: str | None, model: str, tier: str, window: str, geo: str
+    ) -> UsageRow:
         coordinates = (key, workspace, model, tier, window, geo)
         if coordinates not in rows:
             rows[coordinates] = UsageRow(key, workspace, model, tier, window, geo)
@@ -639,16 +652,22 @@ def _usage_rows(truth: GroundTruth, day: date) -> list[UsageRow]:
         if not person.claude_code_key:
             continue
         for record in truth._person_claude_code(person, day):
-            _add_breakdown(record, lambda model, p=person: row_for(
-                p.claude_code_key, CLAUDE_CODE_WORKSPACE, model, "standard", "0-200k", "global"
-            ))
+            _add_breakdown(
+                record,
+                lambda model, p=person: row_for(
+                    p.claude_code_key, CLAUDE_CODE_WORKSPACE, model, "standard", "0-200k", "global"
+                ),
+            )
     for record in truth._ci_claude_code(day):
         actor = record["actor"]
         assert isinstance(actor, dict)
         key_id = CI_KEY_ID if actor["api_key_name"] == CI_KEY_NAME else "apikey_01shared0a"
-        _add_breakdown(record, lambda model, k=key_id: row_for(
-            k, PROD_WORKSPACE, model, "standard", "0-200k", "global"
-        ))
+        _add_breakdown(
+            record,
+            lambda model, k=key_id: row_for(
+                k, PROD_WORKSPACE, model, "standard", "0-200k", "global"
+            ),
+        )
     # Plain API usage by developers' keys, and Console usage with no key.
     key_index = truth.key_by_id()
     for person in truth.people:

@@ -1,0 +1,62 @@
+"""CSV format of the admin-maintained key-owner mapping (`usage-pipeline key-owners …`).
+
+Columns: api_key_id, key_name, owner_email, note (header required; api_key_id or key_name
+per row). The whole file is validated before anything is written; the first problem is
+reported with its line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+
+from app.processing.emails import normalize_email
+from app.repositories.directory import KeyOwner
+
+COLUMNS = ("api_key_id", "key_name", "owner_email", "note")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class KeyOwnersFileError(ValueError):
+    pass
+
+
+def parse_key_owners(text: str) -> list[KeyOwner]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [name.strip() for name in reader.fieldnames or []]
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        raise KeyOwnersFileError(
+            f"line 1: unknown column(s) {', '.join(unknown)}; expected {', '.join(COLUMNS)}"
+        )
+    if "owner_email" not in header or not {"api_key_id", "key_name"} & set(header):
+        raise KeyOwnersFileError("line 1: need owner_email and api_key_id and/or key_name")
+    owners: list[KeyOwner] = []
+    seen: set[tuple[str, str]] = set()
+    for line, raw in enumerate(reader, start=2):
+        row = {key.strip(): (value or "").strip() for key, value in raw.items() if key}
+        key_id, name = row.get("api_key_id") or None, row.get("key_name") or None
+        email = normalize_email(row.get("owner_email"))
+        if key_id is None and name is None:
+            raise KeyOwnersFileError(f"line {line}: api_key_id or key_name is required")
+        if email is None or not EMAIL.match(email):
+            raise KeyOwnersFileError(f"line {line}: invalid owner_email {row.get('owner_email')!r}")
+        identity = ("id", key_id) if key_id else ("name", str(name))
+        if identity in seen:
+            raise KeyOwnersFileError(f"line {line}: duplicate {identity[0]} {identity[1]!r}")
+        seen.add(identity)
+        owners.append(KeyOwner(key_id, name, email, row.get("note") or None))
+    return owners
+
+
+def format_key_owners(owners: Iterable[KeyOwner]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for owner in owners:
+        writer.writerow(
+            [owner.api_key_id or "", owner.key_name or "", owner.owner_email, owner.note or ""]
+        )
+    return out.getvalue()

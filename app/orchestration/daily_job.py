@@ -1,0 +1,537 @@
+"""One ingestion run: fetch → process → write, every source at once.
+
+Each source streams pages, turns them into fact rows and writes each (source, day) in one
+transaction as soon as that day is complete, so fetching and writing overlap and memory stays
+bounded. Sources run concurrently; one failing (after its retries) does not stop the others.
+
+Cost allocation needs the messages usage and the cost report of the same day: the two sources
+meet in a `BillingJoin`, which writes a day as soon as both halves of it have arrived (usage
+rows with their allocated cost and the residual cost rows, in one transaction). Without a cost
+report the usage rows are written keeping the cost an earlier run allocated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from app.config import ALL_SOURCES, Settings, SourceName
+from app.ingestion.factory import UpstreamClients
+from app.ingestion.http import UpstreamError
+from app.ingestion.models import CostResult, MessagesUsageResult
+from app.ingestion.pagination import Page
+from app.logs import get_logger
+from app.orchestration.tracking import RunCancelled, RunTracker, SourceTracker
+from app.processing import transform
+from app.processing.attribution import AttributionDirectory, KeyInfo, build_directory
+from app.processing.categorization import WorkspaceCategories
+from app.processing.cost_allocation import CostLine
+from app.processing.facts import ClaudeFact, ClaudeSource, fold_duplicates
+from app.repositories import directory as directory_repo
+from app.repositories import runs as runs_repo
+from app.repositories.facts import (
+    CLAUDE_TABLE,
+    CURSOR_TABLE,
+    ClaudeDayWrite,
+    CursorLanding,
+    WriteCounts,
+    replace_claude_days,
+)
+
+log = get_logger(__name__)
+
+ADMIN_SOURCES: tuple[SourceName, ...] = ("claude_code", "claude_usage", "claude_cost")
+
+
+class SourceNotConfigured(ValueError):
+    pass
+
+
+def default_window(settings: Settings, today: date | None = None) -> tuple[date, date]:
+    """The last LOOKBACK_DAYS complete UTC days."""
+    today = today or datetime.now(UTC).date()
+    return today - timedelta(days=settings.lookback_days), today - timedelta(days=1)
+
+
+def resolve_sources(settings: Settings, requested: Sequence[str] | None) -> list[SourceName]:
+    """Requested sources (default: all configured), canonical order. Cost allocation needs the
+    usage report, so `claude_cost` brings `claude_usage` along."""
+    configured = settings.configured_sources()
+    wanted = set(requested) if requested else set(configured)
+    unknown = wanted - set(ALL_SOURCES)
+    if unknown:
+        raise SourceNotConfigured(f"unknown source(s): {', '.join(sorted(unknown))}")
+    missing = wanted - set(configured)
+    if missing:
+        raise SourceNotConfigured(
+            f"source(s) not configured: {', '.join(sorted(missing))} (set their API keys)"
+        )
+    if "claude_cost" in wanted:
+        wanted.add("claude_usage")
+    return [source for source in ALL_SOURCES if source in wanted]
+
+
+def days_between(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+
+
+@dataclass
+class RunOutcome:
+    status: str
+    reason: str | None
+    sources: dict[str, runs_repo.SourceProgress] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClaudeContext:
+    directory: AttributionDirectory
+    categories: WorkspaceCategories
+
+
+class BillingJoin:
+    """Meets usage and cost of the same day; writes the day once both halves are there."""
+
+    def __init__(
+        self,
+        job: DailyJob,
+        usage: SourceTracker,
+        cost: SourceTracker | None,
+    ) -> None:
+        self._job = job
+        self._usage = usage
+        self._cost = cost
+        self._pending_usage: dict[date, list[ClaudeFact]] = {}
+        self._pending_cost: dict[date, list[CostLine]] = {}
+        self.usage_failed = False
+        self.cost_failed = cost is None  # no cost report requested: keep existing cost
+        self.cost_finished = asyncio.Event()
+        if cost is None:
+            self.cost_finished.set()
+
+    async def offer_usage(self, day: date, facts: list[ClaudeFact]) -> None:
+        if self.cost_failed:
+            await self._write(day, facts, None)
+        elif day in self._pending_cost:
+            await self._write(day, facts, self._pending_cost.pop(day))
+        else:
+            self._pending_usage[day] = facts
+
+    async def offer_cost(self, day: date, lines: list[CostLine]) -> None:
+        if self.usage_failed:
+            raise UpstreamError(
+                "cost not written: claude_usage failed, and cost is allocated to usage",
+                upstream="anthropic",
+                endpoint="cost_report",
+            )
+        if day in self._pending_usage:
+            await self._write(day, self._pending_usage.pop(day), lines)
+        else:
+            self._pending_cost[day] = lines
+
+    async def usage_done(self) -> None:
+        """Usage stream ended: wait for the cost stream, then settle what is left."""
+        await self.cost_finished.wait()
+        for day in sorted(self._pending_usage):
+            cost = None if self.cost_failed else self._pending_cost.pop(day, [])
+            await self._write(day, self._pending_usage.pop(day), cost)
+        for day in sorted(self._pending_cost):  # cost on a day the usage report has no rows for
+            await self._write(day, [], self._pending_cost.pop(day))
+
+    def fail_usage(self) -> None:
+        self.usage_failed = True
+        self._pending_cost.clear()
+
+    def finish_cost(self, *, failed: bool) -> None:
+        self.cost_failed = self.cost_failed or failed
+        self.cost_finished.set()
+
+    async def _write(
+        self, day: date, usage: list[ClaudeFact], lines: list[CostLine] | None
+    ) -> None:
+        context = await self._job.claude_context()
+        writes = [ClaudeDayWrite("usage_report", usage, keep_existing_cost=lines is None)]
+        if lines is not None:
+            residuals = transform.apply_cost(
+                day, usage, lines, context.categories, context.directory
+            )
+            writes.append(ClaudeDayWrite("cost_report", residuals))
+        counts = await self._job.write_claude_day(day, writes)
+        self._usage.written(counts["usage_report"])
+        if lines is not None and self._cost is not None:
+            self._cost.written(counts["cost_report"])
+
+
+class DailyJob:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        clients: UpstreamClients,
+        settings: Settings,
+        run_id: uuid.UUID,
+        start: date,
+        end: date,
+        sources: Sequence[SourceName],
+        cancel: asyncio.Event | None = None,
+    ) -> None:
+        self.pool = pool
+        self.clients = clients
+        self.settings = settings
+        self.run_id = run_id
+        self.start = start
+        self.end = end
+        self.sources = list(sources)
+        self.days = days_between(start, end)
+        self.tracker = RunTracker(pool, run_id, cancel or asyncio.Event())
+        self._context: asyncio.Task[ClaudeContext] | None = None
+
+    # --- shared pieces --------------------------------------------------------------------
+
+    async def claude_context(self) -> ClaudeContext:
+        """Directory lists and key owners, fetched once per run and shared by every source."""
+        if self._context is None:
+            self._context = asyncio.create_task(self._load_context())
+        return await asyncio.shield(self._context)
+
+    async def _load_context(self) -> ClaudeContext:
+        anthropic = self.clients.anthropic
+        async with self.pool.acquire() as connection:
+            owners = await directory_repo.key_owners(connection)
+            persisted = await directory_repo.claude_code_workspace_ids(connection)
+        categories = WorkspaceCategories.build(
+            configured_ids=self.settings.claude_code_workspace_ids, persisted_ids=persisted
+        )
+        if anthropic is None:
+            directory = build_directory(confidences=self.settings.confidences)
+            return ClaudeContext(directory, categories)
+        stats = self._directory_stats()
+        keys, users, workspaces = await asyncio.gather(
+            anthropic.api_keys(stats), anthropic.users(stats), anthropic.workspaces(stats)
+        )
+        categories = WorkspaceCategories.build(
+            configured_ids=self.settings.claude_code_workspace_ids,
+            listed=[(workspace.id, workspace.name) for workspace in workspaces],
+            persisted_ids=persisted,
+        )
+        async with self.pool.acquire() as connection:
+            await directory_repo.remember_workspaces(
+                connection,
+                [
+                    (w.id, w.name, w.archived_at, w.id in categories.claude_code_ids)
+                    for w in workspaces
+                ],
+            )
+        directory = build_directory(
+            confidences=self.settings.confidences,
+            users=[(user.id, user.email) for user in users],
+            keys=[
+                KeyInfo(
+                    key.id,
+                    key.name,
+                    key.workspace_id,
+                    key.principal.id
+                    if key.principal is not None and key.principal.type in (None, "user")
+                    else key.created_by.id
+                    if key.created_by is not None
+                    else None,
+                )
+                for key in keys
+            ],
+            owners=[(o.api_key_id, o.key_name, o.owner_email) for o in owners],
+        )
+        return ClaudeContext(directory, categories)
+
+    def _directory_stats(self) -> Any:
+        for source in ADMIN_SOURCES:
+            if source in self.tracker.sources:
+                return self.tracker.sources[source].stats
+        return SourceTracker("directory", CLAUDE_TABLE, 0).stats
+
+    async def write_claude_day(
+        self, day: date, writes: list[ClaudeDayWrite]
+    ) -> dict[ClaudeSource, WriteCounts]:
+        folded = [
+            ClaudeDayWrite(w.source, fold_duplicates(w.facts), w.keep_existing_cost) for w in writes
+        ]
+        async with self.pool.acquire() as connection:
+            counts = await replace_claude_days(connection, day, folded, self.run_id)
+        return counts
+
+    async def _pages(
+        self, tracker: SourceTracker, pages: AsyncIterator[Page[Any]]
+    ) -> AsyncIterator[Page[Any]]:
+        """Count pages and stop at a page boundary once the run is cancelled."""
+        async for page in pages:
+            self.tracker.check_cancelled()
+            tracker.page(len(page.items))
+            yield page
+
+    # --- the run ----------------------------------------------------------------------------
+
+    async def run(self, worker_id: str) -> RunOutcome:
+        target = {source: CLAUDE_TABLE for source in ALL_SOURCES} | {"cursor": CURSOR_TABLE}
+        # claude.ai has up to two feeds (activity, analytics), each walking every day.
+        feeds = (self.clients.compliance is not None) + (self.clients.analytics is not None)
+        for source in self.sources:
+            days_total = len(self.days) * (feeds if source == "claude_ai" else 1)
+            self.tracker.add(SourceTracker(source, target[source], days_total))
+        await self.tracker.start(worker_id)
+        log.info(
+            "run started",
+            window_start=str(self.start),
+            window_end=str(self.end),
+            sources=self.sources,
+        )
+        billing: BillingJoin | None = None
+        if "claude_usage" in self.sources:
+            billing = BillingJoin(
+                self, self.tracker.sources["claude_usage"], self.tracker.sources.get("claude_cost")
+            )
+        bodies: dict[str, Callable[[SourceTracker], Awaitable[None]]] = {
+            "cursor": self._cursor,
+            "claude_code": self._claude_code,
+            "claude_ai": self._claude_ai,
+        }
+        if billing is not None:
+            bodies["claude_usage"] = lambda t: self._claude_usage(t, billing)
+            bodies["claude_cost"] = lambda t: self._claude_cost(t, billing)
+        try:
+            await asyncio.gather(
+                *(self._guard(self.tracker.sources[s], bodies[s], billing) for s in self.sources)
+            )
+        finally:
+            await self.tracker.stop()
+        return self._outcome()
+
+    async def _guard(
+        self,
+        tracker: SourceTracker,
+        body: Callable[[SourceTracker], Awaitable[None]],
+        billing: BillingJoin | None,
+    ) -> None:
+        source = tracker.progress.source
+        self.tracker.mark_started(tracker)
+        status, error = "succeeded", None
+        try:
+            await body(tracker)
+        except RunCancelled:
+            status, error = "cancelled", "cancelled before completion"
+        except UpstreamError as exc:
+            status, error = "failed", str(exc)
+            tracker.progress.upstream_status = exc.status
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            status, error = "failed", f"database error: {type(exc).__name__}: {exc}"
+        except Exception as exc:
+            log.exception("source crashed", source=source)
+            status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        finally:
+            if billing is not None and source == "claude_usage" and status != "succeeded":
+                billing.fail_usage()
+            if billing is not None and source == "claude_cost":
+                billing.finish_cost(failed=status != "succeeded")
+        if error is not None:
+            error = error[:2000]
+        self.tracker.mark_finished(tracker, status, error)
+        log.info(
+            "source finished",
+            source=source,
+            status=status,
+            error=error,
+            pages=tracker.progress.pages,
+            rows_fetched=tracker.progress.rows_fetched,
+            inserted=tracker.progress.rows_inserted,
+            updated=tracker.progress.rows_updated,
+            unchanged=tracker.progress.rows_unchanged,
+            deleted=tracker.progress.rows_deleted,
+            retries=tracker.stats.retries,
+        )
+
+    def _outcome(self) -> RunOutcome:
+        progress = {name: tracker.snapshot() for name, tracker in self.tracker.sources.items()}
+        usage, cost = progress.get("claude_usage"), progress.get("claude_cost")
+        if usage and cost and usage.status == "failed" and cost.status == "succeeded":
+            cost.status = "failed"
+            cost.last_error = (
+                "cost not fully written: claude_usage failed, and cost is allocated to usage"
+            )
+        statuses = {p.status for p in progress.values()}
+        failed = sorted(name for name, p in progress.items() if p.status == "failed")
+        if "cancelled" in statuses:
+            return RunOutcome("cancelled", "cancelled", progress)
+        if not failed:
+            return RunOutcome("succeeded", None, progress)
+        reason = "; ".join(f"{name}: {progress[name].last_error}" for name in failed)
+        return RunOutcome("failed" if len(failed) == len(progress) else "partial", reason, progress)
+
+    # --- sources ------------------------------------------------------------------------------
+
+    async def _cursor(self, tracker: SourceTracker) -> None:
+        client = self.clients.cursor
+        assert client is not None
+        directory = build_directory(confidences=self.settings.confidences)
+        tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
+        async with self.pool.acquire() as connection:
+            landing = CursorLanding(connection)
+            await landing.open()
+            pages = client.daily_usage(self.start, self.end, tracker.stats)
+            async for page in self._pages(tracker, pages):
+                facts = [transform.cursor_fact(row, directory) for row in page.items]
+                kept = [fact for fact in facts if fact is not None]
+                tracker.progress.rows_skipped += len(facts) - len(kept)
+                await landing.land(kept)
+                if page.last and page.window is not None:  # the chunk's days are complete
+                    for day in days_between(*page.window):
+                        tracker.written(await landing.merge_day(day, self.run_id))
+                    await landing.clear()
+
+    async def _claude_code(self, tracker: SourceTracker) -> None:
+        client = self.clients.anthropic
+        assert client is not None
+        tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
+        context = await self.claude_context()
+        for day in self.days:
+            facts: list[ClaudeFact] = []
+            async for page in self._pages(tracker, client.claude_code_day(day, tracker.stats)):
+                if page.restarted:
+                    facts = []
+                for record in page.items:
+                    facts.extend(transform.claude_code_facts(record, context.directory))
+            counts = await self.write_claude_day(
+                day, [ClaudeDayWrite("claude_code_analytics", facts)]
+            )
+            tracker.written(counts["claude_code_analytics"])
+
+    async def _by_day(
+        self, tracker: SourceTracker, pages: AsyncIterator[Page[Any]]
+    ) -> AsyncIterator[tuple[date, list[Any]]]:
+        """Daily buckets (oldest first, possibly split across pages) → complete days."""
+        current: date | None = None
+        results: list[Any] = []
+        async for page in self._pages(tracker, pages):
+            if page.restarted:
+                current, results = None, []
+            for bucket in page.items:
+                day = bucket.starting_at.astimezone(UTC).date()
+                if current is not None and day != current:
+                    yield current, results
+                    results = []
+                current = day
+                results.extend(bucket.results)
+        if current is not None:
+            yield current, results
+
+    async def _claude_usage(self, tracker: SourceTracker, billing: BillingJoin) -> None:
+        client = self.clients.anthropic
+        assert client is not None
+        tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
+        context = await self.claude_context()
+        pages = client.messages_usage(self.start, self.end, tracker.stats)
+        async for day, results in self._by_day(tracker, pages):
+            usage_results: list[MessagesUsageResult] = results
+            facts = transform.usage_facts(day, usage_results, context.directory, context.categories)
+            await billing.offer_usage(day, fold_duplicates(facts))
+        await billing.usage_done()
+
+    async def _claude_cost(self, tracker: SourceTracker, billing: BillingJoin) -> None:
+        client = self.clients.anthropic
+        assert client is not None
+        tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
+        pages = client.cost_report(self.start, self.end, tracker.stats)
+        async for day, results in self._by_day(tracker, pages):
+            cost_results: list[CostResult] = results
+            await billing.offer_cost(day, transform.cost_lines(cost_results))
+
+    async def _claude_ai(self, tracker: SourceTracker) -> None:
+        tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
+        directory = build_directory(confidences=self.settings.confidences)
+        if (compliance := self.clients.compliance) is not None:
+            await self._activity(tracker, compliance, directory)
+        if (analytics := self.clients.analytics) is not None:
+            for day in self.days:
+                usage = [
+                    row
+                    async for page in self._pages(
+                        tracker, analytics.analytics_chat_usage(day, day, tracker.stats)
+                    )
+                    for row in page.items
+                ]
+                cost = [
+                    row
+                    async for page in self._pages(
+                        tracker, analytics.analytics_chat_cost(day, day, tracker.stats)
+                    )
+                    for row in page.items
+                ]
+                facts = transform.analytics_facts(day, usage, cost, directory)
+                counts = await self.write_claude_day(
+                    day, [ClaudeDayWrite("claude_ai_analytics", facts)]
+                )
+                tracker.written(counts["claude_ai_analytics"])
+
+    async def _activity(
+        self, tracker: SourceTracker, client: Any, directory: AttributionDirectory
+    ) -> None:
+        """The feed is newest first: a day is complete once an older day shows up."""
+        current: date | None = None
+        events: list[Any] = []
+        seen: set[date] = set()
+
+        async def flush(day: date, items: list[Any]) -> None:
+            seen.add(day)
+            facts = transform.activity_facts(day, items, directory)
+            counts = await self.write_claude_day(day, [ClaudeDayWrite("claude_ai_activity", facts)])
+            tracker.written(counts["claude_ai_activity"])
+
+        async for page in self._pages(
+            tracker, client.compliance_activities(self.start, self.end, tracker.stats)
+        ):
+            for activity in page.items:
+                day = activity.created_at.astimezone(UTC).date()
+                if current is not None and day != current:
+                    await flush(current, events)
+                    events = []
+                current = day
+                events.append(activity)
+        if current is not None:
+            await flush(current, events)
+        for day in self.days:  # days without any event: nothing happened, say so
+            if day not in seen:
+                await flush(day, [])
+
+
+async def execute_run(
+    *,
+    pool: asyncpg.Pool,
+    clients: UpstreamClients,
+    settings: Settings,
+    run_id: uuid.UUID,
+    start: date,
+    end: date,
+    sources: Sequence[SourceName],
+    worker_id: str,
+    cancel: asyncio.Event | None = None,
+) -> RunOutcome:
+    """Execute a tracked run to its end and record the final status."""
+    job = DailyJob(
+        pool=pool,
+        clients=clients,
+        settings=settings,
+        run_id=run_id,
+        start=start,
+        end=end,
+        sources=sources,
+        cancel=cancel,
+    )
+    outcome = await job.run(worker_id)
+    async with pool.acquire() as connection:
+        for progress in outcome.sources.values():
+            await runs_repo.save_progress(connection, run_id, progress)
+        await runs_repo.finish_run(connection, run_id, outcome.status, outcome.reason)
+    log.info("run finished", run_id=str(run_id), status=outcome.status, reason=outcome.reason)
+    return outcome

@@ -1,0 +1,110 @@
+"""Per-source progress of a run, flushed to PostgreSQL while the run goes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from app.ingestion.http import RequestStats
+from app.logs import get_logger
+from app.repositories import runs as runs_repo
+from app.repositories.facts import WriteCounts
+from app.repositories.runs import SourceProgress
+
+log = get_logger(__name__)
+
+FLUSH_INTERVAL_SECONDS = 1.0
+
+
+class RunCancelled(Exception):
+    """Raised at a page boundary once the run has been asked to stop."""
+
+
+class SourceTracker:
+    """Progress + request counters of one source."""
+
+    def __init__(self, source: str, target_table: str, days_total: int) -> None:
+        self.progress = SourceProgress(
+            source=source, target_table=target_table, days_total=days_total
+        )
+        self.stats = RequestStats()
+
+    def page(self, rows: int) -> None:
+        self.progress.pages += 1
+        self.progress.rows_fetched += rows
+
+    def written(self, counts: WriteCounts, days: int = 1) -> None:
+        self.progress.rows_inserted += counts.inserted
+        self.progress.rows_updated += counts.updated
+        self.progress.rows_unchanged += counts.unchanged
+        self.progress.rows_deleted += counts.deleted
+        self.progress.days_done += days
+
+    def snapshot(self) -> SourceProgress:
+        self.progress.retries = self.stats.retries
+        self.progress.rate_limit_waits = self.stats.rate_limit_waits
+        self.progress.rate_limit_wait_seconds = round(self.stats.rate_limit_wait_seconds, 3)
+        return self.progress
+
+
+class RunTracker:
+    """Owns the run's source trackers, its heartbeat and the cancel signal."""
+
+    def __init__(self, pool: asyncpg.Pool, run_id: uuid.UUID, cancel: asyncio.Event) -> None:
+        self.pool = pool
+        self.run_id = run_id
+        self.cancel = cancel
+        self.sources: dict[str, SourceTracker] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, tracker: SourceTracker) -> SourceTracker:
+        self.sources[tracker.progress.source] = tracker
+        return tracker
+
+    def check_cancelled(self) -> None:
+        if self.cancel.is_set():
+            raise RunCancelled("run cancelled")
+
+    async def start(self, worker_id: str) -> None:
+        async with self.pool.acquire() as connection:
+            await runs_repo.start_run(
+                connection, self.run_id, worker_id, [t.progress for t in self.sources.values()]
+            )
+        self._task = asyncio.create_task(self._loop(), name=f"run-tracker-{self.run_id}")
+
+    async def flush(self) -> None:
+        async with self.pool.acquire() as connection:
+            for tracker in self.sources.values():
+                await runs_repo.save_progress(connection, self.run_id, tracker.snapshot())
+            if await runs_repo.heartbeat(connection, self.run_id):
+                self.cancel.set()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_SECONDS)
+            try:
+                await self.flush()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # The run itself will notice a dead database; progress catches up later.
+                log.warning("progress flush failed", error=type(exc).__name__)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    def mark_started(self, tracker: SourceTracker) -> None:
+        tracker.progress.status = "running"
+        tracker.progress.started_at = datetime.now(UTC)
+
+    def mark_finished(self, tracker: SourceTracker, status: str, error: str | None = None) -> None:
+        tracker.progress.status = status
+        tracker.progress.finished_at = datetime.now(UTC)
+        if error is not None:
+            tracker.progress.last_error = error

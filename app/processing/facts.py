@@ -1,0 +1,176 @@
+"""Fact rows as written to PostgreSQL (column names are the table's)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+Platform = Literal["claude_code", "claude_api", "claude_ai"]
+ClaudeSource = Literal[
+    "claude_code_analytics",
+    "usage_report",
+    "cost_report",
+    "claude_ai_activity",
+    "claude_ai_analytics",
+]
+CostKind = Literal["reported", "estimated", "allocated"]
+
+
+@dataclass(slots=True)
+class CursorFact:
+    usage_date: date
+    email: str
+    cursor_user_id: str | None
+    is_active: bool
+    total_lines_added: int
+    total_lines_deleted: int
+    accepted_lines_added: int
+    accepted_lines_deleted: int
+    total_applies: int
+    total_accepts: int
+    total_rejects: int
+    total_tabs_shown: int
+    total_tabs_accepted: int
+    composer_requests: int
+    chat_requests: int
+    agent_requests: int
+    cmdk_usages: int
+    subscription_included_reqs: int
+    api_key_reqs: int
+    usage_based_reqs: int
+    bugbot_usages: int
+    most_used_model: str | None
+    apply_most_used_extension: str | None
+    tab_most_used_extension: str | None
+    client_version: str | None
+    attribution_method: str
+    attribution_confidence: Decimal
+
+    def key(self) -> tuple[Any, ...]:
+        return (self.usage_date, self.email)
+
+
+@dataclass(slots=True)
+class ClaudeFact:
+    usage_date: date
+    platform: Platform
+    source: ClaudeSource
+    attribution_method: str
+    attribution_confidence: Decimal
+    user_email: str | None = None
+    actor_type: str | None = None
+    actor_name: str | None = None
+    api_key_id: str | None = None
+    workspace_id: str | None = None
+    model: str | None = None
+    customer_type: str | None = None
+    terminal_type: str | None = None
+    is_remote: bool | None = None
+    service_tier: str | None = None
+    context_window: str | None = None
+    inference_geo: str | None = None
+    cost_description: str | None = None
+    cost_type: str | None = None
+    token_type: str | None = None
+    uncached_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_creation_5m_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    output_tokens: int = 0
+    web_search_requests: int = 0
+    requests: int | None = None
+    cost_usd: Decimal | None = None
+    cost_kind: CostKind | None = None
+    sessions: int | None = None
+    lines_added: int | None = None
+    lines_removed: int | None = None
+    commits: int | None = None
+    pull_requests: int | None = None
+    tool_accepted: int | None = None
+    tool_rejected: int | None = None
+    activity_count: int | None = None
+    chats_created: int | None = None
+    projects_created: int | None = None
+    files_uploaded: int | None = None
+
+    def key(self) -> tuple[Any, ...]:
+        """The grain (mirrors the table's generated `grain_key`)."""
+        return (
+            self.usage_date,
+            self.source,
+            self.actor_type,
+            self.actor_name,
+            self.api_key_id,
+            self.workspace_id,
+            self.model,
+            self.customer_type,
+            self.terminal_type,
+            self.is_remote,
+            self.service_tier,
+            self.context_window,
+            self.inference_geo,
+            self.cost_description,
+            self.cost_type,
+            self.token_type,
+        )
+
+
+CURSOR_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CursorFact))
+CLAUDE_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ClaudeFact))
+CLAUDE_COST_COLUMNS: tuple[str, ...] = ("cost_usd", "cost_kind")
+
+
+ADDITIVE_CLAUDE_FIELDS: tuple[str, ...] = (
+    "uncached_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "web_search_requests",
+    "requests",
+    "cost_usd",
+    "sessions",
+    "lines_added",
+    "lines_removed",
+    "commits",
+    "pull_requests",
+    "tool_accepted",
+    "tool_rejected",
+    "activity_count",
+    "chats_created",
+    "projects_created",
+    "files_uploaded",
+)
+
+
+def _add(left: Any, right: Any) -> Any:
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return left + right
+
+
+def fold_duplicates(facts: Iterable[ClaudeFact]) -> list[ClaudeFact]:
+    """One row per grain: rows an upstream split (pages, undocumented dimensions) are
+    added up, so the upsert never sees a key twice and nothing is lost."""
+    folded: dict[tuple[Any, ...], ClaudeFact] = {}
+    for fact in facts:
+        existing = folded.get(fact.key())
+        if existing is None:
+            folded[fact.key()] = fact
+            continue
+        for name in ADDITIVE_CLAUDE_FIELDS:
+            setattr(existing, name, _add(getattr(existing, name), getattr(fact, name)))
+        existing.cost_kind = existing.cost_kind or fact.cost_kind
+        if fact.attribution_confidence < existing.attribution_confidence:
+            existing.attribution_method = fact.attribution_method
+            existing.attribution_confidence = fact.attribution_confidence
+            existing.user_email = fact.user_email
+    return list(folded.values())

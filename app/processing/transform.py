@@ -1,0 +1,330 @@
+"""Upstream records → fact rows (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+
+from app.ingestion.models import (
+    AnalyticsCostRow,
+    AnalyticsUsageRow,
+    ClaudeCodeRecord,
+    ComplianceActivity,
+    CostResult,
+    CursorDailyRow,
+    MessagesUsageResult,
+)
+from app.ingestion.money import cents_to_usd
+from app.processing.attribution import AttributionDirectory
+from app.processing.categorization import WorkspaceCategories, platform_of
+from app.processing.cost_allocation import CostLine, allocate
+from app.processing.emails import normalize_email
+from app.processing.facts import ClaudeFact, CursorFact
+
+
+def cursor_fact(row: CursorDailyRow, directory: AttributionDirectory) -> CursorFact | None:
+    """One Cursor row; None when the row has no usable email (counted as skipped upstream)."""
+    email = normalize_email(row.email)
+    if email is None:
+        return None
+    attribution = directory.direct(email)
+    return CursorFact(
+        usage_date=row.usage_date,
+        email=email,
+        cursor_user_id=None if row.userId is None else str(row.userId),
+        is_active=row.isActive if row.isActive is not None else _any_activity(row),
+        total_lines_added=row.totalLinesAdded,
+        total_lines_deleted=row.totalLinesDeleted,
+        accepted_lines_added=row.acceptedLinesAdded,
+        accepted_lines_deleted=row.acceptedLinesDeleted,
+        total_applies=row.totalApplies,
+        total_accepts=row.totalAccepts,
+        total_rejects=row.totalRejects,
+        total_tabs_shown=row.totalTabsShown,
+        total_tabs_accepted=row.totalTabsAccepted,
+        composer_requests=row.composerRequests,
+        chat_requests=row.chatRequests,
+        agent_requests=row.agentRequests,
+        cmdk_usages=row.cmdkUsages,
+        subscription_included_reqs=row.subscriptionIncludedReqs,
+        api_key_reqs=row.apiKeyReqs,
+        usage_based_reqs=row.usageBasedReqs,
+        bugbot_usages=row.bugbotUsages,
+        most_used_model=row.mostUsedModel,
+        apply_most_used_extension=row.applyMostUsedExtension,
+        tab_most_used_extension=row.tabMostUsedExtension,
+        client_version=row.clientVersion,
+        attribution_method=attribution.method,
+        attribution_confidence=attribution.confidence,
+    )
+
+
+def _any_activity(row: CursorDailyRow) -> bool:
+    return any(
+        (
+            row.totalLinesAdded,
+            row.totalApplies,
+            row.totalTabsShown,
+            row.composerRequests,
+            row.chatRequests,
+            row.agentRequests,
+            row.cmdkUsages,
+            row.bugbotUsages,
+        )
+    )
+
+
+def claude_code_facts(
+    record: ClaudeCodeRecord, directory: AttributionDirectory
+) -> list[ClaudeFact]:
+    """A record becomes one summary row (sessions, lines, commits, tools; model null) plus one
+    row per model (tokens and estimated cost), so no quantity is repeated across rows."""
+    actor = record.actor
+    if actor.type == "user_actor":
+        name = actor.email_address
+        attribution = directory.direct(actor.email_address)
+    else:
+        name = actor.api_key_name
+        attribution = directory.by_key_name(actor.api_key_name)
+    common = {
+        "usage_date": record.date,
+        "platform": "claude_code",
+        "source": "claude_code_analytics",
+        "user_email": attribution.email,
+        "actor_type": actor.type,
+        "actor_name": name,
+        "customer_type": record.customer_type,
+        "terminal_type": record.terminal_type,
+        "is_remote": record.is_remote,
+        "attribution_method": attribution.method,
+        "attribution_confidence": attribution.confidence,
+    }
+    metrics = record.core_metrics
+    rows = [
+        ClaudeFact(
+            **common,  # type: ignore[arg-type]
+            sessions=metrics.num_sessions,
+            lines_added=metrics.lines_of_code.added,
+            lines_removed=metrics.lines_of_code.removed,
+            commits=metrics.commits_by_claude_code,
+            pull_requests=metrics.pull_requests_by_claude_code,
+            tool_accepted=sum(action.accepted for action in record.tool_actions.values()),
+            tool_rejected=sum(action.rejected for action in record.tool_actions.values()),
+        )
+    ]
+    per_model: dict[str, ClaudeFact] = {}
+    for entry in record.model_breakdown:
+        row = per_model.get(entry.model)
+        if row is None:
+            row = per_model[entry.model] = ClaudeFact(**common, model=entry.model)  # type: ignore[arg-type]
+        row.uncached_input_tokens += entry.tokens.input
+        row.output_tokens += entry.tokens.output
+        row.cache_read_input_tokens += entry.tokens.cache_read
+        row.cache_creation_input_tokens += entry.tokens.cache_creation
+        if entry.estimated_cost is not None:
+            row.cost_usd = (row.cost_usd or Decimal(0)) + cents_to_usd(entry.estimated_cost.amount)
+            row.cost_kind = "estimated"
+    rows.extend(per_model.values())
+    return rows
+
+
+def usage_facts(
+    day: date,
+    results: Iterable[MessagesUsageResult],
+    directory: AttributionDirectory,
+    categories: WorkspaceCategories,
+) -> list[ClaudeFact]:
+    rows: dict[tuple[object, ...], ClaudeFact] = {}
+    for result in results:
+        attribution = directory.by_key_id(result.api_key_id)
+        fact = ClaudeFact(
+            usage_date=day,
+            platform=platform_of("usage_report", result.workspace_id, categories),
+            source="usage_report",
+            user_email=attribution.email,
+            api_key_id=result.api_key_id,
+            workspace_id=result.workspace_id,
+            model=result.model,
+            service_tier=result.service_tier,
+            context_window=result.context_window,
+            inference_geo=result.inference_geo,
+            uncached_input_tokens=result.uncached_input_tokens,
+            cache_creation_5m_input_tokens=result.cache_creation.ephemeral_5m_input_tokens,
+            cache_creation_1h_input_tokens=result.cache_creation.ephemeral_1h_input_tokens,
+            cache_creation_input_tokens=result.cache_creation.ephemeral_5m_input_tokens
+            + result.cache_creation.ephemeral_1h_input_tokens,
+            cache_read_input_tokens=result.cache_read_input_tokens,
+            output_tokens=result.output_tokens,
+            web_search_requests=result.server_tool_use.web_search_requests
+            if result.server_tool_use
+            else 0,
+            attribution_method=attribution.method,
+            attribution_confidence=attribution.confidence,
+        )
+        existing = rows.get(fact.key())
+        if existing is None:
+            rows[fact.key()] = fact
+        else:  # a bucket split across pages, or dimensions we do not keep (account ids)
+            _add_tokens(existing, fact)
+    return list(rows.values())
+
+
+def _add_tokens(target: ClaudeFact, other: ClaudeFact) -> None:
+    for name in (
+        "uncached_input_tokens",
+        "cache_creation_input_tokens",
+        "cache_creation_5m_input_tokens",
+        "cache_creation_1h_input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+        "web_search_requests",
+    ):
+        setattr(target, name, getattr(target, name) + getattr(other, name))
+
+
+def cost_lines(results: Iterable[CostResult]) -> list[CostLine]:
+    return [
+        CostLine(
+            workspace_id=result.workspace_id,
+            description=result.description,
+            cost_type=result.cost_type,
+            model=result.model,
+            token_type=result.token_type,
+            service_tier=result.service_tier,
+            context_window=result.context_window,
+            inference_geo=result.inference_geo,
+            amount_usd=cents_to_usd(result.amount),
+        )
+        for result in results
+    ]
+
+
+def apply_cost(
+    day: date,
+    usage: Sequence[ClaudeFact],
+    lines: Sequence[CostLine],
+    categories: WorkspaceCategories,
+    directory: AttributionDirectory,
+) -> list[ClaudeFact]:
+    """Set allocated cost on `usage` (in place) and return the residual cost rows."""
+    allocation = allocate(lines, usage)
+    for row, cost in zip(usage, allocation.costs, strict=True):
+        row.cost_usd = cost
+        row.cost_kind = None if cost is None else "allocated"
+    unattributed = directory.by_key_id(None)
+    residuals: dict[tuple[object, ...], ClaudeFact] = {}
+    for line in allocation.residuals:
+        fact = ClaudeFact(
+            usage_date=day,
+            platform=platform_of("cost_report", line.workspace_id, categories),
+            source="cost_report",
+            workspace_id=line.workspace_id,
+            model=line.model,
+            service_tier=line.service_tier,
+            context_window=line.context_window,
+            inference_geo=line.inference_geo,
+            cost_description=line.description,
+            cost_type=line.cost_type,
+            token_type=line.token_type,
+            cost_usd=line.amount_usd,
+            cost_kind="reported",
+            attribution_method=unattributed.method,
+            attribution_confidence=unattributed.confidence,
+        )
+        existing = residuals.get(fact.key())
+        if existing is None:
+            residuals[fact.key()] = fact
+        else:  # identical coordinates twice in one day: keep both amounts
+            existing.cost_usd = (existing.cost_usd or Decimal(0)) + line.amount_usd
+    return list(residuals.values())
+
+
+ACTIVITY_COUNTERS = {
+    "claude_chat_created": "chats_created",
+    "claude_project_created": "projects_created",
+    "claude_file_uploaded": "files_uploaded",
+}
+
+
+def activity_facts(
+    day: date, activities: Iterable[ComplianceActivity], directory: AttributionDirectory
+) -> list[ClaudeFact]:
+    """claude.ai events of one day, counted per person (only people, not API keys)."""
+    per_person: dict[str, Counter[str]] = defaultdict(Counter)
+    for activity in activities:
+        email = normalize_email(activity.actor.email_address)
+        if activity.actor.type != "user_actor" or email is None:
+            continue
+        per_person[email]["activity_count"] += 1
+        if counter := ACTIVITY_COUNTERS.get(activity.type):
+            per_person[email][counter] += 1
+    facts = []
+    for email, counts in sorted(per_person.items()):
+        attribution = directory.direct(email)
+        facts.append(
+            ClaudeFact(
+                usage_date=day,
+                platform="claude_ai",
+                source="claude_ai_activity",
+                user_email=attribution.email,
+                actor_type="user_actor",
+                actor_name=email,
+                activity_count=counts["activity_count"],
+                chats_created=counts["chats_created"],
+                projects_created=counts["projects_created"],
+                files_uploaded=counts["files_uploaded"],
+                attribution_method=attribution.method,
+                attribution_confidence=attribution.confidence,
+            )
+        )
+    return facts
+
+
+def analytics_facts(
+    day: date,
+    usage: Iterable[AnalyticsUsageRow],
+    cost: Iterable[AnalyticsCostRow],
+    directory: AttributionDirectory,
+) -> list[ClaudeFact]:
+    """Enterprise Analytics chat tokens and cost of one day, one row per person."""
+    facts: dict[str, ClaudeFact] = {}
+
+    def fact_for(user_id: str | None, email: str | None) -> ClaudeFact:
+        identity = normalize_email(email) or user_id or "unknown"
+        if identity not in facts:
+            attribution = directory.direct(email)
+            facts[identity] = ClaudeFact(
+                usage_date=day,
+                platform="claude_ai",
+                source="claude_ai_analytics",
+                user_email=attribution.email,
+                actor_type="user_actor",
+                actor_name=identity,
+                requests=0,
+                attribution_method=attribution.method,
+                attribution_confidence=attribution.confidence,
+            )
+        return facts[identity]
+
+    for row in usage:
+        fact = fact_for(row.actor.user_id, row.actor.email)
+        fact.uncached_input_tokens += row.uncached_input_tokens
+        fact.cache_creation_5m_input_tokens += row.cache_creation.ephemeral_5m_input_tokens
+        fact.cache_creation_1h_input_tokens += row.cache_creation.ephemeral_1h_input_tokens
+        fact.cache_creation_input_tokens += (
+            row.cache_creation.ephemeral_5m_input_tokens
+            + row.cache_creation.ephemeral_1h_input_tokens
+        )
+        fact.cache_read_input_tokens += row.cache_read_input_tokens
+        fact.output_tokens += row.output_tokens
+        fact.web_search_requests += (
+            row.server_tool_use.web_search_requests if row.server_tool_use else 0
+        )
+        fact.requests = (fact.requests or 0) + row.requests
+    for cost_row in cost:
+        fact = fact_for(cost_row.actor.user_id, cost_row.actor.email)
+        fact.cost_usd = (fact.cost_usd or Decimal(0)) + cents_to_usd(cost_row.amount)
+        fact.cost_kind = "reported"
+    return list(facts.values())

@@ -1,0 +1,66 @@
+"""Read-side summaries for people (the CLI's end-of-run table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class PlatformSummary:
+    platform: str
+    people: int
+    tokens: int
+    billed_cost_usd: Decimal
+    estimated_cost_usd: Decimal
+
+
+@dataclass(frozen=True)
+class CursorSummary:
+    people: int
+    active_days: int
+    accepted_lines_added: int
+    agent_requests: int
+
+
+async def claude_summary(
+    connection: asyncpg.Connection, start: date, end: date
+) -> list[PlatformSummary]:
+    rows = await connection.fetch(
+        """
+        SELECT platform,
+               count(DISTINCT user_email) AS people,
+               sum(uncached_input_tokens + cache_creation_input_tokens
+                   + cache_read_input_tokens + output_tokens)::bigint AS tokens,
+               sum(billed_cost_usd) AS billed,
+               sum(estimated_cost_usd) AS estimated
+          FROM claude_usage_by_user_day
+         WHERE usage_date BETWEEN $1 AND $2
+         GROUP BY platform ORDER BY platform
+        """,
+        start,
+        end,
+    )
+    return [
+        PlatformSummary(r["platform"], r["people"], r["tokens"], r["billed"], r["estimated"])
+        for r in rows
+    ]
+
+
+async def cursor_summary(connection: asyncpg.Connection, start: date, end: date) -> CursorSummary:
+    row = await connection.fetchrow(
+        """
+        SELECT count(DISTINCT email) AS people,
+               count(*) FILTER (WHERE is_active) AS active_days,
+               coalesce(sum(accepted_lines_added), 0)::bigint AS accepted,
+               coalesce(sum(agent_requests), 0)::bigint AS agent
+          FROM fact_cursor_daily_usage WHERE usage_date BETWEEN $1 AND $2
+        """,
+        start,
+        end,
+    )
+    assert row is not None
+    return CursorSummary(row["people"], row["active_days"], row["accepted"], row["agent"])
