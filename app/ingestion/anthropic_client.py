@@ -112,7 +112,9 @@ class AnthropicClient:
                     upstream=self.upstream,
                     endpoint=endpoint,
                 )
+            del raw
             yield page, Page([], number, restarted=restarted, last=not has_more)
+            del page  # one page in memory at a time
             restarted = False
             if not has_more:
                 return
@@ -132,7 +134,9 @@ class AnthropicClient:
             str(day),
         ):
             records = [record for record in page.data if record.date == day]
+            del page
             yield Page(records, meta.number, meta.restarted, meta.last)
+            del records
 
     async def messages_usage(
         self, start: date, end: date, stats: RequestStats
@@ -153,7 +157,10 @@ class AnthropicClient:
             stats,
             f"{start}..{end}",
         ):
-            yield Page(page.data, meta.number, meta.restarted, meta.last)
+            data = page.data
+            del page
+            yield Page(data, meta.number, meta.restarted, meta.last)
+            del data
 
     async def cost_report(
         self, start: date, end: date, stats: RequestStats
@@ -173,7 +180,10 @@ class AnthropicClient:
             stats,
             f"{start}..{end}",
         ):
-            yield Page(page.data, meta.number, meta.restarted, meta.last)
+            data = page.data
+            del page
+            yield Page(data, meta.number, meta.restarted, meta.last)
+            del data
 
     # --- list endpoints (after_id) ----------------------------------------------------------
 
@@ -252,16 +262,20 @@ class AnthropicClient:
                 endpoint="compliance/activities",
                 where=where,
             )
-            yield Page(page.data, number, last=not page.has_more)
-            if not page.has_more:
+            has_more, last_id = page.has_more, page.last_id
+            data = page.data
+            del page, raw
+            yield Page(data, number, last=not has_more)
+            del data
+            if not has_more:
                 return
-            if not page.last_id or page.last_id == after:
+            if not last_id or last_id == after:
                 raise MalformedPageError(
                     f"anthropic compliance/activities {where}: has_more without a new last_id",
                     upstream=self.upstream,
                     endpoint="compliance/activities",
                 )
-            after = page.last_id
+            after = last_id
 
     # --- claude.ai: Enterprise Analytics (chat product) ---------------------------------------
 
@@ -291,7 +305,10 @@ class AnthropicClient:
                 stats,
                 f"{chunk_start}..{chunk_end}",
             ):
-                yield Page(page.data, meta.number, meta.restarted, meta.last)
+                data = page.data
+                del page
+                yield Page(data, meta.number, meta.restarted, meta.last)
+                del data
 
     def analytics_chat_usage(
         self, start: date, end: date, stats: RequestStats

@@ -81,7 +81,10 @@ class CursorClient:
                         endpoint="daily-usage-data",
                     )
                 rows = [row for row in page.data if chunk_start <= row.usage_date <= chunk_end]
+                # Drop this page before the next request: one page in memory at a time.
+                del raw, page
                 yield Page(rows, page_number, last=not has_next, window=(chunk_start, chunk_end))
+                del rows
                 if not has_next:
                     break
                 page_number += 1

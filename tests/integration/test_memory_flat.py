@@ -1,0 +1,101 @@
+"""Streaming keeps one page per endpoint in memory: 30 days × 10,000 simulated people.
+
+The simulator runs in its own process so that only the client side is traced. The peak while
+streaming a whole window must stay close to the peak of fetching its first page alone; a
+client that accumulated pages would grow with the window (here 18 and 33 pages).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import load_settings
+from app.ingestion.factory import UpstreamClients, build_clients, build_http_client
+from app.ingestion.http import RequestStats
+
+START, END = date(2026, 8, 1), date(2026, 8, 30)
+
+
+@pytest.fixture(scope="module")
+def big_simulator() -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "simulate", "--users", "10000", "--port", str(port)]
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/_sim/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+async def clients(big_simulator: str) -> AsyncIterator[UpstreamClients]:
+    settings = load_settings(
+        cursor_api_key="sim-cursor-key",
+        anthropic_admin_api_key="sk-ant-admin01-sim",
+        cursor_api_base_url=big_simulator,
+        anthropic_api_base_url=big_simulator,
+        cursor_requests_per_minute=6000,
+        anthropic_requests_per_minute=6000,
+        upstream_timeout_seconds=300,
+    )
+    async with build_http_client(settings) as client:
+        yield build_clients(settings, client)
+
+
+async def _peak(
+    pages: AsyncIterator[Any], count: Callable[[Any], int], first_only: bool
+) -> tuple[int, int, int]:
+    tracemalloc.start()
+    try:
+        rows = n = 0
+        async for page in pages:
+            rows += count(page)
+            n += 1
+            del page
+            if first_only:
+                break
+        return tracemalloc.get_traced_memory()[1], rows, n
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("endpoint", ["cursor", "messages"])
+async def test_a_30_day_window_never_holds_more_than_one_page(
+    clients: UpstreamClients, endpoint: str
+) -> None:
+    assert clients.cursor is not None and clients.anthropic is not None
+    cursor, anthropic = clients.cursor, clients.anthropic
+
+    def stream() -> AsyncIterator[Any]:
+        if endpoint == "cursor":
+            return cursor.daily_usage(START, END, RequestStats())
+        return anthropic.messages_usage(START, END, RequestStats())
+
+    def count(page: Any) -> int:
+        return len(page.items) if endpoint == "cursor" else sum(len(b.results) for b in page.items)
+
+    one_page, first_rows, _ = await _peak(stream(), count, first_only=True)
+    whole, rows, pages = await _peak(stream(), count, first_only=False)
+    assert pages >= 10 and rows >= 10 * first_rows / 2  # the window really is many pages
+    assert whole < 1.5 * one_page, (whole, one_page, pages)

@@ -1,0 +1,156 @@
+"""Schema via Alembic: exact tables and columns, round trip, grain uniqueness with NULLs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from app.repositories.migrations import downgrade_to_base, head_revision, upgrade_to_head
+from tests.conftest import LOCAL_SERVER, _local_server_answers, create_database, drop_database
+
+CURSOR_COUNTERS = [
+    "total_lines_added", "total_lines_deleted", "accepted_lines_added", "accepted_lines_deleted",
+    "total_applies", "total_accepts", "total_rejects", "total_tabs_shown", "total_tabs_accepted",
+    "composer_requests", "chat_requests", "agent_requests", "cmdk_usages",
+    "subscription_included_reqs", "api_key_reqs", "usage_based_reqs", "bugbot_usages",
+]  # fmt: skip
+EXPECTED = {
+    "fact_cursor_daily_usage": {
+        "usage_date", "email", "cursor_user_id", "is_active", *CURSOR_COUNTERS,
+        "most_used_model", "apply_most_used_extension", "tab_most_used_extension",
+        "client_version", "attribution_method", "attribution_confidence", "run_id",
+        "first_seen_at", "updated_at",
+    },
+    "fact_claude_daily_usage": {
+        "usage_date", "platform", "source", "user_email", "actor_type", "actor_name",
+        "api_key_id", "workspace_id", "model", "customer_type", "terminal_type", "is_remote",
+        "service_tier", "context_window", "inference_geo", "cost_description", "cost_type",
+        "token_type", "uncached_input_tokens", "cache_creation_input_tokens",
+        "cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens",
+        "cache_read_input_tokens", "output_tokens", "web_search_requests", "requests",
+        "cost_usd", "cost_kind", "sessions", "lines_added", "lines_removed", "commits",
+        "pull_requests", "tool_accepted", "tool_rejected", "activity_count", "chats_created",
+        "projects_created", "files_uploaded", "attribution_method", "attribution_confidence",
+        "run_id", "first_seen_at", "updated_at", "grain_key",
+    },
+    "ingestion_runs": {
+        "id", "status", "trigger", "window_start", "window_end", "sources", "idempotency_key",
+        "request_fingerprint", "schedule_job", "scheduled_for", "worker_id", "created_at",
+        "started_at", "finished_at", "heartbeat_at", "cancel_requested_at", "status_reason",
+    },
+    "ingestion_run_sources": {
+        "run_id", "source", "status", "target_table", "days_total", "days_done", "pages",
+        "rows_fetched", "rows_inserted", "rows_updated", "rows_unchanged", "rows_deleted",
+        "rows_skipped", "retries", "rate_limit_waits", "rate_limit_wait_seconds", "last_error",
+        "upstream_status", "started_at", "finished_at", "updated_at",
+    },
+    "api_key_owners": {"id", "api_key_id", "key_name", "owner_email", "note", "updated_at"},
+    "known_workspaces": {
+        "workspace_id", "name", "archived_at", "claude_code_since", "first_seen_at", "updated_at",
+    },
+    "alembic_version": {"version_num"},
+}  # fmt: skip
+
+
+async def _columns(dsn: str) -> dict[str, set[str]]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public'"
+            "   AND table_name IN (SELECT tablename FROM pg_tables WHERE schemaname = 'public')"
+        )
+    finally:
+        await connection.close()
+    tables: dict[str, set[str]] = {}
+    for row in rows:
+        tables.setdefault(row["table_name"], set()).add(row["column_name"])
+    return tables
+
+
+@pytest.fixture(scope="module", params=["local", "embedded"])
+async def empty_database(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """An empty database on the machine's server and on the embedded one."""
+    if request.param == "local":
+        if not _local_server_answers():
+            pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+        admin = os.environ.get("TEST_DATABASE_URL", LOCAL_SERVER)
+        dsn = await create_database(admin, "aup_schema")
+        yield dsn
+        await drop_database(admin, dsn)
+        return
+    from app.repositories.embedded import embedded_dsn, release_embedded
+
+    with tempfile.TemporaryDirectory(prefix="aup-embedded-") as directory:
+        os.chmod(directory, 0o777)
+        admin = await asyncio.to_thread(embedded_dsn, Path(directory))
+        dsn = await create_database(admin, "aup_schema")
+        yield dsn
+        await drop_database(admin, dsn)
+        await asyncio.to_thread(release_embedded)
+
+
+async def test_upgrade_creates_exactly_the_documented_tables(empty_database: str) -> None:
+    await asyncio.to_thread(upgrade_to_head, empty_database)
+    assert await _columns(empty_database) == EXPECTED
+
+
+async def test_downgrade_then_upgrade_round_trips(empty_database: str) -> None:
+    await asyncio.to_thread(upgrade_to_head, empty_database)
+    await asyncio.to_thread(downgrade_to_base, empty_database)
+    assert set(await _columns(empty_database)) == {"alembic_version"}
+    await asyncio.to_thread(upgrade_to_head, empty_database)
+    assert await _columns(empty_database) == EXPECTED
+    connection = await asyncpg.connect(empty_database)
+    try:
+        assert (
+            await connection.fetchval("SELECT version_num FROM alembic_version") == head_revision()
+        )
+    finally:
+        await connection.close()
+
+
+INSERT_CLAUDE = """
+    INSERT INTO fact_claude_daily_usage
+        (usage_date, platform, source, api_key_id, workspace_id, model,
+         attribution_method, attribution_confidence)
+    VALUES ($1, 'claude_api', 'usage_report', $2, NULL, $3, 'unattributed', 0)
+"""
+
+
+async def test_same_grain_with_null_dimensions_is_rejected(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        await connection.execute(INSERT_CLAUDE, date(2026, 8, 3), None, None)
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await connection.execute(INSERT_CLAUDE, date(2026, 8, 3), None, None)
+        # A NULL and the text 'NULL' are different grains; so are different days.
+        await connection.execute(INSERT_CLAUDE, date(2026, 8, 3), "NULL", None)
+        await connection.execute(INSERT_CLAUDE, date(2026, 8, 4), None, None)
+        assert await connection.fetchval("SELECT count(*) FROM fact_claude_daily_usage") == 3
+
+
+async def test_confidence_and_platform_are_checked(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        with pytest.raises(asyncpg.CheckViolationError):
+            await connection.execute(
+                "INSERT INTO fact_claude_daily_usage (usage_date, platform, source,"
+                " attribution_method, attribution_confidence)"
+                " VALUES ('2026-08-03', 'claude_web', 'usage_report', 'unattributed', 0)"
+            )
+        with pytest.raises(asyncpg.PostgresError):
+            await connection.execute(
+                "INSERT INTO fact_cursor_daily_usage (usage_date, email, attribution_method,"
+                " attribution_confidence) VALUES ('2026-08-03', 'a@b.c', 'direct_email', 1.5)"
+            )
+        with pytest.raises(asyncpg.CheckViolationError):  # emails are stored normalised
+            await connection.execute(
+                "INSERT INTO fact_cursor_daily_usage (usage_date, email, attribution_method,"
+                " attribution_confidence) VALUES ('2026-08-03', 'Ana@X.dev', 'direct_email', 1)"
+            )

@@ -1,0 +1,340 @@
+"""Cursor and Anthropic clients against respx: paging, chunking, restarts, shapes, money."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+import respx
+from aiolimiter import AsyncLimiter
+
+from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
+from app.ingestion.cursor_client import CursorClient, chunk_window, day_end_ms, day_start_ms
+from app.ingestion.http import (
+    InvalidCursorError,
+    MalformedPageError,
+    RequestStats,
+    RetryPolicy,
+    UpstreamHttp,
+)
+from app.ingestion.models import CostResult
+from app.ingestion.money import cents_to_usd
+
+BASE = "https://api.test"
+COUNTERS = dict.fromkeys(
+    ["totalLinesAdded", "totalLinesDeleted", "acceptedLinesAdded", "acceptedLinesDeleted", "totalApplies", "totalAccepts", "totalRejects", "totalTabsShown", "totalTabsAccepted", "composerRequests", "chatRequests", "agentRequests", "cmdkUsages", "subscriptionIncludedReqs", "apiKeyReqs", "usageBasedReqs", "bugbotUsages"],
+    1,
+)
+
+
+def http(client: httpx.AsyncClient, name: str, **kwargs: Any) -> UpstreamHttp:
+    return UpstreamHttp(
+        client,
+        upstream=name,
+        base_url=BASE,
+        key_setting="KEY",
+        limiter=AsyncLimiter(1000, 1),
+        concurrency=asyncio.Semaphore(4),
+        policy=RetryPolicy(max_attempts=3, base_wait_seconds=0),
+        **kwargs,
+    )
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as c:
+        yield c
+
+
+def cursor_row(email: str, day: str) -> dict[str, Any]:
+    return {"email": email, "day": day, "date": 0, "userId": 1, "isActive": True, **COUNTERS}
+
+
+def query(request: httpx.Request) -> list[tuple[str, str]]:
+    return parse_qsl(request.url.query.decode(), keep_blank_values=True)
+
+
+# --- Cursor --------------------------------------------------------------------------------
+
+
+def test_chunk_window_splits_long_windows_into_30_day_chunks() -> None:
+    chunks = list(chunk_window(date(2026, 1, 1), date(2026, 3, 5)))
+    assert chunks == [
+        (date(2026, 1, 1), date(2026, 1, 30)),
+        (date(2026, 1, 31), date(2026, 3, 1)),
+        (date(2026, 3, 2), date(2026, 3, 5)),
+    ]
+    assert list(chunk_window(date(2026, 1, 1), date(2026, 1, 1))) == [(date(2026, 1, 1),) * 2]
+
+
+@respx.mock
+async def test_cursor_pages_until_has_next_page_is_false_across_chunks(
+    client: httpx.AsyncClient,
+) -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        day = date.fromtimestamp(body["startDate"] / 1000).isoformat()
+        has_next = body["page"] < 2
+        return httpx.Response(
+            200,
+            json={
+                "data": [cursor_row(f"u{body['page']}@x.dev", day)],
+                "period": {"startDate": body["startDate"], "endDate": body["endDate"]},
+                "pagination": {"page": body["page"], "pageSize": 1, "totalUsers": 2,
+                               "totalPages": 2, "hasNextPage": has_next, "hasPreviousPage": False},
+            },
+        )  # fmt: skip
+
+    respx.post(f"{BASE}/teams/daily-usage-data").mock(side_effect=answer)
+    cursor = CursorClient(http(client, "cursor"), page_size=1)
+    pages = [
+        p async for p in cursor.daily_usage(date(2026, 1, 1), date(2026, 2, 14), RequestStats())
+    ]
+    assert [(b["page"], b["pageSize"]) for b in bodies] == [(1, 1), (2, 1), (1, 1), (2, 1)]
+    assert [b["startDate"] for b in bodies[::2]] == [
+        day_start_ms(date(2026, 1, 1)),
+        day_start_ms(date(2026, 1, 31)),
+    ]
+    assert bodies[0]["endDate"] == day_end_ms(date(2026, 1, 30))
+    assert bodies[-1]["endDate"] == day_end_ms(date(2026, 2, 14))
+    assert [p.last for p in pages] == [False, True, False, True]
+    assert pages[1].window == (date(2026, 1, 1), date(2026, 1, 30))
+
+
+@respx.mock
+async def test_cursor_without_pagination_object_is_one_page(client: httpx.AsyncClient) -> None:
+    route = respx.post(f"{BASE}/teams/daily-usage-data").mock(
+        return_value=httpx.Response(200, json={"data": [cursor_row("a@x.dev", "2026-01-01")]})
+    )
+    pages = [
+        p
+        async for p in CursorClient(http(client, "cursor")).daily_usage(
+            date(2026, 1, 1), date(2026, 1, 1), RequestStats()
+        )
+    ]
+    assert route.call_count == 1 and len(pages) == 1 and pages[0].last
+
+
+@respx.mock
+async def test_cursor_old_shape_without_day_uses_epoch_ms(client: httpx.AsyncClient) -> None:
+    row = {k: v for k, v in cursor_row("a@x.dev", "").items() if k not in ("day", "userId")}
+    row["date"] = 1785715200000  # 2026-08-03T00:00Z
+    respx.post(f"{BASE}/teams/daily-usage-data").mock(
+        return_value=httpx.Response(200, json={"data": [row]})
+    )
+    pages = [
+        p
+        async for p in CursorClient(http(client, "cursor")).daily_usage(
+            date(2026, 8, 3), date(2026, 8, 3), RequestStats()
+        )
+    ]
+    assert pages[0].items[0].usage_date == date(2026, 8, 3)
+
+
+@respx.mock
+async def test_cursor_missing_required_counter_fails_naming_endpoint_and_page(
+    client: httpx.AsyncClient,
+) -> None:
+    row = cursor_row("a@x.dev", "2026-01-01")
+    del row["agentRequests"]
+    respx.post(f"{BASE}/teams/daily-usage-data").mock(
+        return_value=httpx.Response(200, json={"data": [row]})
+    )
+    with pytest.raises(MalformedPageError) as caught:
+        async for _ in CursorClient(http(client, "cursor")).daily_usage(
+            date(2026, 1, 1), date(2026, 1, 1), RequestStats()
+        ):
+            pass
+    message = str(caught.value)
+    assert "cursor daily-usage-data 2026-01-01..2026-01-01 page 1: malformed page" in message
+    assert "agentRequests" in message
+
+
+@respx.mock
+async def test_cursor_has_next_page_on_an_empty_page_is_an_error(client: httpx.AsyncClient) -> None:
+    respx.post(f"{BASE}/teams/daily-usage-data").mock(
+        return_value=httpx.Response(
+            200, json={"data": [], "pagination": {"hasNextPage": True, "page": 1}}
+        )
+    )
+    with pytest.raises(MalformedPageError, match="hasNextPage is true on an empty page"):
+        async for _ in CursorClient(http(client, "cursor")).daily_usage(
+            date(2026, 1, 1), date(2026, 1, 1), RequestStats()
+        ):
+            pass
+
+
+@respx.mock
+async def test_cursor_uses_basic_auth_with_empty_password(client: httpx.AsyncClient) -> None:
+    route = respx.get(f"{BASE}/teams/members").mock(
+        return_value=httpx.Response(
+            200, json={"teamMembers": [{"id": "user_1", "email": "A@x.dev"}]}
+        )
+    )
+    cursor = CursorClient(http(client, "cursor", auth=httpx.BasicAuth("key_abc", "")))
+    members = await cursor.members(RequestStats())
+    assert members[0].email == "A@x.dev"
+    assert route.calls[0].request.headers["authorization"] == "Basic a2V5X2FiYzo="  # key_abc:
+
+
+# --- Anthropic -----------------------------------------------------------------------------
+
+
+def usage_result(**overrides: Any) -> dict[str, Any]:
+    return {
+        "uncached_input_tokens": 10, "cache_creation": {"ephemeral_1h_input_tokens": 1,
+        "ephemeral_5m_input_tokens": 2}, "cache_read_input_tokens": 3, "output_tokens": 4,
+        "server_tool_use": {"web_search_requests": 0}, "api_key_id": None, "workspace_id": None,
+        "model": "m", "service_tier": None, "context_window": None, "inference_geo": None,
+        **overrides,
+    }  # fmt: skip
+
+
+def bucket(day: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"starting_at": f"{day}T00:00:00Z", "ending_at": f"{day}T23:59:59Z", "results": results}
+
+
+@respx.mock
+async def test_messages_resends_every_parameter_with_page(client: httpx.AsyncClient) -> None:
+    route = respx.get(f"{BASE}/v1/organizations/usage_report/messages").mock(
+        side_effect=[
+            httpx.Response(200, json={"data": [bucket("2026-08-01", [usage_result()])],
+                                      "has_more": True, "next_page": "page_A"}),
+            httpx.Response(200, json={"data": [bucket("2026-08-02", [])],
+                                      "has_more": True, "next_page": "page_B"}),
+            httpx.Response(200, json={"data": [bucket("2026-08-03", [])],
+                                      "has_more": False, "next_page": None}),
+        ]
+    )  # fmt: skip
+    anthropic = AnthropicClient(http(client, "anthropic", headers=anthropic_headers("sk-admin")))
+    pages = [
+        p
+        async for p in anthropic.messages_usage(date(2026, 8, 1), date(2026, 8, 3), RequestStats())
+    ]
+    first, second, third = (query(call.request) for call in route.calls)
+    assert ("ending_at", "2026-08-04T00:00:00Z") in first
+    assert [v for k, v in first if k == "group_by[]"] == [
+        "api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo"
+    ]  # fmt: skip
+    assert ("limit", "31") in first and ("bucket_width", "1d") in first
+    assert second == [*first, ("page", "page_A")]
+    assert third == [*first, ("page", "page_B")]
+    assert [len(p.items) for p in pages] == [1, 1, 1]  # empty buckets are kept
+    assert pages[-1].last
+    headers = route.calls[0].request.headers
+    assert headers["x-api-key"] == "sk-admin" and headers["anthropic-version"] == "2023-06-01"
+
+
+@respx.mock
+async def test_has_more_without_next_page_is_an_error(client: httpx.AsyncClient) -> None:
+    respx.get(f"{BASE}/v1/organizations/cost_report").mock(
+        return_value=httpx.Response(200, json={"data": [], "has_more": True, "next_page": None})
+    )
+    anthropic = AnthropicClient(http(client, "anthropic"))
+    with pytest.raises(MalformedPageError, match="has_more is true but next_page is empty"):
+        async for _ in anthropic.cost_report(date(2026, 8, 1), date(2026, 8, 1), RequestStats()):
+            pass
+
+
+@respx.mock
+async def test_rejected_cursor_restarts_the_chain_once(client: httpx.AsyncClient) -> None:
+    ok_more = {"data": [], "has_more": True, "next_page": "page_X"}
+    done = {"data": [], "has_more": False, "next_page": None}
+    invalid = {"type": "error", "error": {"type": "invalid_request_error", "message": "bad cursor"}}
+    route = respx.get(f"{BASE}/v1/organizations/usage_report/claude_code").mock(
+        side_effect=[
+            httpx.Response(200, json=ok_more),
+            httpx.Response(400, json=invalid),
+            httpx.Response(200, json=ok_more),
+            httpx.Response(200, json=done),
+        ]
+    )
+    anthropic = AnthropicClient(http(client, "anthropic"))
+    pages = [p async for p in anthropic.claude_code_day(date(2026, 8, 3), RequestStats())]
+    assert route.call_count == 4
+    assert [p.restarted for p in pages] == [False, True, False]
+    assert ("page", "page_X") not in query(route.calls[2].request)
+
+
+@respx.mock
+async def test_rejected_cursor_twice_fails_clearly(client: httpx.AsyncClient) -> None:
+    ok_more = {"data": [], "has_more": True, "next_page": "page_X"}
+    invalid = {"type": "error", "error": {"type": "invalid_request_error", "message": "bad cursor"}}
+    respx.get(f"{BASE}/v1/organizations/usage_report/claude_code").mock(
+        side_effect=[httpx.Response(200, json=ok_more), httpx.Response(400, json=invalid)] * 2
+    )
+    anthropic = AnthropicClient(http(client, "anthropic"))
+    with pytest.raises(InvalidCursorError, match="HTTP 400: bad cursor"):
+        async for _ in anthropic.claude_code_day(date(2026, 8, 3), RequestStats()):
+            pass
+
+
+@respx.mock
+async def test_claude_code_one_chain_per_day_with_limit_1000(client: httpx.AsyncClient) -> None:
+    record = {
+        "date": "2026-08-03T00:00:00Z", "actor": {"type": "api_actor", "api_key_name": "ci"},
+        "organization_id": "org", "customer_type": "api", "terminal_type": "vscode",
+        "core_metrics": {"num_sessions": 1, "lines_of_code": {"added": 2, "removed": 1},
+                         "commits_by_claude_code": 0, "pull_requests_by_claude_code": 0},
+        "tool_actions": {"edit_tool": {"accepted": 1, "rejected": 0}, "new_tool": {"accepted": 2}},
+        "model_breakdown": [{"model": "m", "tokens": {"input": 1, "output": 2, "cache_read": 3,
+                             "cache_creation": 4}, "estimated_cost": {"currency": "USD", "amount": 186}}],
+        "brand_new_field": {"ignored": True},
+    }  # fmt: skip
+    route = respx.get(f"{BASE}/v1/organizations/usage_report/claude_code").mock(
+        return_value=httpx.Response(
+            200, json={"data": [record], "has_more": False, "next_page": None}
+        )
+    )
+    anthropic = AnthropicClient(http(client, "anthropic"))
+    pages = [p async for p in anthropic.claude_code_day(date(2026, 8, 3), RequestStats())]
+    assert query(route.calls[0].request) == [("starting_at", "2026-08-03"), ("limit", "1000")]
+    parsed = pages[0].items[0]
+    assert parsed.is_remote is None  # a newer field, optional
+    assert parsed.tool_actions["new_tool"].rejected == 0
+    assert cents_to_usd(parsed.model_breakdown[0].estimated_cost.amount) == Decimal("1.86")  # type: ignore[union-attr]
+
+
+@respx.mock
+async def test_list_endpoints_page_on_last_id(client: httpx.AsyncClient) -> None:
+    route = respx.get(f"{BASE}/v1/organizations/users").mock(
+        side_effect=[
+            httpx.Response(200, json={"data": [{"id": "user_1", "email": "a@x"}], "has_more": True,
+                                      "first_id": "user_1", "last_id": "user_1"}),
+            httpx.Response(200, json={"data": [{"id": "user_2", "email": "b@x"}], "has_more": False,
+                                      "first_id": "user_2", "last_id": "user_2"}),
+        ]
+    )  # fmt: skip
+    users = await AnthropicClient(http(client, "anthropic")).users(RequestStats())
+    assert [u.id for u in users] == ["user_1", "user_2"]
+    assert ("after_id", "user_1") in query(route.calls[1].request)
+    assert ("limit", "1000") in query(route.calls[0].request)
+
+
+@pytest.mark.parametrize(
+    ("amount", "usd"),
+    [("123.45", "1.2345"), ("123.78912", "1.2378912"), ("4120.5", "41.205"), ("30", "0.30"),
+     ("41280.000000", "412.80"), ("0", "0")],
+)  # fmt: skip
+def test_cost_report_cents_strings_become_exact_usd(amount: str, usd: str) -> None:
+    result = CostResult.model_validate({"amount": amount, "currency": "USD"})
+    assert cents_to_usd(result.amount) == Decimal(usd)
+
+
+def test_money_refuses_floats_and_garbage() -> None:
+    with pytest.raises(TypeError):
+        cents_to_usd(1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        cents_to_usd("12 cents")
+    with pytest.raises(ValueError):
+        cents_to_usd("NaN")
