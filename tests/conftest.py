@@ -193,3 +193,10 @@ async def upstreams(simulator: Simulator) -> AsyncIterator[UpstreamClients]:
 async def http_client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient() as client:
         yield client
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Late atexit hooks (pgserver's) must not log into pytest's closed capture streams."""
+    import logging
+
+    logging.getLogger().handlers = []

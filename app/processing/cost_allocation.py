@@ -98,15 +98,18 @@ def allocate(lines: Sequence[CostLine], usage: Sequence[ClaudeFact]) -> Allocati
         by_workspace[row.workspace_id].append(index)
     for line in lines:
         weight_of = _weight_of(line)
+        if weight_of is None:
+            residuals.append(line)
+            continue
         candidates = [
             index
             for index in by_workspace.get(line.workspace_id, [])
-            if weight_of is not None and _matches(line, usage[index])
+            if weight_of(usage[index]) > 0 and _matches(line, usage[index])
         ]
-        weights = [weight_of(usage[index]) for index in candidates] if weight_of else []
-        if not candidates or sum(weights) <= 0:
+        if not candidates:
             residuals.append(line)
             continue
+        weights = [weight_of(usage[index]) for index in candidates]
         for index, part in zip(
             candidates, split_largest_remainder(line.amount_usd, weights), strict=True
         ):

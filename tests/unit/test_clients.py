@@ -29,7 +29,25 @@ from app.ingestion.money import cents_to_usd
 
 BASE = "https://api.test"
 COUNTERS = dict.fromkeys(
-    ["totalLinesAdded", "totalLinesDeleted", "acceptedLinesAdded", "acceptedLinesDeleted", "totalApplies", "totalAccepts", "totalRejects", "totalTabsShown", "totalTabsAccepted", "composerRequests", "chatRequests", "agentRequests", "cmdkUsages", "subscriptionIncludedReqs", "apiKeyReqs", "usageBasedReqs", "bugbotUsages"],
+    [
+        "totalLinesAdded",
+        "totalLinesDeleted",
+        "acceptedLinesAdded",
+        "acceptedLinesDeleted",
+        "totalApplies",
+        "totalAccepts",
+        "totalRejects",
+        "totalTabsShown",
+        "totalTabsAccepted",
+        "composerRequests",
+        "chatRequests",
+        "agentRequests",
+        "cmdkUsages",
+        "subscriptionIncludedReqs",
+        "apiKeyReqs",
+        "usageBasedReqs",
+        "bugbotUsages",
+    ],
     1,
 )
 

@@ -1,0 +1,104 @@
+"""Helpers to run tracked jobs and read the tables back in tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from app.config import SourceName
+from app.ingestion.factory import build_clients, build_http_client
+from app.orchestration.daily_job import RunOutcome, execute_run, resolve_sources
+from app.repositories import runs as runs_repo
+from app.simulator.model import Totals
+from tests.conftest import Simulator
+
+START, END = date(2026, 8, 1), date(2026, 8, 3)
+
+
+async def run_job(
+    pool: asyncpg.Pool,
+    sim: Simulator,
+    start: date = START,
+    end: date = END,
+    sources: Sequence[str] | None = None,
+    **overrides: Any,
+) -> tuple[uuid.UUID, RunOutcome]:
+    settings = sim.settings(**overrides)
+    chosen: list[SourceName] = resolve_sources(settings, sources)
+    async with pool.acquire() as connection:
+        run_id = await runs_repo.create_run(
+            connection, trigger="cli", window_start=start, window_end=end, sources=list(chosen)
+        )
+    async with build_http_client(settings) as client:
+        outcome = await execute_run(
+            pool=pool,
+            clients=build_clients(settings, client),
+            settings=settings,
+            run_id=run_id,
+            start=start,
+            end=end,
+            sources=chosen,
+            worker_id="test",
+        )
+    return run_id, outcome
+
+
+async def snapshot(pool: asyncpg.Pool, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+    key = "(usage_date, email)" if table == "fact_cursor_daily_usage" else "(usage_date, grain_key)"
+    async with pool.acquire() as connection:
+        rows = await connection.fetch(f"SELECT *, {key} AS k FROM {table}")
+    return {tuple(row["k"]): dict(row) for row in rows}
+
+
+VIEW_FIELDS = (
+    "uncached_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "billed_cost_usd",
+    "estimated_cost_usd",
+    "sessions",
+    "lines_added",
+    "lines_removed",
+    "commits",
+    "pull_requests",
+    "tool_accepted",
+    "tool_rejected",
+)
+
+
+async def view_totals(pool: asyncpg.Pool) -> dict[tuple[date, str], dict[str, Any]]:
+    sums = ", ".join(f"coalesce(sum({f}), 0) AS {f}" for f in VIEW_FIELDS)
+    async with pool.acquire() as connection:
+        rows = await connection.fetch(
+            f"SELECT usage_date, platform, {sums} FROM claude_usage_by_user_day"
+            " GROUP BY usage_date, platform"
+        )
+    return {(r["usage_date"], r["platform"]): {f: r[f] for f in VIEW_FIELDS} for r in rows}
+
+
+def expected_totals(
+    sim: Simulator, start: date = START, end: date = END
+) -> dict[tuple[date, str], dict[str, Any]]:
+    merged: dict[tuple[date, str], Totals] = {
+        **sim.truth.expected_platform_totals(start, end),
+        **sim.truth.expected_claude_ai_totals(start, end),
+    }
+    return {
+        key: {f: Decimal(getattr(t, f)) if "cost" in f else getattr(t, f) for f in VIEW_FIELDS}
+        for key, t in merged.items()
+    }
+
+
+def normalise(
+    totals: dict[tuple[date, str], dict[str, Any]],
+) -> dict[tuple[date, str], dict[str, Any]]:
+    return {
+        key: {f: (Decimal(v) if "cost" in f else int(v)) for f, v in values.items()}
+        for key, values in totals.items()
+    }

@@ -1,0 +1,35 @@
+"""The README's example queries run against real data and agree with the fact tables."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+
+from tests.conftest import Simulator
+from tests.integration.jobs import run_job
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_queries() -> list[str]:
+    return re.findall(r"```sql\n(.*?)```", README.read_text(), flags=re.DOTALL)
+
+
+async def test_readme_queries_run_and_add_up(db: asyncpg.Pool, simulator: Simulator) -> None:
+    _, outcome = await run_job(db, simulator)
+    assert outcome.status == "succeeded"
+    queries = readme_queries()
+    assert len(queries) == 3
+    async with db.acquire() as connection:
+        per_person, _team_mix, unattributed = [await connection.fetch(q) for q in queries]
+        attributed_cost = await connection.fetchval(
+            "SELECT sum(billed_cost_usd) FROM claude_usage_by_user_day WHERE user_email IS NOT NULL"
+        )
+    assert (
+        per_person
+        and sum((r["claude_billed_usd"] for r in per_person), Decimal(0)) == attributed_cost
+    )
+    assert all(Decimal(0) <= r["unattributed_share"] <= 1 for r in unattributed)
