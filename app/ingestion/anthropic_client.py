@@ -138,52 +138,56 @@ class AnthropicClient:
             yield Page(records, meta.number, meta.restarted, meta.last)
             del records
 
-    async def messages_usage(
-        self, start: date, end: date, stats: RequestStats
-    ) -> AsyncIterator[Page[MessagesUsageBucket]]:
+    async def _daily_buckets(
+        self,
+        path: str,
+        endpoint: str,
+        page_model: type[MessagesUsagePage] | type[CostReportPage],
+        group_by: tuple[str, ...],
+        start: date,
+        end: date,
+        stats: RequestStats,
+    ) -> AsyncIterator[Page[Any]]:
         """Daily buckets for [start, end], oldest first, empty days kept."""
         params: Params = [
             ("starting_at", rfc3339(start)),
             ("ending_at", rfc3339(end + timedelta(days=1))),
             ("bucket_width", "1d"),
             ("limit", REPORT_BUCKET_LIMIT),
-            *[("group_by[]", dimension) for dimension in MESSAGES_GROUP_BY],
+            *[("group_by[]", dimension) for dimension in group_by],
         ]
-        async for page, meta in self._cursor_chain(
-            "/v1/organizations/usage_report/messages",
-            "usage_report/messages",
-            params,
-            MessagesUsagePage,
-            stats,
-            f"{start}..{end}",
-        ):
+        chain = self._cursor_chain(path, endpoint, params, page_model, stats, f"{start}..{end}")
+        async for page, meta in chain:
             data = page.data
             del page
             yield Page(data, meta.number, meta.restarted, meta.last)
             del data
 
-    async def cost_report(
+    def messages_usage(
+        self, start: date, end: date, stats: RequestStats
+    ) -> AsyncIterator[Page[MessagesUsageBucket]]:
+        return self._daily_buckets(
+            "/v1/organizations/usage_report/messages",
+            "usage_report/messages",
+            MessagesUsagePage,
+            MESSAGES_GROUP_BY,
+            start,
+            end,
+            stats,
+        )
+
+    def cost_report(
         self, start: date, end: date, stats: RequestStats
     ) -> AsyncIterator[Page[CostBucket]]:
-        params: Params = [
-            ("starting_at", rfc3339(start)),
-            ("ending_at", rfc3339(end + timedelta(days=1))),
-            ("bucket_width", "1d"),
-            ("limit", REPORT_BUCKET_LIMIT),
-            *[("group_by[]", dimension) for dimension in COST_GROUP_BY],
-        ]
-        async for page, meta in self._cursor_chain(
+        return self._daily_buckets(
             "/v1/organizations/cost_report",
             "cost_report",
-            params,
             CostReportPage,
+            COST_GROUP_BY,
+            start,
+            end,
             stats,
-            f"{start}..{end}",
-        ):
-            data = page.data
-            del page
-            yield Page(data, meta.number, meta.restarted, meta.last)
-            del data
+        )
 
     # --- list endpoints (after_id) ----------------------------------------------------------
 

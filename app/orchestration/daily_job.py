@@ -81,6 +81,16 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
 
 
+@dataclass(frozen=True)
+class RunSpec:
+    """What one run does: a window of UTC days and a set of sources."""
+
+    run_id: uuid.UUID
+    start: date
+    end: date
+    sources: tuple[SourceName, ...]
+
+
 @dataclass
 class RunOutcome:
     status: str
@@ -174,21 +184,18 @@ class DailyJob:
         pool: asyncpg.Pool,
         clients: UpstreamClients,
         settings: Settings,
-        run_id: uuid.UUID,
-        start: date,
-        end: date,
-        sources: Sequence[SourceName],
+        spec: RunSpec,
         cancel: asyncio.Event | None = None,
     ) -> None:
         self.pool = pool
         self.clients = clients
         self.settings = settings
-        self.run_id = run_id
-        self.start = start
-        self.end = end
-        self.sources = list(sources)
-        self.days = days_between(start, end)
-        self.tracker = RunTracker(pool, run_id, cancel or asyncio.Event())
+        self.run_id = spec.run_id
+        self.start = spec.start
+        self.end = spec.end
+        self.sources = list(spec.sources)
+        self.days = days_between(spec.start, spec.end)
+        self.tracker = RunTracker(pool, spec.run_id, cancel or asyncio.Event())
         self._context: asyncio.Task[ClaudeContext] | None = None
 
     # --- shared pieces --------------------------------------------------------------------
@@ -510,28 +517,16 @@ async def execute_run(
     pool: asyncpg.Pool,
     clients: UpstreamClients,
     settings: Settings,
-    run_id: uuid.UUID,
-    start: date,
-    end: date,
-    sources: Sequence[SourceName],
+    spec: RunSpec,
     worker_id: str,
     cancel: asyncio.Event | None = None,
 ) -> RunOutcome:
     """Execute a tracked run to its end and record the final status."""
-    job = DailyJob(
-        pool=pool,
-        clients=clients,
-        settings=settings,
-        run_id=run_id,
-        start=start,
-        end=end,
-        sources=sources,
-        cancel=cancel,
-    )
+    job = DailyJob(pool=pool, clients=clients, settings=settings, spec=spec, cancel=cancel)
     outcome = await job.run(worker_id)
     async with pool.acquire() as connection:
         for progress in outcome.sources.values():
-            await runs_repo.save_progress(connection, run_id, progress)
-        await runs_repo.finish_run(connection, run_id, outcome.status, outcome.reason)
-    log.info("run finished", run_id=str(run_id), status=outcome.status, reason=outcome.reason)
+            await runs_repo.save_progress(connection, spec.run_id, progress)
+        await runs_repo.finish_run(connection, spec.run_id, outcome.status, outcome.reason)
+    log.info("run finished", run_id=str(spec.run_id), status=outcome.status, reason=outcome.reason)
     return outcome

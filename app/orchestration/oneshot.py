@@ -13,7 +13,7 @@ from typing import Any
 
 from app.config import Settings, SourceName
 from app.ingestion.factory import build_clients, build_http_client
-from app.orchestration.daily_job import RunOutcome, execute_run
+from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
 from app.repositories import reports
 from app.repositories import runs as runs_repo
 from app.repositories.database import create_pool, resolve_dsn
@@ -62,10 +62,7 @@ async def run_once(
                     pool=pool,
                     clients=clients,
                     settings=settings,
-                    run_id=run_id,
-                    start=start,
-                    end=end,
-                    sources=sources,
+                    spec=RunSpec(run_id, start, end, tuple(sources)),
                     worker_id=worker_identity(),
                     cancel=cancel,
                 )

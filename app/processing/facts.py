@@ -121,6 +121,9 @@ class ClaudeFact:
 
 
 CURSOR_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CursorFact))
+CURSOR_COUNTERS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(CursorFact) if f.type == "int"
+)
 CLAUDE_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ClaudeFact))
 CLAUDE_COST_COLUMNS: tuple[str, ...] = ("cost_usd", "cost_kind")
 

@@ -21,7 +21,7 @@ from app.processing.attribution import AttributionDirectory
 from app.processing.categorization import WorkspaceCategories, platform_of
 from app.processing.cost_allocation import CostLine, allocate
 from app.processing.emails import normalize_email
-from app.processing.facts import ClaudeFact, CursorFact
+from app.processing.facts import ClaudeFact, CursorFact, fold_duplicates
 
 
 def cursor_fact(row: CursorDailyRow, directory: AttributionDirectory) -> CursorFact | None:
@@ -136,7 +136,7 @@ def usage_facts(
     directory: AttributionDirectory,
     categories: WorkspaceCategories,
 ) -> list[ClaudeFact]:
-    rows: dict[tuple[object, ...], ClaudeFact] = {}
+    facts = []
     for result in results:
         attribution = directory.by_key_id(result.api_key_id)
         fact = ClaudeFact(
@@ -163,25 +163,9 @@ def usage_facts(
             attribution_method=attribution.method,
             attribution_confidence=attribution.confidence,
         )
-        existing = rows.get(fact.key())
-        if existing is None:
-            rows[fact.key()] = fact
-        else:  # a bucket split across pages, or dimensions we do not keep (account ids)
-            _add_tokens(existing, fact)
-    return list(rows.values())
-
-
-def _add_tokens(target: ClaudeFact, other: ClaudeFact) -> None:
-    for name in (
-        "uncached_input_tokens",
-        "cache_creation_input_tokens",
-        "cache_creation_5m_input_tokens",
-        "cache_creation_1h_input_tokens",
-        "cache_read_input_tokens",
-        "output_tokens",
-        "web_search_requests",
-    ):
-        setattr(target, name, getattr(target, name) + getattr(other, name))
+        facts.append(fact)
+    # One result split across pages, or dimensions we do not keep (account ids): added up.
+    return fold_duplicates(facts)
 
 
 def cost_lines(results: Iterable[CostResult]) -> list[CostLine]:
@@ -214,31 +198,28 @@ def apply_cost(
         row.cost_usd = cost
         row.cost_kind = None if cost is None else "allocated"
     unattributed = directory.by_key_id(None)
-    residuals: dict[tuple[object, ...], ClaudeFact] = {}
+    residuals = []
     for line in allocation.residuals:
-        fact = ClaudeFact(
-            usage_date=day,
-            platform=platform_of("cost_report", line.workspace_id, categories),
-            source="cost_report",
-            workspace_id=line.workspace_id,
-            model=line.model,
-            service_tier=line.service_tier,
-            context_window=line.context_window,
-            inference_geo=line.inference_geo,
-            cost_description=line.description,
-            cost_type=line.cost_type,
-            token_type=line.token_type,
-            cost_usd=line.amount_usd,
-            cost_kind="reported",
-            attribution_method=unattributed.method,
-            attribution_confidence=unattributed.confidence,
+        residuals.append(
+            ClaudeFact(
+                usage_date=day,
+                platform=platform_of("cost_report", line.workspace_id, categories),
+                source="cost_report",
+                workspace_id=line.workspace_id,
+                model=line.model,
+                service_tier=line.service_tier,
+                context_window=line.context_window,
+                inference_geo=line.inference_geo,
+                cost_description=line.description,
+                cost_type=line.cost_type,
+                token_type=line.token_type,
+                cost_usd=line.amount_usd,
+                cost_kind="reported",
+                attribution_method=unattributed.method,
+                attribution_confidence=unattributed.confidence,
+            )
         )
-        existing = residuals.get(fact.key())
-        if existing is None:
-            residuals[fact.key()] = fact
-        else:  # identical coordinates twice in one day: keep both amounts
-            existing.cost_usd = (existing.cost_usd or Decimal(0)) + line.amount_usd
-    return list(residuals.values())
+    return fold_duplicates(residuals)  # identical coordinates twice in a day: both amounts kept
 
 
 ACTIVITY_COUNTERS = {

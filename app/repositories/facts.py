@@ -26,6 +26,7 @@ from app.processing.facts import (
     CLAUDE_COLUMNS,
     CLAUDE_COST_COLUMNS,
     CURSOR_COLUMNS,
+    CURSOR_COUNTERS,
     ClaudeFact,
     ClaudeSource,
     CursorFact,
@@ -158,32 +159,13 @@ async def replace_claude_days(
 
 # --- Cursor ------------------------------------------------------------------------------------
 
-_CURSOR_COUNTERS = (
-    "total_lines_added",
-    "total_lines_deleted",
-    "accepted_lines_added",
-    "accepted_lines_deleted",
-    "total_applies",
-    "total_accepts",
-    "total_rejects",
-    "total_tabs_shown",
-    "total_tabs_accepted",
-    "composer_requests",
-    "chat_requests",
-    "agent_requests",
-    "cmdk_usages",
-    "subscription_included_reqs",
-    "api_key_reqs",
-    "usage_based_reqs",
-    "bugbot_usages",
-)
 _CURSOR_LANDING = "landing_cursor"
 # Two upstream rows for one (day, email) — e.g. the same address in two letter cases — are
 # folded into one: counters add up, nothing is lost.
 _CURSOR_DAY_SQL = f"""
     SELECT usage_date, email, min(cursor_user_id) AS cursor_user_id,
            bool_or(is_active) AS is_active,
-           {", ".join(f"sum({c})::bigint AS {c}" for c in _CURSOR_COUNTERS)},
+           {", ".join(f"sum({c})::bigint AS {c}" for c in CURSOR_COUNTERS)},
            max(most_used_model) AS most_used_model,
            max(apply_most_used_extension) AS apply_most_used_extension,
            max(tab_most_used_extension) AS tab_most_used_extension,

@@ -12,7 +12,7 @@ import asyncpg
 
 from app.config import SourceName
 from app.ingestion.factory import build_clients, build_http_client
-from app.orchestration.daily_job import RunOutcome, execute_run, resolve_sources
+from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run, resolve_sources
 from app.repositories import runs as runs_repo
 from app.simulator.model import Totals
 from tests.conftest import Simulator
@@ -39,10 +39,7 @@ async def run_job(
             pool=pool,
             clients=build_clients(settings, client),
             settings=settings,
-            run_id=run_id,
-            start=start,
-            end=end,
-            sources=chosen,
+            spec=RunSpec(run_id, start, end, tuple(chosen)),
             worker_id="test",
         )
     return run_id, outcome
