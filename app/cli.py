@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -57,7 +58,25 @@ def _serve(settings: Settings, host: str, port: int, migrate: bool) -> None:
     from app.main import create_app
 
     app = create_app(settings, migrate=migrate)
-    uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=5)
+    _GracefulServer(app, config).run()
+
+
+class _GracefulServer:
+    """uvicorn, with /readyz turning 503 the moment SIGTERM or Ctrl-C arrives."""
+
+    def __init__(self, app: Any, config: Any) -> None:
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                app.state.shutting_down = True
+                super().handle_exit(sig, frame)
+
+        self.server = Server(config)
+
+    def run(self) -> None:
+        self.server.run()
 
 
 @cli.command()
@@ -262,32 +281,132 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="Keep serving afterwards.")
     ] = True,
 ) -> None:
-    """Embedded PostgreSQL + simulator + one run + the service: the whole thing, locally."""
+    """Embedded PostgreSQL + simulator + the service; one run triggered over HTTP and polled."""
+    import secrets
+
     from app.repositories.database import resolve_dsn
     from app.repositories.migrations import upgrade_to_head
     from app.simulator.app import SimulatorOptions
 
     base_url, _ = _start_simulator(users)
     keys = SimulatorOptions()
-    settings = settings_or_exit(
-        cursor_api_key=keys.cursor_api_key,
-        cursor_api_base_url=base_url,
-        anthropic_admin_api_key=keys.admin_api_key,
-        anthropic_api_base_url=base_url,
-        claude_ai_activity_enabled=True,
-        anthropic_compliance_api_key=keys.compliance_api_key,
-        anthropic_analytics_api_key=keys.analytics_api_key,
-        upstream_retry_base_seconds=0.2,
-    )
-    _logs_quiet(settings)
+    overrides: dict[str, Any] = {
+        "cursor_api_key": keys.cursor_api_key,
+        "cursor_api_base_url": base_url,
+        "anthropic_admin_api_key": keys.admin_api_key,
+        "anthropic_api_base_url": base_url,
+        "claude_ai_activity_enabled": True,
+        "anthropic_compliance_api_key": keys.compliance_api_key,
+        "anthropic_analytics_api_key": keys.analytics_api_key,
+        "upstream_retry_base_seconds": 0.2,
+        "log_format": "console",
+        "log_level": "WARNING",
+        # The demo's run is the one it triggers over HTTP; `serve` runs the daily schedule.
+        "scheduler_enabled": False,
+    }
+    settings = settings_or_exit(**overrides)
+    if settings.api_token is None:
+        settings = settings.model_copy(update={"api_token": SecretStr(secrets.token_urlsafe(24))})
     database = "DATABASE_URL" if settings.database_url else "embedded PostgreSQL"
     output.print(f"Simulator: {base_url}  ·  database: {database}")
     upgrade_to_head(resolve_dsn(settings))
-    code = _run_and_report(settings, None, None, None)
-    if code != 0 or not serve_after:
-        raise typer.Exit(code)
-    output.print(f"Serving on http://127.0.0.1:{port} (GET /livez, /readyz, /docs). Ctrl-C stops.")
-    _serve(settings.model_copy(update={"log_format": "console"}), "127.0.0.1", port, False)
+    service = _ServiceThread(settings, port)
+    try:
+        service.start()
+        code = _trigger_and_follow(settings, f"http://127.0.0.1:{port}")
+        if code != 0 or not serve_after:
+            raise typer.Exit(code)
+        output.print(
+            f"Serving on http://127.0.0.1:{port} (GET /runs, /livez, /readyz, /docs; POST /runs "
+            "with the API_TOKEN as bearer). Ctrl-C stops."
+        )
+        service.wait()
+    finally:
+        service.stop()
+
+
+class _ServiceThread:
+    """The service in a thread of the demo process; SIGTERM and Ctrl-C stop it gracefully."""
+
+    def __init__(self, settings: Settings, port: int) -> None:
+        import uvicorn
+
+        from app.main import create_app
+
+        self.app = create_app(settings)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=5
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="service")
+        self.stopping = threading.Event()
+
+    def start(self) -> None:
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise typer.Exit(1)
+            time.sleep(0.05)
+
+    def wait(self) -> None:
+        try:
+            while not self.stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+
+    def stop(self) -> None:
+        self.app.state.shutting_down = True
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout=60)
+
+
+def _trigger_and_follow(settings: Settings, base: str) -> int:
+    """POST /runs, then poll its Location until the run ends, showing progress."""
+    import httpx
+
+    from app.orchestration.oneshot import summarize
+
+    assert settings.api_token is not None
+    headers = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        response = client.post("/runs", headers=headers, json={})
+        if response.status_code == 409:  # the same window is already queued: follow that run
+            output.print(f"POST /runs → 409: {response.json()['detail']}; following it")
+            location = response.headers["Location"]
+            run = client.get(location).json()
+        elif response.status_code in (200, 202):
+            location = response.headers["Location"]
+            output.print(f"POST /runs → {response.status_code}, Location: {location}")
+            run = response.json()
+        else:
+            output.print(f"POST /runs → {response.status_code}: {response.text}", markup=False)
+            return 1
+        with Live(console=console, refresh_per_second=4) as live:
+            while run["status"] in ("queued", "running"):
+                time.sleep(0.5)
+                run = client.get(location).json()
+                live.update(_progress_table(_as_progress(run)))
+    summary = asyncio.run(
+        summarize(
+            settings, date.fromisoformat(run["window_start"]), date.fromisoformat(run["window_end"])
+        )
+    )
+    _print_summary(summary)
+    output.print(f"Run {run['status']}.")
+    for source in run["progress"]:
+        if source["error"]:
+            output.print(f"  {source['source']}: {source['error']}", markup=False)
+    return 0 if run["status"] == "succeeded" else 1
+
+
+def _as_progress(run: dict[str, Any]) -> dict[str, Any]:
+    """The API's run resource in the shape of the CLI progress table."""
+    return {**run, "source_progress": run["progress"]}
 
 
 @key_owners_cli.command("import")

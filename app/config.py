@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     lookback_days: int = Field(default=3, ge=1, le=366)
     max_window_days: int = Field(default=366, ge=1, le=3660)
+    schedule_misfire_grace_seconds: int = Field(default=6 * 3600, ge=1)
+    worker_max_concurrent_runs: int = Field(default=1, ge=1, le=16)
+    worker_poll_seconds: float = Field(default=2.0, gt=0, le=300)
+    run_heartbeat_timeout_seconds: float = Field(default=60.0, ge=2)
+    shutdown_deadline_seconds: float = Field(default=20.0, ge=0)
+    idempotency_key_ttl_hours: int = Field(default=24, ge=24)
 
     # --- logging --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

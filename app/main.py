@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+import asyncpg
+from fastapi import FastAPI, Request, Response
 
-from app.api import health
-from app.api.problems import install_problem_handlers
+from app.api import health, runs
+from app.api.problems import install_problem_handlers, problem_response
 from app.config import Settings, load_settings
-from app.ingestion.factory import build_http_client
+from app.ingestion.factory import build_clients, build_http_client
 from app.logs import configure_logging, get_logger
+from app.orchestration.oneshot import worker_identity
+from app.orchestration.scheduler import DailySchedule
+from app.orchestration.worker import RunWorker
 from app.repositories.database import create_pool, resolve_dsn
 from app.repositories.embedded import release_embedded
 from app.repositories.migrations import upgrade_to_head_async
 
 log = get_logger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = False) -> FastAPI:
@@ -32,13 +39,38 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
             await upgrade_to_head_async(dsn)
         app.state.pool = await create_pool(settings, dsn)
         app.state.http = build_http_client(settings)
-        log.info("service started", embedded_database=settings.database_url is None)
+        worker = RunWorker(
+            pool=app.state.pool,
+            clients=build_clients(settings, app.state.http),
+            settings=settings,
+            worker_id=worker_identity(),
+        )
+        app.state.worker = worker
+        worker.start()
+        schedule = None
+        if settings.scheduler_enabled:
+            schedule = DailySchedule(app.state.pool, settings, worker.wake)
+            try:
+                await schedule.start()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # Database down at start: the cron job still fires; readiness says why.
+                log.warning("schedule catch-up skipped", error=type(exc).__name__)
+        log.info(
+            "service started",
+            embedded_database=settings.database_url is None,
+            scheduler=settings.scheduler_enabled,
+            sources=settings.configured_sources(),
+        )
         try:
             yield
         finally:
             app.state.shutting_down = True
+            if schedule is not None:
+                schedule.shutdown()
+            await worker.stop(settings.shutdown_deadline_seconds)
             await app.state.http.aclose()
-            await app.state.pool.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(app.state.pool.close(), timeout=10)
             await asyncio.to_thread(release_embedded)
             log.info("service stopped")
 
@@ -51,5 +83,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
     app.state.settings = settings
     app.state.shutting_down = False
     install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def limit_body_size(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return problem_response(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+        return await call_next(request)
+
     app.include_router(health.router)
+    app.include_router(runs.router)
     return app

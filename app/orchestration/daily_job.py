@@ -27,7 +27,7 @@ from app.ingestion.http import UpstreamError
 from app.ingestion.models import CostResult, MessagesUsageResult
 from app.ingestion.pagination import Page
 from app.logs import get_logger
-from app.orchestration.tracking import RunCancelled, RunTracker, SourceTracker
+from app.orchestration.tracking import Cancellation, RunCancelled, RunTracker, SourceTracker
 from app.processing import transform
 from app.processing.attribution import AttributionDirectory, KeyInfo, build_directory
 from app.processing.categorization import WorkspaceCategories
@@ -185,7 +185,7 @@ class DailyJob:
         clients: UpstreamClients,
         settings: Settings,
         spec: RunSpec,
-        cancel: asyncio.Event | None = None,
+        cancel: Cancellation | None = None,
     ) -> None:
         self.pool = pool
         self.clients = clients
@@ -195,7 +195,7 @@ class DailyJob:
         self.end = spec.end
         self.sources = list(spec.sources)
         self.days = days_between(spec.start, spec.end)
-        self.tracker = RunTracker(pool, spec.run_id, cancel or asyncio.Event())
+        self.tracker = RunTracker(pool, spec.run_id, cancel or Cancellation())
         self._context: asyncio.Task[ClaudeContext] | None = None
 
     # --- shared pieces --------------------------------------------------------------------
@@ -327,8 +327,8 @@ class DailyJob:
         status, error = "succeeded", None
         try:
             await body(tracker)
-        except RunCancelled:
-            status, error = "cancelled", "cancelled before completion"
+        except RunCancelled as exc:
+            status, error = "cancelled", f"{exc} before this source completed"
         except UpstreamError as exc:
             status, error = "failed", str(exc)
             tracker.progress.upstream_status = exc.status
@@ -370,7 +370,7 @@ class DailyJob:
         statuses = {p.status for p in progress.values()}
         failed = sorted(name for name, p in progress.items() if p.status == "failed")
         if "cancelled" in statuses:
-            return RunOutcome("cancelled", "cancelled", progress)
+            return RunOutcome("cancelled", self.tracker.cancel.reason, progress)
         if not failed:
             return RunOutcome("succeeded", None, progress)
         reason = "; ".join(f"{name}: {progress[name].last_error}" for name in failed)
@@ -519,14 +519,29 @@ async def execute_run(
     settings: Settings,
     spec: RunSpec,
     worker_id: str,
-    cancel: asyncio.Event | None = None,
+    cancel: Cancellation | None = None,
 ) -> RunOutcome:
-    """Execute a tracked run to its end and record the final status."""
+    """Execute a tracked run to its end and record the final status.
+
+    If the task itself is cancelled (a shutdown deadline passed), open transactions roll back,
+    so no day is half-written, and the run is recorded as `cancelled` before re-raising."""
+    cancel = cancel or Cancellation()
     job = DailyJob(pool=pool, clients=clients, settings=settings, spec=spec, cancel=cancel)
-    outcome = await job.run(worker_id)
+    try:
+        outcome = await job.run(worker_id)
+    except asyncio.CancelledError:
+        reason = cancel.reason if cancel.is_set() else "interrupted"
+        await asyncio.shield(_record_interrupted(pool, spec.run_id, reason))
+        raise
     async with pool.acquire() as connection:
         for progress in outcome.sources.values():
             await runs_repo.save_progress(connection, spec.run_id, progress)
         await runs_repo.finish_run(connection, spec.run_id, outcome.status, outcome.reason)
     log.info("run finished", run_id=str(spec.run_id), status=outcome.status, reason=outcome.reason)
     return outcome
+
+
+async def _record_interrupted(pool: asyncpg.Pool, run_id: uuid.UUID, reason: str) -> None:
+    async with pool.acquire() as connection:
+        await runs_repo.cancel_interrupted(connection, run_id, reason)
+    log.warning("run interrupted", run_id=str(run_id), reason=reason)

@@ -14,6 +14,7 @@ from typing import Any
 from app.config import Settings, SourceName
 from app.ingestion.factory import build_clients, build_http_client
 from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
+from app.orchestration.tracking import Cancellation
 from app.repositories import reports
 from app.repositories import runs as runs_repo
 from app.repositories.database import create_pool, resolve_dsn
@@ -56,7 +57,7 @@ async def run_once(
             )
         async with build_http_client(settings) as http:
             clients = build_clients(settings, http)
-            cancel = asyncio.Event()
+            cancel = Cancellation()
             task = asyncio.create_task(
                 execute_run(
                     pool=pool,
@@ -78,16 +79,31 @@ async def run_once(
                 outcome = task.result()
             except asyncio.CancelledError:
                 # Ctrl-C: stop at the next page boundary, keep every finished day.
-                cancel.set()
+                cancel.request("interrupted (Ctrl-C)")
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(task), CANCEL_GRACE_SECONDS)
                 raise
         async with pool.acquire() as connection:
-            summary = {
-                "claude": await reports.claude_summary(connection, start, end),
-                "cursor": await reports.cursor_summary(connection, start, end),
-                "run": await runs_repo.get_run(connection, run_id),
-            }
+            summary = await _summary(connection, start, end)
+            summary["run"] = await runs_repo.get_run(connection, run_id)
         return run_id, outcome, summary
+    finally:
+        await pool.close()
+
+
+async def _summary(connection: Any, start: date, end: date) -> dict[str, Any]:
+    return {
+        "claude": await reports.claude_summary(connection, start, end),
+        "cursor": await reports.cursor_summary(connection, start, end),
+    }
+
+
+async def summarize(settings: Settings, start: date, end: date) -> dict[str, Any]:
+    """What landed in both tables for a window (for the CLI and the demo)."""
+    dsn = await asyncio.to_thread(resolve_dsn, settings)
+    pool = await create_pool(settings, dsn)
+    try:
+        async with pool.acquire() as connection:
+            return await _summary(connection, start, end)
     finally:
         await pool.close()

@@ -24,6 +24,22 @@ class RunCancelled(Exception):
     """Raised at a page boundary once the run has been asked to stop."""
 
 
+class Cancellation:
+    """Asks a run to stop at its next page boundary, and says why."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.reason = "cancelled"
+
+    def request(self, reason: str) -> None:
+        if not self.event.is_set():
+            self.reason = reason
+            self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
 class SourceTracker:
     """Progress + request counters of one source."""
 
@@ -54,7 +70,7 @@ class SourceTracker:
 class RunTracker:
     """Owns the run's source trackers, its heartbeat and the cancel signal."""
 
-    def __init__(self, pool: asyncpg.Pool, run_id: uuid.UUID, cancel: asyncio.Event) -> None:
+    def __init__(self, pool: asyncpg.Pool, run_id: uuid.UUID, cancel: Cancellation) -> None:
         self.pool = pool
         self.run_id = run_id
         self.cancel = cancel
@@ -67,7 +83,7 @@ class RunTracker:
 
     def check_cancelled(self) -> None:
         if self.cancel.is_set():
-            raise RunCancelled("run cancelled")
+            raise RunCancelled(self.cancel.reason)
 
     async def start(self, worker_id: str) -> None:
         async with self.pool.acquire() as connection:
@@ -81,7 +97,7 @@ class RunTracker:
             for tracker in self.sources.values():
                 await runs_repo.save_progress(connection, self.run_id, tracker.snapshot())
             if await runs_repo.heartbeat(connection, self.run_id):
-                self.cancel.set()
+                self.cancel.request("cancelled by request")
 
     async def _loop(self) -> None:
         while True:

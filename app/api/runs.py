@@ -1,0 +1,189 @@
+"""Runs API: trigger (POST /runs), poll (GET /runs/{id}), list, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+
+from app.api.auth import require_token
+from app.api.problems import ProblemError
+from app.api.schemas import Problem, RunList, RunOut, RunRequest, RunStatus, RunTrigger
+from app.config import Settings
+from app.orchestration.daily_job import SourceNotConfigured, default_window, resolve_sources
+from app.repositories import runs as runs_repo
+
+router = APIRouter(tags=["runs"])
+
+# RFC 8941 sf-string content (optionally quoted): printable ASCII, no control characters.
+IDEMPOTENCY_KEY = re.compile(r'^"?([\x20-\x21\x23-\x7e]{1,255})"?$')
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}}
+    for status in (400, 401, 404, 409, 413, 422, 503)
+}
+
+
+def _fingerprint(body: RunRequest | None) -> str:
+    data = (body or RunRequest()).model_dump(mode="json")
+    if data["sources"] is not None:
+        data["sources"] = sorted(data["sources"])
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _validated_window(settings: Settings, body: RunRequest | None) -> tuple[Any, Any, list[str]]:
+    body = body or RunRequest()
+    default_start, default_end = default_window(settings)
+    start = body.start_date or default_start
+    end = body.end_date or (default_end if body.start_date is None else max(start, default_end))
+    today = datetime.now(UTC).date()
+    if end < start:
+        raise ProblemError(422, f"end_date {end} is before start_date {start}")
+    if end > today:
+        raise ProblemError(422, f"end_date {end} is in the future (today is {today} UTC)")
+    if (end - start).days + 1 > settings.max_window_days:
+        raise ProblemError(
+            422,
+            f"window of {(end - start).days + 1} days exceeds "
+            f"MAX_WINDOW_DAYS={settings.max_window_days}",
+        )
+    try:
+        sources = resolve_sources(settings, body.sources)
+    except SourceNotConfigured as exc:
+        raise ProblemError(422, str(exc)) from None
+    if not sources:
+        raise ProblemError(422, "no source is configured on this service")
+    return start, end, list(sources)
+
+
+def _location(run_id: uuid.UUID) -> str:
+    return f"/runs/{run_id}"
+
+
+@router.post(
+    "/runs",
+    status_code=202,
+    response_model=RunOut,
+    dependencies=[Depends(require_token)],
+    summary="Queue an ingestion run",
+    responses={
+        200: {"model": RunOut, "description": "Same Idempotency-Key and body: that run"},
+        **PROBLEMS,
+    },
+)
+async def create_run(
+    request: Request,
+    response: Response,
+    body: Annotated[RunRequest | None, Body()] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> RunOut:
+    settings: Settings = request.app.state.settings
+    key = None
+    if idempotency_key is not None:
+        match = IDEMPOTENCY_KEY.match(idempotency_key)
+        if match is None:
+            raise ProblemError(400, "Idempotency-Key must be 1–255 printable ASCII characters")
+        key = match.group(1)
+    start, end, sources = _validated_window(settings, body)
+    async with request.app.state.pool.acquire() as connection:
+        try:
+            created = await runs_repo.create_requested_run(
+                connection,
+                window_start=start,
+                window_end=end,
+                sources=sources,
+                idempotency_key=key,
+                fingerprint=_fingerprint(body),
+                key_ttl_hours=settings.idempotency_key_ttl_hours,
+            )
+        except runs_repo.IdempotencyMismatch as exc:
+            raise ProblemError(
+                422,
+                "this Idempotency-Key was used with a different request body",
+                run_id=str(exc.run_id),
+            ) from None
+        except runs_repo.OverlappingRun as exc:
+            raise ProblemError(
+                409,
+                f"run {exc.run_id} is already queued or running "
+                "for an overlapping window and source",
+                run_id=str(exc.run_id),
+                headers={"Location": _location(exc.run_id)},
+            ) from None
+        run = await runs_repo.get_run(connection, created.run_id)
+    assert run is not None
+    if created.created:
+        request.app.state.worker.wake()
+    response.status_code = 202 if created.created else 200
+    response.headers["Location"] = _location(created.run_id)
+    return RunOut.from_row(run)
+
+
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunOut,
+    summary="A run: status, window, per-source progress and counts, errors",
+    responses=PROBLEMS,
+)
+async def get_run(request: Request, run_id: uuid.UUID) -> RunOut:
+    async with request.app.state.pool.acquire() as connection:
+        run = await runs_repo.get_run(connection, run_id)
+    if run is None:
+        raise ProblemError(404, f"no run {run_id}")
+    return RunOut.from_row(run)
+
+
+@router.get("/runs", response_model=RunList, summary="Runs, newest first", responses=PROBLEMS)
+async def list_runs(
+    request: Request,
+    status: RunStatus | None = None,
+    trigger: RunTrigger | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    before: Annotated[
+        uuid.UUID | None, Query(description="Id of the last run of the previous page.")
+    ] = None,
+) -> RunList:
+    async with request.app.state.pool.acquire() as connection:
+        if before is not None and not await runs_repo.run_exists(connection, before):
+            raise ProblemError(404, f"no run {before}")
+        runs = await runs_repo.list_runs(
+            connection, status=status, trigger=trigger, limit=limit, before=before
+        )
+    next_url = None
+    if len(runs) == limit:
+        params = {"limit": str(limit), "before": str(runs[-1]["id"])}
+        if status:
+            params["status"] = status
+        if trigger:
+            params["trigger"] = trigger
+        next_url = "/runs?" + "&".join(f"{k}={v}" for k, v in params.items())
+    return RunList(runs=[RunOut.from_row(run) for run in runs], next=next_url)
+
+
+@router.post(
+    "/runs/{run_id}/cancel",
+    status_code=202,
+    response_model=RunOut,
+    dependencies=[Depends(require_token)],
+    summary="Cancel a queued or running run (running sources stop at the next page boundary)",
+    responses=PROBLEMS,
+)
+async def cancel_run(request: Request, run_id: uuid.UUID) -> RunOut:
+    async with request.app.state.pool.acquire() as connection:
+        outcome = await runs_repo.request_cancel(connection, run_id)
+        if outcome is None:
+            raise ProblemError(404, f"no run {run_id}")
+        status, accepted = outcome
+        if not accepted:
+            raise ProblemError(
+                409, f"run {run_id} has already finished ({status})", run_id=str(run_id)
+            )
+        run = await runs_repo.get_run(connection, run_id)
+    assert run is not None
+    if status == "running":
+        request.app.state.worker.cancel_local(run_id)
+    return RunOut.from_row(run)

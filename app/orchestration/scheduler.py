@@ -1,0 +1,103 @@
+"""The in-process daily schedule (APScheduler 3.x), safe with any number of replicas.
+
+Every replica runs the same cron job; the job only *enqueues* a `schedule` run keyed by
+(job, scheduled time), and a unique constraint makes that one run per slot however many
+replicas fire. The worker executes it. On start-up the most recent slot is enqueued if no
+replica did (a slot missed while nothing was up is caught up once).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from app.config import Settings
+from app.logs import get_logger
+from app.orchestration.daily_job import default_window
+from app.repositories import runs as runs_repo
+
+log = get_logger(__name__)
+
+JOB_NAME = "daily-ingestion"
+
+
+def cron_trigger(settings: Settings) -> CronTrigger:
+    return CronTrigger.from_crontab(
+        settings.schedule_cron, timezone=ZoneInfo(settings.schedule_timezone)
+    )
+
+
+def latest_slot(trigger: CronTrigger, now: datetime) -> datetime | None:
+    """The most recent fire time at or before `now` (looking back up to 31 days)."""
+    candidate = trigger.get_next_fire_time(None, now - timedelta(days=31))
+    latest = None
+    while candidate is not None and candidate <= now:
+        latest = candidate
+        candidate = trigger.get_next_fire_time(candidate, candidate + timedelta(seconds=1))
+    return latest
+
+
+async def enqueue_slot(pool: asyncpg.Pool, settings: Settings, slot: datetime) -> uuid.UUID | None:
+    """Create the slot's run unless a replica already did; None when it existed."""
+    sources = settings.configured_sources()
+    if not sources:
+        log.warning("scheduled slot skipped: no source is configured", slot=slot.isoformat())
+        return None
+    start, end = default_window(settings, slot.astimezone(UTC).date())
+    async with pool.acquire() as connection:
+        run_id = await runs_repo.enqueue_scheduled(
+            connection,
+            job=JOB_NAME,
+            slot=slot,
+            window_start=start,
+            window_end=end,
+            sources=list(sources),
+        )
+    if run_id is not None:
+        log.info("scheduled run queued", run_id=str(run_id), slot=slot.isoformat())
+    return run_id
+
+
+class DailySchedule:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: Settings, on_enqueued: Callable[[], None]
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.on_enqueued = on_enqueued
+        self.trigger = cron_trigger(settings)
+        self.scheduler = AsyncIOScheduler(timezone=ZoneInfo(settings.schedule_timezone))
+
+    async def start(self) -> None:
+        self.scheduler.add_job(
+            self._fire,
+            self.trigger,
+            id=JOB_NAME,
+            name=JOB_NAME,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=self.settings.schedule_misfire_grace_seconds,
+        )
+        self.scheduler.start()
+        await self.catch_up()
+
+    async def catch_up(self) -> None:
+        slot = latest_slot(self.trigger, datetime.now(UTC))
+        if slot is not None and await enqueue_slot(self.pool, self.settings, slot):
+            self.on_enqueued()
+
+    async def _fire(self) -> None:
+        slot = latest_slot(self.trigger, datetime.now(UTC))
+        if slot is not None and await enqueue_slot(self.pool, self.settings, slot):
+            self.on_enqueued()
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
