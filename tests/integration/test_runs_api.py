@@ -1,0 +1,274 @@
+"""The runs API in process (ASGI), with its real lifespan: pool, worker, simulator upstreams."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app.main import create_app
+from tests.conftest import Simulator
+from tests.integration.jobs import expected_totals, normalise, view_totals
+
+TOKEN = "test-api-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+WINDOW = {"start_date": "2026-08-01", "end_date": "2026-08-03"}
+
+
+@pytest.fixture
+async def api(
+    db: asyncpg.Pool, database_dsn: str, simulator: Simulator
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = simulator.settings(database_url=database_dsn, worker_poll_seconds=0.2)
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            yield client
+
+
+async def wait_for(client: httpx.AsyncClient, location: str, within: float = 60) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        run = (await client.get(location)).json()
+        if run["status"] not in ("queued", "running"):
+            return run
+        assert asyncio.get_running_loop().time() < deadline, run
+        await asyncio.sleep(0.1)
+
+
+async def test_post_then_poll_until_succeeded(
+    api: httpx.AsyncClient, db: asyncpg.Pool, simulator: Simulator
+) -> None:
+    response = await api.post("/runs", json=WINDOW, headers=AUTH)
+    assert response.status_code == 202, response.text
+    location = response.headers["location"]
+    body = response.json()
+    assert location == f"/runs/{body['id']}"
+    assert body["status"] in ("queued", "running") and body["trigger"] == "api"
+    run = await wait_for(api, location)
+    assert run["status"] == "succeeded", run
+    assert {p["source"] for p in run["progress"]} == {
+        "cursor",
+        "claude_code",
+        "claude_usage",
+        "claude_cost",
+        "claude_ai",
+    }
+    assert all(
+        p["status"] == "succeeded" and p["days_done"] == p["days_total"] for p in run["progress"]
+    )
+    assert normalise(await view_totals(db)) == expected_totals(simulator)
+
+
+async def test_fifty_concurrent_posts_with_one_key_make_one_run(
+    api: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    headers = {**AUTH, "Idempotency-Key": "backfill-august-0001"}
+    responses = await asyncio.gather(
+        *(api.post("/runs", json=WINDOW, headers=headers) for _ in range(50))
+    )
+    assert {r.status_code for r in responses} <= {200, 202}
+    assert sum(r.status_code == 202 for r in responses) == 1
+    assert len({r.json()["id"] for r in responses}) == 1
+    async with db.acquire() as connection:
+        assert await connection.fetchval("SELECT count(*) FROM ingestion_runs") == 1
+
+    other = await api.post("/runs", json={**WINDOW, "sources": ["cursor"]}, headers=headers)
+    assert other.status_code == 422
+    assert other.headers["content-type"] == "application/problem+json"
+    assert other.json()["run_id"] == responses[0].json()["id"]
+
+
+async def test_overlapping_window_is_409_naming_the_run(
+    api: httpx.AsyncClient, simulator: Simulator
+) -> None:
+    simulator.fault("*", kind="latency", ms=300, times=None)  # keep the first run going
+    first = await api.post("/runs", json=WINDOW, headers=AUTH)
+    assert first.status_code == 202
+    overlapping = await api.post(
+        "/runs",
+        json={"start_date": "2026-08-03", "end_date": "2026-08-05", "sources": ["cursor"]},
+        headers=AUTH,
+    )
+    assert overlapping.status_code == 409
+    problem = overlapping.json()
+    assert problem["run_id"] == first.json()["id"] and problem["status"] == 409
+    assert overlapping.headers["location"] == first.headers["location"]
+    elsewhere = await api.post(
+        "/runs",
+        json={"start_date": "2026-07-01", "end_date": "2026-07-02", "sources": ["cursor"]},
+        headers=AUTH,
+    )
+    assert elsewhere.status_code == 202  # no overlap: queued beside it
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": "Bearer"},
+    ],
+)
+async def test_missing_or_wrong_token_is_401(
+    api: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    for path in ("/runs", f"/runs/{uuid.uuid4()}/cancel"):
+        response = await api.post(path, json={}, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert TOKEN not in response.text
+
+
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"start_date": "2026-08-03", "end_date": "2026-08-01"}, "is before start_date"),
+        (
+            {"start_date": str(TODAY), "end_date": str(TODAY + timedelta(days=2))},
+            "is in the future",
+        ),
+        ({"start_date": "2024-01-01", "end_date": "2026-01-01"}, "exceeds MAX_WINDOW_DAYS=366"),
+        ({"sources": ["github"]}, "sources.0"),
+        ({"sources": []}, "sources"),
+        ({"start_date": "yesterday"}, "start_date"),
+        ({"unknown": 1}, "unknown"),
+    ],
+)
+async def test_bad_bodies_are_422_problems(
+    api: httpx.AsyncClient, body: dict[str, Any], detail: str
+) -> None:
+    response = await api.post("/runs", json=body, headers=AUTH)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert detail in response.json()["detail"]
+
+
+async def test_source_not_configured_is_422(
+    db: asyncpg.Pool, database_dsn: str, simulator: Simulator
+) -> None:
+    settings = simulator.settings(database_url=database_dsn, cursor_api_key=None)
+    app = create_app(settings)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client,
+    ):
+        response = await client.post("/runs", json={"sources": ["cursor"]}, headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["detail"] == "source(s) not configured: cursor (set their API keys)"
+
+
+async def test_malformed_json_and_bad_idempotency_keys(api: httpx.AsyncClient) -> None:
+    malformed = await api.post(
+        "/runs", content=b'{"start_date": ', headers={**AUTH, "content-type": "application/json"}
+    )
+    assert malformed.status_code == 422
+    for key in ["", "x" * 256, "bad\x7fkey", 'with"quote']:
+        response = await api.post("/runs", json=WINDOW, headers={**AUTH, "Idempotency-Key": key})
+        assert response.status_code == 400, key
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_oversized_body_is_413(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/runs",
+        content=b"{" + b" " * 70_000 + b"}",
+        headers={**AUTH, "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+async def test_get_unknown_is_404_and_malformed_id_is_422(api: httpx.AsyncClient) -> None:
+    unknown = await api.get(f"/runs/{uuid.uuid4()}")
+    assert (
+        unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
+    )
+    assert (await api.get("/runs/not-a-uuid")).status_code == 422
+
+
+async def test_list_is_newest_first_with_keyset_pages(
+    api: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    async with db.acquire() as connection:
+        for offset in range(5):
+            day = date(2026, 6, 1) + timedelta(days=offset)
+            await connection.execute(
+                "INSERT INTO ingestion_runs (status, trigger, window_start, window_end, sources, created_at)"
+                " VALUES ('succeeded', 'cli', $1, $1, '{cursor}', now() - make_interval(mins => $2))",
+                day,
+                10 - offset,
+            )
+    first = (await api.get("/runs", params={"limit": 2})).json()
+    assert [r["window_start"] for r in first["runs"]] == ["2026-06-05", "2026-06-04"]
+    second = (await api.get(first["next"])).json()
+    assert [r["window_start"] for r in second["runs"]] == ["2026-06-03", "2026-06-02"]
+    last = (await api.get(second["next"])).json()
+    assert [r["window_start"] for r in last["runs"]] == ["2026-06-01"] and last["next"] is None
+    assert (await api.get("/runs", params={"status": "running"})).json()["runs"] == []
+    assert (await api.get("/runs", params={"status": "exploded"})).status_code == 422
+
+
+async def test_cancel_a_running_run_stops_cleanly(
+    api: httpx.AsyncClient, db: asyncpg.Pool, simulator: Simulator
+) -> None:
+    simulator.fault("*", kind="latency", ms=250, times=None)
+    location = (await api.post("/runs", json=WINDOW, headers=AUTH)).headers["location"]
+    for _ in range(100):
+        if (await api.get(location)).json()["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    cancelled = await api.post(f"{location}/cancel", headers=AUTH)
+    assert cancelled.status_code == 202
+    run = await wait_for(api, location, within=30)
+    assert run["status"] == "cancelled" and run["status_reason"] == "cancelled by request"
+    assert any(p["status"] == "cancelled" for p in run["progress"])
+    # Whatever was written is whole days: every written Claude Code day has all its records.
+    async with db.acquire() as connection:
+        days = await connection.fetch(
+            "SELECT usage_date, count(*) FILTER (WHERE model IS NULL) AS records FROM fact_claude_daily_usage"
+            " WHERE source = 'claude_code_analytics' GROUP BY usage_date"
+        )
+    for row in days:
+        assert row["records"] == len(simulator.truth.claude_code_records(row["usage_date"]))
+    again = await api.post(f"{location}/cancel", headers=AUTH)
+    assert again.status_code == 409
+
+
+async def test_cancel_a_queued_run(api: httpx.AsyncClient, db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        # A running run of the same window and source keeps the worker from claiming it.
+        await connection.execute(
+            "INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, status, heartbeat_at)"
+            " VALUES ('api', '2026-01-01', '2026-01-01', '{cursor}', 'running', now() + interval '1 hour')"
+        )
+        run_id = await connection.fetchval(
+            "INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, status)"
+            " VALUES ('api', '2026-01-01', '2026-01-01', '{cursor}', 'queued') RETURNING id"
+        )
+    response = await api.post(f"/runs/{run_id}/cancel", headers=AUTH)
+    assert response.status_code == 202
+    assert response.json()["status"] == "cancelled"
+    assert (await api.post(f"/runs/{uuid.uuid4()}/cancel", headers=AUTH)).status_code == 404
+
+
+async def test_openapi_documents_every_operation(api: httpx.AsyncClient) -> None:
+    schema = (await api.get("/openapi.json")).json()
+    assert {"/runs", "/runs/{run_id}", "/runs/{run_id}/cancel", "/livez", "/readyz"} <= set(
+        schema["paths"]
+    )
+    post = schema["paths"]["/runs"]["post"]
+    assert {"202", "200", "401", "409", "422"} <= set(post["responses"])
