@@ -100,7 +100,7 @@ class Settings(BaseSettings):
 
     # --- logging --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["json", "console"] | None = None  # None: console on a TTY, else JSON
 
     # --- attribution ------------------------------------------------------------------
     attribution_confidences: dict[str, Decimal] = Field(default_factory=dict)

@@ -12,9 +12,10 @@ from app.config import Settings
 
 def configure_logging(settings: Settings) -> None:
     level = logging.getLevelNamesMapping()[settings.log_level]
+    log_format = settings.log_format or ("console" if sys.stderr.isatty() else "json")
     renderer: structlog.types.Processor = (
         structlog.dev.ConsoleRenderer()
-        if settings.log_format == "console"
+        if log_format == "console"
         else structlog.processors.JSONRenderer()
     )
     shared: list[structlog.types.Processor] = [
@@ -26,7 +27,7 @@ def configure_logging(settings: Settings) -> None:
         processors=[
             *shared,
             structlog.processors.dict_tracebacks
-            if settings.log_format == "json"
+            if log_format == "json"
             else structlog.processors.format_exc_info,
             renderer,
         ],
@@ -45,8 +46,10 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "httpx", "httpcore"):
+    for noisy in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # The service logs requests itself (without probe paths); uvicorn's access log is off.
+    logging.getLogger("uvicorn.access").disabled = True
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI, Request, Response
 
+from app import metrics
 from app.api import health, runs
+from app.api import metrics as metrics_api
 from app.api.problems import install_problem_handlers, problem_response
 from app.config import Settings, load_settings
 from app.ingestion.factory import build_clients, build_http_client
@@ -25,6 +28,7 @@ from app.repositories.migrations import upgrade_to_head_async
 log = get_logger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})  # probes and scrapes: no request logs
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = False) -> FastAPI:
@@ -93,6 +97,34 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
             return problem_response(413, f"request body larger than {MAX_BODY_BYTES} bytes")
         return await call_next(request)
 
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")  # bounded: templates, not paths
+            metrics.HTTP_REQUESTS.labels(
+                request.method, template, metrics.status_class(status)
+            ).inc()
+            metrics.HTTP_DURATION.labels(request.method, template).observe(elapsed)
+            if template not in QUIET_PATHS:
+                log.info(
+                    "request",
+                    method=request.method,
+                    route=template,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(metrics_api.router)
     return app

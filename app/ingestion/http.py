@@ -26,6 +26,7 @@ import httpx
 import stamina
 from aiolimiter import AsyncLimiter
 
+from app import metrics
 from app.logs import get_logger
 
 log = get_logger(__name__)
@@ -118,6 +119,16 @@ def upstream_message(response: httpx.Response) -> str:
     return response.reason_phrase
 
 
+def _retry_reason(exc: Exception) -> str:
+    if isinstance(exc, _Retryable):
+        if exc.status == 429:
+            return "rate_limited"
+        if exc.status is not None and exc.status >= 400:
+            return "server_error"
+        return "invalid_body"
+    return "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+
+
 class UpstreamHttp:
     """One upstream (base URL + auth) behind the shared policy."""
 
@@ -184,6 +195,7 @@ class UpstreamHttp:
             if time.monotonic() + wait > stats.deadline:
                 return False
             stats.retries += 1
+            metrics.UPSTREAM_RETRIES.labels(self.upstream, _retry_reason(exc)).inc()
             if isinstance(exc, _Retryable) and exc.status == 429:
                 stats.rate_limit_waits += 1
                 stats.rate_limit_wait_seconds += wait
@@ -232,14 +244,25 @@ class UpstreamHttp:
     ) -> Any:
         async with self._concurrency, self._limiter:
             stats.requests += 1
-            response = await self._client.request(
-                method,
-                f"{self._base_url}{path}",
-                params=list(params) if params else None,
-                json=json_body,
-                headers=self._headers,
-                auth=self._auth or httpx.USE_CLIENT_DEFAULT,
-            )
+            started = time.perf_counter()
+            try:
+                response = await self._client.request(
+                    method,
+                    f"{self._base_url}{path}",
+                    params=list(params) if params else None,
+                    json=json_body,
+                    headers=self._headers,
+                    auth=self._auth or httpx.USE_CLIENT_DEFAULT,
+                )
+            except httpx.TransportError:
+                metrics.UPSTREAM_REQUESTS.labels(self.upstream, endpoint, "error").inc()
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                metrics.UPSTREAM_DURATION.labels(self.upstream, endpoint).observe(elapsed)
+        metrics.UPSTREAM_REQUESTS.labels(
+            self.upstream, endpoint, metrics.status_class(response.status_code)
+        ).inc()
         stats.last_status = response.status_code
         if response.status_code in RETRYABLE_STATUS:
             raise _Retryable(

@@ -13,6 +13,7 @@ report the usage rows are written keeping the cost an earlier run allocated.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import structlog
 
+from app import metrics
 from app.config import ALL_SOURCES, Settings, SourceName
 from app.ingestion.factory import UpstreamClients
 from app.ingestion.http import UpstreamError
@@ -89,6 +92,7 @@ class RunSpec:
     start: date
     end: date
     sources: tuple[SourceName, ...]
+    trigger: str = "cli"
 
 
 @dataclass
@@ -323,6 +327,7 @@ class DailyJob:
         billing: BillingJoin | None,
     ) -> None:
         source = tracker.progress.source
+        structlog.contextvars.bind_contextvars(source=source)  # this task's context only
         self.tracker.mark_started(tracker)
         status, error = "succeeded", None
         try:
@@ -526,18 +531,46 @@ async def execute_run(
     If the task itself is cancelled (a shutdown deadline passed), open transactions roll back,
     so no day is half-written, and the run is recorded as `cancelled` before re-raising."""
     cancel = cancel or Cancellation()
+    structlog.contextvars.bind_contextvars(run_id=str(spec.run_id))
     job = DailyJob(pool=pool, clients=clients, settings=settings, spec=spec, cancel=cancel)
+    started = time.monotonic()
     try:
         outcome = await job.run(worker_id)
     except asyncio.CancelledError:
         reason = cancel.reason if cancel.is_set() else "interrupted"
         await asyncio.shield(_record_interrupted(pool, spec.run_id, reason))
+        metrics.record_run(spec.trigger, "cancelled", time.monotonic() - started)
         raise
+    metrics.record_run(spec.trigger, outcome.status, time.monotonic() - started)
+    metrics.record_source_successes(
+        name for name, progress in outcome.sources.items() if progress.status == "succeeded"
+    )
     async with pool.acquire() as connection:
         for progress in outcome.sources.values():
             await runs_repo.save_progress(connection, spec.run_id, progress)
         await runs_repo.finish_run(connection, spec.run_id, outcome.status, outcome.reason)
-    log.info("run finished", run_id=str(spec.run_id), status=outcome.status, reason=outcome.reason)
+    totals = {
+        field: sum(getattr(progress, field) for progress in outcome.sources.values())
+        for field in (
+            "pages",
+            "rows_fetched",
+            "rows_inserted",
+            "rows_updated",
+            "rows_unchanged",
+            "rows_deleted",
+            "retries",
+        )
+    }
+    log.info(
+        "run finished",
+        status=outcome.status,
+        reason=outcome.reason,
+        trigger=spec.trigger,
+        window_start=str(spec.start),
+        window_end=str(spec.end),
+        seconds=round(time.monotonic() - started, 3),
+        **totals,
+    )
     return outcome
 
 

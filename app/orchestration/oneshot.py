@@ -63,7 +63,7 @@ async def run_once(
                     pool=pool,
                     clients=clients,
                     settings=settings,
-                    spec=RunSpec(run_id, start, end, tuple(sources)),
+                    spec=RunSpec(run_id, start, end, tuple(sources), trigger),
                     worker_id=worker_identity(),
                     cancel=cancel,
                 )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from app import metrics
 from app.ingestion.http import RequestStats
 from app.logs import get_logger
 from app.repositories import runs as runs_repo
@@ -59,6 +60,13 @@ class SourceTracker:
         self.progress.rows_unchanged += counts.unchanged
         self.progress.rows_deleted += counts.deleted
         self.progress.days_done += days
+        metrics.record_rows(
+            self.progress.target_table,
+            counts.inserted,
+            counts.updated,
+            counts.unchanged,
+            counts.deleted,
+        )
 
     def snapshot(self) -> SourceProgress:
         self.progress.retries = self.stats.retries

@@ -17,6 +17,7 @@ import uuid
 
 import asyncpg
 
+from app import metrics
 from app.config import Settings
 from app.ingestion.factory import UpstreamClients
 from app.logs import get_logger
@@ -80,7 +81,8 @@ class RunWorker:
             crashed = await runs_repo.mark_stale_runs_crashed(
                 connection, self.settings.run_heartbeat_timeout_seconds
             )
-            for run_id in crashed:
+            for run_id, trigger in crashed:
+                metrics.record_run(trigger, "crashed", None)
                 log.warning("run marked crashed (heartbeat lost)", run_id=str(run_id))
             while not self._stopping and len(self._runs) < self.settings.worker_max_concurrent_runs:
                 claimed = await runs_repo.claim_next(connection, self.worker_id)
@@ -110,7 +112,9 @@ class RunWorker:
                 await runs_repo.finish_run(connection, claimed.id, "failed", reason)
             return None
         sources = tuple(s for s in configured if s in claimed.sources)
-        spec = RunSpec(claimed.id, claimed.window_start, claimed.window_end, sources)
+        spec = RunSpec(
+            claimed.id, claimed.window_start, claimed.window_end, sources, claimed.trigger
+        )
         try:
             return await execute_run(
                 pool=self.pool,

@@ -288,6 +288,7 @@ class ClaimedRun:
     window_start: date
     window_end: date
     sources: list[str]
+    trigger: str
 
 
 async def claim_next(connection: asyncpg.Connection, worker_id: str) -> ClaimedRun | None:
@@ -296,7 +297,8 @@ async def claim_next(connection: asyncpg.Connection, worker_id: str) -> ClaimedR
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _CLAIM_LOCK)
         row = await connection.fetchrow(
             """
-            SELECT q.id, q.window_start, q.window_end, q.sources FROM ingestion_runs q
+            SELECT q.id, q.window_start, q.window_end, q.sources, q.trigger
+              FROM ingestion_runs q
              WHERE q.status = 'queued'
                AND NOT EXISTS (
                    SELECT 1 FROM ingestion_runs r
@@ -315,12 +317,14 @@ async def claim_next(connection: asyncpg.Connection, worker_id: str) -> ClaimedR
             row["id"],
             worker_id,
         )
-    return ClaimedRun(row["id"], row["window_start"], row["window_end"], list(row["sources"]))
+    return ClaimedRun(
+        row["id"], row["window_start"], row["window_end"], list(row["sources"]), row["trigger"]
+    )
 
 
 async def mark_stale_runs_crashed(
     connection: asyncpg.Connection, timeout_seconds: float
-) -> list[uuid.UUID]:
+) -> list[tuple[uuid.UUID, str]]:
     """Runs whose worker stopped heartbeating (its process died) end `crashed`."""
     async with connection.transaction():
         rows = await connection.fetch(
@@ -331,7 +335,7 @@ async def mark_stale_runs_crashed(
                                    || ' stopped heartbeating'
              WHERE status = 'running'
                AND heartbeat_at < now() - make_interval(secs => $1)
-            RETURNING id
+            RETURNING id, trigger
             """,
             timeout_seconds,
         )
@@ -343,7 +347,7 @@ async def mark_stale_runs_crashed(
                 " WHERE run_id = ANY($1::uuid[]) AND status IN ('pending', 'running')",
                 ids,
             )
-    return ids
+    return [(row["id"], row["trigger"]) for row in rows]
 
 
 async def request_cancel(

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -33,7 +34,13 @@ def test_dockerfile_runs_as_non_root_with_a_healthcheck_on_livez() -> None:
 def test_compose_has_postgres_a_one_shot_migration_and_the_app() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "migrate", "app"}
+    assert set(services) == {"postgres", "migrate", "app", "simulator", "demo-run"}
+    assert services["simulator"]["profiles"] == services["demo-run"]["profiles"] == ["demo"]
+    demo = services["demo-run"]
+    assert demo["command"] == ["run"]
+    assert demo["environment"]["CURSOR_API_BASE_URL"] == "http://simulator:9000"
+    assert demo["depends_on"]["simulator"]["condition"] == "service_healthy"
+    assert demo["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["postgres"]["healthcheck"]["test"]
     assert services["migrate"]["command"] == ["migrate"]
     assert services["migrate"]["restart"] == "no"
@@ -46,3 +53,72 @@ def test_compose_has_postgres_a_one_shot_migration_and_the_app() -> None:
         dsn = services[name]["environment"]["DATABASE_URL"]
         assert dsn.startswith("postgresql://") and "@postgres:5432/" in dsn
     assert "pgdata" in compose["volumes"]
+
+
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.33.0"
+
+
+def _documents(name: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all((K8S / name).read_text()) if doc]
+
+
+def test_every_kustomized_manifest_validates_against_kubernetes() -> None:
+    import kubernetes_validate
+
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    kinds = set()
+    for name in kustomization["resources"]:
+        for document in _documents(name):
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+            kinds.add(document["kind"])
+    assert kinds == {"ConfigMap", "Secret", "Job", "Deployment", "Service", "PodDisruptionBudget"}
+
+
+def test_deployment_is_ready_for_production() -> None:
+    (deployment,) = _documents("deployment.yaml")
+    config = _documents("configmap.yaml")[0]["data"]
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    assert spec["replicas"] == 2
+    assert container["startupProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert (
+        pod["terminationGracePeriodSeconds"] > int(config["SHUTDOWN_DEADLINE_SECONDS"]) + pre_stop
+    )
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+    assert config["DATA_DIR"].startswith("/tmp/")
+    (pdb,) = _documents("pdb.yaml")
+    assert pdb["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    (job,) = _documents("migration-job.yaml")
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+
+
+def test_example_alert_rules_use_metrics_the_service_exports() -> None:
+    from app import metrics
+
+    (rule,) = _documents("prometheusrule.example.yaml")
+    expressions = " ".join(r["expr"] for group in rule["spec"]["groups"] for r in group["rules"])
+    for name in (
+        "ingestion_last_success_timestamp_seconds",
+        "ingestion_runs_total",
+        "upstream_retries_total",
+    ):
+        assert name in expressions
+    exported = {
+        metrics.LAST_SUCCESS._name,
+        metrics.RUNS._name + "_total",
+        metrics.UPSTREAM_RETRIES._name + "_total",
+    }
+    assert exported == {
+        "ingestion_last_success_timestamp_seconds",
+        "ingestion_runs_total",
+        "upstream_retries_total",
+    }

@@ -1,0 +1,18 @@
+"""GET /metrics: Prometheus exposition of this process."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app import metrics
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def prometheus_metrics(request: Request) -> Response:
+    pool = request.app.state.pool
+    size, idle = pool.get_size(), pool.get_idle_size()
+    metrics.record_pool(in_use=size - idle, idle=idle, maximum=pool.get_max_size())
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,119 @@
+"""Prometheus metrics: what operators alert on. Label values are bounded (no ids, no emails)
+and known values are pre-initialised so dashboards show zeros, not gaps."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from app.config import ALL_SOURCES
+
+RUN_STATUSES = ("succeeded", "partial", "failed", "cancelled", "crashed")
+RUN_TRIGGERS = ("api", "schedule", "cli")
+TABLES = ("fact_cursor_daily_usage", "fact_claude_daily_usage")
+ROW_OPERATIONS = ("inserted", "updated", "unchanged", "deleted")
+UPSTREAM_ENDPOINTS = {
+    "cursor": ("daily-usage-data", "teams/members"),
+    "anthropic": (
+        "usage_report/claude_code",
+        "usage_report/messages",
+        "cost_report",
+        "api_keys",
+        "users",
+        "workspaces",
+        "compliance/activities",
+        "analytics/user_usage_report",
+        "analytics/user_cost_report",
+    ),
+}
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
+RETRY_REASONS = ("rate_limited", "server_error", "timeout", "connection", "invalid_body")
+POOL_STATES = ("in_use", "idle", "max")
+
+RUNS = Counter("ingestion_runs", "Finished runs.", ["trigger", "status"])
+RUN_DURATION = Histogram(
+    "ingestion_run_duration_seconds",
+    "Wall time of finished runs.",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 57600),
+)
+ROWS = Counter("ingestion_rows", "Fact rows written, by outcome.", ["table", "operation"])
+UPSTREAM_REQUESTS = Counter(
+    "upstream_requests", "Upstream HTTP requests.", ["upstream", "endpoint", "status_class"]
+)
+UPSTREAM_DURATION = Histogram(
+    "upstream_request_duration_seconds",
+    "Upstream request latency.",
+    ["upstream", "endpoint"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+UPSTREAM_RETRIES = Counter("upstream_retries", "Upstream retries.", ["upstream", "reason"])
+LAST_SUCCESS = Gauge(
+    "ingestion_last_success_timestamp_seconds",
+    "When a source last finished a run successfully (Unix time).",
+    ["source"],
+)
+DB_POOL = Gauge("db_pool_connections", "asyncpg pool connections.", ["state"])
+HTTP_REQUESTS = Counter(
+    "http_server_requests", "HTTP requests served.", ["method", "route", "status_class"]
+)
+HTTP_DURATION = Histogram(
+    "http_server_request_duration_seconds",
+    "HTTP request latency.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def _initialise() -> None:
+    for trigger in RUN_TRIGGERS:
+        for status in RUN_STATUSES:
+            RUNS.labels(trigger, status)
+    for table in TABLES:
+        for operation in ROW_OPERATIONS:
+            ROWS.labels(table, operation)
+    for upstream, endpoints in UPSTREAM_ENDPOINTS.items():
+        for endpoint in endpoints:
+            UPSTREAM_DURATION.labels(upstream, endpoint)
+            for status_class in STATUS_CLASSES:
+                UPSTREAM_REQUESTS.labels(upstream, endpoint, status_class)
+        for reason in RETRY_REASONS:
+            UPSTREAM_RETRIES.labels(upstream, reason)
+    for source in ALL_SOURCES:
+        LAST_SUCCESS.labels(source)
+    for state in POOL_STATES:
+        DB_POOL.labels(state)
+
+
+_initialise()
+
+
+def status_class(status: int | None) -> str:
+    return "error" if status is None else f"{status // 100}xx"
+
+
+def record_rows(table: str, inserted: int, updated: int, unchanged: int, deleted: int) -> None:
+    for operation, count in zip(
+        ROW_OPERATIONS, (inserted, updated, unchanged, deleted), strict=True
+    ):
+        if count:
+            ROWS.labels(table, operation).inc(count)
+
+
+def record_run(trigger: str, status: str, seconds: float | None) -> None:
+    RUNS.labels(trigger, status).inc()
+    if seconds is not None:
+        RUN_DURATION.observe(seconds)
+
+
+def record_source_successes(sources: Iterable[str]) -> None:
+    now = time.time()
+    for source in sources:
+        LAST_SUCCESS.labels(source).set(now)
+
+
+def record_pool(in_use: int, idle: int, maximum: int) -> None:
+    DB_POOL.labels("in_use").set(in_use)
+    DB_POOL.labels("idle").set(idle)
+    DB_POOL.labels("max").set(maximum)

@@ -1,0 +1,41 @@
+"""Fixtures for integration tests: the service in process (ASGI) with its real lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app.main import create_app
+from tests.conftest import Simulator
+
+TOKEN = "test-api-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+WINDOW = {"start_date": "2026-08-01", "end_date": "2026-08-03"}
+
+
+@pytest.fixture
+async def api(
+    db: asyncpg.Pool, database_dsn: str, simulator: Simulator
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = simulator.settings(database_url=database_dsn, worker_poll_seconds=0.2)
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            yield client
+
+
+async def wait_for(client: httpx.AsyncClient, location: str, within: float = 60) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        run = (await client.get(location)).json()
+        if run["status"] not in ("queued", "running"):
+            return run
+        assert asyncio.get_running_loop().time() < deadline, run
+        await asyncio.sleep(0.1)

@@ -1,0 +1,108 @@
+"""GET /metrics after a run: every metric present with its type, values agreeing with the run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.conftest import AUTH, WINDOW, wait_for
+
+EXPECTED_TYPES = {
+    "ingestion_runs": "counter",
+    "ingestion_run_duration_seconds": "histogram",
+    "ingestion_rows": "counter",
+    "upstream_requests": "counter",
+    "upstream_request_duration_seconds": "histogram",
+    "upstream_retries": "counter",
+    "ingestion_last_success_timestamp_seconds": "gauge",
+    "db_pool_connections": "gauge",
+    "http_server_requests": "counter",
+    "http_server_request_duration_seconds": "histogram",
+}
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {family.name: family for family in text_string_to_metric_families(response.text)}
+
+
+def value(families: dict[str, Any], name: str, sample: str, **labels: str) -> float:
+    return sum(
+        s.value
+        for s in families[name].samples
+        if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+async def test_metrics_after_a_run(api: httpx.AsyncClient) -> None:
+    before = await scrape(api)
+    for name, kind in EXPECTED_TYPES.items():
+        assert before[name].type == kind, name  # present (pre-initialised) before any run
+    assert {s.labels["status"] for s in before["ingestion_runs"].samples} >= {
+        "succeeded",
+        "partial",
+        "failed",
+        "crashed",
+    }
+
+    location = (await api.post("/runs", json=WINDOW, headers=AUTH)).headers["location"]
+    run = await wait_for(api, location)
+    assert run["status"] == "succeeded"
+    await api.get("/runs/not-a-uuid")
+    after = await scrape(api)
+
+    def delta(name: str, sample: str, **labels: str) -> float:
+        return value(after, name, sample, **labels) - value(before, name, sample, **labels)
+
+    assert delta("ingestion_runs", "ingestion_runs_total", trigger="api", status="succeeded") == 1
+    assert delta("ingestion_run_duration_seconds", "ingestion_run_duration_seconds_count") == 1
+    tables = {"cursor": "fact_cursor_daily_usage"}
+    for operation in ("inserted", "updated", "unchanged", "deleted"):
+        for table in ("fact_cursor_daily_usage", "fact_claude_daily_usage"):
+            reported = sum(
+                p[f"rows_{operation}"]
+                for p in run["progress"]
+                if tables.get(p["source"], "fact_claude_daily_usage") == table
+            )
+            assert (
+                delta("ingestion_rows", "ingestion_rows_total", table=table, operation=operation)
+                == reported
+            )
+    requests = sum(p["pages"] for p in run["progress"])
+    assert delta("upstream_requests", "upstream_requests_total", status_class="2xx") >= requests
+    assert (
+        delta(
+            "upstream_request_duration_seconds",
+            "upstream_request_duration_seconds_count",
+            upstream="cursor",
+        )
+        >= 1
+    )
+    for source in ("cursor", "claude_code", "claude_usage", "claude_cost", "claude_ai"):
+        assert (
+            value(
+                after,
+                "ingestion_last_success_timestamp_seconds",
+                "ingestion_last_success_timestamp_seconds",
+                source=source,
+            )
+            > 0
+        )
+    assert value(after, "db_pool_connections", "db_pool_connections", state="max") == 10
+    # HTTP labels are route templates, never ids.
+    routes = {s.labels["route"] for s in after["http_server_requests"].samples}
+    assert "/runs/{run_id}" in routes and not any(run["id"] in r for r in routes)
+    assert (
+        delta(
+            "http_server_requests",
+            "http_server_requests_total",
+            method="GET",
+            route="/runs/{run_id}",
+            status_class="4xx",
+        )
+        == 1
+    )
