@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     db_pool_min_size: int = Field(default=0, ge=0, le=100)
     db_pool_max_size: int = Field(default=10, ge=1, le=200)
     db_command_timeout_seconds: float = Field(default=300.0, gt=0)
+    db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
 
     # --- upstreams ------------------------------------------------------------------
     cursor_api_key: SecretStr | None = None

@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-import asyncpg
 from fastapi import FastAPI, Request, Response
 
 from app import metrics
@@ -21,7 +20,7 @@ from app.logs import configure_logging, get_logger
 from app.orchestration.oneshot import worker_identity
 from app.orchestration.scheduler import DailySchedule
 from app.orchestration.worker import RunWorker
-from app.repositories.database import create_pool, resolve_dsn
+from app.repositories.database import DATABASE_ERRORS, create_pool, resolve_dsn
 from app.repositories.embedded import release_embedded
 from app.repositories.migrations import upgrade_to_head_async
 
@@ -56,7 +55,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
             schedule = DailySchedule(app.state.pool, settings, worker.wake)
             try:
                 await schedule.start()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 # Database down at start: the cron job still fires; readiness says why.
                 log.warning("schedule catch-up skipped", error=type(exc).__name__)
         log.info(

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 
+from app.api import database
 from app.api.auth import require_token
 from app.api.problems import ProblemError
 from app.api.schemas import Problem, RunList, RunOut, RunRequest, RunStatus, RunTrigger
@@ -89,7 +90,7 @@ async def create_run(
             raise ProblemError(400, "Idempotency-Key must be 1–255 printable ASCII characters")
         key = match.group(1)
     start, end, sources = _validated_window(settings, body)
-    async with request.app.state.pool.acquire() as connection:
+    async with database.connection(request) as connection:
         try:
             created = await runs_repo.create_requested_run(
                 connection,
@@ -130,7 +131,7 @@ async def create_run(
     responses=PROBLEMS,
 )
 async def get_run(request: Request, run_id: uuid.UUID) -> RunOut:
-    async with request.app.state.pool.acquire() as connection:
+    async with database.connection(request) as connection:
         run = await runs_repo.get_run(connection, run_id)
     if run is None:
         raise ProblemError(404, f"no run {run_id}")
@@ -147,7 +148,7 @@ async def list_runs(
         uuid.UUID | None, Query(description="Id of the last run of the previous page.")
     ] = None,
 ) -> RunList:
-    async with request.app.state.pool.acquire() as connection:
+    async with database.connection(request) as connection:
         if before is not None and not await runs_repo.run_exists(connection, before):
             raise ProblemError(404, f"no run {before}")
         runs = await runs_repo.list_runs(
@@ -173,7 +174,7 @@ async def list_runs(
     responses=PROBLEMS,
 )
 async def cancel_run(request: Request, run_id: uuid.UUID) -> RunOut:
-    async with request.app.state.pool.acquire() as connection:
+    async with database.connection(request) as connection:
         outcome = await runs_repo.request_cancel(connection, run_id)
         if outcome is None:
             raise ProblemError(404, f"no run {run_id}")

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import stamina
 import structlog
 
 from app import metrics
@@ -38,6 +39,7 @@ from app.processing.cost_allocation import CostLine
 from app.processing.facts import ClaudeFact, ClaudeSource, fold_duplicates
 from app.repositories import directory as directory_repo
 from app.repositories import runs as runs_repo
+from app.repositories.database import DATABASE_ERRORS
 from app.repositories.facts import (
     CLAUDE_TABLE,
     CURSOR_TABLE,
@@ -337,7 +339,7 @@ class DailyJob:
         except UpstreamError as exc:
             status, error = "failed", str(exc)
             tracker.progress.upstream_status = exc.status
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DATABASE_ERRORS as exc:
             status, error = "failed", f"database error: {type(exc).__name__}: {exc}"
         except Exception as exc:
             log.exception("source crashed", source=source)
@@ -545,10 +547,7 @@ async def execute_run(
     metrics.record_source_successes(
         name for name, progress in outcome.sources.items() if progress.status == "succeeded"
     )
-    async with pool.acquire() as connection:
-        for progress in outcome.sources.values():
-            await runs_repo.save_progress(connection, spec.run_id, progress)
-        await runs_repo.finish_run(connection, spec.run_id, outcome.status, outcome.reason)
+    await _persist_outcome(pool, spec.run_id, outcome)
     totals = {
         field: sum(getattr(progress, field) for progress in outcome.sources.values())
         for field in (
@@ -578,3 +577,19 @@ async def _record_interrupted(pool: asyncpg.Pool, run_id: uuid.UUID, reason: str
     async with pool.acquire() as connection:
         await runs_repo.cancel_interrupted(connection, run_id, reason)
     log.warning("run interrupted", run_id=str(run_id), reason=reason)
+
+
+OUTCOME_PERSIST_SECONDS = 300.0
+
+
+async def _persist_outcome(pool: asyncpg.Pool, run_id: uuid.UUID, outcome: RunOutcome) -> None:
+    """The run's final status must be recorded truthfully even if the database was briefly
+    away (restart, failover): retry for a while instead of leaving the run `running`."""
+    async for attempt in stamina.retry_context(
+        on=DATABASE_ERRORS, attempts=None, timeout=OUTCOME_PERSIST_SECONDS, wait_max=5.0
+    ):
+        with attempt:
+            async with pool.acquire(timeout=10) as connection, connection.transaction():
+                for progress in outcome.sources.values():
+                    await runs_repo.save_progress(connection, run_id, progress)
+                await runs_repo.finish_run(connection, run_id, outcome.status, outcome.reason)

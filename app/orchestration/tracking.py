@@ -13,6 +13,7 @@ from app import metrics
 from app.ingestion.http import RequestStats
 from app.logs import get_logger
 from app.repositories import runs as runs_repo
+from app.repositories.database import DATABASE_ERRORS
 from app.repositories.facts import WriteCounts
 from app.repositories.runs import SourceProgress
 
@@ -112,7 +113,7 @@ class RunTracker:
             await asyncio.sleep(FLUSH_INTERVAL_SECONDS)
             try:
                 await self.flush()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 # The run itself will notice a dead database; progress catches up later.
                 log.warning("progress flush failed", error=type(exc).__name__)
 
@@ -121,7 +122,11 @@ class RunTracker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        try:
+            await self.flush()
+        except DATABASE_ERRORS as exc:
+            # The outcome is persisted (with retries) by the caller; do not lose it here.
+            log.warning("final progress flush failed", error=type(exc).__name__)
 
     def mark_started(self, tracker: SourceTracker) -> None:
         tracker.progress.status = "running"

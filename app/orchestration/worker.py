@@ -24,6 +24,7 @@ from app.logs import get_logger
 from app.orchestration.daily_job import RunSpec, execute_run
 from app.orchestration.tracking import Cancellation
 from app.repositories import runs as runs_repo
+from app.repositories.database import DATABASE_ERRORS
 from app.repositories.runs import ClaimedRun
 
 log = get_logger(__name__)
@@ -69,7 +70,7 @@ class RunWorker:
         while not self._stopping:
             try:
                 await self.tick()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("worker tick failed; retrying", error=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_seconds)
@@ -128,8 +129,14 @@ class RunWorker:
             raise
         except Exception:
             log.exception("run failed to complete", run_id=str(claimed.id))
-            async with self.pool.acquire() as connection:
-                await runs_repo.finish_run(connection, claimed.id, "failed", "internal error")
+            try:
+                async with self.pool.acquire() as connection:
+                    await runs_repo.finish_run(connection, claimed.id, "failed", "internal error")
+            except DATABASE_ERRORS:
+                log.warning(
+                    "could not record the failure; the heartbeat reaper will",
+                    run_id=str(claimed.id),
+                )
             return None
 
     def _finished(self, run_id: uuid.UUID) -> None:

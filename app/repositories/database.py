@@ -7,6 +7,16 @@ import asyncpg
 from app.config import Settings
 from app.repositories.embedded import embedded_dsn
 
+# What a lost or restarting database looks like from asyncpg: a network error, a server
+# error, a closed connection, or a connection the server killed mid-protocol.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
 
 def resolve_dsn(settings: Settings) -> str:
     """DATABASE_URL when set, else the embedded server's DSN (started on demand)."""

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from app.simulator.faults import FaultPlan, FaultSpec
@@ -198,10 +198,24 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
                 media_type="application/json",
                 headers={"content-length": str(len(full))},
             )
+        if fault.kind == "reset":
+            full = _dumps(body)
+
+            async def half_then_drop() -> Any:
+                yield full[: len(full) // 2]
+                raise ConnectionResetError("simulated reset mid-body")
+
+            return StreamingResponse(half_then_drop(), media_type="application/json")
         if fault.kind == "drop_field" and fault.field:
             for key in ("data", "teamMembers"):
                 for item in body.get(key, []):
                     _drop(item, fault.field)
+        if fault.kind == "add_field":
+            for key in ("data", "teamMembers"):
+                for item in body.get(key, []):
+                    if isinstance(item, dict):
+                        item["x_new_field"] = {"added": "later", "n": 1}
+                        item.setdefault(fault.field or "x_new_flag", True)
         return None
 
     def _drop(item: Any, name: str) -> None:

@@ -4,9 +4,12 @@ A fault is matched against each request to its endpoint (optionally only from pa
 applied, and used up after `times` hits (`times: null` = forever). Kinds:
 - `status`: answer with an HTTP status (and optional `retry_after` header) in the
   upstream's own error format;
-- `latency`: sleep `ms` before answering (never used up);
+- `latency`: sleep `ms` before answering (`times: null` = every request, else used up; a
+  latency longer than the client's timeout is a read timeout);
 - `malformed`: a 200 whose body is not JSON;
 - `truncate`: a 200 whose body stops half way (the connection closes early);
+- `reset`: the connection is dropped after half of the body was sent;
+- `add_field`: every item of the page's data gains unknown fields (additive schema drift);
 - `invalid_cursor`: a 400 on a request that carries a page cursor;
 - `drop_field`: remove `field` from every item of the page's data (a required field missing).
 """
@@ -18,7 +21,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-FaultKind = Literal["status", "latency", "malformed", "truncate", "invalid_cursor", "drop_field"]
+FaultKind = Literal[
+    "status",
+    "latency",
+    "malformed",
+    "truncate",
+    "reset",
+    "invalid_cursor",
+    "drop_field",
+    "add_field",
+]
 
 
 class FaultSpec(BaseModel):
@@ -47,12 +59,15 @@ class FaultPlan:
         self.faults.clear()
 
     def latency_ms(self, endpoint: str) -> int:
-        return sum(
-            spec.ms
-            for name in (endpoint, "*")
-            for spec in self.faults.get(name, [])
-            if spec.kind == "latency"
-        )
+        total = 0
+        for name in (endpoint, "*"):
+            for spec in self.faults.get(name, []):
+                if spec.kind != "latency" or spec.times == 0:
+                    continue
+                if spec.times is not None:
+                    spec.times -= 1
+                total += spec.ms
+        return total
 
     def take(self, endpoint: str, page: int, has_cursor: bool) -> FaultSpec | None:
         """The next one-shot fault that applies to this request, used up by one."""
