@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.problems import ProblemError
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ai-usage-pipeline"'}
+# Declares the scheme in OpenAPI; the check itself is ours (problem+json, constant time).
+bearer = HTTPBearer(auto_error=False, description="The service's API_TOKEN.")
 
 
-async def require_token(request: Request) -> None:
+async def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
     token = request.app.state.settings.api_token
-    header = request.headers.get("authorization", "")
-    scheme, _, presented = header.partition(" ")
     if token is None:
         raise ProblemError(
             401, "write endpoints are disabled: API_TOKEN is not set", headers=CHALLENGE
         )
-    expected = token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
+    presented = credentials.credentials.encode() if credentials is not None else b""
+    if credentials is None or not hmac.compare_digest(presented, token.get_secret_value().encode()):
         raise ProblemError(401, "missing or invalid bearer token", headers=CHALLENGE)

@@ -9,7 +9,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import ValidationError
 
 from app.api import database
 from app.api.auth import require_token
@@ -65,12 +66,37 @@ def _location(run_id: uuid.UUID) -> str:
     return f"/runs/{run_id}"
 
 
+async def _request_body(request: Request) -> RunRequest | None:
+    """Parsed after authentication: an unauthenticated request learns nothing about bodies."""
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProblemError(422, f"malformed JSON body: {exc}") from None
+    try:
+        return RunRequest.model_validate(data)
+    except ValidationError as exc:
+        errors = [{"loc": ["body", *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
+        detail = "; ".join(
+            ".".join(str(part) for part in error["loc"]) + f": {error['msg']}" for error in errors
+        )
+        raise ProblemError(422, detail, errors=errors) from None
+
+
 @router.post(
     "/runs",
     status_code=202,
     response_model=RunOut,
     dependencies=[Depends(require_token)],
     summary="Queue an ingestion run",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": RunRequest.model_json_schema()}},
+        }
+    },
     responses={
         200: {"model": RunOut, "description": "Same Idempotency-Key and body: that run"},
         **PROBLEMS,
@@ -79,10 +105,10 @@ def _location(run_id: uuid.UUID) -> str:
 async def create_run(
     request: Request,
     response: Response,
-    body: Annotated[RunRequest | None, Body()] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> RunOut:
     settings: Settings = request.app.state.settings
+    body = await _request_body(request)
     key = None
     if idempotency_key is not None:
         match = IDEMPOTENCY_KEY.match(idempotency_key)

@@ -32,6 +32,10 @@ from app.logs import get_logger
 log = get_logger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
+
+# stamina would log each retry with the exception's repr; we log (redacted) and count retries
+# ourselves, so its own hooks stay off.
+stamina.instrumentation.set_on_retry_hooks([])
 MAX_MESSAGE_CHARS = 300
 
 
@@ -266,7 +270,7 @@ class UpstreamHttp:
         stats.last_status = response.status_code
         if response.status_code in RETRYABLE_STATUS:
             raise _Retryable(
-                f"HTTP {response.status_code}: {upstream_message(response)}",
+                f"HTTP {response.status_code}: {self.redact(upstream_message(response))}",
                 status=response.status_code,
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )

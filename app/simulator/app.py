@@ -178,11 +178,12 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
     def _apply(fault: FaultSpec, upstream: str, body: dict[str, Any]) -> Response | None:
         if fault.kind == "status":
             headers = {"retry-after": fault.retry_after} if fault.retry_after else {}
+            message = fault.message or f"Simulated HTTP {fault.status}"
             if upstream == "cursor":
-                response = _cursor_error(fault.status, "Error", f"Simulated HTTP {fault.status}")
+                response = _cursor_error(fault.status, "Error", message)
             else:
                 kind = ANTHROPIC_STATUS_TYPES.get(fault.status, "api_error")
-                response = _anthropic_error(fault.status, kind, f"Simulated HTTP {fault.status}")
+                response = _anthropic_error(fault.status, kind, message)
             response.headers.update(headers)
             return response
         if fault.kind == "invalid_cursor":

@@ -43,6 +43,7 @@ class FaultSpec(BaseModel):
     times: int | None = 1
     min_page: int = 1
     field: str | None = None
+    message: str | None = None  # the upstream's error message for `status` faults
 
 
 @dataclass

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +30,12 @@ WINDOW = {"start_date": "2026-08-01", "end_date": "2026-08-03"}
 class Service:
     process: subprocess.Popen[str]
     url: str
+    log_path: Path
+
+    def logs(self) -> str:
+        """Everything the process wrote to stderr (a file: a pipe nobody reads would fill up
+        and block the service)."""
+        return self.log_path.read_text()
 
     @property
     def worker_id(self) -> str:
@@ -57,7 +64,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def services(e2e_database: str, sim: Simulator) -> Iterator[Any]:
+def services(e2e_database: str, sim: Simulator, tmp_path: Path) -> Iterator[Any]:
     started: list[Service] = []
 
     def start(**env: str) -> Service:
@@ -80,18 +87,20 @@ def services(e2e_database: str, sim: Simulator) -> Iterator[Any]:
             "LOG_FORMAT": "json",
             **env,
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        service = Service(process, f"http://127.0.0.1:{port}")
+        log_path = tmp_path / f"service-{port}.log"
+        with log_path.open("w") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+                env=environment,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                text=True,
+            )
+        service = Service(process, f"http://127.0.0.1:{port}", log_path)
         started.append(service)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert process.poll() is None, service.logs()
             try:
                 if httpx.get(f"{service.url}/readyz", timeout=1).status_code == 200:
                     return service

@@ -27,7 +27,8 @@ async def test_a_runs_logs_are_json_with_run_context_and_no_secrets(
         await client.get("/metrics")
     assert run["status"] == "succeeded"
     service.process.send_signal(signal.SIGTERM)
-    _, stderr = service.process.communicate(timeout=30)
+    service.process.wait(timeout=30)
+    stderr = service.logs()
 
     lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]  # every line is JSON
     assert lines
