@@ -21,6 +21,19 @@ class Upstream(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+def _null_is_zero(value: object) -> object:
+    """A count sent as JSON null means none. (A count that is *missing* still fails.)"""
+    return 0 if value is None else value
+
+
+def _null_is_empty(value: object) -> object:
+    """A nested object sent as JSON null means an empty one (its own defaults apply)."""
+    return {} if value is None else value
+
+
+Count = Annotated[int, BeforeValidator(_null_is_zero)]
+
+
 def _to_date(value: object) -> object:
     """RFC 3339 timestamp or bare YYYY-MM-DD (docs drifted between the two) → date."""
     if isinstance(value, str) and "T" in value:
@@ -41,23 +54,23 @@ class CursorDailyRow(Upstream):
     day: dt.date | None = None
     userId: int | str | None = None
     isActive: bool | None = None
-    totalLinesAdded: int
-    totalLinesDeleted: int
-    acceptedLinesAdded: int
-    acceptedLinesDeleted: int
-    totalApplies: int
-    totalAccepts: int
-    totalRejects: int
-    totalTabsShown: int
-    totalTabsAccepted: int
-    composerRequests: int
-    chatRequests: int
-    agentRequests: int
-    cmdkUsages: int
-    subscriptionIncludedReqs: int
-    apiKeyReqs: int
-    usageBasedReqs: int
-    bugbotUsages: int = 0  # absent from the oldest documented shape
+    totalLinesAdded: Count
+    totalLinesDeleted: Count
+    acceptedLinesAdded: Count
+    acceptedLinesDeleted: Count
+    totalApplies: Count
+    totalAccepts: Count
+    totalRejects: Count
+    totalTabsShown: Count
+    totalTabsAccepted: Count
+    composerRequests: Count
+    chatRequests: Count
+    agentRequests: Count
+    cmdkUsages: Count
+    subscriptionIncludedReqs: Count
+    apiKeyReqs: Count
+    usageBasedReqs: Count
+    bugbotUsages: Count = 0  # absent from the oldest documented shape
     mostUsedModel: str | None = None
     applyMostUsedExtension: str | None = None
     tabMostUsedExtension: str | None = None
@@ -113,27 +126,27 @@ class ClaudeCodeActor(Upstream):
 
 
 class LinesOfCode(Upstream):
-    added: int = 0
-    removed: int = 0
+    added: Count = 0
+    removed: Count = 0
 
 
 class CoreMetrics(Upstream):
-    num_sessions: int = 0
-    lines_of_code: LinesOfCode = LinesOfCode()
-    commits_by_claude_code: int = 0
-    pull_requests_by_claude_code: int = 0
+    num_sessions: Count = 0
+    lines_of_code: Annotated[LinesOfCode, BeforeValidator(_null_is_empty)] = LinesOfCode()
+    commits_by_claude_code: Count = 0
+    pull_requests_by_claude_code: Count = 0
 
 
 class ToolAction(Upstream):
-    accepted: int = 0
-    rejected: int = 0
+    accepted: Count = 0
+    rejected: Count = 0
 
 
 class ModelTokens(Upstream):
-    input: int = 0
-    output: int = 0
-    cache_read: int = 0
-    cache_creation: int = 0
+    input: Count = 0
+    output: Count = 0
+    cache_read: Count = 0
+    cache_creation: Count = 0
 
 
 class EstimatedCost(Upstream):
@@ -143,7 +156,7 @@ class EstimatedCost(Upstream):
 
 class ModelBreakdown(Upstream):
     model: str
-    tokens: ModelTokens
+    tokens: Annotated[ModelTokens, BeforeValidator(_null_is_empty)]
     estimated_cost: EstimatedCost | None = None
 
 
@@ -155,9 +168,13 @@ class ClaudeCodeRecord(Upstream):
     subscription_type: str | None = None
     terminal_type: str | None = None
     is_remote: bool | None = None  # newer field
-    core_metrics: CoreMetrics
-    tool_actions: dict[str, ToolAction] = Field(default_factory=dict)
-    model_breakdown: list[ModelBreakdown] = Field(default_factory=list)
+    core_metrics: Annotated[CoreMetrics, BeforeValidator(_null_is_empty)]
+    tool_actions: Annotated[dict[str, ToolAction], BeforeValidator(_null_is_empty)] = Field(
+        default_factory=dict
+    )
+    model_breakdown: Annotated[
+        list[ModelBreakdown], BeforeValidator(lambda v: [] if v is None else v)
+    ] = Field(default_factory=list)
 
 
 class ClaudeCodePage(Upstream):
@@ -170,19 +187,19 @@ class ClaudeCodePage(Upstream):
 
 
 class CacheCreation(Upstream):
-    ephemeral_1h_input_tokens: int = 0
-    ephemeral_5m_input_tokens: int = 0
+    ephemeral_1h_input_tokens: Count = 0
+    ephemeral_5m_input_tokens: Count = 0
 
 
 class ServerToolUse(Upstream):
-    web_search_requests: int = 0
+    web_search_requests: Count = 0
 
 
 class MessagesUsageResult(Upstream):
-    uncached_input_tokens: int
-    cache_creation: CacheCreation = CacheCreation()
-    cache_read_input_tokens: int
-    output_tokens: int
+    uncached_input_tokens: Count
+    cache_creation: Annotated[CacheCreation, BeforeValidator(_null_is_empty)] = CacheCreation()
+    cache_read_input_tokens: Count
+    output_tokens: Count
     server_tool_use: ServerToolUse | None = None
     api_key_id: str | None = None
     workspace_id: str | None = None
@@ -311,12 +328,12 @@ class AnalyticsUsageRow(Upstream):
     starting_at: datetime | None = None
     product: str | None = None
     model: str | None = None
-    uncached_input_tokens: int = 0
-    cache_creation: CacheCreation = CacheCreation()
-    cache_read_input_tokens: int = 0
-    output_tokens: int = 0
+    uncached_input_tokens: Count = 0
+    cache_creation: Annotated[CacheCreation, BeforeValidator(_null_is_empty)] = CacheCreation()
+    cache_read_input_tokens: Count = 0
+    output_tokens: Count = 0
     server_tool_use: ServerToolUse | None = None
-    requests: int = 0
+    requests: Count = 0
 
 
 class AnalyticsCostRow(Upstream):

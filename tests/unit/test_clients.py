@@ -356,3 +356,32 @@ def test_money_refuses_floats_and_garbage() -> None:
         cents_to_usd("12 cents")
     with pytest.raises(ValueError):
         cents_to_usd("NaN")
+
+
+def test_null_counts_and_objects_mean_zero_and_empty_but_missing_still_fails() -> None:
+    from pydantic import ValidationError
+
+    from app.ingestion.models import ClaudeCodeRecord, CursorDailyRow, MessagesUsageResult
+
+    row = CursorDailyRow.model_validate({**cursor_row("a@x.dev", "2026-01-01"), "apiKeyReqs": None})
+    assert row.apiKeyReqs == 0
+    result = MessagesUsageResult.model_validate(
+        usage_result(cache_creation=None, server_tool_use=None, output_tokens=None)
+    )
+    assert (result.cache_creation.ephemeral_5m_input_tokens, result.output_tokens) == (0, 0)
+    record = ClaudeCodeRecord.model_validate(
+        {
+            "date": "2026-08-03", "actor": {"type": "user_actor", "email_address": "a@x.dev"},
+            "customer_type": "api", "core_metrics": {"num_sessions": None, "lines_of_code": None},
+            "tool_actions": None, "model_breakdown": None,
+        }
+    )  # fmt: skip
+    assert (record.core_metrics.num_sessions, record.tool_actions, record.model_breakdown) == (
+        0,
+        {},
+        [],
+    )
+    incomplete = cursor_row("a@x.dev", "2026-01-01")
+    del incomplete["apiKeyReqs"]
+    with pytest.raises(ValidationError):
+        CursorDailyRow.model_validate(incomplete)
