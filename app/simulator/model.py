@@ -635,7 +635,7 @@ def _keys(seed: int, count: int) -> list[Key]:
     return keys
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4)  # a day's rows are rendered twice (usage, cost); keep memory flat
 def _usage_rows(truth: GroundTruth, day: date) -> list[UsageRow]:
     rows: dict[tuple[object, ...], UsageRow] = {}
 

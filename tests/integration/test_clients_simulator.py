@@ -98,21 +98,21 @@ async def test_claude_ai_feeds_are_the_ground_truth(
     simulator: Simulator, upstreams: UpstreamClients
 ) -> None:
     assert upstreams.compliance is not None and upstreams.analytics is not None
-    activities = [
-        a
-        async for p in upstreams.compliance.compliance_activities(START, END, RequestStats())
-        for a in p.items
+    activity_pages = [
+        p async for p in upstreams.compliance.compliance_activities(START, END, RequestStats())
     ]
+    assert len(activity_pages) >= 3
+    activities = [a for p in activity_pages for a in p.items]
     expected = [
         e for day in simulator.truth.days(START, END) for e in simulator.truth.activities(day)
     ]
     assert sorted(a.id for a in activities) == sorted(str(e["id"]) for e in expected)
     assert activities == sorted(activities, key=lambda a: (a.created_at, a.id), reverse=True)
-    cost_rows = [
-        r
-        async for p in upstreams.analytics.analytics_chat_cost(START, END, RequestStats())
-        for r in p.items
+    cost_pages = [
+        p async for p in upstreams.analytics.analytics_chat_cost(START, END, RequestStats())
     ]
+    assert len(cost_pages) >= 3
+    cost_rows = [r for p in cost_pages for r in p.items]
     expected_cost = simulator.truth.expected_claude_ai_totals(START, END)
     assert sum(r.amount for r in cost_rows) / 100 == sum(
         t.billed_cost_usd for t in expected_cost.values()

@@ -246,3 +246,19 @@ async def test_openapi_documents_every_operation(api: httpx.AsyncClient) -> None
     )
     post = schema["paths"]["/runs"]["post"]
     assert {"202", "200", "401", "409", "422"} <= set(post["responses"])
+
+
+async def test_an_expired_idempotency_key_can_be_used_again(
+    api: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    async with db.acquire() as connection:
+        old = await connection.fetchval(
+            "INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, status, idempotency_key,"
+            " request_fingerprint, created_at) VALUES ('api', '2026-01-01', '2026-01-01', '{cursor}', 'succeeded',"
+            " 'monthly-key', 'another-body', now() - interval '25 hours') RETURNING id"
+        )
+    headers = {**AUTH, "Idempotency-Key": "monthly-key"}
+    response = await api.post("/runs", json={**WINDOW, "sources": ["cursor"]}, headers=headers)
+    assert response.status_code == 202 and response.json()["id"] != str(old)
+    again = await api.post("/runs", json={**WINDOW, "sources": ["cursor"]}, headers=headers)
+    assert again.status_code == 200 and again.json()["id"] == response.json()["id"]

@@ -88,3 +88,13 @@ def test_start_up_stops_with_that_line_and_exit_code_2() -> None:
     assert lines == [
         "usage-pipeline: invalid setting LOOKBACK_DAYS: Input should be greater than or equal to 1"
     ]
+
+
+def test_readme_documents_every_setting() -> None:
+    from pathlib import Path
+
+    from app.config import Settings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in readme]
+    assert not missing, f"README configuration table lacks: {missing}"

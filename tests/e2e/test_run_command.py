@@ -1,0 +1,36 @@
+"""`usage-pipeline run` in the foreground: progress, summary, exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+from tests.conftest import Simulator
+
+
+def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "run", "--start", "2026-08-01", "--end", "2026-08-02", "--sources", "cursor,claude_cost"],
+        env={**os.environ, "COLUMNS": "160", **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+async def test_run_succeeds_then_fails_with_a_bad_key(e2e_database: str, sim: Simulator) -> None:
+    env = {
+        "DATABASE_URL": e2e_database,
+        "CURSOR_API_KEY": sim.options.cursor_api_key,
+        "CURSOR_API_BASE_URL": sim.url,
+        "ANTHROPIC_ADMIN_API_KEY": sim.options.admin_api_key,
+        "ANTHROPIC_API_BASE_URL": sim.url,
+    }
+    ok = await asyncio.to_thread(_run, env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "Run 2026-08-01 → 2026-08-02: cursor, claude_usage, claude_cost" in ok.stdout
+    assert "Run succeeded." in ok.stdout and "fact_cursor_daily_usage:" in ok.stdout
+
+    bad = await asyncio.to_thread(_run, {**env, "CURSOR_API_KEY": "revoked"})
+    assert bad.returncode == 1
+    assert "Run partial." in bad.stdout
+    assert "cursor: cursor rejected CURSOR_API_KEY (HTTP 401: Invalid API key)" in bad.stdout
