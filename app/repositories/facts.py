@@ -140,6 +140,11 @@ async def replace_claude_days(
     counts: dict[ClaudeSource, WriteCounts] = {}
     async with connection.transaction():
         await connection.execute(_CLAUDE_STAGE_DDL)
+        # The stale-row anti-join probes this index; without it a planner working from stale
+        # statistics picks a nested loop over the whole stage per row (quadratic per day).
+        await connection.execute(
+            f"CREATE INDEX IF NOT EXISTS {_CLAUDE_STAGE}_key ON {_CLAUDE_STAGE} (grain_key)"
+        )
         for write in writes:
             await connection.execute(f"TRUNCATE {_CLAUDE_STAGE}")
             if any(fact.usage_date != day for fact in write.facts):
@@ -200,6 +205,9 @@ class CursorLanding:
         await self._connection.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_CURSOR_LANDING} "
             f"(LIKE {CURSOR_TABLE} INCLUDING DEFAULTS)"
+        )
+        await self._connection.execute(
+            f"CREATE INDEX IF NOT EXISTS {_CURSOR_LANDING}_key ON {_CURSOR_LANDING} (usage_date, email)"
         )
         await self.clear()
 
