@@ -207,7 +207,8 @@ class CursorLanding:
             f"(LIKE {CURSOR_TABLE} INCLUDING DEFAULTS)"
         )
         await self._connection.execute(
-            f"CREATE INDEX IF NOT EXISTS {_CURSOR_LANDING}_key ON {_CURSOR_LANDING} (usage_date, email)"
+            f"CREATE INDEX IF NOT EXISTS {_CURSOR_LANDING}_key"
+            f" ON {_CURSOR_LANDING} (usage_date, email)"
         )
         await self.clear()
 
