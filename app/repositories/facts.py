@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from operator import attrgetter
+from typing import Any
 
 import asyncpg
 
@@ -120,6 +121,18 @@ _CLAUDE_DELETE_STALE = f"""
 """
 
 
+_CLAUDE_DAY_EXISTS = (
+    f"SELECT EXISTS (SELECT 1 FROM {CLAUDE_TABLE} WHERE usage_date = $1 AND source = $2)"
+)
+
+
+def _claude_row_with_run(run_id: uuid.UUID | None) -> Any:
+    def row(fact: ClaudeFact) -> tuple[Any, ...]:
+        return (*_claude_row(fact), run_id)
+
+    return row
+
+
 @dataclass(frozen=True)
 class ClaudeDayWrite:
     """One source's complete rows for one day."""
@@ -146,11 +159,20 @@ async def replace_claude_days(
             f"CREATE INDEX IF NOT EXISTS {_CLAUDE_STAGE}_key ON {_CLAUDE_STAGE} (grain_key)"
         )
         for write in writes:
-            await connection.execute(f"TRUNCATE {_CLAUDE_STAGE}")
             if any(fact.usage_date != day for fact in write.facts):
                 raise ValueError(f"{write.source}: facts of another day in the write for {day}")
             if len({fact.key() for fact in write.facts}) != len(write.facts):
                 raise ValueError(f"{write.source}: duplicate grain in the write for {day}")
+            if not await connection.fetchval(_CLAUDE_DAY_EXISTS, day, write.source):
+                # A first load of this (source, day): nothing to compare, update or delete.
+                await connection.copy_records_to_table(
+                    CLAUDE_TABLE,
+                    records=map(_claude_row_with_run(run_id), write.facts),
+                    columns=(*CLAUDE_COLUMNS, "run_id"),
+                )
+                counts[write.source] = WriteCounts(inserted=len(write.facts))
+                continue
+            await connection.execute(f"TRUNCATE {_CLAUDE_STAGE}")
             await connection.copy_records_to_table(
                 _CLAUDE_STAGE, records=map(_claude_row, write.facts), columns=CLAUDE_COLUMNS
             )
