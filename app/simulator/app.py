@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import copy
 import hashlib
 import json
 import uuid
@@ -170,6 +171,8 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
             await asyncio.sleep(latency / 1000)
         fault = faults.take(endpoint, page, has_cursor)
         if fault is not None:
+            if fault.kind in ("drop_field", "add_field"):
+                body = copy.deepcopy(body)  # pages share a cached day's records
             faulty = _apply(fault, upstream, body)
             if faulty is not None:
                 return faulty

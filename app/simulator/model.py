@@ -217,7 +217,8 @@ class GroundTruth:
         chosen = frozenset(sorted(chosen)[:people])
         self.revisions[(kind, day)] = self.revisions.get((kind, day), 0) + 1
         self.restated_people[(kind, day)] = chosen
-        _usage_rows.cache_clear()
+        for cache in (_usage_rows, _claude_code_records, _cost_lines):
+            cache.cache_clear()
         return chosen
 
     # --- Cursor ----------------------------------------------------------------------------
@@ -267,6 +268,9 @@ class GroundTruth:
 
     def claude_code_records(self, day: date) -> list[dict[str, object]]:
         """All records of a day (user actors, the CI key's api actor, subscription users)."""
+        return _claude_code_records(self, day)
+
+    def _render_claude_code_records(self, day: date) -> list[dict[str, object]]:
         records: list[dict[str, object]] = []
         for person in self.people:
             if person.claude_code_key or person.claude_code_subscription:
@@ -363,6 +367,9 @@ class GroundTruth:
 
     def cost_lines(self, day: date) -> list[dict[str, object]]:
         """Cost report results of a day (grouped by workspace and description)."""
+        return _cost_lines(self, day)
+
+    def _render_cost_lines(self, day: date) -> list[dict[str, object]]:
         amounts: dict[tuple[str | None, str, str, str, str, str], Decimal] = defaultdict(Decimal)
         searches: dict[str | None, int] = defaultdict(int)
         for row in self.usage_rows(day):
@@ -707,3 +714,14 @@ def _add_breakdown(record: dict[str, object], row_for_model: object) -> None:
         row.output_tokens += tokens["output"]
         row.cache_read_input_tokens += tokens["cache_read"]
         row.cache_creation_5m += tokens["cache_creation"]
+
+
+# A day is rendered once and served page by page (callers must not mutate what they get).
+@lru_cache(maxsize=4)
+def _claude_code_records(truth: GroundTruth, day: date) -> list[dict[str, object]]:
+    return truth._render_claude_code_records(day)
+
+
+@lru_cache(maxsize=4)
+def _cost_lines(truth: GroundTruth, day: date) -> list[dict[str, object]]:
+    return truth._render_cost_lines(day)
