@@ -1,0 +1,196 @@
+"""End-to-end runs, memory, and API latency during a backfill — the service as users run it.
+
+The simulator runs in its own process (10,000 people, 50 ms per page, rate limits off), the
+ingestion runs as `usage-pipeline run` (each source alone, then all at once) and as a served
+run polled over HTTP while another process drives GET traffic at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+
+from app.simulator.app import SimulatorOptions
+from bench.common import median
+
+SOURCES = ("cursor", "claude_code", "claude_usage", "claude_cost", "claude_ai")
+LAST_DAY = date(2026, 8, 31)
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_http(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+class Simulator:
+    def __init__(self, users: int, latency_ms: int) -> None:
+        self.port = _port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "simulate", "--users", str(users),
+             "--port", str(self.port), "--latency-ms", str(latency_ms)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        _wait_http(f"{self.url}/_sim/healthz")
+
+    def env(self, dsn: str) -> dict[str, str]:
+        keys = SimulatorOptions()
+        return {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("CURSOR_", "ANTHROPIC_"))},
+            "DATABASE_URL": dsn,
+            "CURSOR_API_KEY": keys.cursor_api_key,
+            "CURSOR_API_BASE_URL": self.url,
+            "ANTHROPIC_ADMIN_API_KEY": keys.admin_api_key,
+            "ANTHROPIC_API_BASE_URL": self.url,
+            "CLAUDE_AI_ACTIVITY_ENABLED": "true",
+            "ANTHROPIC_COMPLIANCE_API_KEY": keys.compliance_api_key,
+            "ANTHROPIC_ANALYTICS_API_KEY": keys.analytics_api_key,
+            "CURSOR_REQUESTS_PER_MINUTE": "1000000",
+            "ANTHROPIC_REQUESTS_PER_MINUTE": "1000000",
+            "UPSTREAM_TIMEOUT_SECONDS": "300",
+            "LOG_LEVEL": "WARNING",
+            "SCHEDULER_ENABLED": "false",
+            "COLUMNS": "200",
+        }
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def _peak_rss_run(command: list[str], env: dict[str, str]) -> tuple[float, int, int]:
+    """Wall seconds, exit code and peak RSS (bytes) of a command, polled every 50 ms."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    watched = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.05)
+    return time.perf_counter() - started, process.wait(), peak
+
+
+async def _truncate(dsn: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("TRUNCATE fact_claude_daily_usage, fact_cursor_daily_usage")
+    finally:
+        await connection.close()
+
+
+def runs(
+    dsn: str, users: int, windows: tuple[int, ...], repetitions: int, latency_ms: int
+) -> dict[str, Any]:
+    """Each source alone and the full run, per window; the full run's peak RSS."""
+    simulator = Simulator(users, latency_ms)
+    results: dict[str, Any] = {"users": users, "latency_ms": latency_ms, "windows": {}}
+    try:
+        env = simulator.env(dsn)
+        for days in windows:
+            start = LAST_DAY - timedelta(days=days - 1)
+            base = [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "run",
+                "--start",
+                str(start),
+                "--end",
+                str(LAST_DAY),
+            ]
+            window: dict[str, Any] = {}
+            for label in (*SOURCES, "all"):
+                walls, peaks = [], []
+                for _ in range(repetitions):
+                    asyncio.run(_truncate(dsn))
+                    command = base if label == "all" else [*base, "--sources", label]
+                    wall, code, peak = _peak_rss_run(command, env)
+                    if code != 0:
+                        raise RuntimeError(f"run {label} over {days} days exited {code}")
+                    walls.append(wall)
+                    peaks.append(peak)
+                window[label] = {
+                    "wall_seconds": median(walls),
+                    "peak_rss_mb": median(peaks) / 2**20,
+                }
+            slowest = max(window[s]["wall_seconds"] for s in SOURCES)
+            window["full_over_slowest_source"] = window["all"]["wall_seconds"] / slowest
+            results["windows"][str(days)] = window
+    finally:
+        simulator.stop()
+    if len(windows) >= 2:
+        small, large = results["windows"][str(min(windows))], results["windows"][str(max(windows))]
+        results["rss_ratio_long_over_short"] = (
+            large["all"]["peak_rss_mb"] / small["all"]["peak_rss_mb"]
+        )
+    return results
+
+
+def api_latency(
+    dsn: str, users: int, days: int, latency_ms: int, rate: int, seconds: float
+) -> dict[str, Any]:
+    """A served backfill of `days` days while another process drives GET traffic."""
+    simulator = Simulator(users, latency_ms)
+    port = _port()
+    token = "bench-token-0123456789"
+    env = {**simulator.env(dsn), "API_TOKEN": token}
+    service = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{url}/readyz")
+        asyncio.run(_truncate(dsn))
+        start = LAST_DAY - timedelta(days=days - 1)
+        response = httpx.post(
+            f"{url}/runs",
+            json={"start_date": str(start), "end_date": str(LAST_DAY)},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        run_id = response.json()["id"]
+        time.sleep(1.0)  # let the run get going
+        load = subprocess.run(
+            [sys.executable, "-m", "bench.load", url, run_id, "--rate", str(rate), "--seconds", str(seconds)],
+            capture_output=True, text=True, timeout=seconds * 4 + 60, check=True,
+        )  # fmt: skip
+        result: dict[str, Any] = json.loads(load.stdout)
+        status = httpx.get(f"{url}/runs/{run_id}", timeout=10).json()["status"]
+        result["run_status_at_end_of_load"] = status
+        result["run_was_executing"] = status in ("running", "succeeded")
+        return result
+    finally:
+        service.terminate()
+        service.wait(timeout=60)
+        simulator.stop()

@@ -1,0 +1,25 @@
+"""The benchmarks at tiny sizes, so their code cannot rot (no targets asserted here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_quick_runs_every_part(tmp_path: Path) -> None:
+    output = tmp_path / "performance.md"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--output", str(output)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    text = output.read_text()
+    for heading in ("## Write path", "## Against dlt", "## End-to-end runs", "## API latency"):
+        assert heading in text
+    results = json.loads(
+        (Path(__file__).resolve().parents[2] / "bench" / "results" / "latest.json").read_text()
+    )
+    assert set(results) >= {"write_path", "peer_dlt", "runs", "api_latency", "machine"}
+    assert results["api_latency"]["errors"] == {}
