@@ -62,10 +62,6 @@ class RunWorker:
         if run_id in self._runs:
             self._runs[run_id][1].request("cancelled by request")
 
-    @property
-    def active_runs(self) -> int:
-        return len(self._runs)
-
     async def _loop(self) -> None:
         while not self._stopping:
             try:

@@ -272,16 +272,6 @@ async def enqueue_scheduled(
     return run_id
 
 
-async def has_scheduled_run(connection: asyncpg.Connection, job: str, slot: datetime) -> bool:
-    found: bool = await connection.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM ingestion_runs"
-        " WHERE schedule_job = $1 AND scheduled_for = $2)",
-        job,
-        slot,
-    )
-    return found
-
-
 @dataclass(frozen=True)
 class ClaimedRun:
     id: uuid.UUID
