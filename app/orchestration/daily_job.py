@@ -27,8 +27,8 @@ import structlog
 from app import metrics
 from app.config import ALL_SOURCES, Settings, SourceName
 from app.ingestion.factory import UpstreamClients
-from app.ingestion.http import UpstreamError
-from app.ingestion.models import CostResult, MessagesUsageResult
+from app.ingestion.http import RequestStats, UpstreamError
+from app.ingestion.models import ApiKey, CostResult, MessagesUsageResult
 from app.ingestion.pagination import Page
 from app.logs import get_logger
 from app.orchestration.tracking import Cancellation, RunCancelled, RunTracker, SourceTracker
@@ -202,6 +202,8 @@ class DailyJob:
         self.sources = list(spec.sources)
         self.days = days_between(spec.start, spec.end)
         self.tracker = RunTracker(pool, spec.run_id, cancel or Cancellation())
+        # Rows that name their person (Cursor, claude.ai) need no upstream lists.
+        self.direct_directory = build_directory(confidences=settings.confidences)
         self._context: asyncio.Task[ClaudeContext] | None = None
 
     # --- shared pieces --------------------------------------------------------------------
@@ -213,16 +215,12 @@ class DailyJob:
         return await asyncio.shield(self._context)
 
     async def _load_context(self) -> ClaudeContext:
+        # Only the admin-key sources ask for it, so the admin client exists.
         anthropic = self.clients.anthropic
+        assert anthropic is not None
         async with self.pool.acquire() as connection:
             owners = await directory_repo.key_owners(connection)
             persisted = await directory_repo.claude_code_workspace_ids(connection)
-        categories = WorkspaceCategories.build(
-            configured_ids=self.settings.claude_code_workspace_ids, persisted_ids=persisted
-        )
-        if anthropic is None:
-            directory = build_directory(confidences=self.settings.confidences)
-            return ClaudeContext(directory, categories)
         stats = self._directory_stats()
         keys, users, workspaces = await asyncio.gather(
             anthropic.api_keys(stats), anthropic.users(stats), anthropic.workspaces(stats)
@@ -243,28 +241,15 @@ class DailyJob:
         directory = build_directory(
             confidences=self.settings.confidences,
             users=[(user.id, user.email) for user in users],
-            keys=[
-                KeyInfo(
-                    key.id,
-                    key.name,
-                    key.workspace_id,
-                    key.principal.id
-                    if key.principal is not None and key.principal.type in (None, "user")
-                    else key.created_by.id
-                    if key.created_by is not None
-                    else None,
-                )
-                for key in keys
-            ],
+            keys=[KeyInfo(key.id, key.name, key.workspace_id, _owner_user_id(key)) for key in keys],
             owners=[(o.api_key_id, o.key_name, o.owner_email) for o in owners],
         )
         return ClaudeContext(directory, categories)
 
-    def _directory_stats(self) -> Any:
-        for source in ADMIN_SOURCES:
-            if source in self.tracker.sources:
-                return self.tracker.sources[source].stats
-        return SourceTracker("directory", CLAUDE_TABLE, 0).stats
+    def _directory_stats(self) -> RequestStats:
+        """The directory's requests count towards the first admin source of the run."""
+        source = next(s for s in ADMIN_SOURCES if s in self.tracker.sources)
+        return self.tracker.sources[source].stats
 
     async def write_claude_day(
         self, day: date, writes: list[ClaudeDayWrite]
@@ -388,7 +373,7 @@ class DailyJob:
     async def _cursor(self, tracker: SourceTracker) -> None:
         client = self.clients.cursor
         assert client is not None
-        directory = build_directory(confidences=self.settings.confidences)
+        directory = self.direct_directory
         tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
         async with self.pool.acquire() as connection:
             landing = CursorLanding(connection)
@@ -463,7 +448,7 @@ class DailyJob:
 
     async def _claude_ai(self, tracker: SourceTracker) -> None:
         tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
-        directory = build_directory(confidences=self.settings.confidences)
+        directory = self.direct_directory
         if (compliance := self.clients.compliance) is not None:
             await self._activity(tracker, compliance, directory)
         if (analytics := self.clients.analytics) is not None:
@@ -593,3 +578,10 @@ async def _persist_outcome(pool: asyncpg.Pool, run_id: uuid.UUID, outcome: RunOu
                 for progress in outcome.sources.values():
                     await runs_repo.save_progress(connection, run_id, progress)
                 await runs_repo.finish_run(connection, run_id, outcome.status, outcome.reason)
+
+
+def _owner_user_id(key: ApiKey) -> str | None:
+    """The user a key acts as (its principal) or, failing that, the user who created it."""
+    if key.principal is not None and key.principal.type in (None, "user"):
+        return key.principal.id
+    return key.created_by.id if key.created_by is not None else None
