@@ -12,8 +12,13 @@ import asyncpg
 import httpx
 
 from tests.conftest import Simulator
-from tests.e2e.conftest import AUTH, WINDOW, wait_for_run
+from tests.e2e.conftest import AUTH, wait_for_run
 from tests.integration.jobs import expected_totals, normalise, view_totals
+
+# Two weeks at 400 ms a page: Claude Code alone walks 14 sequential day chains (≥ 5.6 s), so a
+# signal sent once the run has fetched its first pages surely lands while it is still going.
+LONG_START, LONG_END = date(2026, 7, 20), date(2026, 8, 2)
+LONG_WINDOW = {"start_date": str(LONG_START), "end_date": str(LONG_END)}
 
 
 async def test_twenty_posts_over_two_replicas_each_run_exactly_once(
@@ -67,9 +72,9 @@ async def test_sigkill_mid_run_is_marked_crashed_and_a_rerun_is_exact(
     services: Any, sim: Simulator, e2e_database: str
 ) -> None:
     first, second = services(), services()
-    sim.fault("*", kind="latency", ms=300, times=None)
+    sim.fault("*", kind="latency", ms=400, times=None)  # long enough to be killed mid-run
     async with httpx.AsyncClient(timeout=30) as client:
-        response = await client.post(f"{first.url}/runs", json=WINDOW, headers=AUTH)
+        response = await client.post(f"{first.url}/runs", json=LONG_WINDOW, headers=AUTH)
         location = response.headers["location"]
         run: dict[str, Any] = {}
         for _ in range(100):
@@ -86,7 +91,7 @@ async def test_sigkill_mid_run_is_marked_crashed_and_a_rerun_is_exact(
         assert "stopped heartbeating" in crashed["status_reason"]
 
         sim.app.state.faults.clear()
-        again = await client.post(f"{survivor.url}/runs", json=WINDOW, headers=AUTH)
+        again = await client.post(f"{survivor.url}/runs", json=LONG_WINDOW, headers=AUTH)
         assert again.status_code == 202, again.text
         rerun = await wait_for_run(client, f"{survivor.url}{again.headers['location']}")
     assert rerun["status"] == "succeeded"
@@ -95,7 +100,11 @@ async def test_sigkill_mid_run_is_marked_crashed_and_a_rerun_is_exact(
         got = normalise(await view_totals(pool))
     finally:
         await pool.close()
-    expected = {key: value for key, value in expected_totals(sim).items() if key[1] != "claude_ai"}
+    expected = {
+        key: value
+        for key, value in expected_totals(sim, LONG_START, LONG_END).items()
+        if key[1] != "claude_ai"
+    }
     assert got == expected
 
 
@@ -103,11 +112,11 @@ async def test_sigterm_mid_run_cancels_within_the_deadline(
     services: Any, sim: Simulator, e2e_database: str
 ) -> None:
     service = services()
-    sim.fault("*", kind="latency", ms=300, times=None)
+    sim.fault("*", kind="latency", ms=400, times=None)
     async with httpx.AsyncClient(timeout=30) as client:
-        location = (await client.post(f"{service.url}/runs", json=WINDOW, headers=AUTH)).headers[
-            "location"
-        ]
+        location = (
+            await client.post(f"{service.url}/runs", json=LONG_WINDOW, headers=AUTH)
+        ).headers["location"]
         for _ in range(100):
             run = (await client.get(f"{service.url}{location}")).json()
             if run["status"] == "running" and any(p["pages"] for p in run["progress"]):
