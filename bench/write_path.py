@@ -14,7 +14,7 @@ import asyncpg
 
 from app.processing.attribution import KEY_CREATOR
 from app.processing.facts import CLAUDE_COLUMNS, CURSOR_COLUMNS, ClaudeFact, CursorFact
-from app.repositories.facts import ClaudeDayWrite, CursorLanding, replace_claude_days
+from app.repositories.facts import ClaudeDayWrite, CursorWindow, replace_claude_days
 from bench.common import median, timed
 
 FIRST_DAY = date(2026, 1, 1)
@@ -106,13 +106,11 @@ async def _claude_upsert(pool: asyncpg.Pool, rows: dict[date, list[ClaudeFact]])
 
 async def _cursor_upsert(pool: asyncpg.Pool, rows: dict[date, list[CursorFact]]) -> None:
     async with pool.acquire() as connection:
-        landing = CursorLanding(connection)
-        await landing.open()
-        for facts in rows.values():
-            await landing.land(facts)
-        for day in rows:
-            await landing.merge_day(day, None)
-        await landing.clear()
+        with CursorWindow() as window:
+            for facts in rows.values():
+                window.add(facts)
+            for day in rows:
+                await window.write_day(connection, day, None)
 
 
 async def _copy(

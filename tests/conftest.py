@@ -38,6 +38,7 @@ TABLES = (
     "ingestion_runs",
     "api_key_owners",
     "known_workspaces",
+    "fact_day_digests",
 )
 
 

@@ -44,7 +44,7 @@ from app.repositories.facts import (
     CLAUDE_TABLE,
     CURSOR_TABLE,
     ClaudeDayWrite,
-    CursorLanding,
+    CursorWindow,
     WriteCounts,
     replace_claude_days,
 )
@@ -375,19 +375,18 @@ class DailyJob:
         assert client is not None
         directory = self.direct_directory
         tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
-        async with self.pool.acquire() as connection:
-            landing = CursorLanding(connection)
-            await landing.open()
+        with CursorWindow() as window:
             pages = client.daily_usage(self.start, self.end, tracker.stats)
             async for page in self._pages(tracker, pages):
                 facts = [transform.cursor_fact(row, directory) for row in page.items]
                 kept = [fact for fact in facts if fact is not None]
                 tracker.progress.rows_skipped += len(facts) - len(kept)
-                await landing.land(kept)
+                window.add(kept)
                 if page.last and page.window is not None:  # the chunk's days are complete
                     for day in days_between(*page.window):
-                        tracker.written(await landing.merge_day(day, self.run_id))
-                    await landing.clear()
+                        async with self.pool.acquire() as connection:
+                            tracker.written(await window.write_day(connection, day, self.run_id))
+                    window.clear()
 
     async def _claude_code(self, tracker: SourceTracker) -> None:
         client = self.clients.anthropic

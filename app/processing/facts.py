@@ -124,6 +124,12 @@ CURSOR_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Curso
 CURSOR_COUNTERS: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(CursorFact) if f.type == "int"
 )
+CURSOR_DESCRIPTIVE: tuple[str, ...] = (
+    "most_used_model",
+    "apply_most_used_extension",
+    "tab_most_used_extension",
+    "client_version",
+)
 CLAUDE_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ClaudeFact))
 CLAUDE_COST_COLUMNS: tuple[str, ...] = ("cost_usd", "cost_kind")
 
@@ -176,4 +182,33 @@ def fold_duplicates(facts: Iterable[ClaudeFact]) -> list[ClaudeFact]:
             existing.attribution_method = fact.attribution_method
             existing.attribution_confidence = fact.attribution_confidence
             existing.user_email = fact.user_email
+    return list(folded.values())
+
+
+def _least(left: Any, right: Any) -> Any:
+    return right if left is None else left if right is None else min(left, right)
+
+
+def _greatest(left: Any, right: Any) -> Any:
+    return right if left is None else left if right is None else max(left, right)
+
+
+def fold_cursor_duplicates(facts: Iterable[CursorFact]) -> list[CursorFact]:
+    """One row per (day, email): two upstream rows for one person — e.g. the same address in
+    two letter cases, or on two pages — are folded, counters added up, nothing lost."""
+    folded: dict[tuple[Any, ...], CursorFact] = {}
+    for fact in facts:
+        existing = folded.get(fact.key())
+        if existing is None:
+            folded[fact.key()] = fact
+            continue
+        for name in CURSOR_COUNTERS:
+            setattr(existing, name, getattr(existing, name) + getattr(fact, name))
+        existing.is_active = existing.is_active or fact.is_active
+        existing.cursor_user_id = _least(existing.cursor_user_id, fact.cursor_user_id)
+        for name in CURSOR_DESCRIPTIVE:
+            setattr(existing, name, _greatest(getattr(existing, name), getattr(fact, name)))
+        if fact.attribution_confidence < existing.attribution_confidence:
+            existing.attribution_method = fact.attribution_method
+            existing.attribution_confidence = fact.attribution_confidence
     return list(folded.values())
