@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     lookback_days: int = Field(default=3, ge=1, le=366)
     max_window_days: int = Field(default=366, ge=1, le=3660)
     schedule_misfire_grace_seconds: int = Field(default=6 * 3600, ge=1)
+    worker_process: bool = True
     worker_max_concurrent_runs: int = Field(default=1, ge=1, le=16)
     worker_poll_seconds: float = Field(default=2.0, gt=0, le=300)
     run_heartbeat_timeout_seconds: float = Field(default=60.0, ge=2)

@@ -1,4 +1,5 @@
-"""App factory and lifespan: one pool, one httpx client, the run worker and the scheduler."""
+"""App factory and lifespan: one pool, one httpx client, the run worker (a child process by
+default) and the scheduler."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
 
 from app import metrics
 from app.api import health, runs
@@ -20,6 +22,7 @@ from app.logs import configure_logging, get_logger
 from app.orchestration.oneshot import worker_identity
 from app.orchestration.scheduler import DailySchedule
 from app.orchestration.worker import RunWorker
+from app.orchestration.worker_process import WorkerProcess
 from app.repositories.database import DATABASE_ERRORS, create_pool, resolve_dsn
 from app.repositories.embedded import release_embedded
 from app.repositories.migrations import upgrade_to_head_async
@@ -42,12 +45,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
             await upgrade_to_head_async(dsn)
         app.state.pool = await create_pool(settings, dsn)
         app.state.http = build_http_client(settings)
-        worker = RunWorker(
-            pool=app.state.pool,
-            clients=build_clients(settings, app.state.http),
-            settings=settings,
-            worker_id=worker_identity(),
-        )
+        worker: RunWorker | WorkerProcess
+        if settings.worker_process:
+            worker = WorkerProcess(settings, dsn)
+        else:
+            worker = RunWorker(
+                pool=app.state.pool,
+                clients=build_clients(settings, app.state.http),
+                settings=settings,
+                worker_id=worker_identity(),
+            )
         app.state.worker = worker
         worker.start()
         schedule = None
@@ -123,7 +130,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
                     duration_ms=round(elapsed * 1000, 2),
                 )
 
-    app.include_router(health.router)
-    app.include_router(runs.router)
-    app.include_router(metrics_api.router)
+    routers = (health.router, runs.router, metrics_api.router)
+    for router in routers:
+        app.include_router(router)
+    metrics.initialise_routes(
+        (method, route.path)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in sorted(route.methods or ())
+    )
     return app

@@ -6,7 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from app.config import ALL_SOURCES
 
@@ -53,8 +60,11 @@ LAST_SUCCESS = Gauge(
     "ingestion_last_success_timestamp_seconds",
     "When a source last finished a run successfully (Unix time).",
     ["source"],
+    multiprocess_mode="max",
 )
-DB_POOL = Gauge("db_pool_connections", "asyncpg pool connections.", ["state"])
+DB_POOL = Gauge(
+    "db_pool_connections", "asyncpg pool connections.", ["state"], multiprocess_mode="livesum"
+)
 HTTP_REQUESTS = Counter(
     "http_server_requests", "HTTP requests served.", ["method", "route", "status_class"]
 )
@@ -89,6 +99,14 @@ def _initialise() -> None:
 _initialise()
 
 
+def initialise_routes(routes: Iterable[tuple[str, str]]) -> None:
+    """Zero series for every (method, route template), so the families exist before the first
+    request (the multiprocess exposition omits families without series)."""
+    for method, template in routes:
+        HTTP_REQUESTS.labels(method, template, "2xx")
+        HTTP_DURATION.labels(method, template)
+
+
 def status_class(status: int | None) -> str:
     return "error" if status is None else f"{status // 100}xx"
 
@@ -117,3 +135,15 @@ def record_pool(in_use: int, idle: int, maximum: int) -> None:
     DB_POOL.labels("in_use").set(in_use)
     DB_POOL.labels("idle").set(idle)
     DB_POOL.labels("max").set(maximum)
+
+
+def exposition() -> bytes:
+    """Every process's metrics (API and worker) in one Prometheus exposition."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def forget_process(pid: int) -> None:
+    """A child process exited: its live gauges must not be summed any more."""
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

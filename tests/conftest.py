@@ -149,6 +149,9 @@ class Simulator:
             "anthropic_requests_per_minute": 6000,
             "scheduler_enabled": False,
             "log_format": "json",
+            # In-process worker: fast to start; tests/integration/test_worker_process.py and
+            # the e2e suite run the default (a child process).
+            "worker_process": False,
         }
         values.update(overrides)
         return load_settings(**values)

@@ -1,9 +1,9 @@
-"""GET /metrics: Prometheus exposition of this process."""
+"""GET /metrics: Prometheus exposition of the service (API and worker processes)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import metrics
 
@@ -15,4 +15,4 @@ async def prometheus_metrics(request: Request) -> Response:
     pool = request.app.state.pool
     size, idle = pool.get_size(), pool.get_idle_size()
     metrics.record_pool(in_use=size - idle, idle=idle, maximum=pool.get_max_size())
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

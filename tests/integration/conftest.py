@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from app.config import Settings
 from app.main import create_app
 from tests.conftest import Simulator
 
@@ -24,8 +26,15 @@ async def api(
     db: asyncpg.Pool, database_dsn: str, simulator: Simulator
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = simulator.settings(database_url=database_dsn, worker_poll_seconds=0.2)
+    async with serve(settings) as client:
+        yield client
+
+
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan (pool, worker, …), called in-process over ASGI."""
     app = create_app(settings)
-    async with LifespanManager(app):
+    async with LifespanManager(app, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             yield client

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import AUTH, WINDOW, wait_for
+from tests.conftest import Simulator
+from tests.integration.conftest import AUTH, WINDOW, serve, wait_for
 
 EXPECTED_TYPES = {
     "ingestion_runs": "counter",
@@ -38,7 +42,21 @@ def value(families: dict[str, Any], name: str, sample: str, **labels: str) -> fl
     )
 
 
-async def test_metrics_after_a_run(api: httpx.AsyncClient) -> None:
+@pytest.fixture(params=[False, True], ids=["in-process-worker", "worker-process"])
+async def service(
+    request: pytest.FixtureRequest, db: asyncpg.Pool, database_dsn: str, simulator: Simulator
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Both worker modes: in a child process, the run's metrics are recorded there and must
+    still appear in the API's exposition."""
+    settings = simulator.settings(
+        database_url=database_dsn, worker_poll_seconds=0.2, worker_process=request.param
+    )
+    async with serve(settings) as client:
+        yield client
+
+
+async def test_metrics_after_a_run(service: httpx.AsyncClient) -> None:
+    api = service
     before = await scrape(api)
     for name, kind in EXPECTED_TYPES.items():
         assert before[name].type == kind, name  # present (pre-initialised) before any run
