@@ -18,8 +18,8 @@ import os
 import signal
 import threading
 import uuid
+from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
-from multiprocessing.synchronize import Event
 
 from app import SHARE_METRICS_ENV, metrics
 from app.config import Settings
@@ -46,7 +46,9 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _child_main(settings: Settings, dsn: str, wake: Event, worker_id: str, parent: int) -> None:
+def _child_main(
+    settings: Settings, dsn: str, wake: Connection, worker_id: str, parent: int
+) -> None:
     _die_with_parent(parent)
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
@@ -55,7 +57,7 @@ def _child_main(settings: Settings, dsn: str, wake: Event, worker_id: str, paren
     asyncio.run(_serve(settings, dsn, wake, worker_id))
 
 
-async def _serve(settings: Settings, dsn: str, wake: Event, worker_id: str) -> None:
+async def _serve(settings: Settings, dsn: str, wake: Connection, worker_id: str) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -69,9 +71,9 @@ async def _serve(settings: Settings, dsn: str, wake: Event, worker_id: str) -> N
     )
 
     def relay() -> None:  # the parent's wake-ups, onto this loop
-        while not stop.is_set():
-            if wake.wait(timeout=1.0):
-                wake.clear()
+        with contextlib.suppress(EOFError, OSError):  # the parent closed its end
+            while True:
+                wake.recv_bytes()
                 loop.call_soon_threadsafe(worker.wake)
 
     threading.Thread(target=relay, name="wake-relay", daemon=True).start()
@@ -94,7 +96,8 @@ class WorkerProcess:
         self._settings = settings
         self._dsn = dsn
         self._context = multiprocessing.get_context("spawn")
-        self._wake = self._context.Event()
+        # A pipe, not an Event: no named semaphores for the resource tracker to report.
+        self._wake_reader, self._wake = self._context.Pipe(duplex=False)
         self._process: SpawnProcess | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
@@ -103,7 +106,7 @@ class WorkerProcess:
         process = self._context.Process(
             target=_child_main,
             # Runs are recorded under the replica's identity (host:pid of the API process).
-            args=(self._settings, self._dsn, self._wake, worker_identity(), os.getpid()),
+            args=(self._settings, self._dsn, self._wake_reader, worker_identity(), os.getpid()),
             name="usage-pipeline-worker",
         )
         os.environ[SHARE_METRICS_ENV] = "1"  # read (and dropped) by the child's `import app`
@@ -129,7 +132,8 @@ class WorkerProcess:
             self._spawn()
 
     def wake(self) -> None:
-        self._wake.set()
+        with contextlib.suppress(OSError):  # a dead child is restarted and polls anyway
+            self._wake.send_bytes(b"")
 
     def cancel_local(self, run_id: uuid.UUID) -> None:
         """The child sees the cancel request at its next heartbeat (about a second)."""
@@ -155,3 +159,5 @@ class WorkerProcess:
             process.kill()
             await asyncio.to_thread(process.join, 5)
         metrics.forget_process(process.pid)
+        self._wake.close()
+        self._wake_reader.close()

@@ -55,6 +55,7 @@ EXPECTED = {
     "known_workspaces": {
         "workspace_id", "name", "archived_at", "claude_code_since", "first_seen_at", "updated_at",
     },
+    "fact_day_digests": {"target_table", "source", "usage_date", "digest", "row_count", "updated_at"},
     "alembic_version": {"version_num"},
 }  # fmt: skip
 
