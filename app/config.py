@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     cursor_api_base_url: HttpUrl = HttpUrl("https://api.cursor.com")
     cursor_requests_per_minute: float = Field(default=20.0, gt=0)
     cursor_page_size: int = Field(default=500, ge=1, le=10_000)
+    cursor_page_rows: int = Field(default=5_000, ge=1, le=1_000_000)
 
     anthropic_admin_api_key: SecretStr | None = None
     anthropic_api_base_url: HttpUrl = HttpUrl("https://api.anthropic.com")

@@ -37,9 +37,15 @@ def day_end_ms(day: date) -> int:
 class CursorClient:
     upstream = "cursor"
 
-    def __init__(self, http: UpstreamHttp, *, page_size: int = 500) -> None:
+    def __init__(self, http: UpstreamHttp, *, page_size: int = 500, page_rows: int = 5000) -> None:
         self._http = http
         self._page_size = page_size
+        self._page_rows = page_rows
+
+    def users_per_page(self, days: int) -> int:
+        """A page carries users × days rows: ask for fewer users over longer windows, so a
+        page — and the memory it takes — stays near `page_rows` rows."""
+        return max(1, min(self._page_size, self._page_rows // days))
 
     async def daily_usage(
         self, start: date, end: date, stats: RequestStats
@@ -50,6 +56,7 @@ class CursorClient:
         (`isActive: false`), so "no activity" is recorded rather than missing.
         """
         for chunk_start, chunk_end in chunk_window(start, end):
+            users = self.users_per_page((chunk_end - chunk_start).days + 1)
             page_number = 1
             while True:
                 where = f"{chunk_start}..{chunk_end} page {page_number}"
@@ -62,7 +69,7 @@ class CursorClient:
                         "startDate": day_start_ms(chunk_start),
                         "endDate": day_end_ms(chunk_end),
                         "page": page_number,
-                        "pageSize": self._page_size,
+                        "pageSize": users,
                     },
                     context=where,
                 )

@@ -93,6 +93,7 @@ def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClie
                 secrets=secrets,
             ),
             page_size=settings.cursor_page_size,
+            page_rows=settings.cursor_page_rows,
         )
     admin = None
     if settings.anthropic_admin_api_key is not None:

@@ -250,14 +250,21 @@ class UpstreamHttp:
             stats.requests += 1
             started = time.perf_counter()
             try:
-                response = await self._client.request(
+                async with self._client.stream(
                     method,
                     f"{self._base_url}{path}",
                     params=list(params) if params else None,
                     json=json_body,
                     headers=self._headers,
                     auth=self._auth or httpx.USE_CLIENT_DEFAULT,
-                )
+                ) as response:
+                    if response.is_success:
+                        # The body is ours, not the Response's: httpx responses sit in
+                        # reference cycles until a GC pass, and a page body is megabytes.
+                        body = b"".join([chunk async for chunk in response.aiter_bytes()])
+                    else:
+                        await response.aread()  # a short error text, for the message
+                        body = b""
             except httpx.TransportError:
                 metrics.UPSTREAM_REQUESTS.labels(self.upstream, endpoint, "error").inc()
                 raise
@@ -293,7 +300,7 @@ class UpstreamHttp:
                 status=response.status_code,
             )
         try:
-            return json.loads(response.content, parse_float=Decimal)
+            return json.loads(body, parse_float=Decimal)
         except ValueError:
             # A body cut short or garbled in transit: a fresh read is safe and usually whole.
             raise _Retryable(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, TypeVar
@@ -44,3 +46,42 @@ def parse_page(model: type[M], raw: Any, *, upstream: str, endpoint: str, where:
             upstream=upstream,
             endpoint=endpoint,
         ) from None
+
+
+class _Failed:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+async def prefetched(pages: AsyncIterator[T], depth: int = 1) -> AsyncIterator[T]:
+    """Yield `pages`, fetching the next while the caller processes this one.
+
+    Upstream latency then overlaps parsing and writing instead of adding to it. At most
+    `depth` fetched pages wait (plus one being fetched, one being processed), so memory stays
+    bounded; an upstream error surfaces where the page would have.
+    """
+    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=depth)
+
+    async def pump() -> None:
+        try:
+            async for page in pages:
+                await queue.put(page)
+        except Exception as error:  # handed to the consumer, raised there
+            await queue.put(_Failed(error))
+        else:
+            await queue.put(_DONE)
+
+    task = asyncio.create_task(pump(), name="prefetch-pages")
+    try:
+        while (item := await queue.get()) is not _DONE:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -29,7 +29,7 @@ from app.config import ALL_SOURCES, Settings, SourceName
 from app.ingestion.factory import UpstreamClients
 from app.ingestion.http import RequestStats, UpstreamError
 from app.ingestion.models import ApiKey, CostResult, MessagesUsageResult
-from app.ingestion.pagination import Page
+from app.ingestion.pagination import Page, prefetched
 from app.logs import get_logger
 from app.orchestration.tracking import Cancellation, RunCancelled, RunTracker, SourceTracker
 from app.processing import transform
@@ -264,8 +264,9 @@ class DailyJob:
     async def _pages(
         self, tracker: SourceTracker, pages: AsyncIterator[Page[Any]]
     ) -> AsyncIterator[Page[Any]]:
-        """Count pages and stop at a page boundary once the run is cancelled."""
-        async for page in pages:
+        """Count pages and stop at a page boundary once the run is cancelled; the next page is
+        fetched while this one is processed."""
+        async for page in prefetched(pages):
             self.tracker.check_cancelled()
             tracker.page(len(page.items))
             yield page

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,7 +28,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from app.simulator.faults import FaultPlan, FaultSpec
-from app.simulator.model import GroundTruth, _cents_text
+from app.simulator.model import ActivityEvent, GroundTruth, _cents_text
 
 MAX_CURSOR_WINDOW_DAYS = 30
 
@@ -114,6 +115,22 @@ ANTHROPIC_STATUS_TYPES = {
     504: "timeout_error",
     529: "overloaded_error",
 }
+
+
+@lru_cache(maxsize=2)
+def _activity_feed(
+    truth: GroundTruth, gte: datetime, lt: datetime
+) -> tuple[list[ActivityEvent], dict[str, int]]:
+    """A window's events newest first, and each id's position (for `after_id`), built once
+    and served page by page."""
+    events = [
+        event
+        for day in truth.days(gte.date(), (lt - timedelta(microseconds=1)).date())
+        for event in truth.activity_events(day)
+        if gte <= event.at < lt
+    ]
+    events.reverse()
+    return events, {event.id: index for index, event in enumerate(events)}
 
 
 def _parse_rfc3339(value: str | None, name: str) -> datetime:
@@ -518,19 +535,12 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
         gte = _parse_rfc3339(request.query_params.get("created_at.gte"), "created_at.gte")
         lt = _parse_rfc3339(request.query_params.get("created_at.lt"), "created_at.lt")
         limit = _limit(request, 100, 5000, options.page_cap)
-        events = [
-            event
-            for day in truth.days(gte.date(), (lt - timedelta(microseconds=1)).date())
-            for event in truth.activities(day)
-            if gte <= datetime.fromisoformat(str(event["created_at"]).replace("Z", "+00:00")) < lt
-        ]
-        events.reverse()  # newest first
+        events, position = _activity_feed(truth, gte, lt)
         after = request.query_params.get("after_id")
-        ids = [str(event["id"]) for event in events]
-        start = ids.index(after) + 1 if after and after in ids else 0
-        if after and after not in ids:
+        if after and after not in position:
             return _anthropic_error(400, "invalid_request_error", "after_id not found")
-        chunk = events[start : start + limit]
+        start = position[after] + 1 if after else 0
+        chunk = [truth.render_activity(event) for event in events[start : start + limit]]
         body = {
             "data": chunk,
             "has_more": start + limit < len(events),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
 FIRST_NAMES = ("ana", "bo", "chen", "dara", "eli", "fay", "gus", "hana", "ivo", "jun", "kai", "lea")
 LAST_NAMES = ("ito", "kim", "lund", "moss", "ng", "ortiz", "park", "quinn", "ruiz", "shah")
@@ -217,7 +218,7 @@ class GroundTruth:
         chosen = frozenset(sorted(chosen)[:people])
         self.revisions[(kind, day)] = self.revisions.get((kind, day), 0) + 1
         self.restated_people[(kind, day)] = chosen
-        for cache in (_usage_rows, _claude_code_records, _cost_lines):
+        for cache in (_usage_rows, _claude_code_records, _cost_lines, _activity_events):
             cache.cache_clear()
         return chosen
 
@@ -422,31 +423,47 @@ class GroundTruth:
 
     def activities(self, day: date) -> list[dict[str, object]]:
         """Compliance feed events of a day, oldest first (the API serves newest first)."""
-        events: list[dict[str, object]] = []
+        return [self.render_activity(event) for event in _activity_events(self, day)]
+
+    def activity_events(self, day: date) -> list[ActivityEvent]:
+        """The day's events, compact and oldest first (rendered per page by the server)."""
+        return _activity_events(self, day)
+
+    def _generate_activity_events(self, day: date) -> list[ActivityEvent]:
+        events: list[ActivityEvent] = []
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
         for person in self.people:
             if not person.uses_claude_ai:
                 continue
             rng = self._rng("claude_ai", person.index, day)
             for n in range(rng.randint(0, 6)):
                 second = rng.randint(0, 86_399)
-                created = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
-                    seconds=second
-                )
+                created = midnight + timedelta(seconds=second)
                 events.append(
-                    {
-                        "id": (f"activity_{day:%Y%m%d}{second:05d}{person.index:05d}{n:02d}"),
-                        "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "organization_id": "org_01Simulated",
-                        "type": rng.choice(ACTIVITY_TYPES),
-                        "actor": {
-                            "type": "user_actor",
-                            "email_address": person.email,
-                            "user_id": person.user_id,
-                        },
-                    }
+                    ActivityEvent(
+                        created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        f"activity_{day:%Y%m%d}{second:05d}{person.index:05d}{n:02d}",
+                        person.index,
+                        rng.choice(ACTIVITY_TYPES),
+                        created,
+                    )
                 )
-        events.sort(key=lambda event: (str(event["created_at"]), str(event["id"])))
+        events.sort(key=lambda event: (event.created_at, event.id))
         return events
+
+    def render_activity(self, event: ActivityEvent) -> dict[str, object]:
+        person = self.people[event.person]
+        return {
+            "id": event.id,
+            "created_at": event.created_at,
+            "organization_id": "org_01Simulated",
+            "type": event.type,
+            "actor": {
+                "type": "user_actor",
+                "email_address": person.email,
+                "user_id": person.user_id,
+            },
+        }
 
     def chat_usage(self, person: Person, day: date) -> tuple[dict[str, int], Decimal] | None:
         """Enterprise Analytics chat tokens and cost (cents) of one person-day."""
@@ -725,3 +742,16 @@ def _claude_code_records(truth: GroundTruth, day: date) -> list[dict[str, object
 @lru_cache(maxsize=4)
 def _cost_lines(truth: GroundTruth, day: date) -> list[dict[str, object]]:
     return truth._render_cost_lines(day)
+
+
+class ActivityEvent(NamedTuple):
+    created_at: str
+    id: str
+    person: int
+    type: str
+    at: datetime
+
+
+@lru_cache(maxsize=64)  # compact (≈ 100 bytes an event): a 30-day feed is served page by page
+def _activity_events(truth: GroundTruth, day: date) -> list[ActivityEvent]:
+    return truth._generate_activity_events(day)
