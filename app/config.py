@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     anthropic_admin_api_key: SecretStr | None = None
     anthropic_api_base_url: HttpUrl = HttpUrl("https://api.anthropic.com")
     anthropic_requests_per_minute: float = Field(default=100.0, gt=0)
+    # The documented per-organisation limits of the Compliance and Enterprise Analytics APIs.
+    anthropic_compliance_requests_per_minute: float = Field(default=600.0, gt=0)
+    anthropic_analytics_requests_per_minute: float = Field(default=60.0, gt=0)
     claude_code_workspace_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # claude.ai sources: the Compliance activity feed (own key, falls back to the admin

@@ -71,6 +71,8 @@ class Simulator:
             "ANTHROPIC_ANALYTICS_API_KEY": keys.analytics_api_key,
             "CURSOR_REQUESTS_PER_MINUTE": "1000000",
             "ANTHROPIC_REQUESTS_PER_MINUTE": "1000000",
+            "ANTHROPIC_COMPLIANCE_REQUESTS_PER_MINUTE": "1000000",
+            "ANTHROPIC_ANALYTICS_REQUESTS_PER_MINUTE": "1000000",
             "UPSTREAM_TIMEOUT_SECONDS": "300",
             "LOG_LEVEL": "WARNING",
             "SCHEDULER_ENABLED": "false",

@@ -147,6 +147,8 @@ class Simulator:
             "upstream_max_retry_wait_seconds": 1.0,
             "cursor_requests_per_minute": 6000,
             "anthropic_requests_per_minute": 6000,
+            "anthropic_compliance_requests_per_minute": 6000,
+            "anthropic_analytics_requests_per_minute": 6000,
             "scheduler_enabled": False,
             "log_format": "json",
             # In-process worker: fast to start; tests/integration/test_worker_process.py and

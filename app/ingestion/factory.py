@@ -13,10 +13,6 @@ from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
 from app.ingestion.cursor_client import CursorClient
 from app.ingestion.http import RetryPolicy, UpstreamHttp
 
-# Documented limits of the claude.ai-side APIs (per organisation).
-COMPLIANCE_REQUESTS_PER_MINUTE = 600
-ANALYTICS_REQUESTS_PER_MINUTE = 60
-
 
 @dataclass(frozen=True)
 class UpstreamClients:
@@ -109,12 +105,14 @@ def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClie
             if settings.anthropic_compliance_api_key is not None
             else "ANTHROPIC_ADMIN_API_KEY"
         )
-        compliance = anthropic(key.get_secret_value(), setting, COMPLIANCE_REQUESTS_PER_MINUTE)
+        compliance = anthropic(
+            key.get_secret_value(), setting, settings.anthropic_compliance_requests_per_minute
+        )
     analytics = None
     if settings.anthropic_analytics_api_key is not None:
         analytics = anthropic(
             settings.anthropic_analytics_api_key.get_secret_value(),
             "ANTHROPIC_ANALYTICS_API_KEY",
-            ANALYTICS_REQUESTS_PER_MINUTE,
+            settings.anthropic_analytics_requests_per_minute,
         )
     return UpstreamClients(cursor, admin, compliance, analytics)

@@ -84,6 +84,8 @@ def services(e2e_database: str, sim: Simulator, tmp_path: Path) -> Iterator[Any]
             "UPSTREAM_RETRY_BASE_SECONDS": "0.05",
             "CURSOR_REQUESTS_PER_MINUTE": "6000",
             "ANTHROPIC_REQUESTS_PER_MINUTE": "6000",
+            "ANTHROPIC_COMPLIANCE_REQUESTS_PER_MINUTE": "6000",
+            "ANTHROPIC_ANALYTICS_REQUESTS_PER_MINUTE": "6000",
             "LOG_FORMAT": "json",
             **env,
         }
