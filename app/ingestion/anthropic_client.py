@@ -32,7 +32,7 @@ from app.ingestion.models import (
     OrgUser,
     Workspace,
 )
-from app.ingestion.pagination import Page, parse_page
+from app.ingestion.pagination import Page, json_page, parse_page
 from app.logs import get_logger
 
 log = get_logger(__name__)
@@ -83,7 +83,11 @@ class AnthropicClient:
         model: type[M],
         stats: RequestStats,
         window: str,
+        *,
+        numbers_are_counts: bool = False,
     ) -> AsyncIterator[tuple[M, Page[Any]]]:
+        """Follow `next_page`. `numbers_are_counts`: the model has no money in a JSON number,
+        so pages are validated straight from their bytes (see `json_page`)."""
         cursor: str | None = None
         number = 0
         restarted_once = False
@@ -92,16 +96,29 @@ class AnthropicClient:
             where = f"{window} page {number + 1}"
             request = params + ([("page", cursor)] if cursor else [])
             try:
-                raw = await self._http.request_json(
-                    "GET", path, endpoint=endpoint, stats=stats, params=request, context=where
-                )
+                if numbers_are_counts:
+                    page = await self._http.request_json(
+                        "GET", path, endpoint=endpoint, stats=stats, params=request,
+                        context=where,
+                        decode=json_page(
+                            model, upstream=self.upstream, endpoint=endpoint, where=where
+                        ),
+                    )  # fmt: skip
+                else:
+                    raw = await self._http.request_json(
+                        "GET", path, endpoint=endpoint, stats=stats, params=request,
+                        context=where,
+                    )  # fmt: skip
+                    page = parse_page(
+                        model, raw, upstream=self.upstream, endpoint=endpoint, where=where
+                    )
+                    del raw
             except InvalidCursorError:
                 if cursor is None or restarted_once:
                     raise
                 log.warning("page cursor rejected; restarting the chain", endpoint=endpoint)
                 cursor, number, restarted_once, restarted = None, 0, True, True
                 continue
-            page = parse_page(model, raw, upstream=self.upstream, endpoint=endpoint, where=where)
             number += 1
             next_page = getattr(page, "next_page", None)
             has_more = getattr(page, "has_more", None)
@@ -113,7 +130,6 @@ class AnthropicClient:
                     upstream=self.upstream,
                     endpoint=endpoint,
                 )
-            del raw
             yield page, Page([], number, restarted=restarted, last=not has_more)
             del page  # one page in memory at a time
             restarted = False
@@ -157,7 +173,15 @@ class AnthropicClient:
             ("limit", REPORT_BUCKET_LIMIT),
             *[("group_by[]", dimension) for dimension in group_by],
         ]
-        chain = self._cursor_chain(path, endpoint, params, page_model, stats, f"{start}..{end}")
+        chain = self._cursor_chain(
+            path,
+            endpoint,
+            params,
+            page_model,
+            stats,
+            f"{start}..{end}",
+            numbers_are_counts=page_model is MessagesUsagePage,  # cost amounts stay exact
+        )
         async for page, meta in chain:
             data = page.data
             del page
@@ -252,24 +276,23 @@ class AnthropicClient:
         while True:
             number += 1
             where = f"{start}..{end} page {number}"
-            raw = await self._http.request_json(
+            page: ComplianceActivityPage = await self._http.request_json(
                 "GET",
                 "/v1/compliance/activities",
                 endpoint="compliance/activities",
                 stats=stats,
                 params=base + ([("after_id", after)] if after else []),
                 context=where,
-            )
-            page = parse_page(
-                ComplianceActivityPage,
-                raw,
-                upstream=self.upstream,
-                endpoint="compliance/activities",
-                where=where,
+                decode=json_page(
+                    ComplianceActivityPage,
+                    upstream=self.upstream,
+                    endpoint="compliance/activities",
+                    where=where,
+                ),
             )
             has_more, last_id = page.has_more, page.last_id
             data = page.data
-            del page, raw
+            del page
             yield Page(data, number, last=not has_more)
             del data
             if not has_more:
@@ -309,6 +332,7 @@ class AnthropicClient:
                 AnalyticsPage[row],  # type: ignore[valid-type]
                 stats,
                 f"{chunk_start}..{chunk_end}",
+                numbers_are_counts=row is AnalyticsUsageRow,  # cost amounts stay exact
             ):
                 data = page.data
                 del page

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from app.ingestion.http import MalformedPageError, RequestStats, UpstreamHttp
 from app.ingestion.models import CursorDailyRow, CursorDailyUsagePage, CursorMember
-from app.ingestion.pagination import Page, parse_page
+from app.ingestion.pagination import Page, json_page, parse_page
 
 MAX_WINDOW_DAYS = 30
 DAILY_USAGE = "/teams/daily-usage-data"
@@ -60,7 +60,7 @@ class CursorClient:
             page_number = 1
             while True:
                 where = f"{chunk_start}..{chunk_end} page {page_number}"
-                raw = await self._http.request_json(
+                page: CursorDailyUsagePage = await self._http.request_json(
                     "POST",
                     DAILY_USAGE,
                     endpoint="daily-usage-data",
@@ -72,13 +72,12 @@ class CursorClient:
                         "pageSize": users,
                     },
                     context=where,
-                )
-                page = parse_page(
-                    CursorDailyUsagePage,
-                    raw,
-                    upstream=self.upstream,
-                    endpoint="daily-usage-data",
-                    where=where,
+                    decode=json_page(
+                        CursorDailyUsagePage,
+                        upstream=self.upstream,
+                        endpoint="daily-usage-data",
+                        where=where,
+                    ),
                 )
                 has_next = page.pagination is not None and page.pagination.hasNextPage
                 if has_next and not page.data:
@@ -89,7 +88,7 @@ class CursorClient:
                     )
                 rows = [row for row in page.data if chunk_start <= row.usage_date <= chunk_end]
                 # Drop this page before the next request: one page in memory at a time.
-                del raw, page
+                del page
                 yield Page(rows, page_number, last=not has_next, window=(chunk_start, chunk_end))
                 del rows
                 if not has_next:

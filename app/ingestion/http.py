@@ -16,7 +16,7 @@ import email.utils
 import json
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -77,6 +77,18 @@ class RetryPolicy:
     max_attempts: int = 6
     base_wait_seconds: float = 1.0
     max_wait_seconds: float = 120.0
+
+
+class InvalidBody(Exception):
+    """A response body that is not JSON at all — cut short or garbled in transit: retried."""
+
+
+def json_with_decimals(body: bytes) -> Any:
+    """The default decoder: JSON with every non-integer number as an exact `Decimal`."""
+    try:
+        return json.loads(body, parse_float=Decimal)
+    except ValueError as exc:
+        raise InvalidBody(str(exc)) from None
 
 
 class _Retryable(Exception):
@@ -176,8 +188,10 @@ class UpstreamHttp:
         params: Sequence[tuple[str, str | int]] | None = None,
         json_body: Mapping[str, Any] | None = None,
         context: str = "",
+        decode: Callable[[bytes], Any] = json_with_decimals,
     ) -> Any:
-        """Send one request with retries; return the parsed JSON (floats as Decimal)."""
+        """Send one request with retries; return the body as `decode` reads it (by default
+        JSON with floats as Decimal)."""
         attempt = 0
 
         def backoff(exc: Exception) -> bool | float:
@@ -219,7 +233,11 @@ class UpstreamHttp:
                 on=backoff, attempts=None, timeout=None, wait_max=self._policy.max_wait_seconds
             ):
                 with retry:
-                    return await self._send_once(method, path, endpoint, stats, params, json_body)
+                    body = await self._send_once(method, path, endpoint, stats, params, json_body)
+                    try:
+                        return decode(body)
+                    except InvalidBody:
+                        raise _Retryable("HTTP 200 with a body that is not valid JSON") from None
         except _Retryable as exc:
             raise UpstreamError(
                 f"{self.upstream} {where} failed after {attempt} attempts: "
@@ -245,7 +263,7 @@ class UpstreamHttp:
         stats: RequestStats,
         params: Sequence[tuple[str, str | int]] | None,
         json_body: Mapping[str, Any] | None,
-    ) -> Any:
+    ) -> bytes:
         async with self._concurrency, self._limiter:
             stats.requests += 1
             started = time.perf_counter()
@@ -299,11 +317,4 @@ class UpstreamHttp:
                 endpoint=endpoint,
                 status=response.status_code,
             )
-        try:
-            return json.loads(body, parse_float=Decimal)
-        except ValueError:
-            # A body cut short or garbled in transit: a fresh read is safe and usually whole.
-            raise _Retryable(
-                f"HTTP {response.status_code} with a body that is not valid JSON",
-                status=response.status_code,
-            ) from None
+        return body

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from app.ingestion.http import MalformedPageError
+from app.ingestion.http import InvalidBody, MalformedPageError
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -33,55 +33,66 @@ class Page(Generic[T]):
     window: tuple[date, date] | None = None
 
 
+def _malformed(
+    exc: ValidationError, upstream: str, endpoint: str, where: str
+) -> MalformedPageError:
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first.get("loc", ()))
+    return MalformedPageError(
+        f"{upstream} {endpoint} {where}: malformed page ({exc.error_count()} problem(s); "
+        f"first: {location or 'body'}: {first.get('msg')})",
+        upstream=upstream,
+        endpoint=endpoint,
+    )
+
+
 def parse_page(model: type[M], raw: Any, *, upstream: str, endpoint: str, where: str) -> M:
     """Validate a page; a shape error names endpoint, window and page, never drops rows."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        location = ".".join(str(part) for part in first.get("loc", ()))
-        raise MalformedPageError(
-            f"{upstream} {endpoint} {where}: malformed page ({exc.error_count()} problem(s); "
-            f"first: {location or 'body'}: {first.get('msg')})",
-            upstream=upstream,
-            endpoint=endpoint,
-        ) from None
+        raise _malformed(exc, upstream, endpoint, where) from None
 
 
-class _Failed:
-    __slots__ = ("error",)
+def json_page(model: type[M], *, upstream: str, endpoint: str, where: str) -> Callable[[bytes], M]:
+    """A decoder validating a page straight from its JSON bytes — several times cheaper than
+    JSON → dicts → model on pages of thousands of rows. Only for models with no money parsed
+    from a JSON *number* (that goes through a float here; `json_with_decimals` keeps it
+    exact)."""
 
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+    def decode(body: bytes) -> M:
+        try:
+            return model.model_validate_json(body)
+        except ValidationError as exc:
+            if any(error["type"] == "json_invalid" for error in exc.errors()):
+                raise InvalidBody(str(exc)) from None
+            raise _malformed(exc, upstream, endpoint, where) from None
+
+    return decode
 
 
-_DONE = object()
-
-
-async def prefetched(pages: AsyncIterator[T], depth: int = 1) -> AsyncIterator[T]:
+async def prefetched(pages: AsyncIterator[T]) -> AsyncIterator[T]:
     """Yield `pages`, fetching the next while the caller processes this one.
 
-    Upstream latency then overlaps parsing and writing instead of adding to it. At most
-    `depth` fetched pages wait (plus one being fetched, one being processed), so memory stays
-    bounded; an upstream error surfaces where the page would have.
+    Upstream latency then overlaps parsing and writing instead of adding to it. At most two
+    pages are alive — the one being processed and the one being fetched — so memory stays
+    bounded; an upstream error surfaces where its page would have.
     """
-    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=depth)
-
-    async def pump() -> None:
-        try:
-            async for page in pages:
-                await queue.put(page)
-        except Exception as error:  # handed to the consumer, raised there
-            await queue.put(_Failed(error))
-        else:
-            await queue.put(_DONE)
-
-    task = asyncio.create_task(pump(), name="prefetch-pages")
+    pending: asyncio.Future[T] = asyncio.ensure_future(anext(pages))
     try:
-        while (item := await queue.get()) is not _DONE:
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item  # type: ignore[misc]
+        while True:
+            try:
+                page = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(pages))
+            yield page
+            del page
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        pending.cancel()
+        await asyncio.wait([pending])  # our own cancellation still propagates
+        if not pending.cancelled():
+            pending.exception()  # retrieved: an abandoned fetch's error is not "unhandled"
+        aclose = getattr(pages, "aclose", None)
+        if aclose is not None:
+            await aclose()

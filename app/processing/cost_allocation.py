@@ -59,16 +59,20 @@ def _weight_of(line: CostLine) -> Callable[[ClaudeFact], int] | None:
     return None  # code execution, session usage, …: nothing in the usage report to split by
 
 
-def _matches(line: CostLine, row: ClaudeFact) -> bool:
-    return all(
-        wanted is None or wanted == actual
-        for wanted, actual in (
-            (line.model, row.model),
-            (line.service_tier, row.service_tier),
-            (line.context_window, row.context_window),
-            (line.inference_geo, row.inference_geo),
-        )
-    )
+Coordinates = tuple[str | None, str | None, str | None, str | None]
+
+
+def _coordinates(row: ClaudeFact) -> Coordinates:
+    return (row.model, row.service_tier, row.context_window, row.inference_geo)
+
+
+def _line_coordinates(line: CostLine) -> Coordinates:
+    return (line.model, line.service_tier, line.context_window, line.inference_geo)
+
+
+def _matches(wanted: Coordinates, actual: Coordinates) -> bool:
+    """A cost line's null coordinate matches any value."""
+    return all(w is None or w == a for w, a in zip(wanted, actual, strict=True))
 
 
 def split_largest_remainder(amount: Decimal, weights: Sequence[int]) -> list[Decimal]:
@@ -93,19 +97,25 @@ def allocate(lines: Sequence[CostLine], usage: Sequence[ClaudeFact]) -> Allocati
     """Pure: the cost lines of one day against the usage rows of the same day."""
     costs: list[Decimal | None] = [None] * len(usage)
     residuals: list[CostLine] = []
-    by_workspace: dict[str | None, list[int]] = defaultdict(list)
+    # workspace → coordinates → row indices (ascending): a line looks up its rows instead of
+    # scanning the day (thousands of lines × thousands of rows).
+    groups: dict[str | None, dict[Coordinates, list[int]]] = defaultdict(dict)
     for index, row in enumerate(usage):
-        by_workspace[row.workspace_id].append(index)
+        groups[row.workspace_id].setdefault(_coordinates(row), []).append(index)
     for line in lines:
         weight_of = _weight_of(line)
         if weight_of is None:
             residuals.append(line)
             continue
-        candidates = [
-            index
-            for index in by_workspace.get(line.workspace_id, [])
-            if weight_of(usage[index]) > 0 and _matches(line, usage[index])
-        ]
+        wanted = _line_coordinates(line)
+        in_workspace = groups.get(line.workspace_id, {})
+        if None in wanted:
+            matching = [rows for key, rows in in_workspace.items() if _matches(wanted, key)]
+        else:
+            matching = [in_workspace.get(wanted, [])]
+        candidates = sorted(
+            index for rows in matching for index in rows if weight_of(usage[index]) > 0
+        )
         if not candidates:
             residuals.append(line)
             continue
