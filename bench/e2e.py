@@ -110,9 +110,15 @@ async def _truncate(dsn: str) -> None:
 
 
 def runs(
-    dsn: str, users: int, windows: tuple[int, ...], repetitions: int, latency_ms: int
+    dsn: str,
+    users: int,
+    windows: tuple[int, ...],
+    repetitions: int,
+    long_repetitions: int,
+    latency_ms: int,
 ) -> dict[str, Any]:
-    """Each source alone and the full run, per window; the full run's peak RSS."""
+    """Each source alone and the full run, per window (the longest `long_repetitions` times,
+    the others `repetitions` times); the full run's peak RSS."""
     simulator = Simulator(users, latency_ms)
     results: dict[str, Any] = {"users": users, "latency_ms": latency_ms, "windows": {}}
     try:
@@ -129,10 +135,12 @@ def runs(
                 "--end",
                 str(LAST_DAY),
             ]
-            window: dict[str, Any] = {}
+            window: dict[str, Any] = {
+                "repetitions": long_repetitions if days == max(windows) else repetitions
+            }
             for label in (*SOURCES, "all"):
                 walls, peaks = [], []
-                for _ in range(repetitions):
+                for _ in range(window["repetitions"]):
                     asyncio.run(_truncate(dsn))
                     command = base if label == "all" else [*base, "--sources", label]
                     wall, code, peak = _peak_rss_run(command, env)
