@@ -118,16 +118,23 @@ def _markdown(results: dict[str, Any]) -> str:
         "(`replace_claude_days`, `CursorWindow`) against `copy_records_to_table` of the same "
         "records into a table with the same columns and no index, constraint or generated key.",
         "",
-        "| table | rows | COPY rows/s | first load | unchanged | 10 % changed |",
-        "|---|---|---|---|---|---|",
+        "| table | rows | COPY rows/s | first load | unchanged | 10 % changed | plain COPY into the real table |",
+        "|---|---|---|---|---|---|---|",
     ]
     for table, r in results["write_path"].items():
         ratio = r["ratio_to_copy"]
         lines.append(
             f"| `{table}` | {r['rows']:,} | {r['rows_per_second']['copy']:,.0f} "
-            f"| {ratio['first_load']:.2f}× | {ratio['unchanged']:.2f}× | {ratio['ten_percent_changed']:.2f}× |"
+            f"| {ratio['first_load']:.2f}× | {ratio['unchanged']:.2f}× | {ratio['ten_percent_changed']:.2f}× "
+            f"| {ratio['copy_into_table']:.2f}× |"
         )
-    lines += ["", "Targets: first load ≥ 0.5× COPY, unchanged ≥ 1.0× COPY.", ""]
+    lines += [
+        "",
+        "Targets: first load ≥ 0.5× COPY, unchanged ≥ 1.0× COPY. The last column is a plain "
+        "binary COPY into the empty fact table itself (primary key, CHECK constraints, Claude's "
+        "generated grain key): no first load into that table can beat it.",
+        "",
+    ]
     if "peer_dlt" in results:
         lines += [
             "## Against dlt (merge write disposition, same primary keys)",

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import stamina
@@ -49,6 +49,7 @@ from app.repositories.facts import (
     replace_claude_days,
 )
 
+R = TypeVar("R")
 log = get_logger(__name__)
 
 ADMIN_SOURCES: tuple[SourceName, ...] = ("claude_code", "claude_usage", "claude_cost")
@@ -270,6 +271,7 @@ class DailyJob:
             self.tracker.check_cancelled()
             tracker.page(len(page.items))
             yield page
+            del page
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -383,11 +385,13 @@ class DailyJob:
                 kept = [fact for fact in facts if fact is not None]
                 tracker.progress.rows_skipped += len(facts) - len(kept)
                 window.add(kept)
+                del facts, kept  # spooled: nothing of a page stays alive while the next downloads
                 if page.last and page.window is not None:  # the chunk's days are complete
                     for day in days_between(*page.window):
                         async with self.pool.acquire() as connection:
                             tracker.written(await window.write_day(connection, day, self.run_id))
                     window.clear()
+                del page
 
     async def _claude_code(self, tracker: SourceTracker) -> None:
         client = self.clients.anthropic
@@ -401,15 +405,21 @@ class DailyJob:
                     facts = []
                 for record in page.items:
                     facts.extend(transform.claude_code_facts(record, context.directory))
+                del page  # not alive while the next one downloads or the day is written
             counts = await self.write_claude_day(
                 day, [ClaudeDayWrite("claude_code_analytics", facts)]
             )
             tracker.written(counts["claude_code_analytics"])
 
     async def _by_day(
-        self, tracker: SourceTracker, pages: AsyncIterator[Page[Any]]
-    ) -> AsyncIterator[tuple[date, list[Any]]]:
-        """Daily buckets (oldest first, possibly split across pages) → complete days."""
+        self,
+        tracker: SourceTracker,
+        pages: AsyncIterator[Page[Any]],
+        convert: Callable[[date, list[Any]], R],
+    ) -> AsyncIterator[tuple[date, R]]:
+        """Daily buckets (oldest first, possibly split across pages) → complete days, each
+        converted before it is handed on, so a day's upstream models are freed before it is
+        written while the next page downloads."""
         current: date | None = None
         results: list[Any] = []
         async for page in self._pages(tracker, pages):
@@ -418,23 +428,32 @@ class DailyJob:
             for bucket in page.items:
                 day = bucket.starting_at.astimezone(UTC).date()
                 if current is not None and day != current:
-                    yield current, results
+                    converted = convert(current, results)
                     results = []
+                    yield current, converted
+                    del converted
                 current = day
                 results.extend(bucket.results)
+            del page
         if current is not None:
-            yield current, results
+            converted = convert(current, results)
+            results = []
+            yield current, converted
 
     async def _claude_usage(self, tracker: SourceTracker, billing: BillingJoin) -> None:
         client = self.clients.anthropic
         assert client is not None
         tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
         context = await self.claude_context()
+
+        def to_facts(day: date, results: list[MessagesUsageResult]) -> list[ClaudeFact]:
+            facts = transform.usage_facts(day, results, context.directory, context.categories)
+            return fold_duplicates(facts)
+
         pages = client.messages_usage(self.start, self.end, tracker.stats)
-        async for day, results in self._by_day(tracker, pages):
-            usage_results: list[MessagesUsageResult] = results
-            facts = transform.usage_facts(day, usage_results, context.directory, context.categories)
-            await billing.offer_usage(day, fold_duplicates(facts))
+        async for day, facts in self._by_day(tracker, pages, to_facts):
+            await billing.offer_usage(day, facts)
+            del facts
         await billing.usage_done()
 
     async def _claude_cost(self, tracker: SourceTracker, billing: BillingJoin) -> None:
@@ -442,9 +461,13 @@ class DailyJob:
         assert client is not None
         tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
         pages = client.cost_report(self.start, self.end, tracker.stats)
-        async for day, results in self._by_day(tracker, pages):
-            cost_results: list[CostResult] = results
-            await billing.offer_cost(day, transform.cost_lines(cost_results))
+
+        def to_lines(day: date, results: list[CostResult]) -> list[CostLine]:
+            return transform.cost_lines(results)
+
+        async for day, lines in self._by_day(tracker, pages, to_lines):
+            await billing.offer_cost(day, lines)
+            del lines
 
     async def _claude_ai(self, tracker: SourceTracker) -> None:
         tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
