@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -79,26 +80,46 @@ class Simulator:
             "COLUMNS": "200",
         }
 
+    def cpu_seconds(self) -> float:
+        times = psutil.Process(self.process.pid).cpu_times()
+        return float(times.user + times.system)
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
 
 
-def _peak_rss_run(command: list[str], env: dict[str, str]) -> tuple[float, int, int]:
-    """Wall seconds, exit code and peak RSS (bytes) of a command, polled every 50 ms."""
+@dataclass
+class Measured:
+    wall_seconds: float
+    exit_code: int
+    peak_rss: int
+    cpu_seconds: float  # of the run process itself (user + system)
+
+
+def _measured_run(command: list[str], env: dict[str, str]) -> Measured:
+    """Wall time, exit code, peak RSS (bytes) and CPU time of a command, polled every 50 ms."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     watched = psutil.Process(process.pid)
     peak = 0
+    cpu = 0.0
     while process.poll() is None:
         try:
             peak = max(peak, watched.memory_info().rss)
+            times = watched.cpu_times()
+            cpu = times.user + times.system
         except psutil.Error:
             break
         time.sleep(0.05)
-    return time.perf_counter() - started, process.wait(), peak
+    return Measured(time.perf_counter() - started, process.wait(), peak, cpu)
+
+
+def _busy_cpu_seconds() -> float:
+    times = psutil.cpu_times()
+    return float(times.user + times.system + getattr(times, "nice", 0.0))
 
 
 async def _truncate(dsn: str) -> None:
@@ -140,17 +161,28 @@ def runs(
             }
             for label in (*SOURCES, "all"):
                 walls, peaks = [], []
+                cpu: dict[str, list[float]] = {"pipeline": [], "simulator": [], "other": []}
                 for _ in range(window["repetitions"]):
                     asyncio.run(_truncate(dsn))
                     command = base if label == "all" else [*base, "--sources", label]
-                    wall, code, peak = _peak_rss_run(command, env)
-                    if code != 0:
-                        raise RuntimeError(f"run {label} over {days} days exited {code}")
-                    walls.append(wall)
-                    peaks.append(peak)
+                    simulator_before = simulator.cpu_seconds()
+                    busy_before = _busy_cpu_seconds()
+                    run = _measured_run(command, env)
+                    if run.exit_code != 0:
+                        raise RuntimeError(f"run {label} over {days} days exited {run.exit_code}")
+                    walls.append(run.wall_seconds)
+                    peaks.append(run.peak_rss)
+                    simulated = simulator.cpu_seconds() - simulator_before
+                    cpu["pipeline"].append(run.cpu_seconds)
+                    cpu["simulator"].append(simulated)
+                    cpu["other"].append(
+                        _busy_cpu_seconds() - busy_before - simulated - run.cpu_seconds
+                    )
                 window[label] = {
                     "wall_seconds": median(walls),
                     "peak_rss_mb": median(peaks) / 2**20,
+                    # Where the machine's CPU went: the run, the simulator, PostgreSQL + rest.
+                    "cpu_seconds": {name: median(values) for name, values in cpu.items()},
                 }
             slowest = max(window[s]["wall_seconds"] for s in SOURCES)
             window["full_over_slowest_source"] = window["all"]["wall_seconds"] / slowest
