@@ -66,6 +66,22 @@ async def test_an_identical_restatement_is_skipped_and_touches_nothing(db: async
         unchanged = await _write_cursor(connection, *pages)
         assert unchanged == [51]
         assert await _cursor_table(connection) == before
+        # The skip really happened: the count comes from the digest row, not from a merge.
+        await connection.execute("UPDATE fact_day_digests SET row_count = 999")
+        assert await _write_cursor(connection, *pages) == [999]
+
+
+async def test_a_claude_day_streamed_on_first_load_is_skipped_when_restated_identically(
+    db: asyncpg.Pool,
+) -> None:
+    facts = [_claude(f"model-{i}", i) for i in range(4500)]  # several digest chunks
+    async with db.acquire() as connection:
+        await replace_claude_days(connection, DAY, [ClaudeDayWrite("usage_report", facts)], None)
+        await connection.execute("UPDATE fact_day_digests SET row_count = 999")
+        counts = await replace_claude_days(
+            connection, DAY, [ClaudeDayWrite("usage_report", facts)], None
+        )
+    assert counts["usage_report"].unchanged == 999  # digest of the streamed load matched
 
 
 async def test_a_hand_edit_invalidates_the_digests_so_the_next_run_repairs_the_day(
