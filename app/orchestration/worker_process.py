@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 import uuid
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
@@ -34,6 +35,8 @@ log = get_logger(__name__)
 # Below the API process (0), so the kernel serves requests first when both want the CPU.
 WORKER_NICENESS = 10
 _SUPERVISE_SECONDS = 1.0
+_STABLE_SECONDS = 30.0  # a worker that lived this long was healthy: restart it at once
+_MAX_RESTART_DELAY_SECONDS = 30.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -71,7 +74,8 @@ async def _serve(settings: Settings, dsn: str, wake: Connection, worker_id: str)
     )
 
     def relay() -> None:  # the parent's wake-ups, onto this loop
-        with contextlib.suppress(EOFError, OSError):  # the parent closed its end
+        # EOF/OSError: the parent closed its end; RuntimeError: our loop has already closed.
+        with contextlib.suppress(EOFError, OSError, RuntimeError):
             while True:
                 wake.recv_bytes()
                 loop.call_soon_threadsafe(worker.wake)
@@ -121,15 +125,27 @@ class WorkerProcess:
         self._supervisor = asyncio.create_task(self._supervise(), name="worker-supervisor")
 
     async def _supervise(self) -> None:
+        failures = 0  # consecutive early exits: back off instead of restarting in a tight loop
+        started = time.monotonic()
         while not self._stopping:
             await asyncio.sleep(_SUPERVISE_SECONDS)
             process = self._process
             if process is None or process.is_alive() or self._stopping:
                 continue
-            log.error("worker process exited; restarting", exit_code=process.exitcode)
+            failures = failures + 1 if time.monotonic() - started < _STABLE_SECONDS else 1
+            delay = min(_MAX_RESTART_DELAY_SECONDS, 2 ** (failures - 1) - 1)
+            log.error(
+                "worker process exited; restarting",
+                exit_code=process.exitcode,
+                delay_seconds=delay,
+            )
             if process.pid is not None:
                 metrics.forget_process(process.pid)
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
             self._spawn()
+            started = time.monotonic()
 
     def wake(self) -> None:
         with contextlib.suppress(OSError):  # a dead child is restarted and polls anyway
