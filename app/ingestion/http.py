@@ -237,7 +237,11 @@ class UpstreamHttp:
                     try:
                         return decode(body)
                     except InvalidBody:
-                        raise _Retryable("HTTP 200 with a body that is not valid JSON") from None
+                        # Cut short or garbled in transit: a fresh read is safe, usually whole.
+                        raise _Retryable(
+                            f"HTTP {stats.last_status} with a body that is not valid JSON",
+                            status=stats.last_status,
+                        ) from None
         except _Retryable as exc:
             raise UpstreamError(
                 f"{self.upstream} {where} failed after {attempt} attempts: "
