@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import partial
+from operator import attrgetter
 from typing import Any
 
 import asyncpg
@@ -113,21 +114,26 @@ async def _cursor_upsert(pool: asyncpg.Pool, rows: dict[date, list[CursorFact]])
                 await window.write_day(connection, day, None)
 
 
+async def _copy_days(
+    connection: asyncpg.Connection,
+    target: str,
+    columns: tuple[str, ...],
+    rows: dict[date, list[Any]],
+) -> None:
+    getter = attrgetter(*columns)
+    for facts in rows.values():
+        await connection.copy_records_to_table(target, records=map(getter, facts), columns=columns)
+
+
 async def _copy(
     pool: asyncpg.Pool, table: str, columns: tuple[str, ...], rows: dict[date, list[Any]]
 ) -> None:
-    from operator import attrgetter
-
-    getter = attrgetter(*columns)
     async with pool.acquire() as connection:
         await connection.execute(f"DROP TABLE IF EXISTS {table}_copy")
         # Same columns and defaults, no indexes, no constraints beyond NOT NULL: the limit.
         await connection.execute(f"CREATE TABLE {table}_copy (LIKE {table} INCLUDING DEFAULTS)")
         await connection.execute(f"ALTER TABLE {table}_copy DROP COLUMN IF EXISTS grain_key")
-        for facts in rows.values():
-            await connection.copy_records_to_table(
-                f"{table}_copy", records=map(getter, facts), columns=columns
-            )
+        await _copy_days(connection, f"{table}_copy", columns, rows)
 
 
 async def _copy_into_table(
@@ -135,15 +141,9 @@ async def _copy_into_table(
 ) -> None:
     """The same COPY into the real, empty table (its key, constraints, generated column): the
     ceiling for any first load into it."""
-    from operator import attrgetter
-
-    getter = attrgetter(*columns)
     async with pool.acquire() as connection:
         await connection.execute(f"TRUNCATE {table}")
-        for facts in rows.values():
-            await connection.copy_records_to_table(
-                table, records=map(getter, facts), columns=columns
-            )
+        await _copy_days(connection, table, columns, rows)
         await connection.execute(f"TRUNCATE {table}")
 
 
