@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Platform = Literal["claude_code", "claude_api", "claude_ai"]
 ClaudeSource = Literal[
@@ -166,23 +166,33 @@ def _add(left: Any, right: Any) -> Any:
     return left + right
 
 
+F = TypeVar("F", ClaudeFact, CursorFact)
+
+
+def _fold(facts: Iterable[F], merge: Callable[[F, F], None]) -> list[F]:
+    """One fact per key, in first-seen order; `merge` adds a later duplicate into the first."""
+    folded: dict[tuple[Any, ...], F] = {}
+    for fact in facts:
+        existing = folded.setdefault(fact.key(), fact)
+        if existing is not fact:
+            merge(existing, fact)
+    return list(folded.values())
+
+
+def _merge_claude(existing: ClaudeFact, fact: ClaudeFact) -> None:
+    for name in ADDITIVE_CLAUDE_FIELDS:
+        setattr(existing, name, _add(getattr(existing, name), getattr(fact, name)))
+    existing.cost_kind = existing.cost_kind or fact.cost_kind
+    if fact.attribution_confidence < existing.attribution_confidence:
+        existing.attribution_method = fact.attribution_method
+        existing.attribution_confidence = fact.attribution_confidence
+        existing.user_email = fact.user_email
+
+
 def fold_duplicates(facts: Iterable[ClaudeFact]) -> list[ClaudeFact]:
     """One row per grain: rows an upstream split (pages, undocumented dimensions) are
     added up, so the upsert never sees a key twice and nothing is lost."""
-    folded: dict[tuple[Any, ...], ClaudeFact] = {}
-    for fact in facts:
-        existing = folded.get(fact.key())
-        if existing is None:
-            folded[fact.key()] = fact
-            continue
-        for name in ADDITIVE_CLAUDE_FIELDS:
-            setattr(existing, name, _add(getattr(existing, name), getattr(fact, name)))
-        existing.cost_kind = existing.cost_kind or fact.cost_kind
-        if fact.attribution_confidence < existing.attribution_confidence:
-            existing.attribution_method = fact.attribution_method
-            existing.attribution_confidence = fact.attribution_confidence
-            existing.user_email = fact.user_email
-    return list(folded.values())
+    return _fold(facts, _merge_claude)
 
 
 def _least(left: Any, right: Any) -> Any:
@@ -193,22 +203,19 @@ def _greatest(left: Any, right: Any) -> Any:
     return right if left is None else left if right is None else max(left, right)
 
 
+def _merge_cursor(existing: CursorFact, fact: CursorFact) -> None:
+    for name in CURSOR_COUNTERS:
+        setattr(existing, name, getattr(existing, name) + getattr(fact, name))
+    existing.is_active = existing.is_active or fact.is_active
+    existing.cursor_user_id = _least(existing.cursor_user_id, fact.cursor_user_id)
+    for name in CURSOR_DESCRIPTIVE:
+        setattr(existing, name, _greatest(getattr(existing, name), getattr(fact, name)))
+    if fact.attribution_confidence < existing.attribution_confidence:
+        existing.attribution_method = fact.attribution_method
+        existing.attribution_confidence = fact.attribution_confidence
+
+
 def fold_cursor_duplicates(facts: Iterable[CursorFact]) -> list[CursorFact]:
     """One row per (day, email): two upstream rows for one person — e.g. the same address in
     two letter cases, or on two pages — are folded, counters added up, nothing lost."""
-    folded: dict[tuple[Any, ...], CursorFact] = {}
-    for fact in facts:
-        existing = folded.get(fact.key())
-        if existing is None:
-            folded[fact.key()] = fact
-            continue
-        for name in CURSOR_COUNTERS:
-            setattr(existing, name, getattr(existing, name) + getattr(fact, name))
-        existing.is_active = existing.is_active or fact.is_active
-        existing.cursor_user_id = _least(existing.cursor_user_id, fact.cursor_user_id)
-        for name in CURSOR_DESCRIPTIVE:
-            setattr(existing, name, _greatest(getattr(existing, name), getattr(fact, name)))
-        if fact.attribution_confidence < existing.attribution_confidence:
-            existing.attribution_method = fact.attribution_method
-            existing.attribution_confidence = fact.attribution_confidence
-    return list(folded.values())
+    return _fold(facts, _merge_cursor)
