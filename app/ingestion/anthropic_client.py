@@ -32,7 +32,7 @@ from app.ingestion.models import (
     OrgUser,
     Workspace,
 )
-from app.ingestion.pagination import Page, json_page, parse_page
+from app.ingestion.pagination import Page, exact_page, json_page, parse_page
 from app.logs import get_logger
 
 log = get_logger(__name__)
@@ -96,23 +96,11 @@ class AnthropicClient:
             where = f"{window} page {number + 1}"
             request = params + ([("page", cursor)] if cursor else [])
             try:
-                if numbers_are_counts:
-                    page = await self._http.request_json(
-                        "GET", path, endpoint=endpoint, stats=stats, params=request,
-                        context=where,
-                        decode=json_page(
-                            model, upstream=self.upstream, endpoint=endpoint, where=where
-                        ),
-                    )  # fmt: skip
-                else:
-                    raw = await self._http.request_json(
-                        "GET", path, endpoint=endpoint, stats=stats, params=request,
-                        context=where,
-                    )  # fmt: skip
-                    page = parse_page(
-                        model, raw, upstream=self.upstream, endpoint=endpoint, where=where
-                    )
-                    del raw
+                decoder = json_page if numbers_are_counts else exact_page
+                page = await self._http.request_json(
+                    "GET", path, endpoint=endpoint, stats=stats, params=request, context=where,
+                    decode=decoder(model, upstream=self.upstream, endpoint=endpoint, where=where),
+                )  # fmt: skip
             except InvalidCursorError:
                 if cursor is None or restarted_once:
                     raise

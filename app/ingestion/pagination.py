@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from app.ingestion.http import InvalidBody, MalformedPageError
+from app.ingestion.http import InvalidBody, MalformedPageError, json_with_decimals
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -52,6 +52,17 @@ def parse_page(model: type[M], raw: Any, *, upstream: str, endpoint: str, where:
         return model.model_validate(raw)
     except ValidationError as exc:
         raise _malformed(exc, upstream, endpoint, where) from None
+
+
+def exact_page(model: type[M], *, upstream: str, endpoint: str, where: str) -> Callable[[bytes], M]:
+    """A decoder keeping every JSON number exact (non-integers as `Decimal`) before the page is
+    validated: for pages with money in JSON numbers."""
+
+    def decode(body: bytes) -> M:
+        raw = json_with_decimals(body)
+        return parse_page(model, raw, upstream=upstream, endpoint=endpoint, where=where)
+
+    return decode
 
 
 def json_page(model: type[M], *, upstream: str, endpoint: str, where: str) -> Callable[[bytes], M]:

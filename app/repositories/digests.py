@@ -44,15 +44,13 @@ def decode_rows(encoded: bytes) -> list[list[Any]]:
 class DayDigest:
     """A running digest of one day's encoded rows."""
 
-    __slots__ = ("_hash", "rows")
+    __slots__ = ("_hash",)
 
     def __init__(self) -> None:
         self._hash = hashlib.blake2b(_VERSION, digest_size=16)
-        self.rows = 0
 
-    def update(self, encoded: bytes, rows: int) -> None:
+    def update(self, encoded: bytes) -> None:
         self._hash.update(encoded)
-        self.rows += rows
 
     def digest(self) -> bytes:
         return self._hash.digest()
@@ -60,5 +58,5 @@ class DayDigest:
 
 def digest_rows(rows: Sequence[tuple[Any, ...]]) -> bytes:
     digest = DayDigest()
-    digest.update(encode_rows(rows), len(rows))
+    digest.update(encode_rows(rows))
     return digest.digest()

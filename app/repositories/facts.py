@@ -23,7 +23,8 @@ import shutil
 import tempfile
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -165,6 +166,16 @@ _CURSOR = _fact_table(
 # Marks the pipeline's own write transactions: the digest trigger (migration 0003) drops the
 # digests of a table written by anyone else.
 _MARK_WRITER = "SELECT set_config('ai_usage_pipeline.writer', 'on', true)"
+
+
+@asynccontextmanager
+async def _writing(connection: asyncpg.Connection) -> AsyncIterator[None]:
+    """A transaction of the pipeline's own: every fact write goes through one."""
+    async with connection.transaction():
+        await connection.execute(_MARK_WRITER)
+        yield
+
+
 _STORED_DIGEST = """
     SELECT digest, row_count FROM fact_day_digests
      WHERE target_table = $1 AND source = $2 AND usage_date = $3
@@ -210,8 +221,7 @@ async def _replace_day(
     run_id: uuid.UUID | None,
     keep_existing_cost: bool = False,
 ) -> WriteCounts:
-    """Make (source, day) of `table` hold exactly the incoming rows; call inside a transaction
-    marked with `_MARK_WRITER`."""
+    """Make (source, day) of `table` hold exactly the incoming rows; call inside `_writing`."""
     stored = await connection.fetchrow(_STORED_DIGEST, table.name, source, day)
     if stored is None and not await connection.fetchval(table.day_exists, day, source):
         # Nothing to compare, update or delete.
@@ -287,7 +297,7 @@ class _ClaudeRows:
         digest = DayDigest()
         for start in range(0, len(self._facts), _CHUNK):
             rows = [_claude_row(fact) for fact in self._facts[start : start + _CHUNK]]
-            digest.update(encode_rows(rows), len(rows))
+            digest.update(encode_rows(rows))
             for row in rows:
                 yield (*row, run_id)
         self._digest = digest.digest()
@@ -317,8 +327,7 @@ async def replace_claude_days(
         if any(fact.usage_date != day for fact in write.facts):
             raise ValueError(f"{write.source}: facts of another day in the write for {day}")
     counts: dict[ClaudeSource, WriteCounts] = {}
-    async with connection.transaction():
-        await connection.execute(_MARK_WRITER)
+    async with _writing(connection):
         for write in writes:
             counts[write.source] = await _replace_day(
                 connection,
@@ -428,11 +437,8 @@ class CursorWindow:
                 for start in range(0, len(rows), _CHUNK):
                     chunk = rows[start : start + _CHUNK]
                     encoded = encode_rows(chunk)
-                    digest.update(encoded, len(chunk))
+                    digest.update(encoded)
                     spool.write(encoded + b"\n")
-
-    def days(self) -> list[date]:
-        return sorted(self._digests)
 
     async def write_day(
         self, connection: asyncpg.Connection, day: date, run_id: uuid.UUID | None
@@ -441,8 +447,7 @@ class CursorWindow:
         with no rows deletes what the table holds for it."""
         digest = self._digests.get(day, DayDigest()).digest()
         incoming = _CursorDayRows(day, digest, self._path(day) if day in self._digests else None)
-        async with connection.transaction():
-            await connection.execute(_MARK_WRITER)
+        async with _writing(connection):
             return await _replace_day(connection, _CURSOR, day, CURSOR_SOURCE, incoming, run_id)
 
     def clear(self) -> None:
