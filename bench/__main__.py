@@ -18,6 +18,7 @@ from bench import e2e, peer_dlt, write_path
 from bench.common import machine, scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGE_LATENCY_MS = 50  # simulated upstream latency per page, as the issue sets it
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -86,7 +87,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             tuple(args.windows),
             args.run_repetitions,
             args.long_run_repetitions,
-            50,
+            PAGE_LATENCY_MS,
         )
     async with scratch_database() as dsn:
         results["api_latency"] = await asyncio.to_thread(
@@ -94,7 +95,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             dsn,
             args.users,
             max(args.windows),
-            50,
+            PAGE_LATENCY_MS,
             args.load_rate,
             args.load_seconds,
         )
