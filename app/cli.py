@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 
 from app.config import Settings, SettingsError, load_settings
+from app.gc_tuning import tune_garbage_collector
 
 cli = typer.Typer(
     name="usage-pipeline",
@@ -152,6 +153,7 @@ def _run_and_report(
         typer.echo(f"usage-pipeline: {exc}", err=True)
         return 2
     output.print(f"Run {window_start} → {window_end}: {', '.join(chosen)}")
+    tune_garbage_collector()
     try:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             _, outcome, summary = asyncio.run(
@@ -244,6 +246,7 @@ def simulate(
     app = create_simulator(GroundTruth(seed=seed, users=users), SimulatorOptions(page_cap=page_cap))
     if latency_ms:
         app.state.faults.add("*", FaultSpec(kind="latency", ms=latency_ms, times=None))
+    tune_garbage_collector()  # it renders pages as allocation-heavy as the pipeline parses them
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

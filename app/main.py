@@ -17,6 +17,7 @@ from app.api import health, runs
 from app.api import metrics as metrics_api
 from app.api.problems import install_problem_handlers, problem_response
 from app.config import Settings, load_settings
+from app.gc_tuning import tune_garbage_collector
 from app.ingestion.factory import build_clients, build_http_client
 from app.logs import configure_logging, get_logger
 from app.orchestration.oneshot import worker_identity
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
             )
         app.state.worker = worker
         worker.start()
+        tune_garbage_collector()  # what exists now lives as long as the service
         schedule = None
         if settings.scheduler_enabled:
             schedule = DailySchedule(app.state.pool, settings, worker.wake)

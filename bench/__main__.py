@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.gc_tuning import tune_garbage_collector
 from bench import e2e, peer_dlt, write_path
 from bench.common import machine, scratch_database
 
@@ -217,4 +218,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # The write path and the peer are measured in this process: configure it as the service
+    # configures each of its processes.
+    tune_garbage_collector()
     main()

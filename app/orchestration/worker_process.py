@@ -24,6 +24,7 @@ from multiprocessing.context import SpawnProcess
 
 from app import SHARE_METRICS_ENV, metrics
 from app.config import Settings
+from app.gc_tuning import tune_garbage_collector
 from app.ingestion.factory import build_clients, build_http_client
 from app.logs import configure_logging, get_logger
 from app.orchestration.oneshot import worker_identity
@@ -57,6 +58,7 @@ def _child_main(
         os.nice(WORKER_NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     configure_logging(settings)
+    tune_garbage_collector()
     asyncio.run(_serve(settings, dsn, wake, worker_id))
 
 

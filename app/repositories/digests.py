@@ -19,10 +19,10 @@ import orjson
 _VERSION = b"ai-usage-pipeline/day-digest/1"
 
 
-def _default(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot digest {type(value).__name__}")
+# orjson calls this for every value it has no encoding of: a Decimal is its exact string, and
+# anything else fails (TypeError) rather than be digested in some ambiguous form. The unbound
+# C method saves a Python frame per value on the hot path.
+_default = Decimal.__str__
 
 
 def encode_rows(rows: Sequence[tuple[Any, ...]]) -> bytes:

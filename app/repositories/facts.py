@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
@@ -348,8 +349,9 @@ _EMAIL_AT = CURSOR_COLUMNS.index("email")
 _CONFIDENCE_AT = CURSOR_COLUMNS.index("attribution_confidence")
 
 
-def _landed_chunks(day: date, spool: Path | None) -> Iterator[list[list[Any]]]:
-    """A day's spooled rows back in column order and types, one page at a time."""
+def _landed_chunks(day: date, spool: Path | None, *appended: Any) -> Iterator[list[list[Any]]]:
+    """A day's spooled rows back in column order and types (`appended` values added at the
+    end of each row), one chunk at a time."""
     if spool is None:
         return
     confidences: dict[str, Decimal] = {}
@@ -363,6 +365,7 @@ def _landed_chunks(day: date, spool: Path | None) -> Iterator[list[list[Any]]]:
                 if confidence is None:
                     confidence = confidences[text] = Decimal(text)
                 values[_CONFIDENCE_AT] = confidence
+                values += appended
             yield rows
 
 
@@ -392,11 +395,12 @@ class _CursorDayRows:
         return self._streamed if self._rows is None else len(self._rows)
 
     def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[list[Any]]:
-        for chunk in _landed_chunks(self._day, self._spool):
-            for values in chunk:
-                values.append(run_id)
+        return chain.from_iterable(self._counted(_landed_chunks(self._day, self._spool, run_id)))
+
+    def _counted(self, chunks: Iterator[list[list[Any]]]) -> Iterator[list[list[Any]]]:
+        for chunk in chunks:
             self._streamed += len(chunk)
-            yield from chunk
+            yield chunk
 
     def folded_for_first_load(self, run_id: uuid.UUID | None) -> list[list[Any]]:
         return [[*values, run_id] for values in self.rows()]
@@ -428,8 +432,8 @@ class CursorWindow:
 
     def add(self, facts: Sequence[CursorFact]) -> None:
         by_day: dict[date, list[Row]] = defaultdict(list)
-        for fact in facts:
-            by_day[fact.usage_date].append(_cursor_row(fact))
+        for row in map(_cursor_row, facts):
+            by_day[row[_DATE_AT]].append(row)
         for day, rows in by_day.items():
             digest = self._digests.setdefault(day, DayDigest())
             with self._path(day).open("ab") as spool:
