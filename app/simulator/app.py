@@ -23,6 +23,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
@@ -44,16 +45,15 @@ class SimulatorOptions:
     bucket_cap: int | None = None
 
 
-class _Json(json.JSONEncoder):
-    def default(self, o: object) -> Any:
-        if isinstance(o, Decimal):
-            return float(o) if o == o.to_integral_value() else float(str(o))
-        return super().default(o)
+def _decimal_as_number(value: object) -> float:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
 def _dumps(body: Any) -> bytes:
     # Decimal cents (Claude Code estimated_cost) go out as JSON numbers, like the real API.
-    return json.dumps(body, cls=_Json, separators=(",", ":")).encode()
+    return orjson.dumps(body, default=_decimal_as_number)
 
 
 def _fingerprint(request: Request) -> str:
