@@ -82,6 +82,11 @@ def json_page(model: type[M], *, upstream: str, endpoint: str, where: str) -> Ca
     return decode
 
 
+# Measured: 1 turn sent some requests early, 3 or more sent all of them (a 30-day
+# claude_code run against the simulator at 50 ms per page went from 20.5 s to 18.3 s).
+_LOOP_TURNS_TO_SEND = 4
+
+
 async def prefetched(pages: AsyncIterator[T]) -> AsyncIterator[T]:
     """Yield `pages`, fetching the next while the caller processes this one.
 
@@ -97,6 +102,11 @@ async def prefetched(pages: AsyncIterator[T]) -> AsyncIterator[T]:
             except StopAsyncIteration:
                 return
             pending = asyncio.ensure_future(anext(pages))
+            # A new task only runs when the loop gets control, and it needs a few turns (rate
+            # limiter, connection pool) to put its request on the wire; give it those before
+            # the caller's CPU-bound processing, or the fetch would not overlap it at all.
+            for _ in range(_LOOP_TURNS_TO_SEND):
+                await asyncio.sleep(0)
             yield page
             del page
     finally:

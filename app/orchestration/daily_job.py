@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -470,31 +470,32 @@ class DailyJob:
             del lines
 
     async def _claude_ai(self, tracker: SourceTracker) -> None:
+        """The activity feed and the analytics reports write different rows: fetched at once."""
         tracker.stats.start_budget(self.settings.upstream_source_time_budget_seconds)
         directory = self.direct_directory
+        feeds: list[Coroutine[Any, Any, None]] = []
         if (compliance := self.clients.compliance) is not None:
-            await self._activity(tracker, compliance, directory)
+            feeds.append(self._activity(tracker, compliance, directory))
         if (analytics := self.clients.analytics) is not None:
-            for day in self.days:
-                usage = [
-                    row
-                    async for page in self._pages(
-                        tracker, analytics.analytics_chat_usage(day, day, tracker.stats)
-                    )
-                    for row in page.items
-                ]
-                cost = [
-                    row
-                    async for page in self._pages(
-                        tracker, analytics.analytics_chat_cost(day, day, tracker.stats)
-                    )
-                    for row in page.items
-                ]
-                facts = transform.analytics_facts(day, usage, cost, directory)
-                counts = await self.write_claude_day(
-                    day, [ClaudeDayWrite("claude_ai_analytics", facts)]
-                )
-                tracker.written(counts["claude_ai_analytics"])
+            feeds.append(self._analytics(tracker, analytics, directory))
+        await _together(*feeds)
+
+    async def _analytics(
+        self, tracker: SourceTracker, client: Any, directory: AttributionDirectory
+    ) -> None:
+        async def rows(report: AsyncIterator[Page[Any]]) -> list[Any]:
+            return [row async for page in self._pages(tracker, report) for row in page.items]
+
+        for day in self.days:
+            usage, cost = await _together(
+                rows(client.analytics_chat_usage(day, day, tracker.stats)),
+                rows(client.analytics_chat_cost(day, day, tracker.stats)),
+            )
+            facts = transform.analytics_facts(day, usage, cost, directory)
+            counts = await self.write_claude_day(
+                day, [ClaudeDayWrite("claude_ai_analytics", facts)]
+            )
+            tracker.written(counts["claude_ai_analytics"])
 
     async def _activity(
         self, tracker: SourceTracker, client: Any, directory: AttributionDirectory
@@ -525,6 +526,18 @@ class DailyJob:
         for day in self.days:  # days without any event: nothing happened, say so
             if day not in seen:
                 await flush(day, [])
+
+
+async def _together(*jobs: Coroutine[Any, Any, R]) -> list[R]:
+    """Run `jobs` concurrently. The first failure cancels the others and is raised as itself,
+    not wrapped in an ExceptionGroup: callers tell upstream, database and cancellation errors
+    apart."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(job) for job in jobs]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from failed
+    return [task.result() for task in tasks]
 
 
 async def execute_run(

@@ -133,6 +133,62 @@ def _activity_feed(
     return events, {event.id: index for index, event in enumerate(events)}
 
 
+@lru_cache(maxsize=4)
+def _analytics_rows(
+    truth: GroundTruth, kind: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """A request span's Enterprise Analytics rows, built once and served page by page (each
+    page used to rebuild every person-day of the span)."""
+    rows: list[dict[str, Any]] = []
+    for day in truth.days(start.date(), (end - timedelta(microseconds=1)).date()):
+        for person in truth.people:
+            usage = truth.chat_usage(person, day)
+            if usage is None:
+                continue
+            tokens, cents = usage
+            actor = {
+                "type": "user_actor",
+                "user_id": person.user_id,
+                "name": person.name,
+                "email": person.email,
+                "deleted": False,
+            }
+            common = {
+                "actor": actor,
+                "starting_at": f"{day.isoformat()}T00:00:00Z",
+                "ending_at": f"{(day + timedelta(days=1)).isoformat()}T00:00:00Z",
+                "product": "chat",
+                "model": None,
+            }
+            if kind == "usage":
+                rows.append(
+                    {
+                        **common,
+                        "uncached_input_tokens": tokens["uncached_input_tokens"],
+                        "cache_creation": {
+                            "ephemeral_5m_input_tokens": 0,
+                            "ephemeral_1h_input_tokens": 0,
+                        },
+                        "cache_read_input_tokens": tokens["cache_read_input_tokens"],
+                        "output_tokens": tokens["output_tokens"],
+                        "total_tokens": sum(
+                            tokens[k]
+                            for k in (
+                                "uncached_input_tokens",
+                                "cache_read_input_tokens",
+                                "output_tokens",
+                            )
+                        ),
+                        "server_tool_use": {"web_search_requests": 0},
+                        "requests": tokens["requests"],
+                    }
+                )
+            else:
+                amount = _cents_text(cents)
+                rows.append({**common, "currency": "USD", "amount": amount, "list_amount": amount})
+    return rows
+
+
 def _parse_rfc3339(value: str | None, name: str) -> datetime:
     if not value or "T" not in value:
         raise _Reject(
@@ -557,56 +613,7 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
         end = _parse_rfc3339(request.query_params.get("ending_at"), "ending_at")
         if (end - start).days > 31:
             raise _Reject(_anthropic_error(400, "invalid_request_error", "span must be ≤ 31 days"))
-        rows: list[dict[str, Any]] = []
-        for day in truth.days(start.date(), (end - timedelta(microseconds=1)).date()):
-            for person in truth.people:
-                usage = truth.chat_usage(person, day)
-                if usage is None:
-                    continue
-                tokens, cents = usage
-                actor = {
-                    "type": "user_actor",
-                    "user_id": person.user_id,
-                    "name": person.name,
-                    "email": person.email,
-                    "deleted": False,
-                }
-                common = {
-                    "actor": actor,
-                    "starting_at": f"{day.isoformat()}T00:00:00Z",
-                    "ending_at": f"{(day + timedelta(days=1)).isoformat()}T00:00:00Z",
-                    "product": "chat",
-                    "model": None,
-                }
-                if kind == "usage":
-                    rows.append(
-                        {
-                            **common,
-                            "uncached_input_tokens": tokens["uncached_input_tokens"],
-                            "cache_creation": {
-                                "ephemeral_5m_input_tokens": 0,
-                                "ephemeral_1h_input_tokens": 0,
-                            },
-                            "cache_read_input_tokens": tokens["cache_read_input_tokens"],
-                            "output_tokens": tokens["output_tokens"],
-                            "total_tokens": sum(
-                                tokens[k]
-                                for k in (
-                                    "uncached_input_tokens",
-                                    "cache_read_input_tokens",
-                                    "output_tokens",
-                                )
-                            ),
-                            "server_tool_use": {"web_search_requests": 0},
-                            "requests": tokens["requests"],
-                        }
-                    )
-                else:
-                    amount = _cents_text(cents)
-                    rows.append(
-                        {**common, "currency": "USD", "amount": amount, "list_amount": amount}
-                    )
-        return rows
+        return _analytics_rows(truth, kind, start, end)
 
     async def analytics(request: Request, kind: str, endpoint: str) -> Response:
         rows = analytics_rows(request, kind)
