@@ -229,11 +229,16 @@ ACTIVITY_COUNTERS = {
 }
 
 
-def activity_facts(
-    day: date, activities: Iterable[ComplianceActivity], directory: AttributionDirectory
-) -> list[ClaudeFact]:
-    """claude.ai events of one day, counted per person (only people, not API keys)."""
-    per_person: dict[str, Counter[str]] = defaultdict(Counter)
+ActivityTally = dict[str, Counter[str]]
+
+
+def new_activity_tally() -> ActivityTally:
+    return defaultdict(Counter)
+
+
+def tally_activities(activities: Iterable[ComplianceActivity], per_person: ActivityTally) -> None:
+    """Count claude.ai events per person (only people, not API keys) into `per_person`, so a
+    day's events can be counted page by page and dropped, not held until the day ends."""
     for activity in activities:
         email = normalize_email(activity.actor.email_address)
         if activity.actor.type != "user_actor" or email is None:
@@ -241,6 +246,12 @@ def activity_facts(
         per_person[email]["activity_count"] += 1
         if counter := ACTIVITY_COUNTERS.get(activity.type):
             per_person[email][counter] += 1
+
+
+def activity_facts(
+    day: date, per_person: ActivityTally, directory: AttributionDirectory
+) -> list[ClaudeFact]:
+    """One day's tallied claude.ai events, one fact per person."""
     facts = []
     for email, counts in sorted(per_person.items()):
         attribution = directory.direct(email)
