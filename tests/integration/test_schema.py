@@ -12,7 +12,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.repositories.migrations import downgrade_to_base, head_revision, upgrade_to_head
+from alembic import command
+from app.repositories.migrations import (
+    alembic_config,
+    downgrade_to_base,
+    head_revision,
+    upgrade_to_head,
+)
 from tests.conftest import LOCAL_SERVER, _local_server_answers, create_database, drop_database
 
 CURSOR_COUNTERS = [
@@ -101,6 +107,27 @@ async def empty_database(request: pytest.FixtureRequest) -> AsyncIterator[str]:
 async def test_upgrade_creates_exactly_the_documented_tables(empty_database: str) -> None:
     await asyncio.to_thread(upgrade_to_head, empty_database)
     assert await _columns(empty_database) == EXPECTED
+
+
+async def _email_collation(dsn: str) -> str | None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        collation: str | None = await connection.fetchval(
+            "SELECT collation_name FROM information_schema.columns"
+            " WHERE table_name = 'fact_cursor_daily_usage' AND column_name = 'email'"
+        )
+    finally:
+        await connection.close()
+    return collation
+
+
+async def test_cursor_email_key_compares_bytes_and_downgrade_restores_it(
+    empty_database: str,
+) -> None:
+    await asyncio.to_thread(upgrade_to_head, empty_database)
+    assert await _email_collation(empty_database) == "C"
+    await asyncio.to_thread(command.downgrade, alembic_config(empty_database), "0003")
+    assert await _email_collation(empty_database) is None  # the database default again
 
 
 async def test_downgrade_then_upgrade_round_trips(empty_database: str) -> None:
