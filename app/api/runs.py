@@ -69,7 +69,7 @@ def _location(run_id: uuid.UUID) -> str:
 async def _request_body(request: Request) -> RunRequest | None:
     """Parsed after authentication: an unauthenticated request learns nothing about bodies."""
     raw = await request.body()
-    if not raw.strip():
+    if not raw:  # no body: a run with the defaults (whitespace alone is not JSON: a 422)
         return None
     try:
         data = json.loads(raw)

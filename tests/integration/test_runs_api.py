@@ -150,10 +150,22 @@ async def test_malformed_json_and_bad_idempotency_keys(api: httpx.AsyncClient) -
         "/runs", content=b'{"start_date": ', headers={**AUTH, "content-type": "application/json"}
     )
     assert malformed.status_code == 422
+    blank = await api.post(
+        "/runs", content=b"\n", headers={**AUTH, "content-type": "application/json"}
+    )
+    assert blank.status_code == 422  # whitespace is not a JSON document; no body at all is
     for key in ["", "x" * 256, "bad\x7fkey", 'with"quote']:
         response = await api.post("/runs", json=WINDOW, headers={**AUTH, "Idempotency-Key": key})
         assert response.status_code == 400, key
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_no_body_queues_the_default_window(api: httpx.AsyncClient) -> None:
+    response = await api.post("/runs", headers=AUTH)
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert run["window_start"] <= run["window_end"]
+    assert run["sources"]
 
 
 async def test_oversized_body_is_413(api: httpx.AsyncClient) -> None:
