@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
-import time
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import SecretStr
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from app.cli_output import console, output, print_errors, print_summary, progress_table
 from app.config import Settings, SettingsError, load_settings
 from app.gc_tuning import tune_garbage_collector
+from app.metrics_directory import settle_metrics_directory
+
+if TYPE_CHECKING:
+    from app.orchestration.run_request import PlannedRun
+    from app.repositories.runs import RunRecord
 
 cli = typer.Typer(
     name="usage-pipeline",
@@ -30,8 +32,6 @@ key_owners_cli = typer.Typer(
     help="Maintain the api_key_owners mapping (CSV).", no_args_is_help=True
 )
 cli.add_typer(key_owners_cli, name="key-owners")
-console = Console(stderr=True)
-output = Console()
 
 
 def settings_or_exit(**overrides: Any) -> Settings:
@@ -71,7 +71,7 @@ class _GracefulServer:
 
         class Server(uvicorn.Server):
             def handle_exit(self, sig: int, frame: Any) -> None:
-                app.state.shutting_down = True
+                app.state.runtime.shutting_down = True
                 super().handle_exit(sig, frame)
 
         self.server = Server(config)
@@ -106,22 +106,48 @@ def _parse_sources(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] if value else None
 
 
+def _parse_day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None
+
+
 @cli.command()
 def run(
     start: Annotated[str | None, typer.Option(help="First UTC day (YYYY-MM-DD).")] = None,
     end: Annotated[str | None, typer.Option(help="Last UTC day (YYYY-MM-DD).")] = None,
     sources: Annotated[
         str | None,
-        typer.Option(
-            help="Comma list of cursor, claude_code, claude_usage, claude_cost, claude_ai."
-        ),
+        typer.Option(help="Comma list of source names (`usage-pipeline sources` lists them)."),
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Check the request and print the run it makes; run nothing.")
+    ] = False,
 ) -> None:
-    """Run one ingestion in the foreground; exits non-zero unless it succeeded."""
+    """Run one ingestion in the foreground; exits non-zero unless it succeeded.
+
+    The window and sources follow the same rules as POST /runs (exit 2 with the reason)."""
+    from app.orchestration.run_request import InvalidRunRequest, RunRequest, plan_run
+
     settings = settings_or_exit()
+    request = RunRequest(
+        _parse_day(start, "--start"), _parse_day(end, "--end"), _parse_sources(sources)
+    )
+    try:
+        plan = plan_run(settings, request)
+    except InvalidRunRequest as exc:
+        typer.echo(f"usage-pipeline: {exc}", err=True)
+        raise typer.Exit(2) from None
+    output.print(f"Run {plan.start} → {plan.end}: {', '.join(plan.sources)}", soft_wrap=True)
+    if dry_run:
+        raise typer.Exit(0)
     _logs_quiet(settings)
-    code = _run_and_report(settings, start, end, sources)
-    raise typer.Exit(code)
+    raise typer.Exit(_run_and_report(settings, plan))
 
 
 def _logs_quiet(settings: Settings) -> None:
@@ -131,96 +157,48 @@ def _logs_quiet(settings: Settings) -> None:
     configure_logging(settings.model_copy(update={"log_level": "WARNING", "log_format": "console"}))
 
 
-def _run_and_report(
-    settings: Settings, start: str | None, end: str | None, sources: str | None
-) -> int:
-    from app.orchestration.daily_job import SourceNotConfigured, default_window, resolve_sources
+def _run_and_report(settings: Settings, plan: PlannedRun) -> int:
     from app.orchestration.oneshot import SchemaNotReady, run_once
     from app.repositories.embedded import release_embedded
+    from app.repositories.run_queue import OverlappingRun
 
-    try:
-        window_start, window_end = default_window(settings)
-        window_start = date.fromisoformat(start) if start else window_start
-        window_end = date.fromisoformat(end) if end else window_end
-        if window_end < window_start:
-            raise ValueError("--end is before --start")
-        chosen = resolve_sources(settings, _parse_sources(sources))
-        if not chosen:
-            raise ValueError(
-                "no source is configured: set CURSOR_API_KEY and/or ANTHROPIC_ADMIN_API_KEY"
-            )
-    except (ValueError, SourceNotConfigured) as exc:
-        typer.echo(f"usage-pipeline: {exc}", err=True)
-        return 2
-    output.print(f"Run {window_start} → {window_end}: {', '.join(chosen)}")
     tune_garbage_collector()
     try:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
-            _, outcome, summary = asyncio.run(
-                run_once(
-                    settings,
-                    start=window_start,
-                    end=window_end,
-                    sources=chosen,
-                    on_progress=lambda run: live.update(_progress_table(run)),
-                )
-            )
-            live.update(_progress_table(summary["run"]))
-    except SchemaNotReady as exc:
+
+            def show(record: RunRecord) -> None:
+                live.update(progress_table(record.id, record.status, record.progress))
+
+            result = asyncio.run(run_once(settings, plan, on_progress=show))
+            show(result.run)
+    except (SchemaNotReady, OverlappingRun) as exc:
         typer.echo(f"usage-pipeline: {exc}", err=True)
         return 2
     finally:
         release_embedded()
-    _print_summary(summary)
-    output.print(f"Run {outcome.status}.")
-    for name, progress in outcome.sources.items():
-        if progress.last_error:
-            output.print(f"  {name}: {progress.last_error}", markup=False)
-    return 0 if outcome.status == "succeeded" else 1
+    print_summary(result.summary)
+    errors = [(name, progress.last_error) for name, progress in result.outcome.sources.items()]
+    print_errors(result.outcome.status, errors)
+    return 0 if result.outcome.status == "succeeded" else 1
 
 
-PROGRESS_COLUMNS = (
-    ("source", "source"),
-    ("status", "status"),
-    ("pages", "pages"),
-    ("fetched", "rows_fetched"),
-    ("inserted", "rows_inserted"),
-    ("updated", "rows_updated"),
-    ("unchanged", "rows_unchanged"),
-    ("deleted", "rows_deleted"),
-    ("retries", "retries"),
-)
+@cli.command("sources")
+def list_sources() -> None:
+    """List the sources a run can name, their tables, and whether they are configured."""
+    from app.orchestration.sources.registry import REGISTRY
 
-
-def _progress_table(run: dict[str, Any]) -> Table:
-    """One line per source; errors are printed in full after the run."""
-    table = Table(title=f"run {run['id']} — {run['status']}")
-    table.add_column("days")
-    for title, _ in PROGRESS_COLUMNS:
-        table.add_column(title, no_wrap=True)
-    for source in run["source_progress"]:
-        days = f"{source['days_done']}/{source['days_total']}"
-        table.add_row(days, *(str(source[key]) for _, key in PROGRESS_COLUMNS))
-    return table
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    cursor = summary["cursor"]
-    output.print(
-        f"fact_cursor_daily_usage: {cursor.people} people, "
-        f"{cursor.active_days} active person-days, "
-        f"{cursor.accepted_lines_added} accepted lines, {cursor.agent_requests} agent requests"
-    )
-    table = Table(title="fact_claude_daily_usage (through claude_usage_by_user_day)")
-    for column in ("platform", "people", "tokens", "billed USD", "estimated USD"):
-        table.add_column(column, justify="right")
-    for row in summary["claude"]:
+    settings = settings_or_exit()
+    configured = set(REGISTRY.configured(settings))
+    table = Table(title="sources")
+    for column in ("name", "table", "configured", "requires", "revision horizon"):
+        table.add_column(column)
+    for source in REGISTRY:
         table.add_row(
-            row.platform,
-            str(row.people),
-            f"{row.tokens:,}",
-            f"{row.billed_cost_usd:.2f}",
-            f"{row.estimated_cost_usd:.2f}",
+            source.name,
+            source.table,
+            "yes" if source.name in configured else "no",
+            ", ".join(source.requires) or "—",
+            f"{source.revision_horizon.days} days",
         )
     output.print(table)
 
@@ -250,32 +228,6 @@ def simulate(
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def _start_simulator(users: int) -> tuple[str, Any]:
-    """The simulator on a free loopback port, in a daemon thread of this process."""
-    import socket
-
-    import uvicorn
-
-    from app.simulator.app import create_simulator
-    from app.simulator.model import GroundTruth
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_simulator(GroundTruth(users=users)),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    threading.Thread(target=server.run, daemon=True, name="simulator").start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server
-
-
 @cli.command()
 def demo(
     port: Annotated[int, typer.Option(help="Port of the service.")] = 8000,
@@ -285,131 +237,11 @@ def demo(
     ] = True,
 ) -> None:
     """Embedded PostgreSQL + simulator + the service; one run triggered over HTTP and polled."""
-    import secrets
+    from app.cli_demo import demo_overrides, run_demo, start_simulator
 
-    from app.repositories.database import resolve_dsn
-    from app.repositories.migrations import upgrade_to_head
-    from app.simulator.app import SimulatorOptions
-
-    base_url, _ = _start_simulator(users)
-    keys = SimulatorOptions()
-    overrides: dict[str, Any] = {
-        "cursor_api_key": keys.cursor_api_key,
-        "cursor_api_base_url": base_url,
-        "anthropic_admin_api_key": keys.admin_api_key,
-        "anthropic_api_base_url": base_url,
-        "claude_ai_activity_enabled": True,
-        "anthropic_compliance_api_key": keys.compliance_api_key,
-        "anthropic_analytics_api_key": keys.analytics_api_key,
-        "upstream_retry_base_seconds": 0.2,
-        "log_format": "console",
-        "log_level": "WARNING",
-        # The demo's run is the one it triggers over HTTP; `serve` runs the daily schedule.
-        "scheduler_enabled": False,
-    }
-    settings = settings_or_exit(**overrides)
-    if settings.api_token is None:
-        settings = settings.model_copy(update={"api_token": SecretStr(secrets.token_urlsafe(24))})
-    database = "DATABASE_URL" if settings.database_url else "embedded PostgreSQL"
-    output.print(f"Simulator: {base_url}  ·  database: {database}")
-    upgrade_to_head(resolve_dsn(settings))
-    service = _ServiceThread(settings, port)
-    try:
-        service.start()
-        code = _trigger_and_follow(settings, f"http://127.0.0.1:{port}")
-        if code != 0 or not serve_after:
-            raise typer.Exit(code)
-        output.print(
-            f"Serving on http://127.0.0.1:{port} (GET /runs, /livez, /readyz, /docs; POST /runs "
-            "with the API_TOKEN as bearer). Ctrl-C stops."
-        )
-        service.wait()
-    finally:
-        service.stop()
-
-
-class _ServiceThread:
-    """The service in a thread of the demo process; SIGTERM and Ctrl-C stop it gracefully."""
-
-    def __init__(self, settings: Settings, port: int) -> None:
-        import uvicorn
-
-        from app.main import create_app
-
-        self.app = create_app(settings)
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=5
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="service")
-        self.stopping = threading.Event()
-
-    def start(self) -> None:
-        import signal
-
-        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
-        self.thread.start()
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise typer.Exit(1)
-            time.sleep(0.05)
-
-    def wait(self) -> None:
-        try:
-            while not self.stopping.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-
-    def stop(self) -> None:
-        self.app.state.shutting_down = True
-        self.server.should_exit = True
-        if self.thread.is_alive():
-            self.thread.join(timeout=60)
-
-
-def _trigger_and_follow(settings: Settings, base: str) -> int:
-    """POST /runs, then poll its Location until the run ends, showing progress."""
-    import httpx
-
-    from app.orchestration.oneshot import summarize
-
-    assert settings.api_token is not None
-    headers = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"}
-    with httpx.Client(base_url=base, timeout=30) as client:
-        response = client.post("/runs", headers=headers, json={})
-        if response.status_code == 409:  # the same window is already queued: follow that run
-            output.print(f"POST /runs → 409: {response.json()['detail']}; following it")
-            location = response.headers["Location"]
-            run = client.get(location).json()
-        elif response.status_code in (200, 202):
-            location = response.headers["Location"]
-            output.print(f"POST /runs → {response.status_code}, Location: {location}")
-            run = response.json()
-        else:
-            output.print(f"POST /runs → {response.status_code}: {response.text}", markup=False)
-            return 1
-        with Live(console=console, refresh_per_second=4) as live:
-            while run["status"] in ("queued", "running"):
-                time.sleep(0.5)
-                run = client.get(location).json()
-                live.update(_progress_table(_as_progress(run)))
-    summary = asyncio.run(
-        summarize(
-            settings, date.fromisoformat(run["window_start"]), date.fromisoformat(run["window_end"])
-        )
-    )
-    _print_summary(summary)
-    output.print(f"Run {run['status']}.")
-    for source in run["progress"]:
-        if source["error"]:
-            output.print(f"  {source['source']}: {source['error']}", markup=False)
-    return 0 if run["status"] == "succeeded" else 1
-
-
-def _as_progress(run: dict[str, Any]) -> dict[str, Any]:
-    """The API's run resource in the shape of the CLI progress table."""
-    return {**run, "source_progress": run["progress"]}
+    base_url, _ = start_simulator(users)
+    settings = settings_or_exit(**demo_overrides(base_url))
+    raise typer.Exit(run_demo(settings, base_url, port, serve_after))
 
 
 @key_owners_cli.command("import")
@@ -456,6 +288,7 @@ async def _with_connection(settings: Settings, action: str, owners: Any) -> Any:
 
 
 def main() -> None:
+    settle_metrics_directory()  # before anything imports prometheus_client
     try:
         cli()
     except SettingsError as exc:  # settings read lazily inside a command

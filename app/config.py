@@ -23,15 +23,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-SourceName = Literal["cursor", "claude_code", "claude_usage", "claude_cost", "claude_ai"]
-ALL_SOURCES: tuple[SourceName, ...] = (
-    "cursor",
-    "claude_code",
-    "claude_usage",
-    "claude_cost",
-    "claude_ai",
-)
-
 DEFAULT_CONFIDENCES: dict[str, Decimal] = {
     "direct_email": Decimal("1.00"),
     "key_owner_mapping": Decimal("0.95"),
@@ -184,17 +175,6 @@ class Settings(BaseSettings):
         if not self.claude_ai_activity_enabled:
             return None
         return self.anthropic_compliance_api_key or self.anthropic_admin_api_key
-
-    def configured_sources(self) -> list[SourceName]:
-        """Sources whose credentials are present, in canonical order."""
-        configured: list[SourceName] = []
-        if self.cursor_api_key:
-            configured.append("cursor")
-        if self.anthropic_admin_api_key:
-            configured += ["claude_code", "claude_usage", "claude_cost"]
-        if self.compliance_key or self.anthropic_analytics_api_key:
-            configured.append("claude_ai")
-        return configured
 
 
 def _describe(error: ValidationError) -> str:

@@ -13,15 +13,17 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from app import metrics
-from app.api import health, runs
+from app.api import health, runs, sources
 from app.api import metrics as metrics_api
 from app.api.problems import install_problem_handlers, problem_response
+from app.api.runtime import Runtime, Services, Worker, install_runtime
 from app.config import Settings, load_settings
 from app.gc_tuning import tune_garbage_collector
 from app.ingestion.factory import build_clients, build_http_client
 from app.logs import configure_logging, get_logger
 from app.orchestration.oneshot import worker_identity
 from app.orchestration.scheduler import DailySchedule
+from app.orchestration.sources.registry import REGISTRY
 from app.orchestration.worker import RunWorker
 from app.orchestration.worker_process import WorkerProcess
 from app.repositories.database import DATABASE_ERRORS, create_pool, resolve_dsn
@@ -34,57 +36,70 @@ MAX_BODY_BYTES = 64 * 1024
 QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})  # probes and scrapes: no request logs
 
 
+async def _start(runtime: Runtime, migrate: bool) -> DailySchedule | None:
+    """Pool, HTTP client, worker, then the schedule (whose catch-up may queue a run)."""
+    settings = runtime.settings
+    configure_logging(settings)
+    runtime.shutting_down = False
+    dsn = await asyncio.to_thread(resolve_dsn, settings)
+    if migrate:
+        await upgrade_to_head_async(dsn)
+    pool = await create_pool(settings, dsn)
+    http = build_http_client(settings)
+    worker: Worker
+    if settings.worker_process:
+        worker = WorkerProcess(settings, dsn)
+    else:
+        worker = RunWorker(
+            pool=pool,
+            clients=build_clients(settings, http),
+            settings=settings,
+            worker_id=worker_identity(),
+        )
+    runtime.services = Services(pool, http, worker)
+    worker.start()
+    tune_garbage_collector()  # what exists now lives as long as the service
+    schedule = None
+    if settings.scheduler_enabled:
+        schedule = DailySchedule(pool, settings, worker.wake)
+        try:
+            await schedule.start()
+        except DATABASE_ERRORS as exc:
+            # Database down at start: the cron job still fires; readiness says why.
+            log.warning("schedule catch-up skipped", error=type(exc).__name__)
+    log.info(
+        "service started",
+        embedded_database=settings.database_url is None,
+        scheduler=settings.scheduler_enabled,
+        sources=REGISTRY.configured(settings),
+    )
+    return schedule
+
+
+async def _stop(runtime: Runtime, schedule: DailySchedule | None) -> None:
+    runtime.shutting_down = True
+    if schedule is not None:
+        schedule.shutdown()
+    services = runtime.services
+    if services is not None:
+        await services.worker.stop(runtime.settings.shutdown_deadline_seconds)
+        await services.http.aclose()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(services.pool.close(), timeout=10)
+    await asyncio.to_thread(release_embedded)
+    log.info("service stopped")
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = False) -> FastAPI:
     settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings)
-        app.state.shutting_down = False
-        dsn = await asyncio.to_thread(resolve_dsn, settings)
-        if migrate:
-            await upgrade_to_head_async(dsn)
-        app.state.pool = await create_pool(settings, dsn)
-        app.state.http = build_http_client(settings)
-        worker: RunWorker | WorkerProcess
-        if settings.worker_process:
-            worker = WorkerProcess(settings, dsn)
-        else:
-            worker = RunWorker(
-                pool=app.state.pool,
-                clients=build_clients(settings, app.state.http),
-                settings=settings,
-                worker_id=worker_identity(),
-            )
-        app.state.worker = worker
-        worker.start()
-        tune_garbage_collector()  # what exists now lives as long as the service
-        schedule = None
-        if settings.scheduler_enabled:
-            schedule = DailySchedule(app.state.pool, settings, worker.wake)
-            try:
-                await schedule.start()
-            except DATABASE_ERRORS as exc:
-                # Database down at start: the cron job still fires; readiness says why.
-                log.warning("schedule catch-up skipped", error=type(exc).__name__)
-        log.info(
-            "service started",
-            embedded_database=settings.database_url is None,
-            scheduler=settings.scheduler_enabled,
-            sources=settings.configured_sources(),
-        )
+        schedule = await _start(runtime, migrate)
         try:
             yield
         finally:
-            app.state.shutting_down = True
-            if schedule is not None:
-                schedule.shutdown()
-            await worker.stop(settings.shutdown_deadline_seconds)
-            await app.state.http.aclose()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(app.state.pool.close(), timeout=10)
-            await asyncio.to_thread(release_embedded)
-            log.info("service stopped")
+            await _stop(runtime, schedule)
 
     app = FastAPI(
         title="ai-usage-pipeline",
@@ -92,9 +107,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
         description="Daily Cursor and Claude usage, attributed and costed, in PostgreSQL.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.shutting_down = False
+    runtime = install_runtime(app, settings)
     install_problem_handlers(app)
+    _observe_requests(app)
+    _include_routers(app)
+    return app
+
+
+def _observe_requests(app: FastAPI) -> None:
+    """A body-size limit, and a metric and a log line for every request (not probes)."""
 
     @app.middleware("http")
     async def limit_body_size(
@@ -132,7 +153,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
                     duration_ms=round(elapsed * 1000, 2),
                 )
 
-    routers = (health.router, runs.router, metrics_api.router)
+
+def _include_routers(app: FastAPI) -> None:
+    routers = (health.router, runs.router, sources.router, metrics_api.router)
     for router in routers:
         app.include_router(router)
     metrics.initialise_routes(
@@ -142,4 +165,4 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
         if isinstance(route, APIRoute)
         for method in sorted(route.methods or ())
     )
-    return app
+    metrics.initialise_sources((source.name, source.table) for source in REGISTRY)

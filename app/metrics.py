@@ -3,10 +3,12 @@ and known values are pre-initialised so dashboards show zeros, not gaps."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 
 from prometheus_client import (
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -15,11 +17,9 @@ from prometheus_client import (
     multiprocess,
 )
 
-from app.config import ALL_SOURCES
+from app.metrics_directory import MULTIPROC_ENV
+from app.vocabulary import TERMINAL_RUN_STATUSES, RunTrigger
 
-RUN_STATUSES = ("succeeded", "partial", "failed", "cancelled", "crashed")
-RUN_TRIGGERS = ("api", "schedule", "cli")
-TABLES = ("fact_cursor_daily_usage", "fact_claude_daily_usage")
 ROW_OPERATIONS = ("inserted", "updated", "unchanged", "deleted")
 UPSTREAM_ENDPOINTS = {
     "cursor": ("daily-usage-data", "teams/members"),
@@ -77,12 +77,9 @@ HTTP_DURATION = Histogram(
 
 
 def _initialise() -> None:
-    for trigger in RUN_TRIGGERS:
-        for status in RUN_STATUSES:
+    for trigger in RunTrigger:
+        for status in TERMINAL_RUN_STATUSES:
             RUNS.labels(trigger, status)
-    for table in TABLES:
-        for operation in ROW_OPERATIONS:
-            ROWS.labels(table, operation)
     for upstream, endpoints in UPSTREAM_ENDPOINTS.items():
         for endpoint in endpoints:
             UPSTREAM_DURATION.labels(upstream, endpoint)
@@ -90,13 +87,19 @@ def _initialise() -> None:
                 UPSTREAM_REQUESTS.labels(upstream, endpoint, status_class)
         for reason in RETRY_REASONS:
             UPSTREAM_RETRIES.labels(upstream, reason)
-    for source in ALL_SOURCES:
-        LAST_SUCCESS.labels(source)
     for state in POOL_STATES:
         DB_POOL.labels(state)
 
 
 _initialise()
+
+
+def initialise_sources(sources: Iterable[tuple[str, str]]) -> None:
+    """Zero series for every (source, its table), from the source registry."""
+    for source, table in sources:
+        LAST_SUCCESS.labels(source)
+        for operation in ROW_OPERATIONS:
+            ROWS.labels(table, operation)
 
 
 def initialise_routes(routes: Iterable[tuple[str, str]]) -> None:
@@ -138,7 +141,12 @@ def record_pool(in_use: int, idle: int, maximum: int) -> None:
 
 
 def exposition() -> bytes:
-    """Every process's metrics (API and worker) in one Prometheus exposition."""
+    """Every process's metrics (API and worker) in one Prometheus exposition.
+
+    An embedder that created the app without an entry point settling the metrics directory
+    (app.metrics_directory) gets this process's metrics alone."""
+    if MULTIPROC_ENV not in os.environ:
+        return generate_latest(REGISTRY)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)

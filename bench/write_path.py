@@ -15,7 +15,8 @@ import asyncpg
 
 from app.processing.attribution import KEY_CREATOR
 from app.processing.facts import CLAUDE_COLUMNS, CURSOR_COLUMNS, ClaudeFact, CursorFact
-from app.repositories.facts import ClaudeDayWrite, CursorWindow, replace_claude_days
+from app.repositories.cursor_window import CursorWindow
+from app.repositories.facts import ClaudeDayWrite, replace_claude_days
 from bench.common import median, timed
 
 FIRST_DAY = date(2026, 1, 1)

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.problems import ProblemError
+from app.api.runtime import runtime_of
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ai-usage-pipeline"'}
 # Declares the scheme in OpenAPI; the check itself is ours (problem+json, constant time).
@@ -19,7 +20,7 @@ async def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    token = request.app.state.settings.api_token
+    token = runtime_of(request).settings.api_token
     if token is None:
         raise ProblemError(
             401, "write endpoints are disabled: API_TOKEN is not set", headers=CHALLENGE

@@ -10,6 +10,7 @@ import asyncpg
 from fastapi import Request
 
 from app.api.problems import ProblemError
+from app.api.runtime import runtime_of
 
 CONNECTION_ERRORS = (
     OSError,
@@ -21,9 +22,10 @@ CONNECTION_ERRORS = (
 
 @asynccontextmanager
 async def connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    timeout = request.app.state.settings.db_acquire_timeout_seconds
+    runtime = runtime_of(request)
+    timeout = runtime.settings.db_acquire_timeout_seconds
     try:
-        async with request.app.state.pool.acquire(timeout=timeout) as acquired:
+        async with runtime.pool.acquire(timeout=timeout) as acquired:
             yield acquired
     except TimeoutError:
         raise ProblemError(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.problems import problem_response
+from app.api.runtime import runtime_of
 from app.repositories.health import database_status
 
 router = APIRouter(tags=["health"])
@@ -26,12 +27,12 @@ async def livez() -> dict[str, str]:
     responses={503: {"description": "Not ready", "content": {"application/problem+json": {}}}},
 )
 async def readyz(request: Request) -> Response:
-    state = request.app.state
-    if state.shutting_down:
+    runtime = runtime_of(request)
+    if runtime.shutting_down:
         return problem_response(503, "shutting down", title="Not ready", reason="shutting_down")
     try:
         reason = await asyncio.wait_for(
-            database_status(state.pool), timeout=READINESS_TIMEOUT_SECONDS
+            database_status(runtime.pool), timeout=READINESS_TIMEOUT_SECONDS
         )
     except TimeoutError:
         reason = "database did not answer within 2 s"

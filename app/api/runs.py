@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -15,10 +14,14 @@ from pydantic import ValidationError
 from app.api import database
 from app.api.auth import require_token
 from app.api.problems import ProblemError
-from app.api.schemas import Problem, RunList, RunOut, RunRequest, RunStatus, RunTrigger
+from app.api.runtime import runtime_of
+from app.api.schemas import Problem, RunList, RunOut, RunRequest
 from app.config import Settings
-from app.orchestration.daily_job import SourceNotConfigured, default_window, resolve_sources
+from app.orchestration import run_request
+from app.orchestration.run_request import PlannedRun
+from app.repositories import run_queue
 from app.repositories import runs as runs_repo
+from app.vocabulary import RunStatus, RunTrigger
 
 router = APIRouter(tags=["runs"])
 
@@ -37,29 +40,13 @@ def _fingerprint(body: RunRequest | None) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def _validated_window(settings: Settings, body: RunRequest | None) -> tuple[Any, Any, list[str]]:
+def _planned(settings: Settings, body: RunRequest | None) -> PlannedRun:
     body = body or RunRequest()
-    default_start, default_end = default_window(settings)
-    start = body.start_date or default_start
-    end = body.end_date or (default_end if body.start_date is None else max(start, default_end))
-    today = datetime.now(UTC).date()
-    if end < start:
-        raise ProblemError(422, f"end_date {end} is before start_date {start}")
-    if end > today:
-        raise ProblemError(422, f"end_date {end} is in the future (today is {today} UTC)")
-    if (end - start).days + 1 > settings.max_window_days:
-        raise ProblemError(
-            422,
-            f"window of {(end - start).days + 1} days exceeds "
-            f"MAX_WINDOW_DAYS={settings.max_window_days}",
-        )
+    request = run_request.RunRequest(body.start_date, body.end_date, body.sources)
     try:
-        sources = resolve_sources(settings, body.sources)
-    except SourceNotConfigured as exc:
+        return run_request.plan_run(settings, request)
+    except run_request.InvalidRunRequest as exc:
         raise ProblemError(422, str(exc)) from None
-    if not sources:
-        raise ProblemError(422, "no source is configured on this service")
-    return start, end, list(sources)
 
 
 def _location(run_id: uuid.UUID) -> str:
@@ -107,7 +94,7 @@ async def create_run(
     response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> RunOut:
-    settings: Settings = request.app.state.settings
+    runtime = runtime_of(request)
     body = await _request_body(request)
     key = None
     if idempotency_key is not None:
@@ -115,39 +102,38 @@ async def create_run(
         if match is None:
             raise ProblemError(400, "Idempotency-Key must be 1–255 printable ASCII characters")
         key = match.group(1)
-    start, end, sources = _validated_window(settings, body)
+    plan = _planned(runtime.settings, body)
     async with database.connection(request) as connection:
         try:
-            created = await runs_repo.create_requested_run(
+            created = await run_queue.create_requested_run(
                 connection,
-                window_start=start,
-                window_end=end,
-                sources=sources,
+                window_start=plan.start,
+                window_end=plan.end,
+                sources=list(plan.sources),
                 idempotency_key=key,
                 fingerprint=_fingerprint(body),
-                key_ttl_hours=settings.idempotency_key_ttl_hours,
+                key_ttl_hours=runtime.settings.idempotency_key_ttl_hours,
             )
-        except runs_repo.IdempotencyMismatch as exc:
+        except run_queue.IdempotencyMismatch as exc:
             raise ProblemError(
                 422,
                 "this Idempotency-Key was used with a different request body",
                 run_id=str(exc.run_id),
             ) from None
-        except runs_repo.OverlappingRun as exc:
+        except run_queue.OverlappingRun as exc:
             raise ProblemError(
                 409,
-                f"run {exc.run_id} is already queued or running "
-                "for an overlapping window and source",
+                str(exc),
                 run_id=str(exc.run_id),
                 headers={"Location": _location(exc.run_id)},
             ) from None
         run = await runs_repo.get_run(connection, created.run_id)
     assert run is not None
     if created.created:
-        request.app.state.worker.wake()
+        runtime.worker.wake()
     response.status_code = 202 if created.created else 200
     response.headers["Location"] = _location(created.run_id)
-    return RunOut.from_row(run)
+    return RunOut.from_record(run)
 
 
 @router.get(
@@ -161,7 +147,7 @@ async def get_run(request: Request, run_id: uuid.UUID) -> RunOut:
         run = await runs_repo.get_run(connection, run_id)
     if run is None:
         raise ProblemError(404, f"no run {run_id}")
-    return RunOut.from_row(run)
+    return RunOut.from_record(run)
 
 
 @router.get("/runs", response_model=RunList, summary="Runs, newest first", responses=PROBLEMS)
@@ -182,13 +168,13 @@ async def list_runs(
         )
     next_url = None
     if len(runs) == limit:
-        params = {"limit": str(limit), "before": str(runs[-1]["id"])}
+        params = {"limit": str(limit), "before": str(runs[-1].id)}
         if status:
             params["status"] = status
         if trigger:
             params["trigger"] = trigger
         next_url = "/runs?" + "&".join(f"{k}={v}" for k, v in params.items())
-    return RunList(runs=[RunOut.from_row(run) for run in runs], next=next_url)
+    return RunList(runs=[RunOut.from_record(run) for run in runs], next=next_url)
 
 
 @router.post(
@@ -211,6 +197,6 @@ async def cancel_run(request: Request, run_id: uuid.UUID) -> RunOut:
             )
         run = await runs_repo.get_run(connection, run_id)
     assert run is not None
-    if status == "running":
-        request.app.state.worker.cancel_local(run_id)
-    return RunOut.from_row(run)
+    if status is RunStatus.RUNNING:
+        runtime_of(request).worker.cancel_local(run_id)
+    return RunOut.from_record(run)

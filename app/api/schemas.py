@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.config import SourceName
+from app.orchestration.sources.registry import REGISTRY
+from app.repositories.runs import RunRecord, SourceProgress
+from app.vocabulary import RunStatus, RunTrigger, SourceStatus
 
-RunStatus = Literal["queued", "running", "succeeded", "partial", "failed", "cancelled", "crashed"]
-RunTrigger = Literal["api", "schedule", "cli"]
+
+def _known_source(name: str) -> str:
+    """Each name is checked where it stands (`sources.N`); the run-request rules check again."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown source {name!r} (known: {', '.join(REGISTRY.names())})")
+    return name
+
+
+SourceName = Annotated[str, AfterValidator(_known_source)]
 
 
 class RunRequest(BaseModel):
@@ -22,12 +31,17 @@ class RunRequest(BaseModel):
 
     start_date: date | None = Field(default=None, description="First UTC day (inclusive).")
     end_date: date | None = Field(default=None, description="Last UTC day (inclusive).")
-    sources: list[SourceName] | None = Field(default=None, min_length=1, max_length=5)
+    sources: list[SourceName] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Source names (see GET /sources); default: every configured source.",
+    )
 
 
 class SourceProgressOut(BaseModel):
     source: str
-    status: Literal["pending", "running", "succeeded", "failed", "cancelled"]
+    status: SourceStatus
     target_table: str
     days_done: int
     days_total: int
@@ -45,6 +59,11 @@ class SourceProgressOut(BaseModel):
     upstream_status: int | None
     started_at: datetime | None
     finished_at: datetime | None
+
+    @classmethod
+    def from_progress(cls, progress: SourceProgress) -> SourceProgressOut:
+        values = {name: getattr(progress, name) for name in cls.model_fields if name != "error"}
+        return cls(**values, error=progress.last_error)
 
 
 class RunOut(BaseModel):
@@ -65,17 +84,10 @@ class RunOut(BaseModel):
     progress: list[SourceProgressOut]
 
     @classmethod
-    def from_row(cls, run: dict[str, Any]) -> RunOut:
-        return cls(
-            **{key: run[key] for key in cls.model_fields if key in run},
-            progress=[
-                SourceProgressOut(
-                    **{k: s[k] for k in SourceProgressOut.model_fields if k in s},
-                    error=s["last_error"],
-                )
-                for s in run.get("source_progress", [])
-            ],
-        )
+    def from_record(cls, run: RunRecord) -> RunOut:
+        values = {name: getattr(run, name) for name in cls.model_fields if name != "progress"}
+        values["sources"] = list(run.sources)
+        return cls(**values, progress=[SourceProgressOut.from_progress(p) for p in run.progress])
 
 
 class RunList(BaseModel):

@@ -1,4 +1,7 @@
-"""One run in the foreground (CLI `run` and the demo): the same tracked path as the worker."""
+"""One run in the foreground (CLI `run` and the demo): the same tracked path as the worker.
+
+The run is created through the same queue rule as `POST /runs` — never beside an active run
+of an overlapping window and source — but `running` at once, executed by this process."""
 
 from __future__ import annotations
 
@@ -7,18 +10,22 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
-from app.config import Settings, SourceName
+from app.config import Settings
 from app.ingestion.factory import build_clients, build_http_client
 from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
+from app.orchestration.run_request import PlannedRun
 from app.orchestration.tracking import Cancellation
-from app.repositories import reports
 from app.repositories import runs as runs_repo
 from app.repositories.database import create_pool, resolve_dsn
 from app.repositories.health import database_status
+from app.repositories.reports import WindowSummary, window_summary
+from app.repositories.run_queue import create_requested_run
+from app.repositories.runs import RunRecord
+from app.vocabulary import RunTrigger
 
 POLL_SECONDS = 0.5
 CANCEL_GRACE_SECONDS = 30.0
@@ -32,38 +39,45 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@dataclass(frozen=True)
+class OneShotResult:
+    run_id: uuid.UUID
+    outcome: RunOutcome
+    run: RunRecord
+    summary: WindowSummary
+
+
 async def run_once(
     settings: Settings,
+    plan: PlannedRun,
     *,
-    start: date,
-    end: date,
-    sources: Sequence[SourceName],
-    trigger: str = "cli",
-    on_progress: Callable[[dict[str, Any]], None] | None = None,
-) -> tuple[uuid.UUID, RunOutcome, dict[str, Any]]:
-    """Create a tracked run, execute it, report progress; returns (id, outcome, summary)."""
+    trigger: RunTrigger = RunTrigger.CLI,
+    on_progress: Callable[[RunRecord], None] | None = None,
+) -> OneShotResult:
+    """Create a tracked run, execute it, report progress. Raises `OverlappingRun` (naming the
+    active run) when another run covers part of the same window and sources."""
     dsn = await asyncio.to_thread(resolve_dsn, settings)
     pool = await create_pool(settings, dsn)
     try:
         if (problem := await database_status(pool)) is not None:
             raise SchemaNotReady(f"{problem}; run `usage-pipeline migrate` first")
         async with pool.acquire() as connection:
-            run_id = await runs_repo.create_run(
+            created = await create_requested_run(
                 connection,
+                window_start=plan.start,
+                window_end=plan.end,
+                sources=list(plan.sources),
                 trigger=trigger,
-                window_start=start,
-                window_end=end,
-                sources=list(sources),
             )
+        run_id = created.run_id
         async with build_http_client(settings) as http:
-            clients = build_clients(settings, http)
             cancel = Cancellation()
             task = asyncio.create_task(
                 execute_run(
                     pool=pool,
-                    clients=clients,
+                    clients=build_clients(settings, http),
                     settings=settings,
-                    spec=RunSpec(run_id, start, end, tuple(sources), trigger),
+                    spec=RunSpec(run_id, plan, trigger),
                     worker_id=worker_identity(),
                     cancel=cancel,
                 )
@@ -84,26 +98,20 @@ async def run_once(
                     await asyncio.wait_for(asyncio.shield(task), CANCEL_GRACE_SECONDS)
                 raise
         async with pool.acquire() as connection:
-            summary = await _summary(connection, start, end)
-            summary["run"] = await runs_repo.get_run(connection, run_id)
-        return run_id, outcome, summary
+            summary = await window_summary(connection, plan.start, plan.end)
+            record = await runs_repo.get_run(connection, run_id)
+        assert record is not None
+        return OneShotResult(run_id, outcome, record, summary)
     finally:
         await pool.close()
 
 
-async def _summary(connection: Any, start: date, end: date) -> dict[str, Any]:
-    return {
-        "claude": await reports.claude_summary(connection, start, end),
-        "cursor": await reports.cursor_summary(connection, start, end),
-    }
-
-
-async def summarize(settings: Settings, start: date, end: date) -> dict[str, Any]:
+async def summarize(settings: Settings, start: date, end: date) -> WindowSummary:
     """What landed in both tables for a window (for the CLI and the demo)."""
     dsn = await asyncio.to_thread(resolve_dsn, settings)
     pool = await create_pool(settings, dsn)
     try:
         async with pool.acquire() as connection:
-            return await _summary(connection, start, end)
+            return await window_summary(connection, start, end)
     finally:
         await pool.close()

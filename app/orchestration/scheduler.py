@@ -19,8 +19,9 @@ from apscheduler.triggers.cron import CronTrigger
 
 from app.config import Settings
 from app.logs import get_logger
-from app.orchestration.daily_job import default_window
-from app.repositories import runs as runs_repo
+from app.orchestration.run_request import InvalidRunRequest, PlannedRun, RunRequest, plan_run
+from app.orchestration.sources.registry import REGISTRY, SourceRegistry
+from app.repositories.run_queue import enqueue_scheduled
 
 log = get_logger(__name__)
 
@@ -43,21 +44,39 @@ def latest_slot(trigger: CronTrigger, now: datetime) -> datetime | None:
     return latest
 
 
-async def enqueue_slot(pool: asyncpg.Pool, settings: Settings, slot: datetime) -> uuid.UUID | None:
-    """Create the slot's run unless a replica already did; None when it existed."""
-    sources = settings.configured_sources()
-    if not sources:
-        log.warning("scheduled slot skipped: no source is configured", slot=slot.isoformat())
+def plan_slot(
+    settings: Settings,
+    slot: datetime,
+    request: RunRequest | None = None,
+    registry: SourceRegistry = REGISTRY,
+) -> PlannedRun:
+    """The run a slot asks for (by default the lookback window before the slot's UTC day),
+    checked by the same rules as `POST /runs` and `usage-pipeline run`."""
+    return plan_run(settings, request, today=slot.astimezone(UTC).date(), registry=registry)
+
+
+async def enqueue_slot(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    slot: datetime,
+    request: RunRequest | None = None,
+    registry: SourceRegistry = REGISTRY,
+) -> uuid.UUID | None:
+    """Create the slot's run unless a replica already did; None when it existed or the slot
+    asks for nothing valid (said in the log)."""
+    try:
+        plan = plan_slot(settings, slot, request, registry)
+    except InvalidRunRequest as exc:
+        log.warning("scheduled slot skipped", slot=slot.isoformat(), reason=str(exc))
         return None
-    start, end = default_window(settings, slot.astimezone(UTC).date())
     async with pool.acquire() as connection:
-        run_id = await runs_repo.enqueue_scheduled(
+        run_id = await enqueue_scheduled(
             connection,
             job=JOB_NAME,
             slot=slot,
-            window_start=start,
-            window_end=end,
-            sources=list(sources),
+            window_start=plan.start,
+            window_end=plan.end,
+            sources=list(plan.sources),
         )
     if run_id is not None:
         log.info("scheduled run queued", run_id=str(run_id), slot=slot.isoformat())

@@ -16,6 +16,7 @@ from app.repositories import runs as runs_repo
 from app.repositories.database import DATABASE_ERRORS
 from app.repositories.facts import WriteCounts
 from app.repositories.runs import SourceProgress
+from app.vocabulary import SourceStatus
 
 log = get_logger(__name__)
 
@@ -129,10 +130,12 @@ class RunTracker:
             log.warning("final progress flush failed", error=type(exc).__name__)
 
     def mark_started(self, tracker: SourceTracker) -> None:
-        tracker.progress.status = "running"
+        tracker.progress.status = SourceStatus.RUNNING
         tracker.progress.started_at = datetime.now(UTC)
 
-    def mark_finished(self, tracker: SourceTracker, status: str, error: str | None = None) -> None:
+    def mark_finished(
+        self, tracker: SourceTracker, status: SourceStatus, error: str | None = None
+    ) -> None:
         tracker.progress.status = status
         tracker.progress.finished_at = datetime.now(UTC)
         if error is not None:

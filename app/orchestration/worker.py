@@ -22,10 +22,13 @@ from app.config import Settings
 from app.ingestion.factory import UpstreamClients
 from app.logs import get_logger
 from app.orchestration.daily_job import RunSpec, execute_run
+from app.orchestration.run_request import PlannedRun
+from app.orchestration.sources.registry import REGISTRY, SourceRegistry
 from app.orchestration.tracking import Cancellation
 from app.repositories import runs as runs_repo
 from app.repositories.database import DATABASE_ERRORS
-from app.repositories.runs import ClaimedRun
+from app.repositories.run_queue import ClaimedRun, claim_next
+from app.vocabulary import RunStatus
 
 log = get_logger(__name__)
 
@@ -40,8 +43,10 @@ class RunWorker:
         clients: UpstreamClients,
         settings: Settings,
         worker_id: str,
+        registry: SourceRegistry = REGISTRY,
     ) -> None:
         self.pool = pool
+        self.registry = registry
         self.clients = clients
         self.settings = settings
         self.worker_id = worker_id
@@ -79,10 +84,10 @@ class RunWorker:
                 connection, self.settings.run_heartbeat_timeout_seconds
             )
             for run_id, trigger in crashed:
-                metrics.record_run(trigger, "crashed", None)
+                metrics.record_run(trigger, RunStatus.CRASHED, None)
                 log.warning("run marked crashed (heartbeat lost)", run_id=str(run_id))
             while not self._stopping and len(self._runs) < self.settings.worker_max_concurrent_runs:
-                claimed = await runs_repo.claim_next(connection, self.worker_id)
+                claimed = await claim_next(connection, self.worker_id)
                 if claimed is None:
                     break
                 self._launch(claimed)
@@ -98,7 +103,7 @@ class RunWorker:
         log.info("run claimed", run_id=str(run_id), worker_id=self.worker_id)
 
     async def _execute(self, claimed: ClaimedRun, cancel: Cancellation) -> object:
-        configured = self.settings.configured_sources()
+        configured = self.registry.configured(self.settings)
         unavailable = [s for s in claimed.sources if s not in configured]
         if unavailable:
             # Queued by a replica configured differently: fail clearly, do not guess.
@@ -106,12 +111,11 @@ class RunWorker:
                 f"source(s) not configured on worker {self.worker_id}: {', '.join(unavailable)}"
             )
             async with self.pool.acquire() as connection:
-                await runs_repo.finish_run(connection, claimed.id, "failed", reason)
+                await runs_repo.finish_run(connection, claimed.id, RunStatus.FAILED, reason)
             return None
         sources = tuple(s for s in configured if s in claimed.sources)
-        spec = RunSpec(
-            claimed.id, claimed.window_start, claimed.window_end, sources, claimed.trigger
-        )
+        plan = PlannedRun(claimed.window_start, claimed.window_end, sources)
+        spec = RunSpec(claimed.id, plan, claimed.trigger)
         try:
             return await execute_run(
                 pool=self.pool,
@@ -120,6 +124,7 @@ class RunWorker:
                 spec=spec,
                 worker_id=self.worker_id,
                 cancel=cancel,
+                registry=self.registry,
             )
         except asyncio.CancelledError:
             raise
@@ -127,7 +132,9 @@ class RunWorker:
             log.exception("run failed to complete", run_id=str(claimed.id))
             try:
                 async with self.pool.acquire() as connection:
-                    await runs_repo.finish_run(connection, claimed.id, "failed", "internal error")
+                    await runs_repo.finish_run(
+                        connection, claimed.id, RunStatus.FAILED, "internal error"
+                    )
             except DATABASE_ERRORS:
                 log.warning(
                     "could not record the failure; the heartbeat reaper will",

@@ -22,11 +22,12 @@ import uuid
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
 
-from app import SHARE_METRICS_ENV, metrics
+from app import metrics
 from app.config import Settings
 from app.gc_tuning import tune_garbage_collector
 from app.ingestion.factory import build_clients, build_http_client
 from app.logs import configure_logging, get_logger
+from app.metrics_directory import SHARE_METRICS_ENV, settle_metrics_directory
 from app.orchestration.oneshot import worker_identity
 from app.orchestration.worker import RunWorker
 from app.repositories.database import create_pool
@@ -54,6 +55,7 @@ def _child_main(
     settings: Settings, dsn: str, wake: Connection, worker_id: str, parent: int
 ) -> None:
     _die_with_parent(parent)
+    settle_metrics_directory()  # keeps the inherited directory (SHARE_METRICS_ENV is set)
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
@@ -115,7 +117,9 @@ class WorkerProcess:
             args=(self._settings, self._dsn, self._wake_reader, worker_identity(), os.getpid()),
             name="usage-pipeline-worker",
         )
-        os.environ[SHARE_METRICS_ENV] = "1"  # read (and dropped) by the child's `import app`
+        os.environ[SHARE_METRICS_ENV] = (
+            "1"  # read (and dropped) by the child's settle_metrics_directory()
+        )
         try:
             process.start()
         finally:

@@ -11,26 +11,16 @@ or — on any failure — exactly as it was. Three paths, cheapest first:
   DO UPDATE … WHERE (…) IS DISTINCT FROM (…)` (unchanged rows are not rewritten,
   `first_seen_at` stays, `updated_at` and `run_id` move only on a real change); rows the
   upstream no longer reports are deleted.
-
-Cursor windows come in pages of users across many days, so a day is complete only at the end
-of a window: `CursorWindow` spools the pages to local files by day (memory stays flat, no
-database connection is held while fetching) and writes day by day from there.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
-from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
-from itertools import chain
 from operator import attrgetter
-from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
@@ -41,17 +31,15 @@ from app.processing.facts import (
     CURSOR_COLUMNS,
     ClaudeFact,
     ClaudeSource,
-    CursorFact,
-    fold_cursor_duplicates,
 )
-from app.repositories.digests import DayDigest, decode_rows, digest_rows, encode_rows
+from app.repositories.digests import DayDigest, digest_rows, encode_rows
 
 CURSOR_TABLE = "fact_cursor_daily_usage"
 CLAUDE_TABLE = "fact_claude_daily_usage"
 CURSOR_SOURCE = "cursor"
 
 Row = tuple[Any, ...]
-_cursor_row = attrgetter(*CURSOR_COLUMNS)
+cursor_row = attrgetter(*CURSOR_COLUMNS)
 _claude_row = attrgetter(*CLAUDE_COLUMNS)
 
 
@@ -147,7 +135,7 @@ def _fact_table(
     )
 
 
-_CLAUDE = _fact_table(
+CLAUDE_FACTS = _fact_table(
     CLAUDE_TABLE,
     CLAUDE_COLUMNS,
     key="grain_key",
@@ -156,7 +144,7 @@ _CLAUDE = _fact_table(
     cost_columns=CLAUDE_COST_COLUMNS,
 )
 # Every Cursor row comes from one source; `$2` is still bound, so give it a type.
-_CURSOR = _fact_table(
+CURSOR_FACTS = _fact_table(
     CURSOR_TABLE,
     CURSOR_COLUMNS,
     key="email",
@@ -170,7 +158,7 @@ _MARK_WRITER = "SELECT set_config('ai_usage_pipeline.writer', 'on', true)"
 
 
 @asynccontextmanager
-async def _writing(connection: asyncpg.Connection) -> AsyncIterator[None]:
+async def writing(connection: asyncpg.Connection) -> AsyncIterator[None]:
     """A transaction of the pipeline's own: every fact write goes through one."""
     async with connection.transaction():
         await connection.execute(_MARK_WRITER)
@@ -213,7 +201,7 @@ class _DayRows(Protocol):
     def count(self) -> int: ...
 
 
-async def _replace_day(
+async def replace_day(
     connection: asyncpg.Connection,
     table: _FactTable,
     day: date,
@@ -271,7 +259,7 @@ async def _replace_day(
 
 
 # Rows are turned into tuples and digested this many at a time while COPY streams them.
-_CHUNK = 2000
+CHUNK_ROWS = 2000
 
 
 class _ClaudeRows:
@@ -296,8 +284,8 @@ class _ClaudeRows:
 
     def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[Row]:
         digest = DayDigest()
-        for start in range(0, len(self._facts), _CHUNK):
-            rows = [_claude_row(fact) for fact in self._facts[start : start + _CHUNK]]
+        for start in range(0, len(self._facts), CHUNK_ROWS):
+            rows = [_claude_row(fact) for fact in self._facts[start : start + CHUNK_ROWS]]
             digest.update(encode_rows(rows))
             for row in rows:
                 yield (*row, run_id)
@@ -328,11 +316,11 @@ async def replace_claude_days(
         if any(fact.usage_date != day for fact in write.facts):
             raise ValueError(f"{write.source}: facts of another day in the write for {day}")
     counts: dict[ClaudeSource, WriteCounts] = {}
-    async with _writing(connection):
+    async with writing(connection):
         for write in writes:
-            counts[write.source] = await _replace_day(
+            counts[write.source] = await replace_day(
                 connection,
-                _CLAUDE,
+                CLAUDE_FACTS,
                 day,
                 write.source,
                 _ClaudeRows(write.facts),
@@ -340,121 +328,3 @@ async def replace_claude_days(
                 write.keep_existing_cost,
             )
     return counts
-
-
-# --- Cursor ------------------------------------------------------------------------------------
-
-_DATE_AT = CURSOR_COLUMNS.index("usage_date")
-_EMAIL_AT = CURSOR_COLUMNS.index("email")
-_CONFIDENCE_AT = CURSOR_COLUMNS.index("attribution_confidence")
-
-
-def _landed_chunks(day: date, spool: Path | None, *appended: Any) -> Iterator[list[list[Any]]]:
-    """A day's spooled rows back in column order and types (`appended` values added at the
-    end of each row), one chunk at a time."""
-    if spool is None:
-        return
-    confidences: dict[str, Decimal] = {}
-    with spool.open("rb") as lines:
-        for line in lines:
-            rows = decode_rows(line.rstrip(b"\n"))
-            for values in rows:
-                values[_DATE_AT] = day
-                text = values[_CONFIDENCE_AT]
-                confidence = confidences.get(text)
-                if confidence is None:
-                    confidence = confidences[text] = Decimal(text)
-                values[_CONFIDENCE_AT] = confidence
-                values += appended
-            yield rows
-
-
-class _CursorDayRows:
-    """Spooled rows of one day. A first load streams them as landed (duplicates are rare and
-    make COPY fail on the primary key); every other path folds them first."""
-
-    def __init__(self, day: date, digest: bytes, spool: Path | None) -> None:
-        self._day = day
-        self._digest = digest
-        self._spool = spool
-        self._rows: list[list[Any]] | None = None
-        self._streamed = 0
-
-    def digest(self) -> bytes:
-        return self._digest
-
-    def rows(self) -> list[list[Any]]:
-        if self._rows is None:
-            landed = (row for chunk in _landed_chunks(self._day, self._spool) for row in chunk)
-            folded = fold_cursor_duplicates(CursorFact(*values) for values in landed)
-            self._rows = [list(_cursor_row(fact)) for fact in folded]
-        return self._rows
-
-    @property
-    def count(self) -> int:
-        return self._streamed if self._rows is None else len(self._rows)
-
-    def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[list[Any]]:
-        return chain.from_iterable(self._counted(_landed_chunks(self._day, self._spool, run_id)))
-
-    def _counted(self, chunks: Iterator[list[list[Any]]]) -> Iterator[list[list[Any]]]:
-        for chunk in chunks:
-            self._streamed += len(chunk)
-            yield chunk
-
-    def folded_for_first_load(self, run_id: uuid.UUID | None) -> list[list[Any]]:
-        return [[*values, run_id] for values in self.rows()]
-
-
-class CursorWindow:
-    """Pages of one Cursor window, spooled to local files by day until the window is complete.
-
-    Each day's rows are kept encoded (the same bytes its digest is taken over), so a day whose
-    digest matches what is stored is never read back.
-    """
-
-    def __init__(self, directory: str | Path | None = None) -> None:
-        self._directory = Path(tempfile.mkdtemp(prefix="aup-cursor-", dir=directory))
-        self._digests: dict[date, DayDigest] = {}
-
-    def __enter__(self) -> CursorWindow:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        shutil.rmtree(self._directory, ignore_errors=True)
-        self._digests.clear()
-
-    def _path(self, day: date) -> Path:
-        return self._directory / f"{day.isoformat()}.json"
-
-    def add(self, facts: Sequence[CursorFact]) -> None:
-        by_day: dict[date, list[Row]] = defaultdict(list)
-        for row in map(_cursor_row, facts):
-            by_day[row[_DATE_AT]].append(row)
-        for day, rows in by_day.items():
-            digest = self._digests.setdefault(day, DayDigest())
-            with self._path(day).open("ab") as spool:
-                # One line per chunk: read back (and COPYed) chunk by chunk.
-                for start in range(0, len(rows), _CHUNK):
-                    chunk = rows[start : start + _CHUNK]
-                    encoded = encode_rows(chunk)
-                    digest.update(encoded)
-                    spool.write(encoded + b"\n")
-
-    async def write_day(
-        self, connection: asyncpg.Connection, day: date, run_id: uuid.UUID | None
-    ) -> WriteCounts:
-        """Replace one day of the fact table with the spooled rows, in one transaction; a day
-        with no rows deletes what the table holds for it."""
-        digest = self._digests.get(day, DayDigest()).digest()
-        incoming = _CursorDayRows(day, digest, self._path(day) if day in self._digests else None)
-        async with _writing(connection):
-            return await _replace_day(connection, _CURSOR, day, CURSOR_SOURCE, incoming, run_id)
-
-    def clear(self) -> None:
-        for day in self._digests:
-            self._path(day).unlink(missing_ok=True)
-        self._digests.clear()

@@ -64,3 +64,17 @@ async def cursor_summary(connection: asyncpg.Connection, start: date, end: date)
     )
     assert row is not None
     return CursorSummary(row["people"], row["active_days"], row["accepted"], row["agent"])
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    """What landed in both fact tables for a window."""
+
+    claude: list[PlatformSummary]
+    cursor: CursorSummary
+
+
+async def window_summary(connection: asyncpg.Connection, start: date, end: date) -> WindowSummary:
+    return WindowSummary(
+        await claude_summary(connection, start, end), await cursor_summary(connection, start, end)
+    )

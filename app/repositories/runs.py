@@ -1,15 +1,26 @@
-"""Run tracking: `ingestion_runs` and one `ingestion_run_sources` row per source."""
+"""Run tracking: `ingestion_runs` and one `ingestion_run_sources` row per source.
+
+Runs leave this module as typed records (`RunRecord`, `SourceProgress`); the API schema and the
+CLI render those, so a run is never passed around as a loose dict.
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
-from typing import Any
 
 import asyncpg
 
-TERMINAL_STATUSES = ("succeeded", "partial", "failed", "cancelled", "crashed")
+from app.vocabulary import (
+    ACTIVE_RUN_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    UNFINISHED_SOURCE_STATUSES,
+    RunStatus,
+    RunTrigger,
+    SourceStatus,
+    sql_list,
+)
 
 
 @dataclass
@@ -18,7 +29,7 @@ class SourceProgress:
 
     source: str
     target_table: str
-    status: str = "pending"
+    status: SourceStatus = SourceStatus.PENDING
     days_total: int = 0
     days_done: int = 0
     pages: int = 0
@@ -36,20 +47,61 @@ class SourceProgress:
     started_at: datetime | None = field(default=None)
     finished_at: datetime | None = field(default=None)
 
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> SourceProgress:
+        values = {name: row[name] for name in _SOURCE_FIELDS}
+        values["status"] = SourceStatus(values["status"])
+        return cls(**values)
 
-_PROGRESS_COLUMNS = tuple(
-    name for name in SourceProgress.__dataclass_fields__ if name not in ("source", "target_table")
-)
+
+_SOURCE_FIELDS = tuple(f.name for f in fields(SourceProgress))
+_PROGRESS_COLUMNS = tuple(name for name in _SOURCE_FIELDS if name not in ("source", "target_table"))
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as stored: what was asked, where it stands, and each source's progress."""
+
+    id: uuid.UUID
+    status: RunStatus
+    trigger: RunTrigger
+    window_start: date
+    window_end: date
+    sources: tuple[str, ...]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    scheduled_for: datetime | None
+    cancel_requested_at: datetime | None
+    status_reason: str | None
+    worker_id: str | None
+    progress: tuple[SourceProgress, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_RUN_STATUSES
+
+
+_RUN_COLUMNS = ", ".join(f.name for f in fields(RunRecord) if f.name != "progress")
+
+
+def _record(row: asyncpg.Record, progress: list[SourceProgress]) -> RunRecord:
+    values = dict(row)
+    values["status"] = RunStatus(values["status"])
+    values["trigger"] = RunTrigger(values["trigger"])
+    values["sources"] = tuple(values["sources"])
+    return RunRecord(**values, progress=tuple(progress))
 
 
 async def create_run(
     connection: asyncpg.Connection,
     *,
-    trigger: str,
+    trigger: RunTrigger | str,
     window_start: date,
     window_end: date,
     sources: list[str],
-    status: str = "queued",
+    status: RunStatus = RunStatus.QUEUED,
     idempotency_key: str | None = None,
     request_fingerprint: str | None = None,
     schedule_job: str | None = None,
@@ -63,8 +115,8 @@ async def create_run(
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         RETURNING id
         """,
-        status,
-        trigger,
+        RunStatus(status).value,
+        RunTrigger(trigger).value,
         window_start,
         window_end,
         sources,
@@ -84,10 +136,10 @@ async def start_run(
 ) -> None:
     async with connection.transaction():
         await connection.execute(
-            """
+            f"""
             UPDATE ingestion_runs
-               SET status = 'running', worker_id = $2, started_at = coalesce(started_at, now()),
-                   heartbeat_at = now()
+               SET status = '{RunStatus.RUNNING}', worker_id = $2,
+                   started_at = coalesce(started_at, now()), heartbeat_at = now()
              WHERE id = $1
             """,
             run_id,
@@ -107,6 +159,7 @@ async def save_progress(
     connection: asyncpg.Connection, run_id: uuid.UUID, progress: SourceProgress
 ) -> None:
     values = asdict(progress)
+    values["status"] = SourceStatus(values["status"]).value
     assignments = ", ".join(f"{name} = ${i + 3}" for i, name in enumerate(_PROGRESS_COLUMNS))
     await connection.execute(
         f"UPDATE ingestion_run_sources SET {assignments}, updated_at = now()"
@@ -128,9 +181,9 @@ async def heartbeat(connection: asyncpg.Connection, run_id: uuid.UUID) -> bool:
 
 
 async def finish_run(
-    connection: asyncpg.Connection, run_id: uuid.UUID, status: str, reason: str | None
+    connection: asyncpg.Connection, run_id: uuid.UUID, status: RunStatus, reason: str | None
 ) -> None:
-    if status not in TERMINAL_STATUSES:
+    if status not in TERMINAL_RUN_STATUSES:
         raise ValueError(f"not a terminal status: {status}")
     await connection.execute(
         """
@@ -139,191 +192,46 @@ async def finish_run(
          WHERE id = $1
         """,
         run_id,
-        status,
+        RunStatus(status).value,
         reason,
     )
 
 
-async def get_run(connection: asyncpg.Connection, run_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_run(connection: asyncpg.Connection, run_id: uuid.UUID) -> RunRecord | None:
     runs = await _runs_with_sources(
-        connection, await connection.fetch("SELECT * FROM ingestion_runs WHERE id = $1", run_id)
+        connection,
+        await connection.fetch(f"SELECT {_RUN_COLUMNS} FROM ingestion_runs WHERE id = $1", run_id),
     )
     return runs[0] if runs else None
 
 
 async def _runs_with_sources(
     connection: asyncpg.Connection, rows: list[asyncpg.Record]
-) -> list[dict[str, Any]]:
-    runs = [dict(row) for row in rows]
-    if not runs:
-        return runs
+) -> list[RunRecord]:
+    if not rows:
+        return []
     sources = await connection.fetch(
         "SELECT * FROM ingestion_run_sources WHERE run_id = ANY($1::uuid[]) ORDER BY source",
-        [run["id"] for run in runs],
+        [row["id"] for row in rows],
     )
-    for run in runs:
-        run["source_progress"] = [dict(s) for s in sources if s["run_id"] == run["id"]]
-    return runs
-
-
-# --- the run queue ------------------------------------------------------------------------------
-
-ACTIVE_STATUSES = ("queued", "running")
-# Serialises "check for overlap, then insert" and "claim" across every replica.
-_CREATE_LOCK = "ai-usage-pipeline:runs:create"
-_CLAIM_LOCK = "ai-usage-pipeline:runs:claim"
-
-
-@dataclass(frozen=True)
-class Created:
-    run_id: uuid.UUID
-    created: bool  # False: an existing run was returned for the same idempotency key
-
-
-class IdempotencyMismatch(Exception):
-    def __init__(self, run_id: uuid.UUID) -> None:
-        super().__init__(str(run_id))
-        self.run_id = run_id
-
-
-class OverlappingRun(Exception):
-    def __init__(self, run_id: uuid.UUID) -> None:
-        super().__init__(str(run_id))
-        self.run_id = run_id
-
-
-async def create_requested_run(
-    connection: asyncpg.Connection,
-    *,
-    window_start: date,
-    window_end: date,
-    sources: list[str],
-    idempotency_key: str | None,
-    fingerprint: str,
-    key_ttl_hours: int,
-) -> Created:
-    """Queue an API run, exactly once per idempotency key, never beside an overlapping one."""
-    async with connection.transaction():
-        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _CREATE_LOCK)
-        if idempotency_key is not None:
-            existing = await connection.fetchrow(
-                "SELECT id, request_fingerprint, created_at > now() - make_interval(hours => $2)"
-                " AS fresh FROM ingestion_runs WHERE idempotency_key = $1",
-                idempotency_key,
-                key_ttl_hours,
-            )
-            if existing is not None and existing["fresh"]:
-                if existing["request_fingerprint"] != fingerprint:
-                    raise IdempotencyMismatch(existing["id"])
-                return Created(existing["id"], created=False)
-            if existing is not None:  # expired: the key may be used again
-                await connection.execute(
-                    "UPDATE ingestion_runs SET idempotency_key = NULL WHERE id = $1", existing["id"]
-                )
-        overlapping = await connection.fetchval(
-            """
-            SELECT id FROM ingestion_runs
-             WHERE status IN ('queued', 'running')
-               AND window_start <= $2 AND window_end >= $1 AND sources && $3::text[]
-             ORDER BY created_at LIMIT 1
-            """,
-            window_start,
-            window_end,
-            sources,
-        )
-        if overlapping is not None:
-            raise OverlappingRun(overlapping)
-        run_id = await create_run(
-            connection,
-            trigger="api",
-            window_start=window_start,
-            window_end=window_end,
-            sources=sources,
-            idempotency_key=idempotency_key,
-            request_fingerprint=fingerprint,
-        )
-    return Created(run_id, created=True)
-
-
-async def enqueue_scheduled(
-    connection: asyncpg.Connection,
-    *,
-    job: str,
-    slot: datetime,
-    window_start: date,
-    window_end: date,
-    sources: list[str],
-) -> uuid.UUID | None:
-    """One run per (job, slot) whatever the number of replicas; None if it already exists."""
-    run_id: uuid.UUID | None = await connection.fetchval(
-        """
-        INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, schedule_job,
-                                    scheduled_for)
-        VALUES ('schedule', $1, $2, $3, $4, $5)
-        ON CONFLICT (schedule_job, scheduled_for) DO NOTHING
-        RETURNING id
-        """,
-        window_start,
-        window_end,
-        sources,
-        job,
-        slot,
-    )
-    return run_id
-
-
-@dataclass(frozen=True)
-class ClaimedRun:
-    id: uuid.UUID
-    window_start: date
-    window_end: date
-    sources: list[str]
-    trigger: str
-
-
-async def claim_next(connection: asyncpg.Connection, worker_id: str) -> ClaimedRun | None:
-    """Claim the oldest queued run that overlaps no running one (SKIP LOCKED, serialised)."""
-    async with connection.transaction():
-        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _CLAIM_LOCK)
-        row = await connection.fetchrow(
-            """
-            SELECT q.id, q.window_start, q.window_end, q.sources, q.trigger
-              FROM ingestion_runs q
-             WHERE q.status = 'queued'
-               AND NOT EXISTS (
-                   SELECT 1 FROM ingestion_runs r
-                    WHERE r.status = 'running' AND r.window_start <= q.window_end
-                      AND r.window_end >= q.window_start AND r.sources && q.sources)
-             ORDER BY q.created_at, q.id
-             LIMIT 1
-             FOR UPDATE SKIP LOCKED
-            """
-        )
-        if row is None:
-            return None
-        await connection.execute(
-            "UPDATE ingestion_runs SET status = 'running', worker_id = $2, started_at = now(),"
-            " heartbeat_at = now() WHERE id = $1",
-            row["id"],
-            worker_id,
-        )
-    return ClaimedRun(
-        row["id"], row["window_start"], row["window_end"], list(row["sources"]), row["trigger"]
-    )
+    progress: dict[uuid.UUID, list[SourceProgress]] = {row["id"]: [] for row in rows}
+    for source in sources:
+        progress[source["run_id"]].append(SourceProgress.from_row(source))
+    return [_record(row, progress[row["id"]]) for row in rows]
 
 
 async def mark_stale_runs_crashed(
     connection: asyncpg.Connection, timeout_seconds: float
-) -> list[tuple[uuid.UUID, str]]:
+) -> list[tuple[uuid.UUID, RunTrigger]]:
     """Runs whose worker stopped heartbeating (its process died) end `crashed`."""
     async with connection.transaction():
         rows = await connection.fetch(
-            """
+            f"""
             UPDATE ingestion_runs
-               SET status = 'crashed', finished_at = now(),
+               SET status = '{RunStatus.CRASHED}', finished_at = now(),
                    status_reason = 'worker ' || coalesce(worker_id, '?')
                                    || ' stopped heartbeating'
-             WHERE status = 'running'
+             WHERE status = '{RunStatus.RUNNING}'
                AND heartbeat_at < now() - make_interval(secs => $1)
             RETURNING id, trigger
             """,
@@ -332,53 +240,56 @@ async def mark_stale_runs_crashed(
         ids = [row["id"] for row in rows]
         if ids:
             await connection.execute(
-                "UPDATE ingestion_run_sources SET status = 'failed', finished_at = now(),"
-                " last_error = coalesce(last_error, 'run crashed'), updated_at = now()"
-                " WHERE run_id = ANY($1::uuid[]) AND status IN ('pending', 'running')",
+                f"UPDATE ingestion_run_sources SET status = '{SourceStatus.FAILED}',"
+                " finished_at = now(), last_error = coalesce(last_error, 'run crashed'),"
+                " updated_at = now()"
+                f" WHERE run_id = ANY($1::uuid[])"
+                f" AND status IN ({sql_list(UNFINISHED_SOURCE_STATUSES)})",
                 ids,
             )
-    return [(row["id"], row["trigger"]) for row in rows]
+    return [(row["id"], RunTrigger(row["trigger"])) for row in rows]
 
 
 async def request_cancel(
     connection: asyncpg.Connection, run_id: uuid.UUID
-) -> tuple[str, bool] | None:
+) -> tuple[RunStatus, bool] | None:
     """Queued → cancelled now; running → asked to stop at the next page boundary.
 
     Returns (status afterwards, whether the request was accepted); None for an unknown run."""
+    queued, cancelled = RunStatus.QUEUED, RunStatus.CANCELLED
     status: str | None = await connection.fetchval(
-        """
+        f"""
         UPDATE ingestion_runs
-           SET status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
-               finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,
-               status_reason = CASE WHEN status = 'queued' THEN 'cancelled by request'
+           SET status = CASE WHEN status = '{queued}' THEN '{cancelled}' ELSE status END,
+               finished_at = CASE WHEN status = '{queued}' THEN now() ELSE finished_at END,
+               status_reason = CASE WHEN status = '{queued}' THEN 'cancelled by request'
                                     ELSE status_reason END,
                cancel_requested_at = coalesce(cancel_requested_at, now())
-         WHERE id = $1 AND status IN ('queued', 'running')
+         WHERE id = $1 AND status IN ({sql_list(ACTIVE_RUN_STATUSES)})
         RETURNING status
         """,
         run_id,
     )
     if status is not None:
-        return status, True
+        return RunStatus(status), True
     current: str | None = await connection.fetchval(
         "SELECT status FROM ingestion_runs WHERE id = $1", run_id
     )
-    return None if current is None else (current, False)
+    return None if current is None else (RunStatus(current), False)
 
 
 async def list_runs(
     connection: asyncpg.Connection,
     *,
-    status: str | None,
-    trigger: str | None,
+    status: RunStatus | None,
+    trigger: RunTrigger | None,
     limit: int,
     before: uuid.UUID | None,
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     """Newest first; keyset pagination on (created_at, id) after the run `before`."""
     rows = await connection.fetch(
-        """
-        SELECT r.* FROM ingestion_runs r
+        f"""
+        SELECT {_RUN_COLUMNS} FROM ingestion_runs r
          WHERE ($1::text IS NULL OR r.status = $1)
            AND ($2::text IS NULL OR r.trigger = $2)
            AND ($3::uuid IS NULL OR (r.created_at, r.id) <
@@ -386,8 +297,8 @@ async def list_runs(
          ORDER BY r.created_at DESC, r.id DESC
          LIMIT $4
         """,
-        status,
-        trigger,
+        None if status is None else RunStatus(status).value,
+        None if trigger is None else RunTrigger(trigger).value,
         before,
         limit,
     )
@@ -407,15 +318,15 @@ async def cancel_interrupted(
     """A run stopped mid-flight: sources still going are cancelled, the run too."""
     async with connection.transaction():
         await connection.execute(
-            "UPDATE ingestion_run_sources SET status = 'cancelled', finished_at = now(),"
-            " last_error = coalesce(last_error, $2), updated_at = now()"
-            " WHERE run_id = $1 AND status IN ('pending', 'running')",
+            f"UPDATE ingestion_run_sources SET status = '{SourceStatus.CANCELLED}',"
+            " finished_at = now(), last_error = coalesce(last_error, $2), updated_at = now()"
+            f" WHERE run_id = $1 AND status IN ({sql_list(UNFINISHED_SOURCE_STATUSES)})",
             run_id,
             reason,
         )
         await connection.execute(
-            "UPDATE ingestion_runs SET status = 'cancelled', status_reason = $2,"
-            " finished_at = now() WHERE id = $1 AND status IN ('queued', 'running')",
+            f"UPDATE ingestion_runs SET status = '{RunStatus.CANCELLED}', status_reason = $2,"
+            f" finished_at = now() WHERE id = $1 AND status IN ({sql_list(ACTIVE_RUN_STATUSES)})",
             run_id,
             reason,
         )

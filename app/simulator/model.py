@@ -13,14 +13,17 @@ its own knowledge of who did what, not by re-implementing the pipeline.
 from __future__ import annotations
 
 import random
+import threading
 import zlib
-from collections import defaultdict
-from collections.abc import Iterator
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
-from typing import NamedTuple
+from functools import cached_property
+from typing import Any, NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 FIRST_NAMES = ("ana", "bo", "chen", "dara", "eli", "fay", "gus", "hana", "ivo", "jun", "kai", "lea")
 LAST_NAMES = ("ito", "kim", "lund", "moss", "ng", "ortiz", "park", "quinn", "ruiz", "shah")
@@ -167,23 +170,50 @@ class Totals:
     tool_rejected: int = 0
 
 
-@dataclass(eq=False)  # identity-hashed: day views are cached per instance
+class Views:
+    """Rendered views of one truth (a day's rows, a feed window), each kind bounded to its
+    few most recent keys so memory stays flat; cleared when the truth is restated."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, OrderedDict[Hashable, Any]] = {}
+        # The simulator serves from its own thread while tests read the same truth.
+        self._lock = threading.RLock()  # a build may read another view
+
+    def get(self, kind: str, key: Hashable, keep: int, build: Callable[[], T]) -> T:
+        with self._lock:
+            store = self._stores.setdefault(kind, OrderedDict())
+            if key in store:
+                store.move_to_end(key)
+                found: T = store[key]
+                return found
+            value = store[key] = build()
+            while len(store) > keep:
+                store.popitem(last=False)
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._stores.clear()
+
+
+@dataclass(eq=False)
 class GroundTruth:
     seed: int = 7
     users: int = 40
     # (kind, day) -> revision; bumping one restates that view of that day for some people
     revisions: dict[tuple[str, date], int] = field(default_factory=dict)
     restated_people: dict[tuple[str, date], frozenset[int]] = field(default_factory=dict)
+    views: Views = field(default_factory=Views, init=False, repr=False)
 
     # --- directory ----------------------------------------------------------------------
 
-    @property
+    @cached_property
     def people(self) -> list[Person]:
         return _people(self.seed, self.users)
 
-    @property
+    @cached_property
     def keys(self) -> list[Key]:
-        return _keys(self.seed, self.users)
+        return _keys(self.people)
 
     def key_by_id(self) -> dict[str, Key]:
         return {key.id: key for key in self.keys}
@@ -219,8 +249,7 @@ class GroundTruth:
         chosen = frozenset(sorted(chosen)[:people])
         self.revisions[(kind, day)] = self.revisions.get((kind, day), 0) + 1
         self.restated_people[(kind, day)] = chosen
-        for cache in (_usage_rows, _claude_code_records, _cost_lines, _activity_events):
-            cache.cache_clear()
+        self.views.clear()
         return chosen
 
     # --- Cursor ----------------------------------------------------------------------------
@@ -270,7 +299,8 @@ class GroundTruth:
 
     def claude_code_records(self, day: date) -> list[dict[str, object]]:
         """All records of a day (user actors, the CI key's api actor, subscription users)."""
-        return _claude_code_records(self, day)
+        # Rendered once and served page by page (callers must not mutate what they get).
+        return self.views.get("claude_code", day, 4, lambda: self._render_claude_code_records(day))
 
     def _render_claude_code_records(self, day: date) -> list[dict[str, object]]:
         records: list[dict[str, object]] = []
@@ -365,11 +395,12 @@ class GroundTruth:
     # --- Messages usage and cost ------------------------------------------------------------------
 
     def usage_rows(self, day: date) -> list[UsageRow]:
-        return _usage_rows(self, day)
+        # A day's rows are rendered twice (usage, cost): keep the last few.
+        return self.views.get("usage_rows", day, 4, lambda: _usage_rows(self, day))
 
     def cost_lines(self, day: date) -> list[dict[str, object]]:
         """Cost report results of a day (grouped by workspace and description)."""
-        return _cost_lines(self, day)
+        return self.views.get("cost_lines", day, 4, lambda: self._render_cost_lines(day))
 
     def _render_cost_lines(self, day: date) -> list[dict[str, object]]:
         amounts: dict[tuple[str | None, str, str, str, str, str], Decimal] = defaultdict(Decimal)
@@ -398,7 +429,7 @@ class GroundTruth:
             lines.append(
                 {
                     "currency": "USD",
-                    "amount": _cents_text(cents),
+                    "amount": cents_text(cents),
                     "workspace_id": workspace,
                     "description": f"{MODEL_LABEL[model]} Usage - {TOKEN_TYPE_LABEL[token_type]}",
                     "cost_type": "tokens",
@@ -424,11 +455,12 @@ class GroundTruth:
 
     def activities(self, day: date) -> list[dict[str, object]]:
         """Compliance feed events of a day, oldest first (the API serves newest first)."""
-        return [self.render_activity(event) for event in _activity_events(self, day)]
+        return [self.render_activity(event) for event in self.activity_events(day)]
 
     def activity_events(self, day: date) -> list[ActivityEvent]:
-        """The day's events, compact and oldest first (rendered per page by the server)."""
-        return _activity_events(self, day)
+        """The day's events, compact and oldest first (rendered per page by the server); about
+        100 bytes an event, so a 30-day feed's worth is kept."""
+        return self.views.get("activity", day, 64, lambda: self._generate_activity_events(day))
 
     def _generate_activity_events(self, day: date) -> list[ActivityEvent]:
         events: list[ActivityEvent] = []
@@ -549,7 +581,7 @@ class GroundTruth:
                 t.uncached_input_tokens += tokens["uncached_input_tokens"]
                 t.cache_read_input_tokens += tokens["cache_read_input_tokens"]
                 t.output_tokens += tokens["output_tokens"]
-                t.billed_cost_usd += Decimal(_cents_text(cents)) / 100
+                t.billed_cost_usd += Decimal(cents_text(cents)) / 100
         return dict(totals)
 
     def expected_cursor_rows(
@@ -580,7 +612,7 @@ class GroundTruth:
         return self.people[key.creator_index].email
 
 
-def _cents_text(cents: Decimal) -> str:
+def cents_text(cents: Decimal) -> str:
     """Cost report style: a decimal string in cents with fractional digits."""
     return format(cents.quantize(Decimal("0.000001")).normalize(), "f")
 
@@ -590,7 +622,7 @@ def _non_token_line(
 ) -> dict[str, object]:
     return {
         "currency": "USD",
-        "amount": _cents_text(
+        "amount": cents_text(
             Decimal(cents) * (WEB_SEARCH_CENTS if cost_type == "web_search" else 1)
         ),
         "workspace_id": workspace,
@@ -616,7 +648,6 @@ def _stream_seed(seed: int, kind: str, index: int, day: date, revision: int) -> 
     return value
 
 
-@lru_cache(maxsize=8)
 def _people(seed: int, count: int) -> list[Person]:
     people = []
     for index in range(count):
@@ -641,9 +672,8 @@ def _people(seed: int, count: int) -> list[Person]:
     return people
 
 
-@lru_cache(maxsize=8)
-def _keys(seed: int, count: int) -> list[Key]:
-    people = _people(seed, count)
+def _keys(people: list[Person]) -> list[Key]:
+    count = len(people)
     keys = []
     for person in people:
         if person.claude_code_key:
@@ -672,7 +702,6 @@ def _keys(seed: int, count: int) -> list[Key]:
     return keys
 
 
-@lru_cache(maxsize=4)  # a day's rows are rendered twice (usage, cost); keep memory flat
 def _usage_rows(truth: GroundTruth, day: date) -> list[UsageRow]:
     rows: dict[tuple[object, ...], UsageRow] = {}
 
@@ -746,25 +775,9 @@ def _add_breakdown(record: dict[str, object], row_for_model: object) -> None:
         row.cache_creation_5m += tokens["cache_creation"]
 
 
-# A day is rendered once and served page by page (callers must not mutate what they get).
-@lru_cache(maxsize=4)
-def _claude_code_records(truth: GroundTruth, day: date) -> list[dict[str, object]]:
-    return truth._render_claude_code_records(day)
-
-
-@lru_cache(maxsize=4)
-def _cost_lines(truth: GroundTruth, day: date) -> list[dict[str, object]]:
-    return truth._render_cost_lines(day)
-
-
 class ActivityEvent(NamedTuple):
     created_at: str
     id: str
     person: int
     type: str
     at: datetime
-
-
-@lru_cache(maxsize=64)  # compact (≈ 100 bytes an event): a 30-day feed is served page by page
-def _activity_events(truth: GroundTruth, day: date) -> list[ActivityEvent]:
-    return truth._generate_activity_events(day)

@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -32,22 +33,19 @@ def _body(rng: random.Random) -> dict[str, Any]:
     }
 
 
-async def test_two_replicas_under_load_no_5xx_no_duplicates(
-    services: Any, e2e_database: str
-) -> None:
-    every_minute = {
-        "SCHEDULER_ENABLED": "true",
-        "SCHEDULE_CRON": "* * * * *",
-        "DB_POOL_MAX_SIZE": "5",
-    }
-    replicas = [services(**every_minute), services(**every_minute)]
-    rng = random.Random(42)
-    keyed_bodies = {key: _body(rng) for key in KEYS}
-    statuses: Counter[int] = Counter()
-    run_ids: list[str] = []
-    errors: list[str] = []
+@dataclass
+class Load:
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
 
-    latencies: list[float] = []
+
+async def _offer_load(replicas: list[Any], rng: random.Random) -> Load:
+    """RATE requests a second for SECONDS, spread over both replicas, at most MAX_IN_FLIGHT."""
+    keyed_bodies = {key: _body(rng) for key in KEYS}
+    load = Load()
+    run_ids: list[str] = []
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def one(clients: list[httpx.AsyncClient], n: int) -> None:
@@ -69,12 +67,12 @@ async def test_two_replicas_under_load_no_5xx_no_duplicates(
             else:
                 response = await client.get(f"{base}/livez")
         except httpx.HTTPError as exc:
-            errors.append(type(exc).__name__)
+            load.errors.append(type(exc).__name__)
             return
         finally:
             in_flight.release()
-        latencies.append(time.monotonic() - sent)
-        statuses[response.status_code] += 1
+        load.latencies.append(time.monotonic() - sent)
+        load.statuses[response.status_code] += 1
         if response.status_code == 202:
             run_ids.append(response.json()["id"])
 
@@ -92,18 +90,13 @@ async def test_two_replicas_under_load_no_5xx_no_duplicates(
             await in_flight.acquire()  # bounded: a slow service slows the generator, never piles up
             tasks.append(asyncio.create_task(one([a, b], n)))
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
-        elapsed = time.monotonic() - started
-    latencies.sort()
-    print(
-        f"load: {len(latencies)} requests in {elapsed:.1f}s, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms, statuses {dict(statuses)}"
-    )
+        load.elapsed = time.monotonic() - started
+    return load
 
-    assert not errors, Counter(errors)
-    assert sum(statuses.values()) == RATE * SECONDS
-    assert not [s for s in statuses if s >= 500], statuses
-    assert set(statuses) <= {200, 202, 409}, statuses
-    assert elapsed < SECONDS * 2  # the services kept up with (roughly) the offered rate
 
+async def _recorded_runs(e2e_database: str) -> tuple[list[Any], list[Any], int]:
+    """Runs per idempotency key, runs per scheduled slot, and overlapping runs that executed
+    at the same time."""
     connection = await asyncpg.connect(e2e_database)
     try:
         keyed = await connection.fetch(
@@ -126,6 +119,32 @@ async def test_two_replicas_under_load_no_5xx_no_duplicates(
         )
     finally:
         await connection.close()
+    return keyed, slots, concurrent
+
+
+async def test_two_replicas_under_load_no_5xx_no_duplicates(
+    services: Any, e2e_database: str
+) -> None:
+    every_minute = {
+        "SCHEDULER_ENABLED": "true",
+        "SCHEDULE_CRON": "* * * * *",
+        "DB_POOL_MAX_SIZE": "5",
+    }
+    replicas = [services(**every_minute), services(**every_minute)]
+    load = await _offer_load(replicas, random.Random(42))
+    statuses, errors, latencies, elapsed = load.statuses, load.errors, load.latencies, load.elapsed
+    latencies.sort()
+    print(
+        f"load: {len(latencies)} requests in {elapsed:.1f}s, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms, statuses {dict(statuses)}"
+    )
+
+    assert not errors, Counter(errors)
+    assert sum(statuses.values()) == RATE * SECONDS
+    assert not [s for s in statuses if s >= 500], statuses
+    assert set(statuses) <= {200, 202, 409}, statuses
+    assert elapsed < SECONDS * 2  # the services kept up with (roughly) the offered rate
+
+    keyed, slots, concurrent = await _recorded_runs(e2e_database)
     assert {row["idempotency_key"] for row in keyed} == set(KEYS)
     assert all(row["runs"] == 1 for row in keyed)  # zero duplicate runs
     assert slots and all(row["runs"] == 1 for row in slots)  # one run per scheduled slot

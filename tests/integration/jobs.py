@@ -10,9 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from app.config import SourceName
 from app.ingestion.factory import build_clients, build_http_client
-from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run, resolve_sources
+from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
+from app.orchestration.run_request import PlannedRun, resolve_sources
 from app.repositories import runs as runs_repo
 from app.simulator.model import Totals
 from tests.conftest import Simulator
@@ -29,7 +29,7 @@ async def run_job(
     **overrides: Any,
 ) -> tuple[uuid.UUID, RunOutcome]:
     settings = sim.settings(**overrides)
-    chosen: list[SourceName] = resolve_sources(settings, sources)
+    chosen = resolve_sources(settings, sources)
     async with pool.acquire() as connection:
         run_id = await runs_repo.create_run(
             connection, trigger="cli", window_start=start, window_end=end, sources=list(chosen)
@@ -39,7 +39,7 @@ async def run_job(
             pool=pool,
             clients=build_clients(settings, client),
             settings=settings,
-            spec=RunSpec(run_id, start, end, tuple(chosen)),
+            spec=RunSpec(run_id, PlannedRun(start, end, chosen)),
             worker_id="test",
         )
     return run_id, outcome

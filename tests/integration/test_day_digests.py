@@ -13,7 +13,8 @@ from pathlib import Path
 import asyncpg
 
 from app.processing.facts import ClaudeFact, CursorFact
-from app.repositories.facts import ClaudeDayWrite, CursorWindow, replace_claude_days
+from app.repositories.cursor_window import CursorWindow
+from app.repositories.facts import ClaudeDayWrite, replace_claude_days
 
 DAY = date(2026, 8, 3)
 

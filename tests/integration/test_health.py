@@ -83,7 +83,7 @@ async def test_not_ready_once_shutdown_has_begun(database_dsn: str) -> None:
     app = create_app(load_settings(database_url=database_dsn, scheduler_enabled=False))
     async with LifespanManager(app), _client(app) as client:
         assert (await client.get("/readyz")).status_code == 200
-        app.state.shutting_down = True
+        app.state.runtime.shutting_down = True
         response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["reason"] == "shutting_down"

@@ -113,7 +113,7 @@ async def test_pool_exhaustion_answers_503_promptly_then_recovers(
     api, app = small_pool_api
     run = (await api.get("/runs")).json()
     assert run["runs"] == []
-    held = [await app.state.pool.acquire() for _ in range(2)]
+    held = [await app.state.runtime.pool.acquire() for _ in range(2)]
     try:
         started = time.monotonic()
         responses = await asyncio.gather(*(api.get("/runs") for _ in range(20)))
@@ -124,6 +124,6 @@ async def test_pool_exhaustion_answers_503_promptly_then_recovers(
         assert (await api.get("/readyz")).status_code == 503
     finally:
         for connection in held:
-            await app.state.pool.release(connection)
+            await app.state.runtime.pool.release(connection)
     assert (await api.get("/runs")).status_code == 200
     assert (await api.get("/readyz")).status_code == 200

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 
 from app.orchestration.scheduler import DailySchedule, cron_trigger, enqueue_slot, latest_slot
+from app.orchestration.sources.registry import REGISTRY
 from tests.conftest import Simulator
 
 
@@ -38,7 +39,7 @@ async def test_a_slot_fired_by_many_replicas_makes_one_run(
         date(2026, 8, 1),
         date(2026, 8, 3),
     )
-    assert run["sources"] == settings.configured_sources()
+    assert run["sources"] == REGISTRY.configured(settings)
 
 
 async def test_start_up_catches_up_the_missed_slot_once(

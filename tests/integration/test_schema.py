@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 
 import asyncpg
@@ -19,6 +21,7 @@ from app.repositories.migrations import (
     head_revision,
     upgrade_to_head,
 )
+from app.vocabulary import RunStatus, RunTrigger, SourceStatus
 from tests.conftest import LOCAL_SERVER, _local_server_answers, create_database, drop_database
 
 CURSOR_COUNTERS = [
@@ -182,3 +185,31 @@ async def test_confidence_and_platform_are_checked(db: asyncpg.Pool) -> None:
                 "INSERT INTO fact_cursor_daily_usage (usage_date, email, attribution_method,"
                 " attribution_confidence) VALUES ('2026-08-03', 'Ana@X.dev', 'direct_email', 1)"
             )
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "vocabulary"),
+    [
+        ("ingestion_runs", "status", RunStatus),
+        ("ingestion_runs", "trigger", RunTrigger),
+        ("ingestion_run_sources", "status", SourceStatus),
+    ],
+)
+async def test_check_constraints_admit_exactly_the_vocabulary(
+    pool: asyncpg.Pool, table: str, column: str, vocabulary: type[StrEnum]
+) -> None:
+    """app/vocabulary.py owns these words; the schema's CHECKs must admit exactly them."""
+    async with pool.acquire() as connection:
+        definitions = await connection.fetch(
+            """
+            SELECT pg_get_constraintdef(c.oid) AS definition
+              FROM pg_constraint c
+              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+             WHERE c.conrelid = $1::regclass AND c.contype = 'c' AND a.attname = $2
+            """,
+            table,
+            column,
+        )
+    (definition,) = [row["definition"] for row in definitions]
+    admitted = set(re.findall(r"'([a-z_]+)'::text", definition))
+    assert admitted == {member.value for member in vocabulary}, definition

@@ -25,7 +25,7 @@ async def test_a_killed_worker_process_is_replaced_and_runs_go_on(
     )
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        worker = app.state.worker
+        worker = app.state.runtime.worker
         assert isinstance(worker, WorkerProcess)
         first = worker.pid
         assert first is not None and first != os.getpid()

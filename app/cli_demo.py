@@ -1,0 +1,152 @@
+"""`usage-pipeline demo`: the simulator and the service in this process, one run triggered over
+HTTP and followed to its end, as a new user would."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+from rich.live import Live
+
+from app.api.schemas import RunOut
+from app.cli_output import console, output, print_errors, print_summary, progress_table
+from app.config import Settings
+from app.orchestration.oneshot import summarize
+from app.repositories.database import resolve_dsn
+from app.repositories.migrations import upgrade_to_head
+from app.simulator.app import SimulatorOptions, create_simulator
+from app.simulator.model import GroundTruth
+
+
+def start_simulator(users: int) -> tuple[str, uvicorn.Server]:
+    """The simulator on a free loopback port, in a daemon thread of this process."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_simulator(GroundTruth(users=users)),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    threading.Thread(target=server.run, daemon=True, name="simulator").start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server
+
+
+def demo_overrides(base_url: str) -> dict[str, Any]:
+    """Settings that point every upstream at the simulator."""
+    keys = SimulatorOptions()
+    return {
+        "cursor_api_key": keys.cursor_api_key,
+        "cursor_api_base_url": base_url,
+        "anthropic_admin_api_key": keys.admin_api_key,
+        "anthropic_api_base_url": base_url,
+        "claude_ai_activity_enabled": True,
+        "anthropic_compliance_api_key": keys.compliance_api_key,
+        "anthropic_analytics_api_key": keys.analytics_api_key,
+        "upstream_retry_base_seconds": 0.2,
+        "log_format": "console",
+        "log_level": "WARNING",
+        # The demo's run is the one it triggers over HTTP; `serve` runs the daily schedule.
+        "scheduler_enabled": False,
+    }
+
+
+def run_demo(settings: Settings, base_url: str, port: int, serve_after: bool) -> int:
+    """Migrate, serve, trigger one run and follow it; keep serving if asked. The exit code."""
+    if settings.api_token is None:
+        settings = settings.model_copy(update={"api_token": SecretStr(secrets.token_urlsafe(24))})
+    database = "DATABASE_URL" if settings.database_url else "embedded PostgreSQL"
+    output.print(f"Simulator: {base_url}  ·  database: {database}")
+    upgrade_to_head(resolve_dsn(settings))
+    service = ServiceThread(settings, port)
+    try:
+        if not service.start():
+            return 1
+        code = trigger_and_follow(settings, f"http://127.0.0.1:{port}")
+        if code != 0 or not serve_after:
+            return code
+        output.print(
+            f"Serving on http://127.0.0.1:{port} (GET /runs, /sources, /livez, /readyz, /docs; "
+            "POST /runs with the API_TOKEN as bearer). Ctrl-C stops."
+        )
+        service.wait()
+        return 0
+    finally:
+        service.stop()
+
+
+class ServiceThread:
+    """The service in a thread of the demo process; SIGTERM and Ctrl-C stop it gracefully."""
+
+    def __init__(self, settings: Settings, port: int) -> None:
+        from app.main import create_app
+
+        self.app = create_app(settings)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=5
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="service")
+        self.stopping = threading.Event()
+
+    def start(self) -> bool:
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                return False
+            time.sleep(0.05)
+        return True
+
+    def wait(self) -> None:
+        try:
+            while not self.stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+
+    def stop(self) -> None:
+        self.app.state.runtime.shutting_down = True
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout=60)
+
+
+def trigger_and_follow(settings: Settings, base: str) -> int:
+    """POST /runs, then poll its Location until the run ends, showing progress."""
+    assert settings.api_token is not None
+    headers = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        response = client.post("/runs", headers=headers, json={})
+        if response.status_code == 409:  # the same window is already queued: follow that run
+            output.print(f"POST /runs → 409: {response.json()['detail']}; following it")
+        elif response.status_code in (200, 202):
+            output.print(
+                f"POST /runs → {response.status_code}, Location: {response.headers['Location']}"
+            )
+        else:
+            output.print(f"POST /runs → {response.status_code}: {response.text}", markup=False)
+            return 1
+        location = response.headers["Location"]
+        run = RunOut.model_validate(client.get(location).json())
+        with Live(console=console, refresh_per_second=4) as live:
+            while run.status in ("queued", "running"):
+                time.sleep(0.5)
+                run = RunOut.model_validate(client.get(location).json())
+                live.update(progress_table(run.id, run.status, run.progress))
+    print_summary(asyncio.run(summarize(settings, run.window_start, run.window_end)))
+    print_errors(run.status, [(source.source, source.error) for source in run.progress])
+    return 0 if run.status == "succeeded" else 1

@@ -1,0 +1,137 @@
+"""The contract every source implements, and what a source sees of the run it is part of.
+
+A source is one upstream feed written to one fact table. Its module says:
+- its `name` (the word runs, metrics and the CLI use), its `table`, and the sources it
+  `requires` in the same run (cost is allocated to the usage of the same day);
+- whether the settings `enable` it (its credentials are present);
+- its `revision_horizon`: how long after a day the upstream may still change it;
+- how it ingests a window, in `ingest`: it fetches the window as a stream of pages through its
+  client (`run.pages` counts them and stops at a page boundary once the run is cancelled),
+  turns each page into facts with pure functions of `app.processing`, and writes each
+  complete (source, day) through its repository writer in one transaction.
+
+The job knows sources only through the registry (`app.orchestration.sources.registry`); adding
+a source is a module with a `Source` subclass and one line there.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, ClassVar, TypeVar
+
+import asyncpg
+
+from app.config import Settings
+from app.ingestion.factory import UpstreamClients
+from app.ingestion.http import RequestStats
+from app.ingestion.pagination import Page, prefetched
+from app.orchestration.tracking import RunTracker, SourceTracker
+from app.repositories.facts import WriteCounts
+
+T = TypeVar("T")
+P = TypeVar("P", bound=Page[Any])
+
+
+@dataclass
+class RunScope:
+    """What every source of one run shares: the window, the pool, the clients, the settings,
+    and run-scoped objects built once by whichever source asks first (`SourceRun.shared`)."""
+
+    pool: asyncpg.Pool
+    clients: UpstreamClients
+    settings: Settings
+    tracker: RunTracker
+    days: list[date]
+    objects: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> Any:
+        return self.tracker.run_id
+
+    @property
+    def start(self) -> date:
+        return self.days[0]
+
+    @property
+    def end(self) -> date:
+        return self.days[-1]
+
+
+class SourceRun:
+    """One source's view of a run: the shared scope plus its own progress and request stats."""
+
+    def __init__(self, scope: RunScope, tracker: SourceTracker) -> None:
+        self.scope = scope
+        self.tracker = tracker
+
+    @property
+    def stats(self) -> RequestStats:
+        return self.tracker.stats
+
+    @property
+    def settings(self) -> Settings:
+        return self.scope.settings
+
+    @property
+    def clients(self) -> UpstreamClients:
+        return self.scope.clients
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.scope.pool
+
+    @property
+    def days(self) -> list[date]:
+        return self.scope.days
+
+    async def pages(self, pages: AsyncIterator[P]) -> AsyncIterator[P]:
+        """Count pages and stop at a page boundary once the run is cancelled; the next page is
+        fetched while this one is processed."""
+        async for page in prefetched(pages):
+            self.scope.tracker.check_cancelled()
+            self.tracker.page(len(page.items))
+            yield page
+            del page
+
+    def written(self, counts: WriteCounts) -> None:
+        self.tracker.written(counts)
+
+    def skipped(self, rows: int) -> None:
+        self.tracker.progress.rows_skipped += rows
+
+    def shared(self, key: str, build: Callable[[SourceRun], T]) -> T:
+        """The run's one object under `key`, built by the first source that asks."""
+        objects = self.scope.objects
+        if key not in objects:
+            objects[key] = build(self)
+        built: T = objects[key]
+        return built
+
+
+def days_between(start: date, end: date) -> list[date]:
+    """Every UTC day from `start` to `end`, both included."""
+    return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+
+
+class Source(ABC):
+    """One upstream feed of a fact table (see the module docstring)."""
+
+    name: ClassVar[str]
+    table: ClassVar[str]
+    revision_horizon: ClassVar[timedelta]
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def enabled(self, settings: Settings) -> bool:
+        """Whether the settings configure this source (its credentials are present)."""
+
+    def units(self, clients: UpstreamClients, days: int) -> int:
+        """How many day-steps a window of `days` takes (the run's `days_total`)."""
+        return days
+
+    @abstractmethod
+    async def ingest(self, run: SourceRun) -> None:
+        """Fetch the window, turn pages into facts, write every complete day."""

@@ -1,0 +1,150 @@
+"""Cursor windows, spooled to disk until complete, then written day by day.
+
+Cursor windows come in pages of users across many days, so a day is complete only at the end
+of a window: `CursorWindow` spools the pages to local files by day (memory stays flat, no
+database connection is held while fetching) and writes day by day through the shared
+replace-a-day path of `app.repositories.facts`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import date
+from decimal import Decimal
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from app.processing.facts import CURSOR_COLUMNS, CursorFact, fold_cursor_duplicates
+from app.repositories.digests import DayDigest, decode_rows, encode_rows
+from app.repositories.facts import (
+    CHUNK_ROWS,
+    CURSOR_FACTS,
+    CURSOR_SOURCE,
+    Row,
+    WriteCounts,
+    cursor_row,
+    replace_day,
+    writing,
+)
+
+_DATE_AT = CURSOR_COLUMNS.index("usage_date")
+_EMAIL_AT = CURSOR_COLUMNS.index("email")
+_CONFIDENCE_AT = CURSOR_COLUMNS.index("attribution_confidence")
+
+
+def _landed_chunks(day: date, spool: Path | None, *appended: Any) -> Iterator[list[list[Any]]]:
+    """A day's spooled rows back in column order and types (`appended` values added at the
+    end of each row), one chunk at a time."""
+    if spool is None:
+        return
+    confidences: dict[str, Decimal] = {}
+    with spool.open("rb") as lines:
+        for line in lines:
+            rows = decode_rows(line.rstrip(b"\n"))
+            for values in rows:
+                values[_DATE_AT] = day
+                text = values[_CONFIDENCE_AT]
+                confidence = confidences.get(text)
+                if confidence is None:
+                    confidence = confidences[text] = Decimal(text)
+                values[_CONFIDENCE_AT] = confidence
+                values += appended
+            yield rows
+
+
+class _CursorDayRows:
+    """Spooled rows of one day. A first load streams them as landed (duplicates are rare and
+    make COPY fail on the primary key); every other path folds them first."""
+
+    def __init__(self, day: date, digest: bytes, spool: Path | None) -> None:
+        self._day = day
+        self._digest = digest
+        self._spool = spool
+        self._rows: list[list[Any]] | None = None
+        self._streamed = 0
+
+    def digest(self) -> bytes:
+        return self._digest
+
+    def rows(self) -> list[list[Any]]:
+        if self._rows is None:
+            landed = (row for chunk in _landed_chunks(self._day, self._spool) for row in chunk)
+            folded = fold_cursor_duplicates(CursorFact(*values) for values in landed)
+            self._rows = [list(cursor_row(fact)) for fact in folded]
+        return self._rows
+
+    @property
+    def count(self) -> int:
+        return self._streamed if self._rows is None else len(self._rows)
+
+    def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[list[Any]]:
+        return chain.from_iterable(self._counted(_landed_chunks(self._day, self._spool, run_id)))
+
+    def _counted(self, chunks: Iterator[list[list[Any]]]) -> Iterator[list[list[Any]]]:
+        for chunk in chunks:
+            self._streamed += len(chunk)
+            yield chunk
+
+    def folded_for_first_load(self, run_id: uuid.UUID | None) -> list[list[Any]]:
+        return [[*values, run_id] for values in self.rows()]
+
+
+class CursorWindow:
+    """Pages of one Cursor window, spooled to local files by day until the window is complete.
+
+    Each day's rows are kept encoded (the same bytes its digest is taken over), so a day whose
+    digest matches what is stored is never read back.
+    """
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        self._directory = Path(tempfile.mkdtemp(prefix="aup-cursor-", dir=directory))
+        self._digests: dict[date, DayDigest] = {}
+
+    def __enter__(self) -> CursorWindow:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        shutil.rmtree(self._directory, ignore_errors=True)
+        self._digests.clear()
+
+    def _path(self, day: date) -> Path:
+        return self._directory / f"{day.isoformat()}.json"
+
+    def add(self, facts: Sequence[CursorFact]) -> None:
+        by_day: dict[date, list[Row]] = defaultdict(list)
+        for row in map(cursor_row, facts):
+            by_day[row[_DATE_AT]].append(row)
+        for day, rows in by_day.items():
+            digest = self._digests.setdefault(day, DayDigest())
+            with self._path(day).open("ab") as spool:
+                # One line per chunk: read back (and COPYed) chunk by chunk.
+                for start in range(0, len(rows), CHUNK_ROWS):
+                    chunk = rows[start : start + CHUNK_ROWS]
+                    encoded = encode_rows(chunk)
+                    digest.update(encoded)
+                    spool.write(encoded + b"\n")
+
+    async def write_day(
+        self, connection: asyncpg.Connection, day: date, run_id: uuid.UUID | None
+    ) -> WriteCounts:
+        """Replace one day of the fact table with the spooled rows, in one transaction; a day
+        with no rows deletes what the table holds for it."""
+        digest = self._digests.get(day, DayDigest()).digest()
+        incoming = _CursorDayRows(day, digest, self._path(day) if day in self._digests else None)
+        async with writing(connection):
+            return await replace_day(connection, CURSOR_FACTS, day, CURSOR_SOURCE, incoming, run_id)
+
+    def clear(self) -> None:
+        for day in self._digests:
+            self._path(day).unlink(missing_ok=True)
+        self._digests.clear()

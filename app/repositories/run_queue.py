@@ -1,0 +1,169 @@
+"""The run queue: creating runs (once per idempotency key, never beside an overlapping one),
+one scheduled run per slot, and claiming queued runs across replicas."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import asyncpg
+
+from app.repositories.runs import create_run
+from app.vocabulary import ACTIVE_RUN_STATUSES, RunStatus, RunTrigger, sql_list
+
+# Serialises "check for overlap, then insert" and "claim" across every replica.
+_CREATE_LOCK = "ai-usage-pipeline:runs:create"
+_CLAIM_LOCK = "ai-usage-pipeline:runs:claim"
+
+
+@dataclass(frozen=True)
+class Created:
+    run_id: uuid.UUID
+    created: bool  # False: an existing run was returned for the same idempotency key
+
+
+class IdempotencyMismatch(Exception):
+    def __init__(self, run_id: uuid.UUID) -> None:
+        super().__init__(str(run_id))
+        self.run_id = run_id
+
+
+class OverlappingRun(Exception):
+    def __init__(self, run_id: uuid.UUID) -> None:
+        super().__init__(
+            f"run {run_id} is already queued or running for an overlapping window and source"
+        )
+        self.run_id = run_id
+
+
+async def create_requested_run(
+    connection: asyncpg.Connection,
+    *,
+    window_start: date,
+    window_end: date,
+    sources: list[str],
+    trigger: RunTrigger = RunTrigger.API,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    key_ttl_hours: int = 24,
+) -> Created:
+    """Create a requested run, exactly once per idempotency key, never beside an active run of
+    an overlapping window and source (raises `OverlappingRun` naming it).
+
+    An API run is queued for the worker; a CLI run is executed by the process that asked, so it
+    is created `running` and no replica's worker can claim it too."""
+    status = RunStatus.QUEUED if trigger is RunTrigger.API else RunStatus.RUNNING
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _CREATE_LOCK)
+        if idempotency_key is not None:
+            existing = await connection.fetchrow(
+                "SELECT id, request_fingerprint, created_at > now() - make_interval(hours => $2)"
+                " AS fresh FROM ingestion_runs WHERE idempotency_key = $1",
+                idempotency_key,
+                key_ttl_hours,
+            )
+            if existing is not None and existing["fresh"]:
+                if existing["request_fingerprint"] != fingerprint:
+                    raise IdempotencyMismatch(existing["id"])
+                return Created(existing["id"], created=False)
+            if existing is not None:  # expired: the key may be used again
+                await connection.execute(
+                    "UPDATE ingestion_runs SET idempotency_key = NULL WHERE id = $1", existing["id"]
+                )
+        overlapping = await connection.fetchval(
+            f"""
+            SELECT id FROM ingestion_runs
+             WHERE status IN ({sql_list(ACTIVE_RUN_STATUSES)})
+               AND window_start <= $2 AND window_end >= $1 AND sources && $3::text[]
+             ORDER BY created_at LIMIT 1
+            """,
+            window_start,
+            window_end,
+            sources,
+        )
+        if overlapping is not None:
+            raise OverlappingRun(overlapping)
+        run_id = await create_run(
+            connection,
+            trigger=trigger,
+            status=status,
+            window_start=window_start,
+            window_end=window_end,
+            sources=sources,
+            idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint,
+        )
+    return Created(run_id, created=True)
+
+
+async def enqueue_scheduled(
+    connection: asyncpg.Connection,
+    *,
+    job: str,
+    slot: datetime,
+    window_start: date,
+    window_end: date,
+    sources: list[str],
+) -> uuid.UUID | None:
+    """One run per (job, slot) whatever the number of replicas; None if it already exists."""
+    run_id: uuid.UUID | None = await connection.fetchval(
+        f"""
+        INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, schedule_job,
+                                    scheduled_for)
+        VALUES ('{RunTrigger.SCHEDULE}', $1, $2, $3, $4, $5)
+        ON CONFLICT (schedule_job, scheduled_for) DO NOTHING
+        RETURNING id
+        """,
+        window_start,
+        window_end,
+        sources,
+        job,
+        slot,
+    )
+    return run_id
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    id: uuid.UUID
+    window_start: date
+    window_end: date
+    sources: list[str]
+    trigger: RunTrigger
+
+
+async def claim_next(connection: asyncpg.Connection, worker_id: str) -> ClaimedRun | None:
+    """Claim the oldest queued run that overlaps no running one (SKIP LOCKED, serialised)."""
+    queued, running = RunStatus.QUEUED, RunStatus.RUNNING
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _CLAIM_LOCK)
+        row = await connection.fetchrow(
+            f"""
+            SELECT q.id, q.window_start, q.window_end, q.sources, q.trigger
+              FROM ingestion_runs q
+             WHERE q.status = '{queued}'
+               AND NOT EXISTS (
+                   SELECT 1 FROM ingestion_runs r
+                    WHERE r.status = '{running}' AND r.window_start <= q.window_end
+                      AND r.window_end >= q.window_start AND r.sources && q.sources)
+             ORDER BY q.created_at, q.id
+             LIMIT 1
+             FOR UPDATE SKIP LOCKED
+            """
+        )
+        if row is None:
+            return None
+        await connection.execute(
+            f"UPDATE ingestion_runs SET status = '{running}', worker_id = $2, started_at = now(),"
+            " heartbeat_at = now() WHERE id = $1",
+            row["id"],
+            worker_id,
+        )
+    return ClaimedRun(
+        row["id"],
+        row["window_start"],
+        row["window_end"],
+        list(row["sources"]),
+        RunTrigger(row["trigger"]),
+    )

@@ -1,0 +1,213 @@
+"""The Anthropic Admin API: Claude Code analytics, the messages usage and cost reports (daily
+buckets oldest first, empty days included, a big day split across pages), and the api_keys,
+users and workspaces lists (`after_id` paging). `workspace_id: null` is the Default Workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.simulator.model import GroundTruth
+from app.simulator.plumbing import (
+    anthropic_auth,
+    anthropic_error,
+    bad_request,
+    cursor_offset,
+    encode_cursor,
+    page_limit,
+    paged,
+    parse_rfc3339,
+    respond,
+    simulated,
+)
+
+router = APIRouter(prefix="/v1/organizations")
+
+Render = Callable[[date], list[dict[str, Any]]]
+
+
+def _admin(request: Request) -> GroundTruth:
+    sim = simulated(request)
+    anthropic_auth(request, sim.options.admin_api_key)
+    return sim.truth
+
+
+@router.get("/usage_report/claude_code")
+async def claude_code(request: Request) -> Response:
+    truth = _admin(request)
+    raw_day = request.query_params.get("starting_at", "")
+    try:
+        day = date.fromisoformat(raw_day[:10])
+    except ValueError:
+        return anthropic_error(400, "invalid_request_error", "starting_at must be YYYY-MM-DD")
+    limit = page_limit(request, 20, 1000, simulated(request).options.page_cap)
+    offset, has_cursor = cursor_offset(request, 0)
+    body = paged(request, truth.claude_code_records(day), int(offset), limit)
+    page = int(offset) // limit + 1
+    return await respond(request, "usage_report/claude_code", "anthropic", body, page, has_cursor)
+
+
+def _bucket_days(request: Request, truth: GroundTruth) -> list[date]:
+    start = parse_rfc3339(request.query_params.get("starting_at"), "starting_at")
+    raw_end = request.query_params.get("ending_at")
+    end = parse_rfc3339(raw_end, "ending_at") if raw_end else start + timedelta(days=7)
+    if request.query_params.get("bucket_width", "1d") != "1d":
+        raise bad_request("simulator serves 1d buckets")
+    if end <= start:
+        raise bad_request("ending_at must be after starting_at")
+    return list(truth.days(start.date(), (end - timedelta(microseconds=1)).date()))
+
+
+def _bucket(day: date, results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "starting_at": f"{day.isoformat()}T00:00:00Z",
+        "ending_at": f"{(day + timedelta(days=1)).isoformat()}T00:00:00Z",
+        "results": results,
+    }
+
+
+async def _bucket_report(request: Request, endpoint: str, render: Render) -> Response:
+    truth = _admin(request)
+    options = simulated(request).options
+    days = _bucket_days(request, truth)
+    limit = page_limit(request, 7, 31, options.bucket_cap)
+    offset, has_cursor = cursor_offset(request, [0, 0])
+    day_index, result_index = int(offset[0]), int(offset[1])
+    buckets: list[dict[str, Any]] = []
+    budget = options.page_cap or 10_000  # results per page; a big day spans pages
+    while day_index < len(days) and len(buckets) < limit and budget > 0:
+        results = render(days[day_index])
+        take = results[result_index : result_index + budget]
+        buckets.append(_bucket(days[day_index], take))
+        budget -= max(1, len(take))
+        if result_index + len(take) < len(results):
+            result_index += len(take)
+            break
+        day_index, result_index = day_index + 1, 0
+    more = day_index < len(days)
+    body = {
+        "data": buckets,
+        "has_more": more,
+        "next_page": encode_cursor(request, [day_index, result_index]) if more else None,
+    }
+    page = 1 if not has_cursor else 2  # page numbers only matter for `min_page` faults
+    return await respond(request, endpoint, "anthropic", body, page, has_cursor)
+
+
+def _usage_results(truth: GroundTruth) -> Render:
+    def render(day: date) -> list[dict[str, Any]]:
+        return [
+            {
+                "uncached_input_tokens": row.uncached_input_tokens,
+                "cache_creation": {
+                    "ephemeral_1h_input_tokens": row.cache_creation_1h,
+                    "ephemeral_5m_input_tokens": row.cache_creation_5m,
+                },
+                "cache_read_input_tokens": row.cache_read_input_tokens,
+                "output_tokens": row.output_tokens,
+                "server_tool_use": {"web_search_requests": row.web_search_requests},
+                "api_key_id": row.api_key_id,
+                "workspace_id": row.workspace_id,
+                "model": row.model,
+                "service_tier": row.service_tier,
+                "context_window": row.context_window,
+                "inference_geo": row.inference_geo,
+                "account_id": None,
+                "service_account_id": None,
+            }
+            for row in truth.usage_rows(day)
+        ]
+
+    return render
+
+
+@router.get("/usage_report/messages")
+async def messages(request: Request) -> Response:
+    truth = simulated(request).truth
+    return await _bucket_report(request, "usage_report/messages", _usage_results(truth))
+
+
+@router.get("/cost_report")
+async def cost(request: Request) -> Response:
+    truth = simulated(request).truth
+    return await _bucket_report(request, "cost_report", truth.cost_lines)
+
+
+async def _listing(request: Request, endpoint: str, items: list[dict[str, Any]]) -> Response:
+    limit = page_limit(request, 20, 1000, simulated(request).options.page_cap)
+    after = request.query_params.get("after_id")
+    ids = [str(item["id"]) for item in items]
+    if after and after not in ids:
+        return anthropic_error(400, "invalid_request_error", "after_id not found")
+    start = ids.index(after) + 1 if after else 0
+    chunk = items[start : start + limit]
+    body = {
+        "data": chunk,
+        "has_more": start + limit < len(items),
+        "first_id": chunk[0]["id"] if chunk else None,
+        "last_id": chunk[-1]["id"] if chunk else None,
+    }
+    return await respond(request, endpoint, "anthropic", body, start // limit + 1, bool(after))
+
+
+@router.get("/api_keys")
+async def api_keys(request: Request) -> Response:
+    truth = _admin(request)
+    keys = [
+        {
+            "id": key.id,
+            "type": "api_key",
+            "name": key.name,
+            "workspace_id": key.workspace_id,
+            "created_at": key.created_at,
+            "created_by": (
+                {"id": truth.people[key.creator_index].user_id, "type": "user"}
+                if key.creator_index is not None
+                else None
+            ),
+            "expires_at": None,
+            "partial_key_hint": None,
+            "status": "active",
+        }
+        for key in truth.keys
+    ]
+    return await _listing(request, "api_keys", keys)
+
+
+@router.get("/users")
+async def users(request: Request) -> Response:
+    truth = _admin(request)
+    people = [
+        {
+            "id": person.user_id,
+            "type": "user",
+            "email": person.shown_email("users"),
+            "name": person.name,
+            "role": "developer",
+            "added_at": "2025-09-01T00:00:00Z",
+        }
+        for person in truth.people
+    ]
+    return await _listing(request, "users", people)
+
+
+@router.get("/workspaces")
+async def workspaces(request: Request) -> Response:
+    truth = _admin(request)
+    items = truth.workspaces()
+    if request.query_params.get("include_archived") != "true":
+        items = [item for item in items if item["archived_at"] is None]
+    enriched = [
+        {
+            **item,
+            "type": "workspace",
+            "created_at": "2025-09-01T00:00:00Z",
+            "display_color": "#6C5BB9",
+        }
+        for item in items
+    ]
+    return await _listing(request, "workspaces", enriched)

@@ -1,0 +1,154 @@
+"""claude.ai's two upstreams: the Compliance activity feed (newest first, `after_id` paging)
+and the Enterprise Analytics per-user usage and cost reports (cursor paging, ≤ 31-day spans).
+A window's feed and a span's report rows are built once per truth and served page by page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.simulator.model import ActivityEvent, GroundTruth, Person, cents_text
+from app.simulator.plumbing import (
+    anthropic_auth,
+    anthropic_error,
+    bad_request,
+    cursor_offset,
+    page_limit,
+    paged,
+    parse_rfc3339,
+    respond,
+    simulated,
+)
+
+router = APIRouter()
+
+Feed = tuple[list[ActivityEvent], dict[str, int]]
+
+
+def _feed(truth: GroundTruth, gte: datetime, lt: datetime) -> Feed:
+    """A window's events newest first, and each id's position (for `after_id`)."""
+
+    def build() -> Feed:
+        events = [
+            event
+            for day in truth.days(gte.date(), (lt - timedelta(microseconds=1)).date())
+            for event in truth.activity_events(day)
+            if gte <= event.at < lt
+        ]
+        events.reverse()
+        return events, {event.id: index for index, event in enumerate(events)}
+
+    return truth.views.get("activity_feed", (gte, lt), 2, build)
+
+
+@router.get("/v1/compliance/activities")
+async def activities(request: Request) -> Response:
+    sim = simulated(request)
+    anthropic_auth(request, sim.options.compliance_api_key, sim.options.admin_api_key)
+    gte = parse_rfc3339(request.query_params.get("created_at.gte"), "created_at.gte")
+    lt = parse_rfc3339(request.query_params.get("created_at.lt"), "created_at.lt")
+    limit = page_limit(request, 100, 5000, sim.options.page_cap)
+    events, position = _feed(sim.truth, gte, lt)
+    after = request.query_params.get("after_id")
+    if after and after not in position:
+        return anthropic_error(400, "invalid_request_error", "after_id not found")
+    start = position[after] + 1 if after else 0
+    chunk = [sim.truth.render_activity(event) for event in events[start : start + limit]]
+    body = {
+        "data": chunk,
+        "has_more": start + limit < len(events),
+        "first_id": chunk[0]["id"] if chunk else None,
+        "last_id": chunk[-1]["id"] if chunk else None,
+    }
+    page = start // limit + 1
+    return await respond(request, "compliance/activities", "anthropic", body, page, bool(after))
+
+
+def _usage_row(common: dict[str, Any], tokens: dict[str, int]) -> dict[str, Any]:
+    counted = ("uncached_input_tokens", "cache_read_input_tokens", "output_tokens")
+    return {
+        **common,
+        "uncached_input_tokens": tokens["uncached_input_tokens"],
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "cache_read_input_tokens": tokens["cache_read_input_tokens"],
+        "output_tokens": tokens["output_tokens"],
+        "total_tokens": sum(tokens[k] for k in counted),
+        "server_tool_use": {"web_search_requests": 0},
+        "requests": tokens["requests"],
+    }
+
+
+def _cost_row(common: dict[str, Any], cents: Decimal) -> dict[str, Any]:
+    amount = cents_text(cents)
+    return {**common, "currency": "USD", "amount": amount, "list_amount": amount}
+
+
+def _common(person: Person, day: Any) -> dict[str, Any]:
+    return {
+        "actor": {
+            "type": "user_actor",
+            "user_id": person.user_id,
+            "name": person.name,
+            "email": person.email,
+            "deleted": False,
+        },
+        "starting_at": f"{day.isoformat()}T00:00:00Z",
+        "ending_at": f"{(day + timedelta(days=1)).isoformat()}T00:00:00Z",
+        "product": "chat",
+        "model": None,
+    }
+
+
+def _analytics_rows(
+    truth: GroundTruth, kind: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """A request span's rows (each page used to rebuild every person-day of the span)."""
+
+    def build() -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for day in truth.days(start.date(), (end - timedelta(microseconds=1)).date()):
+            for person in truth.people:
+                usage = truth.chat_usage(person, day)
+                if usage is None:
+                    continue
+                tokens, cents = usage
+                common = _common(person, day)
+                rows.append(
+                    _usage_row(common, tokens) if kind == "usage" else _cost_row(common, cents)
+                )
+        return rows
+
+    return truth.views.get("analytics", (kind, start, end), 4, build)
+
+
+async def _analytics(request: Request, kind: str, endpoint: str) -> Response:
+    sim = simulated(request)
+    anthropic_auth(request, sim.options.analytics_api_key)
+    start = parse_rfc3339(request.query_params.get("starting_at"), "starting_at")
+    end = parse_rfc3339(request.query_params.get("ending_at"), "ending_at")
+    if (end - start).days > 31:
+        raise bad_request("span must be ≤ 31 days")
+    rows = _analytics_rows(sim.truth, kind, start, end)
+    limit = page_limit(request, 20, 1000, sim.options.page_cap)
+    offset, has_cursor = cursor_offset(request, 0)
+    body = paged(request, rows, int(offset), limit)
+    body |= {
+        "organization_id": "org_01Simulated",
+        "data_refreshed_at": datetime.now(UTC).isoformat(),
+    }
+    page = int(offset) // limit + 1
+    return await respond(request, endpoint, "anthropic", body, page, has_cursor)
+
+
+@router.get("/v1/organizations/analytics/user_usage_report")
+async def analytics_usage(request: Request) -> Response:
+    return await _analytics(request, "usage", "analytics/user_usage_report")
+
+
+@router.get("/v1/organizations/analytics/user_cost_report")
+async def analytics_cost(request: Request) -> Response:
+    return await _analytics(request, "cost", "analytics/user_cost_report")

@@ -1,0 +1,50 @@
+"""The simulator's own control plane (`/_sim/…`): faults per endpoint, restatements, health."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from app.simulator.faults import FaultSpec
+from app.simulator.plumbing import simulated
+
+router = APIRouter(prefix="/_sim")
+
+
+class RestateRequest(BaseModel):
+    kind: str  # "cursor" | "claude"
+    day: date
+    people: int = 3
+
+
+@router.post("/faults/{endpoint:path}")
+async def add_fault(request: Request, endpoint: str, spec: FaultSpec) -> dict[str, Any]:
+    faults = simulated(request).faults
+    faults.add(endpoint, spec)
+    return faults.describe()
+
+
+@router.delete("/faults")
+async def clear_faults(request: Request) -> dict[str, Any]:
+    simulated(request).faults.clear()
+    return {}
+
+
+@router.get("/faults")
+async def list_faults(request: Request) -> dict[str, Any]:
+    sim = simulated(request)
+    return {"faults": sim.faults.describe(), "hits": sim.faults.hits, "requests": sim.counts}
+
+
+@router.post("/restate")
+async def restate(request: Request, body: RestateRequest) -> dict[str, Any]:
+    people = simulated(request).truth.restate(body.kind, body.day, body.people)
+    return {"kind": body.kind, "day": body.day.isoformat(), "people": sorted(people)}
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,281 @@
+"""What every simulated upstream shares: its state, error envelopes, auth, page cursors, query
+parsing, and the fault injection every response passes through."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import copy
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from app.simulator.faults import FaultPlan, FaultSpec
+from app.simulator.model import GroundTruth
+
+ANTHROPIC_VERSION = "2023-06-01"
+ANTHROPIC_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    410: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+@dataclass
+class SimulatorOptions:
+    cursor_api_key: str = "sim-cursor-key"
+    admin_api_key: str = "sk-ant-admin01-sim"
+    compliance_api_key: str = "sk-ant-api01-sim-compliance"
+    analytics_api_key: str = "sk-ant-analytics-sim"
+    # Cap items per page below the upstreams' own maxima, to exercise pagination.
+    page_cap: int | None = None
+    bucket_cap: int | None = None
+
+
+@dataclass
+class Simulated:
+    """One simulator's state: its truth, options, fault plan and request counts."""
+
+    truth: GroundTruth
+    options: SimulatorOptions
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def simulated(request: Request) -> Simulated:
+    sim: Simulated = request.app.state.sim
+    return sim
+
+
+class Reject(Exception):
+    """Answer the request with `response` (an upstream's error envelope)."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def anthropic_error(status: int, error_type: str, message: str) -> JSONResponse:
+    request_id = f"req_{uuid.uuid4().hex[:24]}"
+    return JSONResponse(
+        {
+            "type": "error",
+            "error": {"type": error_type, "message": message},
+            "request_id": request_id,
+        },
+        status_code=status,
+        headers={"request-id": request_id},
+    )
+
+
+def bad_request(message: str) -> Reject:
+    return Reject(anthropic_error(400, "invalid_request_error", message))
+
+
+def cursor_error(status: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status_code=status)
+
+
+# --- auth --------------------------------------------------------------------------------------
+
+
+def cursor_auth(request: Request) -> None:
+    header = request.headers.get("authorization", "")
+    key = simulated(request).options.cursor_api_key
+    if header != f"Basic {base64.b64encode(f'{key}:'.encode()).decode()}":
+        raise Reject(cursor_error(401, "Unauthorized", "Invalid API key"))
+
+
+def anthropic_auth(request: Request, *accepted: str) -> None:
+    if request.headers.get("anthropic-version") != ANTHROPIC_VERSION:
+        raise bad_request("anthropic-version header is required")
+    key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
+        "Bearer "
+    )
+    if key not in accepted:
+        raise Reject(anthropic_error(401, "authentication_error", "invalid x-api-key"))
+
+
+# --- page cursors and query parameters ---------------------------------------------------------
+
+
+def _fingerprint(request: Request) -> str:
+    items = sorted((k, v) for k, v in request.query_params.multi_items() if k != "page")
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:16]
+
+
+def encode_cursor(request: Request, offset: Any) -> str:
+    """An opaque cursor bound to the query it continues."""
+    raw = json.dumps({"o": offset, "f": _fingerprint(request)}).encode()
+    return "page_" + base64.urlsafe_b64encode(raw).decode()
+
+
+def cursor_offset(request: Request, default: Any) -> tuple[Any, bool]:
+    """The offset the request's `page` cursor continues from (and whether it had one)."""
+    value = request.query_params.get("page")
+    if not value:
+        return default, False
+    try:
+        data = json.loads(base64.urlsafe_b64decode(value.removeprefix("page_").encode()))
+    except (binascii.Error, ValueError):
+        raise bad_request("Invalid page cursor") from None
+    if not isinstance(data, dict) or data.get("f") != _fingerprint(request):
+        raise bad_request("Invalid page cursor")
+    return data["o"], True
+
+
+def paged(request: Request, items: list[Any], offset: int, limit: int) -> dict[str, Any]:
+    chunk = items[offset : offset + limit]
+    more = offset + limit < len(items)
+    return {
+        "data": chunk,
+        "has_more": more,
+        "next_page": encode_cursor(request, offset + limit) if more else None,
+    }
+
+
+def parse_rfc3339(value: str | None, name: str) -> datetime:
+    if not value or "T" not in value:
+        raise bad_request(f"{name} must be an RFC 3339 timestamp")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_request(f"invalid {name}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def page_limit(request: Request, default: int, maximum: int, cap: int | None) -> int:
+    try:
+        limit = int(request.query_params.get("limit", default))
+    except ValueError:
+        raise bad_request("limit must be an integer") from None
+    if not 1 <= limit <= maximum:
+        raise bad_request(f"limit must be 1..{maximum}")
+    return min(limit, cap) if cap else limit
+
+
+# --- responses and faults ----------------------------------------------------------------------
+
+
+def _decimal_as_number(value: object) -> float:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def dumps(body: Any) -> bytes:
+    # Decimal cents (Claude Code estimated_cost) go out as JSON numbers, like the real API.
+    return orjson.dumps(body, default=_decimal_as_number)
+
+
+async def respond(
+    request: Request,
+    endpoint: str,
+    upstream: str,
+    body: dict[str, Any],
+    page: int,
+    has_cursor: bool,
+) -> Response:
+    """Count the request, apply the endpoint's latency and any fault due, else send `body`."""
+    sim = simulated(request)
+    sim.counts[endpoint] = sim.counts.get(endpoint, 0) + 1
+    latency = sim.faults.latency_ms(endpoint)
+    if latency:
+        await asyncio.sleep(latency / 1000)
+    fault = sim.faults.take(endpoint, page, has_cursor)
+    if fault is not None:
+        if fault.kind in ("drop_field", "add_field"):
+            body = copy.deepcopy(body)  # pages share a cached day's records
+        faulty = _faulty_response(fault, upstream, body)
+        if faulty is not None:
+            return faulty
+    return Response(dumps(body), media_type="application/json")
+
+
+def _status_fault(fault: FaultSpec, upstream: str) -> Response:
+    message = fault.message or f"Simulated HTTP {fault.status}"
+    if upstream == "cursor":
+        response = cursor_error(fault.status, "Error", message)
+    else:
+        kind = ANTHROPIC_STATUS_TYPES.get(fault.status, "api_error")
+        response = anthropic_error(fault.status, kind, message)
+    if fault.retry_after:
+        response.headers["retry-after"] = fault.retry_after
+    return response
+
+
+def _invalid_cursor(upstream: str) -> Response:
+    if upstream == "cursor":
+        return cursor_error(400, "Bad Request", "Invalid page")
+    return anthropic_error(400, "invalid_request_error", "Invalid page cursor")
+
+
+def _broken_body(kind: str, body: dict[str, Any]) -> Response:
+    if kind == "malformed":
+        return Response(b'{"data": [ {"oops": ', media_type="application/json")
+    full = dumps(body)
+    if kind == "truncate":
+        return Response(
+            full[: len(full) // 2],
+            media_type="application/json",
+            headers={"content-length": str(len(full))},
+        )
+
+    async def half_then_drop() -> AsyncIterator[bytes]:
+        yield full[: len(full) // 2]
+        raise ConnectionResetError("simulated reset mid-body")
+
+    return StreamingResponse(half_then_drop(), media_type="application/json")
+
+
+def _items(body: dict[str, Any]) -> list[Any]:
+    return [item for key in ("data", "teamMembers") for item in body.get(key, [])]
+
+
+def _reshape(fault: FaultSpec, body: dict[str, Any]) -> None:
+    """Fields the documents allow to vanish or appear: dropped everywhere, or added."""
+    for item in _items(body):
+        if fault.kind == "drop_field" and fault.field:
+            _drop(item, fault.field)
+        elif fault.kind == "add_field" and isinstance(item, dict):
+            item["x_new_field"] = {"added": "later", "n": 1}
+            item.setdefault(fault.field or "x_new_flag", True)
+
+
+def _faulty_response(fault: FaultSpec, upstream: str, body: dict[str, Any]) -> Response | None:
+    """The response a fault replaces the page with, or None once it reshaped `body`."""
+    if fault.kind == "status":
+        return _status_fault(fault, upstream)
+    if fault.kind == "invalid_cursor":
+        return _invalid_cursor(upstream)
+    if fault.kind in ("malformed", "truncate", "reset"):
+        return _broken_body(fault.kind, body)
+    _reshape(fault, body)
+    return None
+
+
+def _drop(item: Any, name: str) -> None:
+    if isinstance(item, dict):
+        item.pop(name, None)
+        for value in item.values():
+            _drop(value, name)
+    elif isinstance(item, list):
+        for value in item:
+            _drop(value, name)
