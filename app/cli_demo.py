@@ -146,7 +146,8 @@ def trigger_and_follow(settings: Settings, base: str) -> int:
             while run.status in ("queued", "running"):
                 time.sleep(0.5)
                 run = RunOut.model_validate(client.get(location).json())
-                live.update(progress_table(run.id, run.status, run.progress))
+                progress = [source.to_progress() for source in run.progress]
+                live.update(progress_table(run.id, run.status, progress))
     print_summary(asyncio.run(summarize(settings, run.window_start, run.window_end)))
     print_errors(run.status, [(source.source, source.error) for source in run.progress])
     return 0 if run.status == "succeeded" else 1

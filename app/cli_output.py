@@ -1,59 +1,21 @@
 """What the CLI shows people: run progress, the end-of-run summary and the source list.
 
-Tables are built from typed records (a run from the repository or the API's run resource
-parsed into its schema), never from loose dicts.
+Tables are built from typed records (the repository's `SourceProgress`, which the demo gets
+from the API's run resource), never from loose dicts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
 
 from rich.console import Console
 from rich.table import Table
 
 from app.repositories.reports import WindowSummary
+from app.repositories.runs import SourceProgress
 
 console = Console(stderr=True)
 output = Console()
-
-
-class ProgressLine(Protocol):
-    """One source's progress: the repository's `SourceProgress` or the API's schema of it
-    (read-only, so either's field types fit)."""
-
-    @property
-    def source(self) -> str: ...
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def days_done(self) -> int: ...
-
-    @property
-    def days_total(self) -> int: ...
-
-    @property
-    def pages(self) -> int: ...
-
-    @property
-    def rows_fetched(self) -> int: ...
-
-    @property
-    def rows_inserted(self) -> int: ...
-
-    @property
-    def rows_updated(self) -> int: ...
-
-    @property
-    def rows_unchanged(self) -> int: ...
-
-    @property
-    def rows_deleted(self) -> int: ...
-
-    @property
-    def retries(self) -> int: ...
 
 
 PROGRESS_COLUMNS = (
@@ -69,7 +31,7 @@ PROGRESS_COLUMNS = (
 )
 
 
-def progress_table(run_id: object, status: str, sources: Iterable[ProgressLine]) -> Table:
+def progress_table(run_id: object, status: str, sources: Iterable[SourceProgress]) -> Table:
     """One line per source; errors are printed in full after the run."""
     table = Table(title=f"run {run_id} — {status}")
     table.add_column("days")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 from typing import Annotated
 
@@ -10,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories.runs import RunRecord, SourceProgress
-from app.vocabulary import RunStatus, RunTrigger, SourceStatus
+from app.vocabulary import SourceStatus
 
 
 def _known_source(name: str) -> str:
@@ -65,29 +64,20 @@ class SourceProgressOut(BaseModel):
         values = {name: getattr(progress, name) for name in cls.model_fields if name != "error"}
         return cls(**values, error=progress.last_error)
 
+    def to_progress(self) -> SourceProgress:
+        values = self.model_dump(exclude={"error"})
+        return SourceProgress(**values, last_error=self.error)
 
-class RunOut(BaseModel):
-    id: uuid.UUID
-    status: RunStatus
-    trigger: RunTrigger
-    window_start: date
-    window_end: date
-    sources: list[str]
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    heartbeat_at: datetime | None
-    scheduled_for: datetime | None
-    cancel_requested_at: datetime | None
-    status_reason: str | None
-    worker_id: str | None
-    progress: list[SourceProgressOut]
+
+class RunOut(RunRecord):
+    """A run: what was asked, where it stands, and each source's progress."""
+
+    progress: tuple[SourceProgressOut, ...] = ()  # type: ignore[assignment]
 
     @classmethod
     def from_record(cls, run: RunRecord) -> RunOut:
-        values = {name: getattr(run, name) for name in cls.model_fields if name != "progress"}
-        values["sources"] = list(run.sources)
-        return cls(**values, progress=[SourceProgressOut.from_progress(p) for p in run.progress])
+        progress = tuple(SourceProgressOut.from_progress(p) for p in run.progress)
+        return cls(**run.model_dump(exclude={"progress"}), progress=progress)
 
 
 class RunList(BaseModel):

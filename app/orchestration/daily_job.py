@@ -105,6 +105,7 @@ class DailyJob:
         tracker = run.tracker
         self.tracker.mark_started(tracker)
         status, error = SourceStatus.SUCCEEDED, None
+        tracker.stats.start_budget(run.settings.upstream_source_time_budget_seconds)
         try:
             await source.ingest(run)
         except RunCancelled as exc:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 
 import asyncpg
+from pydantic import BaseModel, ConfigDict
 
 from app.vocabulary import (
     ACTIVE_RUN_STATUSES,
@@ -58,9 +59,11 @@ _SOURCE_FIELDS = tuple(f.name for f in fields(SourceProgress))
 _PROGRESS_COLUMNS = tuple(name for name in _SOURCE_FIELDS if name not in ("source", "target_table"))
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """A run as stored: what was asked, where it stands, and each source's progress."""
+class RunRecord(BaseModel):
+    """A run as stored: what was asked, where it stands, and each source's progress. The API's
+    run resource extends it (app.api.schemas.RunOut), so the fields are declared once."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: uuid.UUID
     status: RunStatus
@@ -83,15 +86,11 @@ class RunRecord:
         return self.status in ACTIVE_RUN_STATUSES
 
 
-_RUN_COLUMNS = ", ".join(f.name for f in fields(RunRecord) if f.name != "progress")
+_RUN_COLUMNS = ", ".join(name for name in RunRecord.model_fields if name != "progress")
 
 
 def _record(row: asyncpg.Record, progress: list[SourceProgress]) -> RunRecord:
-    values = dict(row)
-    values["status"] = RunStatus(values["status"])
-    values["trigger"] = RunTrigger(values["trigger"])
-    values["sources"] = tuple(values["sources"])
-    return RunRecord(**values, progress=tuple(progress))
+    return RunRecord(**dict(row), progress=tuple(progress))
 
 
 async def create_run(
@@ -107,12 +106,17 @@ async def create_run(
     schedule_job: str | None = None,
     scheduled_for: datetime | None = None,
 ) -> uuid.UUID:
+    # A run created `running` (a CLI run) heartbeats from its first moment, so the reaper
+    # ends it `crashed` should its process die before the run's tracker starts.
     run_id: uuid.UUID = await connection.fetchval(
-        """
+        f"""
         INSERT INTO ingestion_runs
                (status, trigger, window_start, window_end, sources,
-                idempotency_key, request_fingerprint, schedule_job, scheduled_for)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                idempotency_key, request_fingerprint, schedule_job, scheduled_for,
+                started_at, heartbeat_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                CASE WHEN $1 = '{RunStatus.RUNNING}' THEN now() END,
+                CASE WHEN $1 = '{RunStatus.RUNNING}' THEN now() END)
         RETURNING id
         """,
         RunStatus(status).value,

@@ -137,7 +137,61 @@ async def cost(request: Request) -> Response:
     return await _bucket_report(request, "cost_report", truth.cost_lines)
 
 
-async def _listing(request: Request, endpoint: str, items: list[dict[str, Any]]) -> Response:
+def _api_keys(truth: GroundTruth, archived: bool) -> list[dict[str, Any]]:
+    def creator(index: int | None) -> dict[str, str] | None:
+        return None if index is None else {"id": truth.people[index].user_id, "type": "user"}
+
+    return [
+        {
+            "id": key.id,
+            "type": "api_key",
+            "name": key.name,
+            "workspace_id": key.workspace_id,
+            "created_at": key.created_at,
+            "created_by": creator(key.creator_index),
+            "expires_at": None,
+            "partial_key_hint": None,
+            "status": "active",
+        }
+        for key in truth.keys
+    ]
+
+
+def _users(truth: GroundTruth, archived: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": person.user_id,
+            "type": "user",
+            "email": person.shown_email("users"),
+            "name": person.name,
+            "role": "developer",
+            "added_at": "2025-09-01T00:00:00Z",
+        }
+        for person in truth.people
+    ]
+
+
+def _workspaces(truth: GroundTruth, archived: bool) -> list[dict[str, Any]]:
+    listed = [ws for ws in truth.workspaces() if archived or ws["archived_at"] is None]
+    shown = {"type": "workspace", "created_at": "2025-09-01T00:00:00Z", "display_color": "#6C5BB9"}
+    return [{**workspace, **shown} for workspace in listed]
+
+
+LISTS: dict[str, Callable[[GroundTruth, bool], list[dict[str, Any]]]] = {
+    "api_keys": _api_keys,
+    "users": _users,
+    "workspaces": _workspaces,
+}
+
+
+@router.get("/{endpoint}")
+async def listing(request: Request, endpoint: str) -> Response:
+    """The `after_id`-paged lists (`include_archived=true` adds archived workspaces)."""
+    render = LISTS.get(endpoint)
+    if render is None:
+        return anthropic_error(404, "not_found_error", f"no such list: {endpoint}")
+    truth = _admin(request)
+    items = render(truth, request.query_params.get("include_archived") == "true")
     limit = page_limit(request, 20, 1000, simulated(request).options.page_cap)
     after = request.query_params.get("after_id")
     ids = [str(item["id"]) for item in items]
@@ -152,62 +206,3 @@ async def _listing(request: Request, endpoint: str, items: list[dict[str, Any]])
         "last_id": chunk[-1]["id"] if chunk else None,
     }
     return await respond(request, endpoint, "anthropic", body, start // limit + 1, bool(after))
-
-
-@router.get("/api_keys")
-async def api_keys(request: Request) -> Response:
-    truth = _admin(request)
-    keys = [
-        {
-            "id": key.id,
-            "type": "api_key",
-            "name": key.name,
-            "workspace_id": key.workspace_id,
-            "created_at": key.created_at,
-            "created_by": (
-                {"id": truth.people[key.creator_index].user_id, "type": "user"}
-                if key.creator_index is not None
-                else None
-            ),
-            "expires_at": None,
-            "partial_key_hint": None,
-            "status": "active",
-        }
-        for key in truth.keys
-    ]
-    return await _listing(request, "api_keys", keys)
-
-
-@router.get("/users")
-async def users(request: Request) -> Response:
-    truth = _admin(request)
-    people = [
-        {
-            "id": person.user_id,
-            "type": "user",
-            "email": person.shown_email("users"),
-            "name": person.name,
-            "role": "developer",
-            "added_at": "2025-09-01T00:00:00Z",
-        }
-        for person in truth.people
-    ]
-    return await _listing(request, "users", people)
-
-
-@router.get("/workspaces")
-async def workspaces(request: Request) -> Response:
-    truth = _admin(request)
-    items = truth.workspaces()
-    if request.query_params.get("include_archived") != "true":
-        items = [item for item in items if item["archived_at"] is None]
-    enriched = [
-        {
-            **item,
-            "type": "workspace",
-            "created_at": "2025-09-01T00:00:00Z",
-            "display_color": "#6C5BB9",
-        }
-        for item in items
-    ]
-    return await _listing(request, "workspaces", enriched)

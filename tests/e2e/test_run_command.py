@@ -6,7 +6,11 @@ import asyncio
 import os
 import subprocess
 import sys
+from datetime import date
 
+import asyncpg
+
+from app.repositories.run_queue import create_requested_run
 from tests.conftest import Simulator
 
 
@@ -34,3 +38,29 @@ async def test_run_succeeds_then_fails_with_a_bad_key(e2e_database: str, sim: Si
     assert bad.returncode == 1
     assert "Run partial." in bad.stdout
     assert "cursor: cursor rejected CURSOR_API_KEY (HTTP 401: Invalid API key)" in bad.stdout
+
+
+async def test_run_refuses_to_start_beside_an_overlapping_run(
+    e2e_database: str, sim: Simulator
+) -> None:
+    """The CLI follows the queue's overlap rule, as POST /runs does, and names the run."""
+    connection = await asyncpg.connect(e2e_database)
+    try:
+        queued = await create_requested_run(
+            connection,
+            window_start=date(2026, 8, 2),
+            window_end=date(2026, 8, 5),
+            sources=["claude_cost"],
+        )
+    finally:
+        await connection.close()
+    env = {
+        "DATABASE_URL": e2e_database,
+        "CURSOR_API_KEY": sim.options.cursor_api_key,
+        "CURSOR_API_BASE_URL": sim.url,
+        "ANTHROPIC_ADMIN_API_KEY": sim.options.admin_api_key,
+        "ANTHROPIC_API_BASE_URL": sim.url,
+    }
+    refused = await asyncio.to_thread(_run, env)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"run {queued.run_id} is already queued or running" in refused.stderr

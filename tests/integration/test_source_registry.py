@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
-from decimal import Decimal
 
 import asyncpg
 import httpx
@@ -17,7 +16,7 @@ from app.ingestion.pagination import Page
 from app.orchestration.sources.claude_shared import direct_directory, write_one_claude_source
 from app.orchestration.sources.contract import Source, SourceRun
 from app.orchestration.sources.registry import REGISTRY
-from app.processing.facts import ClaudeFact
+from app.processing import transform
 from app.repositories.facts import CLAUDE_TABLE
 from tests.conftest import Simulator
 from tests.integration.conftest import AUTH, serve, wait_for
@@ -26,12 +25,13 @@ from tests.integration.test_metrics import scrape, value
 PEOPLE = ("ada@example.com", "grace@example.com")
 
 
-def _tokens(person: str, day: date) -> int:
-    return 1000 * (PEOPLE.index(person) + 1) + day.day
+def _events(person: str, day: date) -> int:
+    return 10 * (PEOPLE.index(person) + 1) + day.day
 
 
 class ToySource(Source):
-    """Pages of (person, tokens) per day from memory, written as claude.ai analytics rows."""
+    """Pages of (person, events) per day from memory, counted by the pure processing function
+    of claude.ai activity and written through its repository writer."""
 
     name = "toy"
     table = CLAUDE_TABLE
@@ -42,31 +42,17 @@ class ToySource(Source):
 
     async def _pages(self, day: date) -> AsyncIterator[Page[tuple[str, int]]]:
         for number, person in enumerate(PEOPLE, start=1):
-            yield Page([(person, _tokens(person, day))], number)
+            yield Page([(person, _events(person, day))], number)
 
     async def ingest(self, run: SourceRun) -> None:
         directory = direct_directory(run)
         for day in run.days:
-            facts = []
+            tally = transform.new_activity_tally()
             async for page in run.pages(self._pages(day)):
-                for person, tokens in page.items:
-                    attribution = directory.direct(person)
-                    facts.append(
-                        ClaudeFact(
-                            usage_date=day,
-                            platform="claude_ai",
-                            source="claude_ai_analytics",
-                            user_email=attribution.email,
-                            actor_type="user_actor",
-                            actor_name=person,
-                            uncached_input_tokens=tokens,
-                            cost_usd=Decimal("0.01"),
-                            cost_kind="reported",
-                            attribution_method=attribution.method,
-                            attribution_confidence=attribution.confidence,
-                        )
-                    )
-            await write_one_claude_source(run, day, "claude_ai_analytics", facts)
+                for person, events in page.items:
+                    tally[person]["activity_count"] += events
+            facts = transform.activity_facts(day, tally, directory)
+            await write_one_claude_source(run, day, "claude_ai_activity", facts)
 
 
 @pytest.fixture
@@ -106,10 +92,10 @@ async def test_a_toy_source_runs_through_api_tracking_and_metrics(
 
     async with db.acquire() as connection:
         rows = await connection.fetch(
-            "SELECT usage_date, user_email, uncached_input_tokens FROM fact_claude_daily_usage"
+            "SELECT usage_date, user_email, activity_count FROM fact_claude_daily_usage"
         )
-    assert {(r["usage_date"], r["user_email"], r["uncached_input_tokens"]) for r in rows} == {
-        (day, person, _tokens(person, day))
+    assert {(r["usage_date"], r["user_email"], r["activity_count"]) for r in rows} == {
+        (day, person, _events(person, day))
         for day in (date(2026, 8, 1), date(2026, 8, 2))
         for person in PEOPLE
     }

@@ -40,7 +40,6 @@ class ClaudeAiSource(Source):
         Fetched concurrently, claude.ai alone ran twice as fast over 30 days, but the full
         run's 30-day peak memory rose 15 % (python -m bench): its pages are the largest we hold.
         """
-        run.stats.start_budget(run.settings.upstream_source_time_budget_seconds)
         if (compliance := run.clients.compliance) is not None:
             await _activity(run, compliance)
         if (analytics := run.clients.analytics) is not None:

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from app.config import Settings
-from app.orchestration.sources.claude_shared import claude_context, write_one_claude_source
-from app.orchestration.sources.contract import Source, SourceRun
+from app.orchestration.sources.claude_shared import (
+    AdminApiSource,
+    claude_context,
+    write_one_claude_source,
+)
+from app.orchestration.sources.contract import SourceRun
 from app.processing import transform
 from app.processing.facts import ClaudeFact
-from app.repositories.facts import CLAUDE_TABLE
 
 
-class ClaudeCodeSource(Source):
+class ClaudeCodeSource(AdminApiSource):
     name = "claude_code"
-    table = CLAUDE_TABLE
-    # Documented freshness: about an hour; a day is settled once the next one is.
-    revision_horizon = timedelta(days=2)
-
-    def enabled(self, settings: Settings) -> bool:
-        return settings.anthropic_admin_api_key is not None
 
     async def ingest(self, run: SourceRun) -> None:
-        client = run.clients.anthropic
-        assert client is not None  # enabled() holds
-        run.stats.start_budget(run.settings.upstream_source_time_budget_seconds)
+        client = self.client(run)
         context = await claude_context(run)
         for day in run.days:
             facts: list[ClaudeFact] = []

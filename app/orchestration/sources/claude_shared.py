@@ -8,15 +8,40 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
+from app.config import Settings
+from app.ingestion.anthropic_client import AnthropicClient
 from app.ingestion.models import ApiKey
-from app.orchestration.sources.contract import SourceRun
+from app.orchestration.sources.contract import Source, SourceRun
 from app.processing.attribution import AttributionDirectory, KeyInfo, build_directory
 from app.processing.categorization import WorkspaceCategories
 from app.processing.facts import ClaudeFact, ClaudeSource, fold_duplicates
 from app.repositories import directory as directory_repo
-from app.repositories.facts import ClaudeDayWrite, WriteCounts, replace_claude_days
+from app.repositories.facts import (
+    CLAUDE_TABLE,
+    ClaudeDayWrite,
+    WriteCounts,
+    replace_claude_days,
+)
+
+
+class AdminApiSource(Source):
+    """A source read with the Admin API key from its usage and cost reports, which the
+    reference says are restated for a day or two."""
+
+    table = CLAUDE_TABLE
+    revision_horizon = timedelta(days=2)
+
+    def enabled(self, settings: Settings) -> bool:
+        return settings.anthropic_admin_api_key is not None
+
+    @staticmethod
+    def client(run: SourceRun) -> AnthropicClient:
+        client = run.clients.anthropic
+        if client is None:  # enabled() holds whenever the source is in a run
+            raise RuntimeError("ANTHROPIC_ADMIN_API_KEY is not set")
+        return client
 
 
 @dataclass(frozen=True)
@@ -34,9 +59,7 @@ async def claude_context(run: SourceRun) -> ClaudeContext:
 
 
 async def _load_context(run: SourceRun) -> ClaudeContext:
-    anthropic = run.clients.anthropic
-    if anthropic is None:
-        raise RuntimeError("the Claude directory needs ANTHROPIC_ADMIN_API_KEY")
+    anthropic = AdminApiSource.client(run)
     async with run.pool.acquire() as connection:
         owners = await directory_repo.key_owners(connection)
         persisted = await directory_repo.claude_code_workspace_ids(connection)

@@ -27,9 +27,9 @@ class CursorSource(Source):
 
     async def ingest(self, run: SourceRun) -> None:
         client = run.clients.cursor
-        assert client is not None  # enabled() holds
+        if client is None:  # enabled() holds whenever the source is in a run
+            raise RuntimeError("CURSOR_API_KEY is not set")
         directory = direct_directory(run)
-        run.stats.start_budget(run.settings.upstream_source_time_budget_seconds)
         with CursorWindow() as window:
             pages = client.daily_usage(run.scope.start, run.scope.end, run.stats)
             async for page in run.pages(pages):
