@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     run_heartbeat_timeout_seconds: float = Field(default=60.0, ge=2)
     shutdown_deadline_seconds: float = Field(default=20.0, ge=0)
     idempotency_key_ttl_hours: int = Field(default=24, ge=24)
+    # Shrink guard: a day that comes back empty while other days of the same answer have rows
+    # is not applied (its rows stay, the source warns) unless this says to.
+    allow_empty_day_replacement: bool = False
 
     # --- logging --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

@@ -51,6 +51,12 @@ class SourceProgressOut(BaseModel):
     rows_unchanged: int
     rows_deleted: int
     rows_skipped: int
+    skipped_by_reason: dict[str, int] = Field(
+        description="Rows the table cannot take (a null email, …), per reason."
+    )
+    warnings: list[str] = Field(
+        description="What the source did not apply, e.g. a day that came back empty."
+    )
     retries: int
     rate_limit_waits: int
     rate_limit_wait_seconds: float

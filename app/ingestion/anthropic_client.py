@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from app.ingestion.cursor_client import chunk_window
-from app.ingestion.http import InvalidCursorError, MalformedPageError, RequestStats, UpstreamHttp
+from app.ingestion.http import MalformedPageError, RequestStats, UpstreamHttp
 from app.ingestion.models import (
     AnalyticsCostRow,
     AnalyticsPage,
@@ -32,7 +32,7 @@ from app.ingestion.models import (
     OrgUser,
     Workspace,
 )
-from app.ingestion.pagination import Page, exact_page, json_page, parse_page
+from app.ingestion.pagination import Page, exact_page, json_page, parse_page, restartable
 from app.logs import get_logger
 
 log = get_logger(__name__)
@@ -75,7 +75,7 @@ class AnthropicClient:
 
     # --- report endpoints (opaque cursor) -------------------------------------------------
 
-    async def _cursor_chain(
+    def _cursor_chain(
         self,
         path: str,
         endpoint: str,
@@ -86,44 +86,52 @@ class AnthropicClient:
         *,
         numbers_are_counts: bool = False,
     ) -> AsyncIterator[tuple[M, Page[Any]]]:
-        """Follow `next_page`. `numbers_are_counts`: the model has no money in a JSON number,
-        so pages are validated straight from their bytes (see `json_page`)."""
-        cursor: str | None = None
-        number = 0
-        restarted_once = False
-        restarted = False
-        while True:
-            where = f"{window} page {number + 1}"
-            request = params + ([("page", cursor)] if cursor else [])
-            try:
-                decoder = json_page if numbers_are_counts else exact_page
+        """Follow `next_page`, from page 1 again if the upstream rejects a cursor (see
+        `restartable`). `numbers_are_counts`: the model has no money in a JSON number, so
+        pages are validated straight from their bytes (see `json_page`)."""
+        decoder = json_page if numbers_are_counts else exact_page
+        pages: dict[int, M] = {}  # the page behind each Page yielded, until it is taken
+
+        async def chain() -> AsyncIterator[Page[Any]]:
+            cursor: str | None = None
+            number = 0
+            while True:
+                where = f"{window} page {number + 1}"
+                request = params + ([("page", cursor)] if cursor else [])
                 page = await self._http.request_json(
                     "GET", path, endpoint=endpoint, stats=stats, params=request, context=where,
                     decode=decoder(model, upstream=self.upstream, endpoint=endpoint, where=where),
                 )  # fmt: skip
-            except InvalidCursorError:
-                if cursor is None or restarted_once:
-                    raise
-                log.warning("page cursor rejected; restarting the chain", endpoint=endpoint)
-                cursor, number, restarted_once, restarted = None, 0, True, True
-                continue
-            number += 1
-            next_page = getattr(page, "next_page", None)
-            has_more = getattr(page, "has_more", None)
-            if has_more is None:  # some analytics endpoints only send next_page
-                has_more = bool(next_page)
-            if has_more and not next_page:
-                raise MalformedPageError(
-                    f"anthropic {endpoint} {where}: has_more is true but next_page is empty",
-                    upstream=self.upstream,
-                    endpoint=endpoint,
-                )
-            yield page, Page([], number, restarted=restarted, last=not has_more)
-            del page  # one page in memory at a time
-            restarted = False
-            if not has_more:
-                return
-            cursor = next_page
+                number += 1
+                next_page = getattr(page, "next_page", None)
+                has_more = getattr(page, "has_more", None)
+                if has_more is None:  # some analytics endpoints only send next_page
+                    has_more = bool(next_page)
+                if has_more and not next_page:
+                    raise MalformedPageError(
+                        f"anthropic {endpoint} {where}: has_more is true but next_page is empty",
+                        upstream=self.upstream,
+                        endpoint=endpoint,
+                    )
+                pages[number] = page
+                del page  # one page in memory at a time
+                yield Page([], number, last=not has_more)
+                if not has_more:
+                    return
+                cursor = next_page
+
+        return self._with_pages(
+            restartable(chain, upstream=self.upstream, endpoint=endpoint, where=window), pages
+        )
+
+    @staticmethod
+    async def _with_pages(
+        chain: AsyncIterator[Page[Any]], pages: dict[int, M]
+    ) -> AsyncIterator[tuple[M, Page[Any]]]:
+        async for meta in chain:
+            page = pages.pop(meta.number)
+            yield page, meta
+            del page  # not alive while the next one downloads
 
     async def claude_code_day(
         self, day: date, stats: RequestStats
@@ -207,31 +215,44 @@ class AnthropicClient:
     async def _list_all(
         self, path: str, endpoint: str, item: type[M], stats: RequestStats, extra: Params
     ) -> list[M]:
-        """Directory lists are small; they are collected whole for attribution lookups."""
-        items: list[M] = []
-        after: str | None = None
-        while True:
-            params = [("limit", LIST_LIMIT), *extra] + ([("after_id", after)] if after else [])
-            raw = await self._http.request_json(
-                "GET", path, endpoint=endpoint, stats=stats, params=params
-            )
-            page = parse_page(
-                ListPage[item],  # type: ignore[valid-type]
-                raw,
-                upstream=self.upstream,
-                endpoint=endpoint,
-                where=f"after {after or 'start'}",
-            )
-            items.extend(page.data)
-            if not page.has_more:
-                return items
-            if not page.last_id or page.last_id == after:
-                raise MalformedPageError(
-                    f"anthropic {endpoint}: has_more is true but last_id does not advance",
+        """Directory lists are small; they are collected whole for attribution lookups (from
+        the start again if the upstream rejects an `after_id`)."""
+
+        async def chain() -> AsyncIterator[Page[M]]:
+            after: str | None = None
+            number = 0
+            while True:
+                number += 1
+                params = [("limit", LIST_LIMIT), *extra] + ([("after_id", after)] if after else [])
+                raw = await self._http.request_json(
+                    "GET", path, endpoint=endpoint, stats=stats, params=params
+                )
+                page = parse_page(
+                    ListPage[item],  # type: ignore[valid-type]
+                    raw,
                     upstream=self.upstream,
                     endpoint=endpoint,
+                    where=f"after {after or 'start'}",
                 )
-            after = page.last_id
+                yield Page(list(page.data), number, last=not page.has_more)
+                if not page.has_more:
+                    return
+                if not page.last_id or page.last_id == after:
+                    raise MalformedPageError(
+                        f"anthropic {endpoint}: has_more is true but last_id does not advance",
+                        upstream=self.upstream,
+                        endpoint=endpoint,
+                    )
+                after = page.last_id
+
+        items: list[M] = []
+        async for page in restartable(
+            chain, upstream=self.upstream, endpoint=endpoint, where="list"
+        ):
+            if page.restarted:
+                items = []
+            items.extend(page.items)
+        return items
 
     async def api_keys(self, stats: RequestStats) -> list[ApiKey]:
         return await self._list_all("/v1/organizations/api_keys", "api_keys", ApiKey, stats, [])
@@ -250,48 +271,55 @@ class AnthropicClient:
 
     # --- claude.ai: Compliance activity feed ----------------------------------------------------
 
-    async def compliance_activities(
+    def compliance_activities(
         self, start: date, end: date, stats: RequestStats
     ) -> AsyncIterator[Page[ComplianceActivity]]:
-        """Activities created in [start, end] (UTC days), newest first, `after_id` paging."""
+        """Activities created in [start, end] (UTC days), newest first, `after_id` paging (from
+        the newest again if the upstream rejects an `after_id`)."""
         base: Params = [
             ("created_at.gte", rfc3339(start)),
             ("created_at.lt", rfc3339(end + timedelta(days=1))),
             ("limit", ACTIVITY_LIMIT),
         ]
-        after: str | None = None
-        number = 0
-        while True:
-            number += 1
-            where = f"{start}..{end} page {number}"
-            page: ComplianceActivityPage = await self._http.request_json(
-                "GET",
-                "/v1/compliance/activities",
-                endpoint="compliance/activities",
-                stats=stats,
-                params=base + ([("after_id", after)] if after else []),
-                context=where,
-                decode=json_page(
-                    ComplianceActivityPage,
-                    upstream=self.upstream,
+
+        async def chain() -> AsyncIterator[Page[ComplianceActivity]]:
+            after: str | None = None
+            number = 0
+            while True:
+                number += 1
+                where = f"{start}..{end} page {number}"
+                page: ComplianceActivityPage = await self._http.request_json(
+                    "GET",
+                    "/v1/compliance/activities",
                     endpoint="compliance/activities",
-                    where=where,
-                ),
-            )
-            has_more, last_id = page.has_more, page.last_id
-            data = page.data
-            del page
-            yield Page(data, number, last=not has_more)
-            del data
-            if not has_more:
-                return
-            if not last_id or last_id == after:
-                raise MalformedPageError(
-                    f"anthropic compliance/activities {where}: has_more without a new last_id",
-                    upstream=self.upstream,
-                    endpoint="compliance/activities",
+                    stats=stats,
+                    params=base + ([("after_id", after)] if after else []),
+                    context=where,
+                    decode=json_page(
+                        ComplianceActivityPage,
+                        upstream=self.upstream,
+                        endpoint="compliance/activities",
+                        where=where,
+                    ),
                 )
-            after = last_id
+                has_more, last_id = page.has_more, page.last_id
+                data = page.data
+                del page
+                yield Page(data, number, last=not has_more)
+                del data
+                if not has_more:
+                    return
+                if not last_id or last_id == after:
+                    raise MalformedPageError(
+                        f"anthropic compliance/activities {where}: has_more without a new last_id",
+                        upstream=self.upstream,
+                        endpoint="compliance/activities",
+                    )
+                after = last_id
+
+        return restartable(
+            chain, upstream=self.upstream, endpoint="compliance/activities", where=f"{start}..{end}"
+        )
 
     # --- claude.ai: Enterprise Analytics (chat product) ---------------------------------------
 

@@ -7,7 +7,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from app.ingestion.http import MalformedPageError, RequestStats, UpstreamHttp
 from app.ingestion.models import CursorDailyRow, CursorDailyUsagePage, CursorMember
-from app.ingestion.pagination import Page, json_page, parse_page
+from app.ingestion.pagination import (
+    InconsistentChain,
+    Page,
+    json_page,
+    parse_page,
+    restartable,
+)
 
 MAX_WINDOW_DAYS = 30
 DAILY_USAGE = "/teams/daily-usage-data"
@@ -53,47 +59,81 @@ class CursorClient:
         """Pages of rows for every member and day in [start, end]; `last` ends each chunk.
 
         Pagination mode is always used: it lists every member, including all-zero days
-        (`isActive: false`), so "no activity" is recorded rather than missing.
+        (`isActive: false`), so "no activity" is recorded rather than missing. Pages are by
+        user offset, so a member joining or leaving between two page requests shifts users
+        across pages: a user seen on an earlier page of the chunk is not taken again (never
+        summed), and a chunk whose distinct users do not match `pagination.totalUsers` (or
+        whose total moved) is read again from page 1 (`restartable`).
         """
         for chunk_start, chunk_end in chunk_window(start, end):
             users = self.users_per_page((chunk_end - chunk_start).days + 1)
-            page_number = 1
-            while True:
-                where = f"{chunk_start}..{chunk_end} page {page_number}"
-                page: CursorDailyUsagePage = await self._http.request_json(
-                    "POST",
-                    DAILY_USAGE,
+
+            def chunk(
+                first: date = chunk_start, last: date = chunk_end, size: int = users
+            ) -> AsyncIterator[Page[CursorDailyRow]]:
+                return self._chunk(first, last, size, stats)
+
+            async for page in restartable(
+                chunk,
+                upstream=self.upstream,
+                endpoint="daily-usage-data",
+                where=f"{chunk_start}..{chunk_end}",
+            ):
+                yield page
+                del page  # not alive while the next one downloads
+
+    async def _chunk(
+        self, chunk_start: date, chunk_end: date, users: int, stats: RequestStats
+    ) -> AsyncIterator[Page[CursorDailyRow]]:
+        seen: set[int | str] = set()  # users of earlier pages of this reading
+        totals: set[int] = set()
+        page_number = 1
+        while True:
+            where = f"{chunk_start}..{chunk_end} page {page_number}"
+            page: CursorDailyUsagePage = await self._http.request_json(
+                "POST",
+                DAILY_USAGE,
+                endpoint="daily-usage-data",
+                stats=stats,
+                json_body={
+                    "startDate": day_start_ms(chunk_start),
+                    "endDate": day_end_ms(chunk_end),
+                    "page": page_number,
+                    "pageSize": users,
+                },
+                context=where,
+                decode=json_page(
+                    CursorDailyUsagePage,
+                    upstream=self.upstream,
                     endpoint="daily-usage-data",
-                    stats=stats,
-                    json_body={
-                        "startDate": day_start_ms(chunk_start),
-                        "endDate": day_end_ms(chunk_end),
-                        "page": page_number,
-                        "pageSize": users,
-                    },
-                    context=where,
-                    decode=json_page(
-                        CursorDailyUsagePage,
-                        upstream=self.upstream,
-                        endpoint="daily-usage-data",
-                        where=where,
-                    ),
+                    where=where,
+                ),
+            )
+            has_next = page.pagination is not None and page.pagination.hasNextPage
+            if has_next and not page.data:
+                raise MalformedPageError(
+                    f"cursor daily-usage-data {where}: hasNextPage is true on an empty page",
+                    upstream=self.upstream,
+                    endpoint="daily-usage-data",
                 )
-                has_next = page.pagination is not None and page.pagination.hasNextPage
-                if has_next and not page.data:
-                    raise MalformedPageError(
-                        f"cursor daily-usage-data {where}: hasNextPage is true on an empty page",
-                        upstream=self.upstream,
-                        endpoint="daily-usage-data",
-                    )
-                rows = [row for row in page.data if chunk_start <= row.usage_date <= chunk_end]
-                # Drop this page before the next request: one page in memory at a time.
-                del page
-                yield Page(rows, page_number, last=not has_next, window=(chunk_start, chunk_end))
-                del rows
-                if not has_next:
-                    break
-                page_number += 1
+            if page.pagination is not None and page.pagination.totalUsers is not None:
+                totals.add(page.pagination.totalUsers)
+            on_page = {_identity(row) for row in page.data}
+            rows = [
+                row
+                for row in page.data
+                if chunk_start <= row.usage_date <= chunk_end and _identity(row) not in seen
+            ]
+            # Drop this page before the next request: one page in memory at a time.
+            del page
+            seen |= on_page
+            if not has_next:
+                _check_users(where, seen, totals)
+            yield Page(rows, page_number, last=not has_next, window=(chunk_start, chunk_end))
+            del rows
+            if not has_next:
+                return
+            page_number += 1
 
     async def members(self, stats: RequestStats) -> list[CursorMember]:
         raw = await self._http.request_json("GET", MEMBERS, endpoint="teams/members", stats=stats)
@@ -110,3 +150,24 @@ class CursorClient:
             )
             for item in members
         ]
+
+
+def _identity(row: CursorDailyRow) -> int | str:
+    """A user on the pages: their id, or (older answers without one) their email."""
+    if row.userId is not None:
+        return row.userId
+    return f"email:{row.email}"
+
+
+def _check_users(where: str, seen: set[int | str], totals: set[int]) -> None:
+    """The chunk listed every member exactly once, as the pagination says it has them."""
+    if not totals:
+        return  # no pagination block: nothing to check against
+    if len(totals) > 1 or len(seen) != next(iter(totals)):
+        raise InconsistentChain(
+            f"cursor daily-usage-data {where}: {len(seen)} distinct users read, "
+            f"pagination.totalUsers said {', '.join(str(t) for t in sorted(totals))} "
+            "(members joined or left while the chunk was read)",
+            upstream="cursor",
+            endpoint="daily-usage-data",
+        )

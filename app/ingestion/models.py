@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 T = TypeVar("T")
 
@@ -45,11 +53,19 @@ def _to_date(value: object) -> object:
 UtcDate = Annotated[dt.date, BeforeValidator(_to_date)]
 
 
+def _assume_utc(value: datetime) -> datetime:
+    """A timestamp without an offset is UTC — said explicitly, never the host's time zone."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
+
+
 # --- Cursor ---------------------------------------------------------------------------------
 
 
 class CursorDailyRow(Upstream):
-    email: str
+    email: str | None  # null for a removed member: the row is skipped (and counted), not the page
     date: int | None = None  # epoch ms of the UTC day (older docs: the only day field)
     day: dt.date | None = None
     userId: int | str | None = None
@@ -212,7 +228,7 @@ class MessagesUsageResult(Upstream):
 
 
 class MessagesUsageBucket(Upstream):
-    starting_at: datetime
+    starting_at: UtcDatetime
     ending_at: datetime
     results: list[MessagesUsageResult]
 
@@ -244,7 +260,7 @@ class CostResult(Upstream):
 
 
 class CostBucket(Upstream):
-    starting_at: datetime
+    starting_at: UtcDatetime
     ending_at: datetime
     results: list[CostResult]
 
@@ -282,7 +298,7 @@ class OrgUser(Upstream):
 class Workspace(Upstream):
     id: str
     name: str
-    archived_at: datetime | None = None
+    archived_at: UtcDatetime | None = None
 
 
 class ListPage(Upstream, Generic[T]):
@@ -303,7 +319,7 @@ class ActivityActor(Upstream):
 
 class ComplianceActivity(Upstream):
     id: str
-    created_at: datetime
+    created_at: UtcDatetime
     type: str
     actor: ActivityActor
 
@@ -325,7 +341,7 @@ class AnalyticsActor(Upstream):
 
 class AnalyticsUsageRow(Upstream):
     actor: AnalyticsActor
-    starting_at: datetime | None = None
+    starting_at: UtcDatetime | None = None
     product: str | None = None
     model: str | None = None
     uncached_input_tokens: Count = 0
@@ -338,7 +354,7 @@ class AnalyticsUsageRow(Upstream):
 
 class AnalyticsCostRow(Upstream):
     actor: AnalyticsActor
-    starting_at: datetime | None = None
+    starting_at: UtcDatetime | None = None
     product: str | None = None
     model: str | None = None
     currency: str = "USD"

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from app.ingestion.http import InvalidBody, MalformedPageError, json_with_decimals
+from app.ingestion.http import (
+    InvalidBody,
+    InvalidCursorError,
+    MalformedPageError,
+    UpstreamError,
+    json_with_decimals,
+)
+from app.logs import get_logger
+
+log = get_logger(__name__)
+
+# How often one chain may start again before its source fails: a cursor the upstream keeps
+# rejecting, or pages that keep contradicting each other, are not going to settle.
+MAX_RESTARTS = 3
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -117,3 +130,47 @@ async def prefetched(pages: AsyncIterator[T]) -> AsyncIterator[T]:
         aclose = getattr(pages, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+class InconsistentChain(UpstreamError):
+    """The pages of one chain contradict each other (e.g. members joined or left while it was
+    read): the chain is read again from page 1."""
+
+
+async def restartable(
+    start: Callable[[], AsyncIterator[Page[T]]], *, upstream: str, endpoint: str, where: str
+) -> AsyncIterator[Page[T]]:
+    """The chain `start()` reads, started again from page 1 when the upstream rejects or expires
+    a page cursor on a follow-up page (400 / 410), or when the chain proves inconsistent.
+
+    The first page of a chain started again is flagged `restarted`; consumers discard what they
+    hold of the chain and drop what it replays (app.orchestration.sources.assembly). A cursor
+    rejected on the first page is a real error, and so is a chain that will not settle after
+    MAX_RESTARTS attempts."""
+    restarts = 0
+    while True:
+        yielded = False
+        try:
+            async for page in start():
+                if restarts and not yielded:
+                    page = replace(page, restarted=True)
+                yielded = True
+                yield page
+                del page  # not alive while the next one downloads
+            return
+        except InvalidCursorError as exc:
+            if not yielded or restarts >= MAX_RESTARTS:
+                raise
+            reason = str(exc)
+        except InconsistentChain as exc:
+            if restarts >= MAX_RESTARTS:
+                raise UpstreamError(
+                    f"{exc} (still after {restarts + 1} readings)",
+                    upstream=upstream,
+                    endpoint=endpoint,
+                ) from None
+            reason = str(exc)
+        restarts += 1
+        log.warning(
+            "page chain restarted", upstream=upstream, endpoint=endpoint, where=where, reason=reason
+        )

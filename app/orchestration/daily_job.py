@@ -27,6 +27,7 @@ from app.orchestration.run_request import PlannedRun
 from app.orchestration.sources.contract import RunScope, Source, SourceRun
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
 from app.orchestration.tracking import Cancellation, RunCancelled, RunTracker, SourceTracker
+from app.processing.errors import UnusableData
 from app.repositories import runs as runs_repo
 from app.repositories.database import DATABASE_ERRORS
 from app.vocabulary import RunStatus, RunTrigger, SourceStatus
@@ -113,6 +114,8 @@ class DailyJob:
         except UpstreamError as exc:
             status, error = SourceStatus.FAILED, str(exc)
             tracker.progress.upstream_status = exc.status
+        except UnusableData as exc:
+            status, error = SourceStatus.FAILED, str(exc)
         except DATABASE_ERRORS as exc:
             status, error = SourceStatus.FAILED, f"database error: {type(exc).__name__}: {exc}"
         except Exception as exc:

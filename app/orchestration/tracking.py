@@ -21,6 +21,7 @@ from app.vocabulary import SourceStatus
 log = get_logger(__name__)
 
 FLUSH_INTERVAL_SECONDS = 1.0
+MAX_WARNINGS = 100  # a run's progress row stays small whatever goes wrong
 
 
 class RunCancelled(Exception):
@@ -55,6 +56,17 @@ class SourceTracker:
     def page(self, rows: int) -> None:
         self.progress.pages += 1
         self.progress.rows_fetched += rows
+
+    def skipped(self, reason: str, rows: int = 1) -> None:
+        self.progress.rows_skipped += rows
+        by_reason = self.progress.skipped_by_reason
+        by_reason[reason] = by_reason.get(reason, 0) + rows
+
+    def warn(self, message: str) -> None:
+        """Something the run did not apply or could not trust; the source still succeeds."""
+        if len(self.progress.warnings) < MAX_WARNINGS:
+            self.progress.warnings.append(message)
+        log.warning("source warning", source=self.progress.source, warning=message)
 
     def written(self, counts: WriteCounts, days: int = 1) -> None:
         self.progress.rows_inserted += counts.inserted

@@ -5,8 +5,16 @@ type) is split over the usage rows with the same coordinates in proportion to th
 that type; a web-search line over the workspace's rows by `web_search_requests`. A dimension the
 line leaves null matches any value, except `workspace_id`, where null *is* the Default
 Workspace. Parts are whole multiples of a quantum no coarser than the line's own precision,
-rounded by largest remainder, so they sum exactly to the line. A line that matches no usage
-(or only zero weight) is kept whole as a residual.
+rounded by largest remainder, so they sum exactly to the line.
+
+Cost coordinates match usage only loosely (the documents allow it): the usage report's
+`service_tier` says `flex` where the cost report says `standard`, and older days lack
+`context_window` or `inference_geo`. A line that matches no row exactly is tried at coarser
+levels, in order — `inference_geo`, `context_window`, `service_tier` each relaxed alone, then
+(workspace, model, token type), then (workspace, model) weighted by all tokens — and each row
+records the coarsest level that placed cost on it (`allocation_basis`). Only a line that matches
+nothing in its workspace, or that no usage measure can split (code execution, sessions), stays
+whole as a residual.
 """
 
 from __future__ import annotations
@@ -34,14 +42,6 @@ class CostLine:
     amount_usd: Decimal
 
 
-@dataclass
-class Allocation:
-    """`costs[i]` is usage row i's allocated cost (None: nothing allocated to it)."""
-
-    costs: list[Decimal | None]
-    residuals: list[CostLine]
-
-
 WEIGHTS: dict[str, Callable[[ClaudeFact], int]] = {
     "uncached_input_tokens": lambda row: row.uncached_input_tokens,
     "output_tokens": lambda row: row.output_tokens,
@@ -60,6 +60,37 @@ def _weight_of(line: CostLine) -> Callable[[ClaudeFact], int] | None:
 
 
 Coordinates = tuple[str | None, str | None, str | None, str | None]
+Mask = tuple[bool, bool, bool, bool]  # which coordinates must match
+
+
+@dataclass(frozen=True)
+class Level:
+    basis: str
+    required: Mask  # (model, service_tier, context_window, inference_geo)
+    by_token_type: bool  # weight by the line's token type, else by every token of the row
+
+
+LEVELS: tuple[Level, ...] = (
+    Level("exact", (True, True, True, True), True),
+    Level("any_inference_geo", (True, True, True, False), True),
+    Level("any_context_window", (True, True, False, True), True),
+    Level("any_service_tier", (True, False, True, True), True),
+    Level("model_and_token_type", (True, False, False, False), True),
+    Level("model", (True, False, False, False), False),
+)
+UNMATCHED = "unmatched"  # a residual: nothing in its workspace to split it by
+NO_USAGE_MEASURE = "no_usage_measure"  # a residual: the usage report has nothing to split it by
+RANK = {level.basis: rank for rank, level in enumerate(LEVELS)}
+
+
+def _all_tokens(row: ClaudeFact) -> int:
+    return (
+        row.uncached_input_tokens
+        + row.output_tokens
+        + row.cache_read_input_tokens
+        + row.cache_creation_5m_input_tokens
+        + row.cache_creation_1h_input_tokens
+    )
 
 
 def _coordinates(row: ClaudeFact) -> Coordinates:
@@ -70,9 +101,11 @@ def _line_coordinates(line: CostLine) -> Coordinates:
     return (line.model, line.service_tier, line.context_window, line.inference_geo)
 
 
-def _matches(wanted: Coordinates, actual: Coordinates) -> bool:
-    """A cost line's null coordinate matches any value."""
-    return all(w is None or w == a for w, a in zip(wanted, actual, strict=True))
+def _matches(wanted: Coordinates, actual: Coordinates, required: Mask) -> bool:
+    """A cost line's null coordinate matches any value, and so does one the level relaxes."""
+    return all(
+        not need or w is None or w == a for w, a, need in zip(wanted, actual, required, strict=True)
+    )
 
 
 def split_largest_remainder(amount: Decimal, weights: Sequence[int]) -> list[Decimal]:
@@ -93,36 +126,79 @@ def split_largest_remainder(amount: Decimal, weights: Sequence[int]) -> list[Dec
     return [sign * share * quantum for share in shares]
 
 
+@dataclass
+class Allocation:
+    """`costs[i]` is usage row i's allocated cost (None: nothing allocated to it) and
+    `bases[i]` the coarsest level that placed any of it; residuals carry their own basis."""
+
+    costs: list[Decimal | None]
+    bases: list[str | None]
+    residuals: list[CostLine]
+    residual_bases: list[str]  # why each residual stayed whole
+
+
+class _Day:
+    """One day's usage rows, indexed by workspace and coordinates: a line looks its rows up
+    instead of scanning the day (thousands of lines × thousands of rows)."""
+
+    def __init__(self, usage: Sequence[ClaudeFact]) -> None:
+        self.usage = usage
+        self.groups: dict[str | None, dict[Coordinates, list[int]]] = defaultdict(dict)
+        for index, row in enumerate(usage):
+            self.groups[row.workspace_id].setdefault(_coordinates(row), []).append(index)
+
+    def candidates(self, line: CostLine, level: Level) -> tuple[list[int], list[int]]:
+        """Rows the line splits over at `level`, and their weights (all positive)."""
+        weight_of = _weight_of(line) if level.by_token_type else _level_weight(line)
+        if weight_of is None:
+            return [], []
+        wanted = _line_coordinates(line)
+        in_workspace = self.groups.get(line.workspace_id, {})
+        if all(level.required) and None not in wanted:
+            matching = [in_workspace.get(wanted, [])]
+        else:
+            matching = [
+                rows for key, rows in in_workspace.items() if _matches(wanted, key, level.required)
+            ]
+        rows = sorted(index for group in matching for index in group)
+        weighted = [(index, weight_of(self.usage[index])) for index in rows]
+        kept = [(index, weight) for index, weight in weighted if weight > 0]
+        return [index for index, _ in kept], [weight for _, weight in kept]
+
+
+def _level_weight(line: CostLine) -> Callable[[ClaudeFact], int] | None:
+    """At the (workspace, model) level a token line is split by every token of the row."""
+    if _weight_of(line) is None:
+        return None
+    return _weight_of(line) if line.cost_type == "web_search" else _all_tokens
+
+
 def allocate(lines: Sequence[CostLine], usage: Sequence[ClaudeFact]) -> Allocation:
     """Pure: the cost lines of one day against the usage rows of the same day."""
     costs: list[Decimal | None] = [None] * len(usage)
+    bases: list[str | None] = [None] * len(usage)
     residuals: list[CostLine] = []
-    # workspace → coordinates → row indices (ascending): a line looks up its rows instead of
-    # scanning the day (thousands of lines × thousands of rows).
-    groups: dict[str | None, dict[Coordinates, list[int]]] = defaultdict(dict)
-    for index, row in enumerate(usage):
-        groups[row.workspace_id].setdefault(_coordinates(row), []).append(index)
+    residual_bases: list[str] = []
+    day = _Day(usage)
     for line in lines:
-        weight_of = _weight_of(line)
-        if weight_of is None:
+        if _weight_of(line) is None:
             residuals.append(line)
+            residual_bases.append(NO_USAGE_MEASURE)
             continue
-        wanted = _line_coordinates(line)
-        in_workspace = groups.get(line.workspace_id, {})
-        if None in wanted:
-            matching = [rows for key, rows in in_workspace.items() if _matches(wanted, key)]
+        for level in LEVELS:
+            rows, weights = day.candidates(line, level)
+            if rows:
+                break
         else:
-            matching = [in_workspace.get(wanted, [])]
-        candidates = sorted(
-            index for rows in matching for index in rows if weight_of(usage[index]) > 0
-        )
-        if not candidates:
             residuals.append(line)
+            residual_bases.append(UNMATCHED)
             continue
-        weights = [weight_of(usage[index]) for index in candidates]
         for index, part in zip(
-            candidates, split_largest_remainder(line.amount_usd, weights), strict=True
+            rows, split_largest_remainder(line.amount_usd, weights), strict=True
         ):
             current = costs[index]
             costs[index] = part if current is None else current + part
-    return Allocation(costs, residuals)
+            placed = bases[index]
+            if placed is None or RANK[level.basis] > RANK[placed]:
+                bases[index] = level.basis
+    return Allocation(costs, bases, residuals, residual_bases)

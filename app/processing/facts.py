@@ -86,6 +86,8 @@ class ClaudeFact:
     requests: int | None = None
     cost_usd: Decimal | None = None
     cost_kind: CostKind | None = None
+    # How an allocated or residual cost was placed (app.processing.cost_allocation levels).
+    allocation_basis: str | None = None
     sessions: int | None = None
     lines_added: int | None = None
     lines_removed: int | None = None
@@ -131,7 +133,6 @@ CURSOR_DESCRIPTIVE: tuple[str, ...] = (
     "client_version",
 )
 CLAUDE_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ClaudeFact))
-CLAUDE_COST_COLUMNS: tuple[str, ...] = ("cost_usd", "cost_kind")
 
 
 ADDITIVE_CLAUDE_FIELDS: tuple[str, ...] = (

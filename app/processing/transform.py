@@ -21,6 +21,7 @@ from app.processing.attribution import AttributionDirectory
 from app.processing.categorization import WorkspaceCategories, platform_of
 from app.processing.cost_allocation import CostLine, allocate
 from app.processing.emails import normalize_email
+from app.processing.errors import require_usd
 from app.processing.facts import ClaudeFact, CursorFact, fold_duplicates
 
 
@@ -124,6 +125,7 @@ def claude_code_facts(
         row.cache_read_input_tokens += entry.tokens.cache_read
         row.cache_creation_input_tokens += entry.tokens.cache_creation
         if entry.estimated_cost is not None:
+            require_usd(entry.estimated_cost.currency, "usage_report/claude_code")
             row.cost_usd = (row.cost_usd or Decimal(0)) + cents_to_usd(entry.estimated_cost.amount)
             row.cost_kind = "estimated"
     rows.extend(per_model.values())
@@ -169,6 +171,9 @@ def usage_facts(
 
 
 def cost_lines(results: Iterable[CostResult]) -> list[CostLine]:
+    results = list(results)
+    for result in results:
+        require_usd(result.currency, "cost_report")
     return [
         CostLine(
             workspace_id=result.workspace_id,
@@ -194,12 +199,13 @@ def apply_cost(
 ) -> list[ClaudeFact]:
     """Set allocated cost on `usage` (in place) and return the residual cost rows."""
     allocation = allocate(lines, usage)
-    for row, cost in zip(usage, allocation.costs, strict=True):
+    for row, cost, basis in zip(usage, allocation.costs, allocation.bases, strict=True):
         row.cost_usd = cost
         row.cost_kind = None if cost is None else "allocated"
+        row.allocation_basis = basis
     unattributed = directory.by_key_id(None)
     residuals = []
-    for line in allocation.residuals:
+    for line, basis in zip(allocation.residuals, allocation.residual_bases, strict=True):
         residuals.append(
             ClaudeFact(
                 usage_date=day,
@@ -215,6 +221,7 @@ def apply_cost(
                 token_type=line.token_type,
                 cost_usd=line.amount_usd,
                 cost_kind="reported",
+                allocation_basis=basis,
                 attribution_method=unattributed.method,
                 attribution_confidence=unattributed.confidence,
             )
@@ -236,16 +243,22 @@ def new_activity_tally() -> ActivityTally:
     return defaultdict(Counter)
 
 
-def tally_activities(activities: Iterable[ComplianceActivity], per_person: ActivityTally) -> None:
+def tally_activities(activities: Iterable[ComplianceActivity], per_person: ActivityTally) -> int:
     """Count claude.ai events per person (only people, not API keys) into `per_person`, so a
-    day's events can be counted page by page and dropped, not held until the day ends."""
+    day's events can be counted page by page and dropped, not held until the day ends.
+    Returns how many events of a person came without an email (unusable: counted, skipped)."""
+    unusable = 0
     for activity in activities:
+        if activity.actor.type != "user_actor":
+            continue
         email = normalize_email(activity.actor.email_address)
-        if activity.actor.type != "user_actor" or email is None:
+        if email is None:
+            unusable += 1
             continue
         per_person[email]["activity_count"] += 1
         if counter := ACTIVITY_COUNTERS.get(activity.type):
             per_person[email][counter] += 1
+    return unusable
 
 
 def activity_facts(
@@ -316,6 +329,7 @@ def analytics_facts(
         )
         fact.requests = (fact.requests or 0) + row.requests
     for cost_row in cost:
+        require_usd(cost_row.currency, "analytics/user_cost_report")
         fact = fact_for(cost_row.actor.user_id, cost_row.actor.email)
         fact.cost_usd = (fact.cost_usd or Decimal(0)) + cents_to_usd(cost_row.amount)
         fact.cost_kind = "reported"

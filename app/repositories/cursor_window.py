@@ -84,6 +84,10 @@ class _CursorDayRows:
     def count(self) -> int:
         return self._streamed if self._rows is None else len(self._rows)
 
+    @property
+    def empty(self) -> bool:
+        return self._spool is None
+
     def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[list[Any]]:
         return chain.from_iterable(self._counted(_landed_chunks(self._day, self._spool, run_id)))
 
@@ -135,14 +139,23 @@ class CursorWindow:
                     spool.write(encoded + b"\n")
 
     async def write_day(
-        self, connection: asyncpg.Connection, day: date, run_id: uuid.UUID | None
+        self,
+        connection: asyncpg.Connection,
+        day: date,
+        run_id: uuid.UUID | None,
+        keep_if_emptied: bool = False,
     ) -> WriteCounts:
         """Replace one day of the fact table with the spooled rows, in one transaction; a day
-        with no rows deletes what the table holds for it."""
+        with no rows deletes what the table holds for it, unless `keep_if_emptied`."""
         digest = self._digests.get(day, DayDigest()).digest()
         incoming = _CursorDayRows(day, digest, self._path(day) if day in self._digests else None)
         async with writing(connection):
-            return await replace_day(connection, CURSOR_FACTS, day, CURSOR_SOURCE, incoming, run_id)
+            return await replace_day(
+                connection, CURSOR_FACTS, day, CURSOR_SOURCE, incoming, run_id, keep_if_emptied
+            )
+
+    def has_rows(self, day: date) -> bool:
+        return day in self._digests
 
     def clear(self) -> None:
         for day in self._digests:

@@ -27,7 +27,6 @@ import asyncpg
 
 from app.processing.facts import (
     CLAUDE_COLUMNS,
-    CLAUDE_COST_COLUMNS,
     CURSOR_COLUMNS,
     ClaudeFact,
     ClaudeSource,
@@ -49,12 +48,14 @@ class WriteCounts:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    kept: int = 0  # days left as they were: they came back empty under the shrink guard
 
     def __iadd__(self, other: WriteCounts) -> WriteCounts:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.deleted += other.deleted
+        self.kept += other.kept
         return self
 
 
@@ -90,7 +91,6 @@ class _FactTable:
     stage: str
     stage_ddl: tuple[str, ...]
     merge: str
-    merge_keeping_cost: str
     day_exists: str  # $1 = day, $2 = source
     delete_stale: str  # $1 = day, $2 = source
 
@@ -101,7 +101,6 @@ def _fact_table(
     key: str,
     source_filter: str,
     stage_like: str,
-    cost_columns: tuple[str, ...] = (),
 ) -> _FactTable:
     stage = f"stage_{name}"
     compared = tuple(column for column in columns if column not in ("usage_date", key))
@@ -117,13 +116,6 @@ def _fact_table(
             f"CREATE INDEX IF NOT EXISTS {stage}_key ON {stage} ({key})",
         ),
         merge=_merge_sql(name, stage, columns, ("usage_date", key), compared),
-        merge_keeping_cost=_merge_sql(
-            name,
-            stage,
-            columns,
-            ("usage_date", key),
-            tuple(column for column in compared if column not in cost_columns),
-        ),
         day_exists=(
             f"SELECT EXISTS (SELECT 1 FROM {name} WHERE usage_date = $1 AND {source_filter})"
         ),
@@ -141,7 +133,6 @@ CLAUDE_FACTS = _fact_table(
     key="grain_key",
     source_filter="source = $2",
     stage_like="INCLUDING GENERATED INCLUDING DEFAULTS",
-    cost_columns=CLAUDE_COST_COLUMNS,
 )
 # Every Cursor row comes from one source; `$2` is still bound, so give it a type.
 CURSOR_FACTS = _fact_table(
@@ -175,9 +166,18 @@ _STORE_DIGEST = """
     ON CONFLICT (target_table, source, usage_date)
     DO UPDATE SET digest = EXCLUDED.digest, row_count = EXCLUDED.row_count, updated_at = now()
 """
-_FORGET_DIGEST = (
-    "DELETE FROM fact_day_digests WHERE target_table = $1 AND source = $2 AND usage_date = $3"
-)
+_LOCK_DAY = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+
+
+async def lock_day(connection: asyncpg.Connection, name: str) -> None:
+    """Serialise writers of one named day until the transaction ends."""
+    await connection.execute(_LOCK_DAY, name)
+
+
+async def day_has_rows(connection: asyncpg.Connection, source: str, day: date) -> bool:
+    """Whether the Claude table holds rows of `source` for `day`."""
+    found: bool = await connection.fetchval(CLAUDE_FACTS.day_exists, day, source)
+    return found
 
 
 class _DayRows(Protocol):
@@ -200,6 +200,11 @@ class _DayRows(Protocol):
     @property
     def count(self) -> int: ...
 
+    @property
+    def empty(self) -> bool:
+        """No row comes in (known before any is streamed)."""
+        ...
+
 
 async def replace_day(
     connection: asyncpg.Connection,
@@ -208,11 +213,20 @@ async def replace_day(
     source: str,
     incoming: _DayRows,
     run_id: uuid.UUID | None,
-    keep_existing_cost: bool = False,
+    keep_if_emptied: bool = False,
 ) -> WriteCounts:
-    """Make (source, day) of `table` hold exactly the incoming rows; call inside `_writing`."""
+    """Make (source, day) of `table` hold exactly the incoming rows; call inside `writing`.
+
+    One writer at a time per (table, source, day): two snapshots of a day never interleave, so
+    the stored digest always describes the rows. With `keep_if_emptied`, a day that holds rows
+    is left as it is when no rows come in (counted in `kept`): the caller suspects the empty
+    answer (see the shrink guard of the sources)."""
+    await lock_day(connection, f"{table.name}:{source}:{day.isoformat()}")
     stored = await connection.fetchrow(_STORED_DIGEST, table.name, source, day)
-    if stored is None and not await connection.fetchval(table.day_exists, day, source):
+    exists = stored is not None or await connection.fetchval(table.day_exists, day, source)
+    if keep_if_emptied and exists and incoming.empty:
+        return WriteCounts(kept=1)
+    if not exists:
         # Nothing to compare, update or delete.
         columns = (*table.columns, "run_id")
         try:
@@ -234,8 +248,7 @@ async def replace_day(
         await connection.copy_records_to_table(
             table.stage, records=incoming.rows(), columns=table.columns
         )
-        merge = table.merge_keeping_cost if keep_existing_cost else table.merge
-        merged = await connection.fetchrow(merge, run_id)
+        merged = await connection.fetchrow(table.merge, run_id)
         assert merged is not None
         inserted, updated = int(merged["inserted"]), int(merged["updated"])
         status = await connection.execute(table.delete_stale, day, source)
@@ -245,13 +258,9 @@ async def replace_day(
             unchanged=incoming.count - inserted - updated,
             deleted=int(status.split()[-1]),
         )
-    if keep_existing_cost:
-        # The day now mixes these rows with costs from an earlier run: no digest describes it.
-        await connection.execute(_FORGET_DIGEST, table.name, source, day)
-    else:
-        await connection.execute(
-            _STORE_DIGEST, table.name, source, day, incoming.digest(), incoming.count
-        )
+    await connection.execute(
+        _STORE_DIGEST, table.name, source, day, incoming.digest(), incoming.count
+    )
     return counts
 
 
@@ -267,6 +276,10 @@ class _ClaudeRows:
         self._facts = facts
         self._rows: list[Row] | None = None
         self._digest: bytes | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self._facts
 
     @property
     def count(self) -> int:
@@ -301,7 +314,7 @@ class ClaudeDayWrite:
 
     source: ClaudeSource
     facts: Sequence[ClaudeFact]
-    keep_existing_cost: bool = False
+    keep_if_emptied: bool = False
 
 
 async def replace_claude_days(
@@ -325,6 +338,6 @@ async def replace_claude_days(
                 write.source,
                 _ClaudeRows(write.facts),
                 run_id,
-                write.keep_existing_cost,
+                write.keep_if_emptied,
             )
     return counts

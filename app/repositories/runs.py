@@ -6,6 +6,7 @@ CLI render those, so a run is never passed around as a loose dict.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
@@ -40,6 +41,8 @@ class SourceProgress:
     rows_unchanged: int = 0
     rows_deleted: int = 0
     rows_skipped: int = 0
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     retries: int = 0
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
@@ -52,10 +55,13 @@ class SourceProgress:
     def from_row(cls, row: asyncpg.Record) -> SourceProgress:
         values = {name: row[name] for name in _SOURCE_FIELDS}
         values["status"] = SourceStatus(values["status"])
+        for name in _JSON_FIELDS:
+            values[name] = json.loads(values[name])
         return cls(**values)
 
 
 _SOURCE_FIELDS = tuple(f.name for f in fields(SourceProgress))
+_JSON_FIELDS = ("skipped_by_reason", "warnings")  # jsonb columns
 _PROGRESS_COLUMNS = tuple(name for name in _SOURCE_FIELDS if name not in ("source", "target_table"))
 
 
@@ -164,7 +170,12 @@ async def save_progress(
 ) -> None:
     values = asdict(progress)
     values["status"] = SourceStatus(values["status"]).value
-    assignments = ", ".join(f"{name} = ${i + 3}" for i, name in enumerate(_PROGRESS_COLUMNS))
+    for name in _JSON_FIELDS:
+        values[name] = json.dumps(values[name])
+    assignments = ", ".join(
+        f"{name} = ${i + 3}{'::jsonb' if name in _JSON_FIELDS else ''}"
+        for i, name in enumerate(_PROGRESS_COLUMNS)
+    )
     await connection.execute(
         f"UPDATE ingestion_run_sources SET {assignments}, updated_at = now()"
         " WHERE run_id = $1 AND source = $2",

@@ -123,23 +123,24 @@ async def test_a_cost_change_below_a_cent_is_not_mistaken_for_unchanged(db: asyn
         )
 
 
-async def test_keeping_earlier_costs_forgets_the_digest(db: asyncpg.Pool) -> None:
+async def test_a_guarded_day_that_comes_back_empty_keeps_its_rows(db: asyncpg.Pool) -> None:
+    """The shrink guard at the write: an empty answer for a day holding rows is not applied
+    when the caller suspects it (`keep_if_emptied`), and is applied when it does not."""
     facts = [_claude("a", 1)]
     async with db.acquire() as connection:
         await replace_claude_days(connection, DAY, [ClaudeDayWrite("usage_report", facts)], None)
-        tokens_only = [
-            dataclasses.replace(facts[0], output_tokens=2, cost_usd=None, cost_kind=None)
-        ]
-        await replace_claude_days(
-            connection, DAY, [ClaudeDayWrite("usage_report", tokens_only, True)], None
+        digest = await connection.fetchval("SELECT digest FROM fact_day_digests")
+        kept = await replace_claude_days(
+            connection, DAY, [ClaudeDayWrite("usage_report", [], keep_if_emptied=True)], None
         )
-        assert await connection.fetchval("SELECT count(*) FROM fact_day_digests") == 0
-        # The same tokens with their cost again: compared row by row, cost is written.
-        counts = await replace_claude_days(
-            connection, DAY, [ClaudeDayWrite("usage_report", facts)], None
+        assert kept["usage_report"].kept == 1
+        assert await connection.fetchval("SELECT count(*) FROM fact_claude_daily_usage") == 1
+        assert await connection.fetchval("SELECT digest FROM fact_day_digests") == digest
+        emptied = await replace_claude_days(
+            connection, DAY, [ClaudeDayWrite("usage_report", [])], None
         )
-        assert counts["usage_report"].updated == 1
-        assert await connection.fetchval("SELECT output_tokens FROM fact_claude_daily_usage") == 1
+        assert (emptied["usage_report"].kept, emptied["usage_report"].deleted) == (0, 1)
+        assert await connection.fetchval("SELECT count(*) FROM fact_claude_daily_usage") == 0
 
 
 async def test_a_cursor_day_that_comes_back_empty_is_emptied_and_spools_are_removed(

@@ -44,7 +44,7 @@ EXPECTED = {
         "token_type", "uncached_input_tokens", "cache_creation_input_tokens",
         "cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens",
         "cache_read_input_tokens", "output_tokens", "web_search_requests", "requests",
-        "cost_usd", "cost_kind", "sessions", "lines_added", "lines_removed", "commits",
+        "cost_usd", "cost_kind", "allocation_basis", "sessions", "lines_added", "lines_removed", "commits",
         "pull_requests", "tool_accepted", "tool_rejected", "activity_count", "chats_created",
         "projects_created", "files_uploaded", "attribution_method", "attribution_confidence",
         "run_id", "first_seen_at", "updated_at", "grain_key",
@@ -57,7 +57,7 @@ EXPECTED = {
     "ingestion_run_sources": {
         "run_id", "source", "status", "target_table", "days_total", "days_done", "pages",
         "rows_fetched", "rows_inserted", "rows_updated", "rows_unchanged", "rows_deleted",
-        "rows_skipped", "retries", "rate_limit_waits", "rate_limit_wait_seconds", "last_error",
+        "rows_skipped", "skipped_by_reason", "warnings", "retries", "rate_limit_waits", "rate_limit_wait_seconds", "last_error",
         "upstream_status", "started_at", "finished_at", "updated_at",
     },
     "api_key_owners": {"id", "api_key_id", "key_name", "owner_email", "note", "updated_at"},
@@ -65,6 +65,11 @@ EXPECTED = {
         "workspace_id", "name", "archived_at", "claude_code_since", "first_seen_at", "updated_at",
     },
     "fact_day_digests": {"target_table", "source", "usage_date", "digest", "row_count", "updated_at"},
+    "claude_cost_lines": {
+        "usage_date", "line_no", "workspace_id", "description", "cost_type", "model",
+        "token_type", "service_tier", "context_window", "inference_geo", "amount_usd", "run_id",
+        "fetched_at",
+    },
     "alembic_version": {"version_num"},
 }  # fmt: skip
 

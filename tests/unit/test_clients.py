@@ -26,6 +26,7 @@ from app.ingestion.http import (
 )
 from app.ingestion.models import CostResult
 from app.ingestion.money import cents_to_usd
+from app.ingestion.pagination import MAX_RESTARTS
 
 BASE = "https://api.test"
 COUNTERS = dict.fromkeys(
@@ -72,7 +73,9 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def cursor_row(email: str, day: str) -> dict[str, Any]:
-    return {"email": email, "day": day, "date": 0, "userId": 1, "isActive": True, **COUNTERS}
+    """A member's row; each email its own user id, as Cursor's are."""
+    user_id = sum(email.encode())
+    return {"email": email, "day": day, "date": 0, "userId": user_id, "isActive": True, **COUNTERS}
 
 
 def query(request: httpx.Request) -> list[tuple[str, str]]:
@@ -285,16 +288,21 @@ async def test_rejected_cursor_restarts_the_chain_once(client: httpx.AsyncClient
 
 
 @respx.mock
-async def test_rejected_cursor_twice_fails_clearly(client: httpx.AsyncClient) -> None:
+async def test_a_cursor_rejected_on_every_reading_fails_clearly(
+    client: httpx.AsyncClient,
+) -> None:
     ok_more = {"data": [], "has_more": True, "next_page": "page_X"}
     invalid = {"type": "error", "error": {"type": "invalid_request_error", "message": "bad cursor"}}
-    respx.get(f"{BASE}/v1/organizations/usage_report/claude_code").mock(
-        side_effect=[httpx.Response(200, json=ok_more), httpx.Response(400, json=invalid)] * 2
+    readings = MAX_RESTARTS + 1
+    route = respx.get(f"{BASE}/v1/organizations/usage_report/claude_code").mock(
+        side_effect=[httpx.Response(200, json=ok_more), httpx.Response(400, json=invalid)]
+        * readings
     )
     anthropic = AnthropicClient(http(client, "anthropic"))
     with pytest.raises(InvalidCursorError, match="HTTP 400: bad cursor"):
         async for _ in anthropic.claude_code_day(date(2026, 8, 3), RequestStats()):
             pass
+    assert route.call_count == 2 * readings
 
 
 @respx.mock

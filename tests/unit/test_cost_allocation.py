@@ -88,10 +88,20 @@ def test_unmatched_cost_becomes_a_whole_residual() -> None:
     code_exec = line("2.50", token_type=None, cost_type="code_execution")
     other_workspace = line("1.00", workspace="elsewhere")
     default_workspace = line("0.10", workspace=None)  # null is the Default Workspace, not "any"
-    no_tokens_of_type = line("0.30", token_type="cache_read_input_tokens")
-    result = allocate([code_exec, other_workspace, default_workspace, no_tokens_of_type], rows)
-    assert result.residuals == [code_exec, other_workspace, default_workspace, no_tokens_of_type]
+    result = allocate([code_exec, other_workspace, default_workspace], rows)
+    assert result.residuals == [code_exec, other_workspace, default_workspace]
+    assert result.residual_bases == ["no_usage_measure", "unmatched", "unmatched"]
     assert result.costs == [None]
+
+
+def test_a_line_of_a_token_type_the_rows_lack_falls_back_to_the_model() -> None:
+    """(workspace, model, token type) matches nothing: (workspace, model) by all tokens."""
+    rows = [usage("a", output_tokens=10), usage("b", output_tokens=30)]
+    no_tokens_of_type = line("0.40", token_type="cache_read_input_tokens")
+    result = allocate([no_tokens_of_type], rows)
+    assert result.residuals == []
+    assert result.costs == [Decimal("0.10"), Decimal("0.30")]
+    assert result.bases == ["model", "model"]
 
 
 def test_apply_cost_writes_allocated_and_reported_rows() -> None:
@@ -194,3 +204,16 @@ def test_largest_remainder_parts_sum_to_the_amount(amount: Decimal, weights: lis
     parts = split_largest_remainder(amount, weights)
     assert sum(parts) == amount
     assert all(part == 0 for part, weight in zip(parts, weights, strict=True) if weight == 0)
+
+
+def test_documented_coordinate_mismatches_are_allocated_at_the_relaxed_level() -> None:
+    """The usage report says `flex` where the cost report says `standard`; an older day's
+    usage lacks `context_window`. Both lines land on their rows, each saying how."""
+    flex = usage("flex", tier="flex", output_tokens=10)
+    no_window = usage("old", model="older", output_tokens=5)
+    no_window.context_window = None
+    lines = [line("0.70"), line("0.20", model="older")]
+    result = allocate(lines, [flex, no_window])
+    assert result.residuals == []
+    assert result.costs == [Decimal("0.70"), Decimal("0.20")]
+    assert result.bases == ["any_service_tier", "any_context_window"]

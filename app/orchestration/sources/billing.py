@@ -1,48 +1,65 @@
 """The usage ↔ cost coupling of the two Claude billing sources.
 
 Cost allocation needs the messages usage and the cost report of the same day. The two sources
-meet in one `BillingJoin` per run, which writes a day as soon as both halves of it have arrived
-(usage rows with their allocated cost and the residual cost rows, in one transaction). Without
-a cost report the usage rows are written keeping the cost an earlier run allocated. The join
-belongs to the billing sources alone: the job only runs them.
+meet in one `BillingJoin` per run, which writes each billing day once, from complete usage and
+complete cost, in one transaction: the usage rows with their allocated cost, the residual cost
+rows, and the day's cost lines as received (`claude_cost_lines`).
+
+Allocation is a pure function of (usage rows, cost lines), so every path conserves the cost
+report: a usage day whose cost this run did not deliver (a usage-only run, or a cost report that
+failed part-way) is allocated with the lines stored for it, never wiped or zeroed. When usage
+fails, its pending cost days are dropped unwritten (the stored lines still describe the stored
+rows) and the cost source fails too, saying why. The join belongs to the billing sources alone:
+the job only runs them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date
-from typing import Any, TypeVar
+from typing import Any
 
 from app.ingestion.http import UpstreamError
-from app.ingestion.pagination import Page
-from app.orchestration.sources.claude_shared import claude_context, write_claude_day
+from app.ingestion.models import CostBucket, MessagesUsageBucket
+from app.orchestration.sources.assembly import Day, DayFold
+from app.orchestration.sources.claude_shared import claude_context
 from app.orchestration.sources.contract import SourceRun
 from app.orchestration.tracking import RunCancelled, SourceTracker
 from app.processing import transform
 from app.processing.cost_allocation import CostLine
-from app.processing.facts import ClaudeFact
-from app.repositories.facts import ClaudeDayWrite
-
-R = TypeVar("R")
+from app.processing.facts import ClaudeFact, fold_duplicates
+from app.repositories import cost_lines
+from app.repositories.facts import ClaudeDayWrite, day_has_rows, lock_day, replace_claude_days
 
 USAGE_FAILED = "claude_usage failed, and cost is allocated to usage"
 
 
+def buckets_fold() -> DayFold[Any, list[Any]]:
+    """A report's daily buckets → the day's results (a big day spans pages)."""
+
+    def add(results: list[Any], buckets: Any) -> None:
+        for bucket in buckets:
+            results.extend(bucket.results)
+
+    def day_of(bucket: MessagesUsageBucket | CostBucket) -> date:
+        return bucket.starting_at.astimezone(UTC).date()
+
+    return DayFold(day_of, list, add, lambda results: not results)
+
+
 class BillingJoin:
-    """Meets usage and cost of the same day; writes the day once both halves are there."""
+    """Meets usage and cost of the same day; writes the day once both halves are settled."""
 
     def __init__(self, *, cost_expected: bool) -> None:
         self._usage: SourceRun | None = None
         self._cost: SourceTracker | None = None
-        self._pending_usage: dict[date, list[ClaudeFact]] = {}
+        self._pending_usage: dict[date, Day[list[ClaudeFact]]] = {}
         self._pending_cost: dict[date, list[CostLine]] = {}
         self._usage_error: BaseException | None = None
-        self.cost_failed = not cost_expected  # no cost report requested: keep existing cost
         self.cost_finished = asyncio.Event()
         self.usage_finished = asyncio.Event()
         if not cost_expected:
-            self.cost_finished.set()
+            self.cost_finished.set()  # a usage-only run: every day uses its stored lines
 
     @classmethod
     def of(cls, run: SourceRun) -> BillingJoin:
@@ -60,22 +77,21 @@ class BillingJoin:
 
     # --- usage side ---------------------------------------------------------------------------
 
-    async def offer_usage(self, day: date, facts: list[ClaudeFact]) -> None:
-        if self.cost_failed:
-            await self._write(day, facts, None)
-        elif day in self._pending_cost:
-            await self._write(day, facts, self._pending_cost.pop(day))
+    async def offer_usage(self, day: Day[list[ClaudeFact]]) -> None:
+        if day.day in self._pending_cost or self.cost_finished.is_set():
+            await self._write(day, self._pending_cost.pop(day.day, None))
         else:
-            self._pending_usage[day] = facts
+            self._pending_usage[day.day] = day
 
     async def usage_done(self) -> None:
         """Usage stream ended: wait for the cost stream, then settle what is left."""
         await self.cost_finished.wait()
         for day in sorted(self._pending_usage):
-            cost = None if self.cost_failed else self._pending_cost.pop(day, [])
-            await self._write(day, self._pending_usage.pop(day), cost)
-        for day in sorted(self._pending_cost):  # cost on a day the usage report has no rows for
-            await self._write(day, [], self._pending_cost.pop(day))
+            await self._write(self._pending_usage.pop(day), self._pending_cost.pop(day, None))
+        if self._pending_cost and self._usage is not None:
+            days = ", ".join(str(day) for day in sorted(self._pending_cost))
+            self._usage.warn(f"cost report days without a usage day, not written: {days}")
+        self._pending_cost.clear()
         self.usage_finished.set()
 
     def fail_usage(self, error: BaseException) -> None:
@@ -85,18 +101,24 @@ class BillingJoin:
 
     # --- cost side ----------------------------------------------------------------------------
 
-    async def offer_cost(self, day: date, lines: list[CostLine]) -> None:
+    async def offer_cost(self, day: Day[list[CostLine]]) -> None:
         if self._usage_error is not None:
             raise UpstreamError(
                 f"cost not written: {USAGE_FAILED}", upstream="anthropic", endpoint="cost_report"
             )
-        if day in self._pending_usage:
-            await self._write(day, self._pending_usage.pop(day), lines)
+        if day.suspect:  # an empty report for a day while others have lines: not trusted
+            if self._cost is not None:
+                self._cost.warn(f"{day.day}: empty cost report kept out; stored lines used")
+            lines = None
         else:
-            self._pending_cost[day] = lines
+            lines = day.value
+        if day.day in self._pending_usage:
+            await self._write(self._pending_usage.pop(day.day), lines)
+        elif lines is not None:
+            self._pending_cost[day.day] = lines
 
-    def finish_cost(self, *, failed: bool) -> None:
-        self.cost_failed = self.cost_failed or failed
+    def finish_cost(self) -> None:
+        """The cost stream ended, whole or not: usage days not delivered use stored lines."""
         self.cost_finished.set()
 
     async def cost_settled(self) -> None:
@@ -112,46 +134,32 @@ class BillingJoin:
                 endpoint="cost_report",
             )
 
-    async def _write(
-        self, day: date, usage: list[ClaudeFact], lines: list[CostLine] | None
-    ) -> None:
+    async def _write(self, day: Day[list[ClaudeFact]], fresh: list[CostLine] | None) -> None:
+        """One billing day in one transaction; `fresh` None: the lines stored for the day."""
         run = self._usage
         assert run is not None  # only usage offers rows, and it attaches first
         context = await claude_context(run)
-        writes = [ClaudeDayWrite("usage_report", usage, keep_existing_cost=lines is None)]
-        if lines is not None:
+        usage = fold_duplicates(day.value)
+        async with run.pool.acquire() as connection, connection.transaction():
+            await lock_day(connection, f"billing:{day.day.isoformat()}")
+            guarded = day.suspect and not run.settings.allow_empty_day_replacement
+            if guarded and await day_has_rows(connection, "usage_report", day.day):
+                run.warn(f"{day.day}: came back empty while other days had rows; kept")
+                return
+            if fresh is None:
+                fresh_or_stored = await cost_lines.stored_lines(connection, day.day)
+            else:
+                fresh_or_stored = fresh
             residuals = transform.apply_cost(
-                day, usage, lines, context.categories, context.directory
+                day.day, usage, fresh_or_stored, context.categories, context.directory
             )
-            writes.append(ClaudeDayWrite("cost_report", residuals))
-        counts = await write_claude_day(run, day, writes)
+            writes = [
+                ClaudeDayWrite("usage_report", usage),
+                ClaudeDayWrite("cost_report", fold_duplicates(residuals)),
+            ]
+            counts = await replace_claude_days(connection, day.day, writes, run.scope.run_id)
+            if fresh is not None:
+                await cost_lines.store_lines(connection, day.day, fresh, run.scope.run_id)
         run.written(counts["usage_report"])
-        if lines is not None and self._cost is not None:
+        if self._cost is not None:
             self._cost.written(counts["cost_report"])
-
-
-async def complete_days(
-    run: SourceRun, pages: AsyncIterator[Page[Any]], convert: Callable[[date, list[Any]], R]
-) -> AsyncIterator[tuple[date, R]]:
-    """Daily buckets (oldest first, possibly split across pages) → complete days, each
-    converted before it is handed on, so a day's upstream models are freed before it is
-    written while the next page downloads."""
-    current: date | None = None
-    results: list[Any] = []
-    async for page in run.pages(pages):
-        if page.restarted:
-            current, results = None, []
-        for bucket in page.items:
-            day = bucket.starting_at.astimezone(UTC).date()
-            if current is not None and day != current:
-                converted = convert(current, results)
-                results = []
-                yield current, converted
-                del converted
-            current = day
-            results.extend(bucket.results)
-        del page
-    if current is not None:
-        converted = convert(current, results)
-        results = []
-        yield current, converted

@@ -4,18 +4,22 @@ configured."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, date, timedelta
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, timedelta
 from typing import Any
 
 from app.config import Settings
 from app.ingestion.anthropic_client import AnthropicClient
 from app.ingestion.factory import UpstreamClients
+from app.ingestion.models import ComplianceActivity
 from app.ingestion.pagination import Page
+from app.orchestration.sources.assembly import DayFold, complete_days
 from app.orchestration.sources.claude_shared import direct_directory, write_one_claude_source
 from app.orchestration.sources.contract import Source, SourceRun
 from app.processing import transform
 from app.repositories.facts import CLAUDE_TABLE
+
+MISSING_EMAIL = "missing email"
 
 
 class ClaudeAiSource(Source):
@@ -50,7 +54,13 @@ async def _analytics(run: SourceRun, client: AnthropicClient) -> None:
     directory = direct_directory(run)
 
     async def rows(report: AsyncIterator[Page[Any]]) -> list[Any]:
-        return [row async for page in run.pages(report) for row in page.items]
+        """One day's report, whole: a chain started again replaces what was read of it."""
+        collected: list[Any] = []
+        async for page in run.pages(report):
+            if page.restarted:
+                collected = []
+            collected.extend(page.items)
+        return collected
 
     for day in run.days:
         usage = await rows(client.analytics_chat_usage(day, day, run.stats))
@@ -61,32 +71,23 @@ async def _analytics(run: SourceRun, client: AnthropicClient) -> None:
 
 async def _activity(run: SourceRun, client: AnthropicClient) -> None:
     """The feed is newest first: a day is complete once an older day shows up. Events are
-    counted page by page; only the day's per-person counts are kept."""
+    counted page by page; only the day's per-person counts are kept. Days without any event
+    are written too (nothing happened, say so), under the shrink guard."""
     directory = direct_directory(run)
-    current: date | None = None
-    tally = transform.new_activity_tally()
-    seen: set[date] = set()
 
-    async def flush(day: date, counted: transform.ActivityTally) -> None:
-        seen.add(day)
-        facts = transform.activity_facts(day, counted, directory)
-        await write_one_claude_source(run, day, "claude_ai_activity", facts)
+    def add(tally: transform.ActivityTally, activities: Iterable[ComplianceActivity]) -> None:
+        if unusable := transform.tally_activities(activities, tally):
+            run.skipped(MISSING_EMAIL, unusable)
 
+    fold = DayFold(
+        lambda activity: activity.created_at.astimezone(UTC).date(),
+        transform.new_activity_tally,
+        add,
+        lambda tally: not tally,
+    )
     pages = client.compliance_activities(run.scope.start, run.scope.end, run.stats)
-    async for page in run.pages(pages):
-        same_day: list[Any] = []
-        for activity in page.items:
-            day = activity.created_at.astimezone(UTC).date()
-            if current is not None and day != current:
-                transform.tally_activities(same_day, tally)
-                same_day = []
-                await flush(current, tally)
-                tally = transform.new_activity_tally()
-            current = day
-            same_day.append(activity)
-        transform.tally_activities(same_day, tally)
-    if current is not None:
-        await flush(current, tally)
-    for day in run.days:  # days without any event: nothing happened, say so
-        if day not in seen:
-            await flush(day, transform.new_activity_tally())
+    async for day in complete_days(run, pages, fold, every_day=run.days):
+        facts = transform.activity_facts(day.day, day.value, directory)
+        await write_one_claude_source(
+            run, day.day, "claude_ai_activity", facts, suspect=day.suspect
+        )

@@ -1,16 +1,13 @@
-"""Cost report (`cost_report`) → residual cost rows of `fact_claude_daily_usage`, its lines
-allocated to the same day's usage through the run's `BillingJoin`."""
+"""Cost report (`cost_report`) → residual cost rows of `fact_claude_daily_usage` and the stored
+cost lines, allocated to the same day's usage through the run's `BillingJoin`."""
 
 from __future__ import annotations
 
-from datetime import date
-
-from app.ingestion.models import CostResult
-from app.orchestration.sources.billing import BillingJoin, complete_days
+from app.orchestration.sources.assembly import Day, complete_days
+from app.orchestration.sources.billing import BillingJoin, buckets_fold
 from app.orchestration.sources.claude_shared import AdminApiSource
 from app.orchestration.sources.contract import SourceRun
 from app.processing import transform
-from app.processing.cost_allocation import CostLine
 
 
 class ClaudeCostSource(AdminApiSource):
@@ -21,16 +18,10 @@ class ClaudeCostSource(AdminApiSource):
         pages = self.client(run).cost_report(run.scope.start, run.scope.end, run.stats)
         join = BillingJoin.of(run)
         join.attach_cost(run)
-
-        def to_lines(day: date, results: list[CostResult]) -> list[CostLine]:
-            return transform.cost_lines(results)
-
         try:
-            async for day, lines in complete_days(run, pages, to_lines):
-                await join.offer_cost(day, lines)
-                del lines
-        except BaseException:
-            join.finish_cost(failed=True)
-            raise
-        join.finish_cost(failed=False)
+            async for day in complete_days(run, pages, buckets_fold()):
+                await join.offer_cost(Day(day.day, transform.cost_lines(day.value), day.suspect))
+                del day
+        finally:
+            join.finish_cost()
         await join.cost_settled()

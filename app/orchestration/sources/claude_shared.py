@@ -104,16 +104,23 @@ async def write_claude_day(
     run: SourceRun, day: date, writes: list[ClaudeDayWrite]
 ) -> dict[ClaudeSource, WriteCounts]:
     """Several Claude sources' complete rows of one day, folded, in one transaction."""
-    folded = [
-        ClaudeDayWrite(w.source, fold_duplicates(w.facts), w.keep_existing_cost) for w in writes
-    ]
+    folded = [ClaudeDayWrite(w.source, fold_duplicates(w.facts), w.keep_if_emptied) for w in writes]
     async with run.pool.acquire() as connection:
         return await replace_claude_days(connection, day, folded, run.scope.run_id)
 
 
 async def write_one_claude_source(
-    run: SourceRun, day: date, source: ClaudeSource, facts: list[ClaudeFact]
+    run: SourceRun,
+    day: date,
+    source: ClaudeSource,
+    facts: list[ClaudeFact],
+    *,
+    suspect: bool = False,
 ) -> None:
-    """One Claude source's complete rows of one day, counted in the run's progress."""
-    counts = await write_claude_day(run, day, [ClaudeDayWrite(source, facts)])
+    """One Claude source's complete rows of one day, counted in the run's progress. A
+    `suspect` empty day (see the shrink guard) leaves rows the day holds as they are."""
+    keep = suspect and not run.settings.allow_empty_day_replacement
+    counts = await write_claude_day(run, day, [ClaudeDayWrite(source, facts, keep)])
     run.written(counts[source])
+    if counts[source].kept:
+        run.warn(f"{day}: came back empty while other days had rows; kept")

@@ -3,14 +3,11 @@ report's lines allocated to it through the run's `BillingJoin`."""
 
 from __future__ import annotations
 
-from datetime import date
-
-from app.ingestion.models import MessagesUsageResult
-from app.orchestration.sources.billing import BillingJoin, complete_days
+from app.orchestration.sources.assembly import Day, complete_days
+from app.orchestration.sources.billing import BillingJoin, buckets_fold
 from app.orchestration.sources.claude_shared import AdminApiSource, claude_context
 from app.orchestration.sources.contract import SourceRun
 from app.processing import transform
-from app.processing.facts import ClaudeFact, fold_duplicates
 
 
 class ClaudeUsageSource(AdminApiSource):
@@ -22,15 +19,13 @@ class ClaudeUsageSource(AdminApiSource):
         join.attach_usage(run)
         try:
             context = await claude_context(run)
-
-            def to_facts(day: date, results: list[MessagesUsageResult]) -> list[ClaudeFact]:
-                facts = transform.usage_facts(day, results, context.directory, context.categories)
-                return fold_duplicates(facts)
-
             pages = client.messages_usage(run.scope.start, run.scope.end, run.stats)
-            async for day, facts in complete_days(run, pages, to_facts):
-                await join.offer_usage(day, facts)
-                del facts
+            async for day in complete_days(run, pages, buckets_fold()):
+                facts = transform.usage_facts(
+                    day.day, day.value, context.directory, context.categories
+                )
+                await join.offer_usage(Day(day.day, facts, day.suspect))
+                del day, facts  # a day's models are freed before the next page downloads
             await join.usage_done()
         except BaseException as exc:
             join.fail_usage(exc)

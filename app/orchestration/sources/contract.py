@@ -99,8 +99,12 @@ class SourceRun:
     def written(self, counts: WriteCounts) -> None:
         self.tracker.written(counts)
 
-    def skipped(self, rows: int) -> None:
-        self.tracker.progress.rows_skipped += rows
+    def skipped(self, reason: str, rows: int = 1) -> None:
+        """Rows the table cannot take (a null email, …), counted per reason."""
+        self.tracker.skipped(reason, rows)
+
+    def warn(self, message: str) -> None:
+        self.tracker.warn(message)
 
     def shared(self, key: str, build: Callable[[SourceRun], T]) -> T:
         """The run's one object under `key`, built by the first source that asks."""

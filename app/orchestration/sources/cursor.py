@@ -1,19 +1,31 @@
 """Cursor Admin API daily usage → `fact_cursor_daily_usage`.
 
 Pages hold users across every day of a window chunk (at most 30 days), so a day is complete
-only at the end of its chunk: pages are spooled to disk by day and written day by day then.
+only at the end of its chunk: pages are spooled to disk by day and written day by day then. A
+chunk read again from page 1 (a rejected page, members joining or leaving mid-chunk) discards
+what was spooled of it. A row the table cannot take (a removed member's null email) is skipped
+and counted; a day of the chunk that comes back empty while others have rows is not applied
+(the shrink guard).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from app.config import Settings
+from app.ingestion.models import CursorDailyRow
+from app.logs import get_logger
 from app.orchestration.sources.claude_shared import direct_directory
 from app.orchestration.sources.contract import Source, SourceRun, days_between
 from app.processing import transform
+from app.processing.attribution import AttributionDirectory
+from app.processing.facts import CursorFact
 from app.repositories.cursor_window import CursorWindow
 from app.repositories.facts import CURSOR_TABLE
+
+log = get_logger(__name__)
+
+MISSING_EMAIL = "missing email"
 
 
 class CursorSource(Source):
@@ -33,14 +45,34 @@ class CursorSource(Source):
         with CursorWindow() as window:
             pages = client.daily_usage(run.scope.start, run.scope.end, run.stats)
             async for page in run.pages(pages):
-                facts = [transform.cursor_fact(row, directory) for row in page.items]
-                kept = [fact for fact in facts if fact is not None]
-                run.skipped(len(facts) - len(kept))
-                window.add(kept)
-                del facts, kept  # spooled: nothing of a page stays alive while the next downloads
+                if page.restarted:
+                    window.clear()  # the chunk is read again from its first page
+                window.add(_facts(run, page.items, directory))
                 if page.last and page.window is not None:  # the chunk's days are complete
-                    for day in days_between(*page.window):
-                        async with run.pool.acquire() as connection:
-                            run.written(await window.write_day(connection, day, run.scope.run_id))
+                    await _write_chunk(run, window, days_between(*page.window))
                     window.clear()
-                del page
+                del page  # spooled: nothing of a page stays alive while the next downloads
+
+
+def _facts(
+    run: SourceRun, rows: list[CursorDailyRow], directory: AttributionDirectory
+) -> list[CursorFact]:
+    facts = []
+    for row in rows:
+        fact = transform.cursor_fact(row, directory)
+        if fact is None:
+            run.skipped(MISSING_EMAIL)
+            log.warning("row skipped", reason=MISSING_EMAIL, cursor_user_id=row.userId)
+            continue
+        facts.append(fact)
+    return facts
+
+
+async def _write_chunk(run: SourceRun, window: CursorWindow, days: list[date]) -> None:
+    guard = not run.settings.allow_empty_day_replacement and any(map(window.has_rows, days))
+    for day in days:
+        async with run.pool.acquire() as connection:
+            counts = await window.write_day(connection, day, run.scope.run_id, guard)
+        run.written(counts)
+        if counts.kept:
+            run.warn(f"{day}: came back empty while other days of the chunk had rows; kept")

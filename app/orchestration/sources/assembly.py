@@ -1,0 +1,97 @@
+"""Complete days from a page chain, whatever the upstream does to the chain.
+
+Every paged client restarts its chain from page 1 when the upstream rejects or expires a page
+cursor (`app.ingestion.pagination.restartable`), flagging the first page of the new chain
+`restarted`. Items arrive grouped by day (oldest or newest first); a day is complete when an
+item of another day arrives, or when the chain ends. On a restart the day in progress is
+discarded, and items of days already complete are dropped as the chain replays them: each day
+is built from one complete set of items, once.
+
+The shrink guard: a day that comes back with nothing while other days of the same answer have
+rows is suspect (a server-side gap, or a chunk boundary read differently than we assume), so
+empty days are held to the end of the chain and handed on marked `suspect` when any other day
+had rows. The writer then leaves a suspect day that holds rows as it is, unless
+ALLOW_EMPTY_DAY_REPLACEMENT says to apply it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Generic, TypeVar
+
+from app.ingestion.pagination import Page
+from app.orchestration.sources.contract import SourceRun
+
+I = TypeVar("I")  # noqa: E741 - an item of a page
+A = TypeVar("A")  # what a day's items are folded into
+
+
+@dataclass(frozen=True)
+class Day(Generic[A]):
+    day: date
+    value: A
+    suspect: bool = False  # empty while other days of the answer had rows
+
+
+class DayFold(Generic[I, A]):
+    """How a source folds a day's items: a new accumulator, adding an item, and whether the
+    folded day is empty."""
+
+    def __init__(
+        self,
+        day_of: Callable[[I], date],
+        new: Callable[[], A],
+        add: Callable[[A, Iterable[I]], None],
+        empty: Callable[[A], bool],
+    ) -> None:
+        self.day_of, self.new, self.add, self.empty = day_of, new, add, empty
+
+
+async def complete_days(
+    run: SourceRun,
+    pages: AsyncIterator[Page[Any]],
+    fold: DayFold[Any, A],
+    every_day: Iterable[date] = (),
+) -> AsyncIterator[Day[A]]:
+    """The chain's days, each complete and once; empty days last (see the shrink guard), with
+    the days of `every_day` the chain never mentioned among them."""
+    done: set[date] = set()
+    current: date | None = None
+    value = fold.new()
+    held: list[Day[A]] = []
+    any_rows = False
+
+    def finished(day: date, folded: A) -> Day[A] | None:
+        nonlocal any_rows
+        done.add(day)
+        if fold.empty(folded):
+            held.append(Day(day, folded))
+            return None
+        any_rows = True
+        return Day(day, folded)
+
+    async for page in run.pages(pages):
+        if page.restarted:
+            current, value = None, fold.new()
+        run_of_day: list[Any] = []
+        for item in page.items:
+            day = fold.day_of(item)
+            if day in done:
+                continue  # replayed by a restarted chain: already complete
+            if current is not None and day != current:
+                fold.add(value, run_of_day)
+                run_of_day = []
+                if (complete := finished(current, value)) is not None:
+                    yield complete
+                value = fold.new()
+            current = day
+            run_of_day.append(item)
+        fold.add(value, run_of_day)
+        del page, run_of_day
+    if current is not None and (complete := finished(current, value)) is not None:
+        yield complete
+    held += [Day(day, fold.new()) for day in every_day if day not in done]
+    for empty in held:
+        yield Day(empty.day, empty.value, suspect=any_rows)
