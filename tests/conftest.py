@@ -39,6 +39,7 @@ TABLES = (
     "api_key_owners",
     "known_workspaces",
     "fact_day_digests",
+    "claude_cost_lines",
 )
 
 

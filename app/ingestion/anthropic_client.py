@@ -32,7 +32,14 @@ from app.ingestion.models import (
     OrgUser,
     Workspace,
 )
-from app.ingestion.pagination import Page, exact_page, json_page, parse_page, restartable
+from app.ingestion.pagination import (
+    Page,
+    exact_page,
+    fetch_json_page,
+    json_page,
+    parse_page,
+    restartable,
+)
 from app.logs import get_logger
 
 log = get_logger(__name__)
@@ -288,19 +295,15 @@ class AnthropicClient:
             while True:
                 number += 1
                 where = f"{start}..{end} page {number}"
-                page: ComplianceActivityPage = await self._http.request_json(
+                page = await fetch_json_page(
+                    self._http,
                     "GET",
                     "/v1/compliance/activities",
+                    ComplianceActivityPage,
                     endpoint="compliance/activities",
                     stats=stats,
+                    where=where,
                     params=base + ([("after_id", after)] if after else []),
-                    context=where,
-                    decode=json_page(
-                        ComplianceActivityPage,
-                        upstream=self.upstream,
-                        endpoint="compliance/activities",
-                        where=where,
-                    ),
                 )
                 has_more, last_id = page.has_more, page.last_id
                 data = page.data

@@ -10,7 +10,7 @@ from app.ingestion.models import CursorDailyRow, CursorDailyUsagePage, CursorMem
 from app.ingestion.pagination import (
     InconsistentChain,
     Page,
-    json_page,
+    fetch_json_page,
     parse_page,
     restartable,
 )
@@ -90,24 +90,20 @@ class CursorClient:
         page_number = 1
         while True:
             where = f"{chunk_start}..{chunk_end} page {page_number}"
-            page: CursorDailyUsagePage = await self._http.request_json(
+            page = await fetch_json_page(
+                self._http,
                 "POST",
                 DAILY_USAGE,
+                CursorDailyUsagePage,
                 endpoint="daily-usage-data",
                 stats=stats,
+                where=where,
                 json_body={
                     "startDate": day_start_ms(chunk_start),
                     "endDate": day_end_ms(chunk_end),
                     "page": page_number,
                     "pageSize": users,
                 },
-                context=where,
-                decode=json_page(
-                    CursorDailyUsagePage,
-                    upstream=self.upstream,
-                    endpoint="daily-usage-data",
-                    where=where,
-                ),
             )
             has_next = page.pagination is not None and page.pagination.hasNextPage
             if has_next and not page.data:

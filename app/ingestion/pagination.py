@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Generic, TypeVar
@@ -14,7 +14,9 @@ from app.ingestion.http import (
     InvalidBody,
     InvalidCursorError,
     MalformedPageError,
+    RequestStats,
     UpstreamError,
+    UpstreamHttp,
     json_with_decimals,
 )
 from app.logs import get_logger
@@ -93,6 +95,32 @@ def json_page(model: type[M], *, upstream: str, endpoint: str, where: str) -> Ca
             raise _malformed(exc, upstream, endpoint, where) from None
 
     return decode
+
+
+async def fetch_json_page(
+    http: UpstreamHttp,
+    method: str,
+    path: str,
+    model: type[M],
+    *,
+    endpoint: str,
+    stats: RequestStats,
+    where: str,
+    params: Sequence[tuple[str, str | int]] | None = None,
+    json_body: Mapping[str, Any] | None = None,
+) -> M:
+    """One page of `model` (no money in JSON numbers), validated straight from its bytes."""
+    page: M = await http.request_json(
+        method,
+        path,
+        endpoint=endpoint,
+        stats=stats,
+        params=params,
+        json_body=json_body,
+        context=where,
+        decode=json_page(model, upstream=http.upstream, endpoint=endpoint, where=where),
+    )
+    return page
 
 
 # A 30-day claude_code run against the simulator at 50 ms per page took 20.5 s with no turn,

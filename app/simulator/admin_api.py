@@ -75,8 +75,8 @@ async def _bucket_report(request: Request, endpoint: str, render: Render) -> Res
     options = simulated(request).options
     days = _bucket_days(request, truth)
     limit = page_limit(request, 7, 31, options.bucket_cap)
-    offset, has_cursor = cursor_offset(request, [0, 0])
-    day_index, result_index = int(offset[0]), int(offset[1])
+    offset, has_cursor = cursor_offset(request, [0, 0, 1])
+    day_index, result_index, page = int(offset[0]), int(offset[1]), int(offset[2])
     buckets: list[dict[str, Any]] = []
     budget = options.page_cap or 10_000  # results per page; a big day spans pages
     while day_index < len(days) and len(buckets) < limit and budget > 0:
@@ -92,14 +92,18 @@ async def _bucket_report(request: Request, endpoint: str, render: Render) -> Res
     body = {
         "data": buckets,
         "has_more": more,
-        "next_page": encode_cursor(request, [day_index, result_index]) if more else None,
+        "next_page": encode_cursor(request, [day_index, result_index, page + 1]) if more else None,
     }
-    page = 1 if not has_cursor else 2  # page numbers only matter for `min_page` faults
     return await respond(request, endpoint, "anthropic", body, page, has_cursor)
 
 
 def _usage_results(truth: GroundTruth) -> Render:
     def render(day: date) -> list[dict[str, Any]]:
+        if day in truth.inexact_cost_days:
+            return [_inexact(result) for result in rendered(day)]
+        return rendered(day)
+
+    def rendered(day: date) -> list[dict[str, Any]]:
         return [
             {
                 "uncached_input_tokens": row.uncached_input_tokens,
@@ -123,6 +127,13 @@ def _usage_results(truth: GroundTruth) -> Render:
         ]
 
     return render
+
+
+def _inexact(result: dict[str, Any]) -> dict[str, Any]:
+    """As the documents allow: the usage report says `flex` where the cost report says
+    `standard`, and an older day's usage lacks `context_window` and `inference_geo`."""
+    tier = "flex" if result["service_tier"] == "standard" else result["service_tier"]
+    return {**result, "service_tier": tier, "context_window": None, "inference_geo": None}
 
 
 @router.get("/usage_report/messages")

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.simulator.faults import MEMBERSHIP_KINDS
 from app.simulator.model import GroundTruth, Person
 from app.simulator.plumbing import Reject, cursor_auth, cursor_error, respond, simulated
 
@@ -60,6 +61,13 @@ async def daily_usage(request: Request) -> Response:
         payload = {"data": _unpaged(truth, members, days), "period": period}
         return await respond(request, "daily-usage-data", "cursor", payload, 1, False)
     page, page_size = int(page), int(page_size)
+    change = sim.faults.take("daily-usage-data", page, page > 1, kinds=MEMBERSHIP_KINDS)
+    if change is not None:  # between two page requests, the team changed
+        if change.kind == "member_joins":
+            truth.cursor_member_joins(change.value)
+        else:
+            truth.cursor_member_leaves(change.value)
+        members = truth.cursor_members()
     if sim.options.page_cap:
         page_size = min(page_size, sim.options.page_cap)
     total_pages = max(1, -(-len(members) // page_size))

@@ -10,8 +10,17 @@ applied, and used up after `times` hits (`times: null` = forever). Kinds:
 - `truncate`: a 200 whose body stops half way (the connection closes early);
 - `reset`: the connection is dropped after half of the body was sent;
 - `add_field`: every item of the page's data gains unknown fields (additive schema drift);
-- `invalid_cursor`: a 400 on a request that carries a page cursor;
-- `drop_field`: remove `field` from every item of the page's data (a required field missing).
+- `invalid_cursor`: a 400 on a request that carries a page cursor (Cursor: a page after
+  the first); `expired_cursor`: the same as a 410 (Enterprise Analytics' expired cursor);
+- `drop_field`: remove `field` from every item of the page's data (a required field missing);
+- `null_field`: set `field` to null in the page's first item (one unusable row, e.g. a
+  removed Cursor member's `email`);
+- `set_field`: set `field` to `value` wherever it occurs in the page (e.g. `currency`);
+- `empty_day`: the page answers nothing for the UTC day `field` (YYYY-MM-DD): report buckets
+  of that day come back with no results, rows and events of that day are left out;
+- `member_joins` / `member_leaves` (Cursor daily usage): before page `min_page` is served,
+  a member joins (person `value`, default the first hidden one) or leaves (person `value`,
+  default the first listed), as happens while a large team's pages are read.
 """
 
 from __future__ import annotations
@@ -30,7 +39,15 @@ FaultKind = Literal[
     "invalid_cursor",
     "drop_field",
     "add_field",
+    "expired_cursor",
+    "null_field",
+    "set_field",
+    "empty_day",
+    "member_joins",
+    "member_leaves",
 ]
+MEMBERSHIP_KINDS: frozenset[str] = frozenset({"member_joins", "member_leaves"})
+CURSOR_KINDS: frozenset[str] = frozenset({"invalid_cursor", "expired_cursor"})
 
 
 class FaultSpec(BaseModel):
@@ -43,6 +60,7 @@ class FaultSpec(BaseModel):
     times: int | None = 1
     min_page: int = 1
     field: str | None = None
+    value: Any = None  # for `set_field` and the membership kinds
     message: str | None = None  # the upstream's error message for `status` faults
 
 
@@ -70,13 +88,22 @@ class FaultPlan:
                 total += spec.ms
         return total
 
-    def take(self, endpoint: str, page: int, has_cursor: bool) -> FaultSpec | None:
-        """The next one-shot fault that applies to this request, used up by one."""
+    def take(
+        self,
+        endpoint: str,
+        page: int,
+        has_cursor: bool,
+        kinds: frozenset[str] | None = None,
+    ) -> FaultSpec | None:
+        """The next one-shot fault that applies to this request, used up by one; `kinds`
+        narrows it (membership changes are taken by the Cursor router before a page)."""
         for name in (endpoint, "*"):
             for spec in self.faults.get(name, []):
                 if spec.kind == "latency" or page < spec.min_page:
                     continue
-                if spec.kind == "invalid_cursor" and not has_cursor:
+                if (spec.kind in MEMBERSHIP_KINDS) != (kinds == MEMBERSHIP_KINDS):
+                    continue
+                if spec.kind in CURSOR_KINDS and not has_cursor:
                     continue
                 if spec.times is not None:
                     if spec.times <= 0:

@@ -203,6 +203,10 @@ class GroundTruth:
     # (kind, day) -> revision; bumping one restates that view of that day for some people
     revisions: dict[tuple[str, date], int] = field(default_factory=dict)
     restated_people: dict[tuple[str, date], frozenset[int]] = field(default_factory=dict)
+    # Cursor members not (or no longer) on the team: joining and leaving change the pages.
+    hidden_cursor_members: set[int] = field(default_factory=set)
+    # Days whose usage report matches the cost report's coordinates only loosely.
+    inexact_cost_days: set[date] = field(default_factory=set)
     views: Views = field(default_factory=Views, init=False, repr=False)
 
     # --- directory ----------------------------------------------------------------------
@@ -293,7 +297,23 @@ class GroundTruth:
         }
 
     def cursor_members(self) -> list[Person]:
-        return [person for person in self.people if person.uses_cursor]
+        return [
+            person
+            for person in self.people
+            if person.uses_cursor and person.index not in self.hidden_cursor_members
+        ]
+
+    def cursor_member_joins(self, index: int | None = None) -> int:
+        """A hidden member joins the team (the first hidden one by default)."""
+        joining = min(self.hidden_cursor_members) if index is None else index
+        self.hidden_cursor_members.discard(joining)
+        return joining
+
+    def cursor_member_leaves(self, index: int | None = None) -> int:
+        """A member leaves the team (the first listed by default)."""
+        leaving = self.cursor_members()[0].index if index is None else index
+        self.hidden_cursor_members.add(leaving)
+        return leaving
 
     # --- Claude Code analytics ---
 

@@ -201,7 +201,7 @@ async def respond(
         await asyncio.sleep(latency / 1000)
     fault = sim.faults.take(endpoint, page, has_cursor)
     if fault is not None:
-        if fault.kind in ("drop_field", "add_field"):
+        if fault.kind in ("drop_field", "add_field", "null_field", "set_field", "empty_day"):
             body = copy.deepcopy(body)  # pages share a cached day's records
         faulty = _faulty_response(fault, upstream, body)
         if faulty is not None:
@@ -221,9 +221,11 @@ def _status_fault(fault: FaultSpec, upstream: str) -> Response:
     return response
 
 
-def _invalid_cursor(upstream: str) -> Response:
+def _invalid_cursor(upstream: str, expired: bool) -> Response:
     if upstream == "cursor":
         return cursor_error(400, "Bad Request", "Invalid page")
+    if expired:
+        return anthropic_error(410, "invalid_request_error", "Page cursor expired")
     return anthropic_error(400, "invalid_request_error", "Invalid page cursor")
 
 
@@ -249,11 +251,40 @@ def _items(body: dict[str, Any]) -> list[Any]:
     return [item for key in ("data", "teamMembers") for item in body.get(key, [])]
 
 
+def _of_day(item: Any, day: str) -> bool:
+    return isinstance(item, dict) and any(
+        str(item.get(key, "")).startswith(day) for key in ("day", "starting_at", "created_at")
+    )
+
+
+def _empty_day(body: dict[str, Any], day: str) -> None:
+    """The day's report bucket answers no results; its rows and events are left out."""
+    for key in ("data", "teamMembers"):
+        items = body.get(key)
+        if not isinstance(items, list):
+            continue
+        kept = []
+        for item in items:
+            if _of_day(item, day) and "results" in item:
+                kept.append({**item, "results": []})
+            elif not _of_day(item, day):
+                kept.append(item)
+        body[key] = kept
+
+
 def _reshape(fault: FaultSpec, body: dict[str, Any]) -> None:
-    """Fields the documents allow to vanish or appear: dropped everywhere, or added."""
-    for item in _items(body):
+    """Fields the documents allow to vanish, appear or be null; days that answer nothing."""
+    if fault.kind == "empty_day" and fault.field:
+        _empty_day(body, fault.field)
+        return
+    items = _items(body)
+    if fault.kind == "null_field" and fault.field and items and isinstance(items[0], dict):
+        items[0][fault.field] = None
+    for item in items:
         if fault.kind == "drop_field" and fault.field:
             _drop(item, fault.field)
+        elif fault.kind == "set_field" and fault.field:
+            _set(item, fault.field, fault.value)
         elif fault.kind == "add_field" and isinstance(item, dict):
             item["x_new_field"] = {"added": "later", "n": 1}
             item.setdefault(fault.field or "x_new_flag", True)
@@ -263,8 +294,8 @@ def _faulty_response(fault: FaultSpec, upstream: str, body: dict[str, Any]) -> R
     """The response a fault replaces the page with, or None once it reshaped `body`."""
     if fault.kind == "status":
         return _status_fault(fault, upstream)
-    if fault.kind == "invalid_cursor":
-        return _invalid_cursor(upstream)
+    if fault.kind in ("invalid_cursor", "expired_cursor"):
+        return _invalid_cursor(upstream, expired=fault.kind == "expired_cursor")
     if fault.kind in ("malformed", "truncate", "reset"):
         return _broken_body(fault.kind, body)
     _reshape(fault, body)
@@ -279,3 +310,14 @@ def _drop(item: Any, name: str) -> None:
     elif isinstance(item, list):
         for value in item:
             _drop(value, name)
+
+
+def _set(item: Any, name: str, value: Any) -> None:
+    if isinstance(item, dict):
+        if name in item:
+            item[name] = value
+        for nested in item.values():
+            _set(nested, name, value)
+    elif isinstance(item, list):
+        for nested in item:
+            _set(nested, name, value)

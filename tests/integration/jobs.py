@@ -99,3 +99,53 @@ def normalise(
         key: {f: (Decimal(v) if "cost" in f else int(v)) for f, v in values.items()}
         for key, values in totals.items()
     }
+
+
+async def cost_by_workspace(pool: asyncpg.Pool) -> dict[tuple[date, str | None], Decimal]:
+    """Allocated + reported cost per (day, workspace), as the table holds it."""
+    async with pool.acquire() as connection:
+        rows = await connection.fetch(
+            "SELECT usage_date, workspace_id, sum(cost_usd) AS cost FROM fact_claude_daily_usage"
+            " WHERE source IN ('usage_report', 'cost_report')"
+            " AND cost_kind IN ('allocated', 'reported') GROUP BY usage_date, workspace_id"
+        )
+    return {(row["usage_date"], row["workspace_id"]): row["cost"] for row in rows}
+
+
+async def stored_cost_by_workspace(pool: asyncpg.Pool) -> dict[tuple[date, str | None], Decimal]:
+    """The stored cost-report lines per (day, workspace)."""
+    async with pool.acquire() as connection:
+        rows = await connection.fetch(
+            "SELECT usage_date, workspace_id, sum(amount_usd) AS cost FROM claude_cost_lines"
+            " GROUP BY usage_date, workspace_id"
+        )
+    return {(row["usage_date"], row["workspace_id"]): row["cost"] for row in rows}
+
+
+def expected_cost_by_workspace(
+    sim: Simulator, start: date = START, end: date = END
+) -> dict[tuple[date, str | None], Decimal]:
+    return {
+        (day, workspace): cost
+        for day in sim.truth.days(start, end)
+        for workspace, cost in sim.truth.expected_cost_by_workspace(day).items()
+    }
+
+
+CURSOR_COUNTERS = ("total_lines_added", "accepted_lines_added", "agent_requests", "is_active")
+CURSOR_UPSTREAM = ("totalLinesAdded", "acceptedLinesAdded", "agentRequests", "isActive")
+
+
+async def cursor_against_truth(
+    pool: asyncpg.Pool, sim: Simulator, start: date = START, end: date = END
+) -> tuple[dict[Any, tuple[Any, ...]], dict[Any, tuple[Any, ...]]]:
+    """(table, truth): counters per (day, email), for one equality assertion."""
+    table = await snapshot(pool, "fact_cursor_daily_usage")
+    truth = sim.truth.expected_cursor_rows(start, end)
+    return (
+        {key: tuple(row[c] for c in CURSOR_COUNTERS) for key, row in table.items()},
+        {
+            (day, email.lower()): tuple(row[f] for f in CURSOR_UPSTREAM)
+            for (day, email), row in truth.items()
+        },
+    )
