@@ -45,6 +45,19 @@ async def restate(request: Request, body: RestateRequest) -> dict[str, Any]:
     return {"kind": body.kind, "day": body.day.isoformat(), "people": sorted(people)}
 
 
+class DayRequest(BaseModel):
+    day: date
+
+
+@router.post("/inexact-cost-days")
+async def inexact_cost_day(request: Request, body: DayRequest) -> dict[str, Any]:
+    """From now on the day's usage report matches its cost report only loosely (`flex` for
+    `standard`, no `context_window` / `inference_geo`), as the documents allow."""
+    days = simulated(request).truth.inexact_cost_days
+    days.add(body.day)
+    return {"days": sorted(day.isoformat() for day in days)}
+
+
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}

@@ -29,3 +29,15 @@ def test_views_are_served_from_the_instance_until_restated() -> None:
     before = truth.cost_lines(DAY)
     truth.restate("claude", DAY, people=2)
     assert truth.cost_lines(DAY) is not before
+
+
+def test_the_control_plane_makes_a_day_match_its_cost_only_loosely() -> None:
+    from fastapi.testclient import TestClient
+
+    from app.simulator.app import create_simulator
+
+    truth = GroundTruth(seed=5, users=8)
+    with TestClient(create_simulator(truth)) as client:
+        response = client.post("/_sim/inexact-cost-days", json={"day": DAY.isoformat()})
+    assert response.status_code == 200
+    assert truth.inexact_cost_days == {DAY}
