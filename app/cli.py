@@ -12,7 +12,14 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from app.cli_output import console, output, print_errors, print_summary, progress_table
+from app.cli_output import (
+    console,
+    coverage_calendar,
+    output,
+    print_errors,
+    print_summary,
+    progress_table,
+)
 from app.config import Settings, SettingsError, load_settings
 from app.gc_tuning import tune_garbage_collector
 from app.metrics_directory import settle_metrics_directory
@@ -36,8 +43,12 @@ cli.add_typer(key_owners_cli, name="key-owners")
 
 def settings_or_exit(**overrides: Any) -> Settings:
     """Load settings; a bad value ends the process with one line naming the variable."""
+    from app.orchestration.sources.registry import REGISTRY
+
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
+        REGISTRY.check_settings(settings)
+        return settings
     except SettingsError as exc:
         typer.echo(f"usage-pipeline: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -182,6 +193,31 @@ def _run_and_report(settings: Settings, plan: PlannedRun) -> int:
     return 0 if result.outcome.status == "succeeded" else 1
 
 
+@cli.command("coverage")
+def show_coverage(
+    days: Annotated[int, typer.Option(help="How many days back from yesterday.", min=1)] = 30,
+    source: Annotated[
+        list[str] | None, typer.Option(help="A source (repeat it; default: configured).")
+    ] = None,
+) -> None:
+    """A calendar of the last DAYS days × sources: final, provisional, failed or missing."""
+    from datetime import timedelta
+
+    from app.orchestration.run_request import utc_today
+    from app.orchestration.sources.registry import REGISTRY
+
+    settings = settings_or_exit()
+    unknown = [name for name in source or () if name not in REGISTRY]
+    if unknown:
+        typer.echo(f"usage-pipeline: unknown source(s): {', '.join(unknown)}", err=True)
+        raise typer.Exit(2)
+    end = utc_today() - timedelta(days=1)
+    start = end - timedelta(days=days - 1)
+    sources = source or REGISTRY.configured(settings)
+    found = asyncio.run(_with_connection(settings, "coverage", (sources, start, end)))
+    output.print(coverage_calendar(found, start, end))
+
+
 @cli.command("sources")
 def list_sources() -> None:
     """List the sources a run can name, their tables, and whether they are configured."""
@@ -277,6 +313,10 @@ async def _with_connection(settings: Settings, action: str, owners: Any) -> Any:
     try:
         connection = await asyncpg.connect(await asyncio.to_thread(resolve_dsn, settings))
         try:
+            if action == "coverage":
+                from app.repositories.coverage import coverage
+
+                return await coverage(connection, *owners)
             if action == "replace":
                 await directory.replace_key_owners(connection, owners)
                 return None

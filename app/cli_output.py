@@ -7,12 +7,15 @@ from the API's run resource), never from loose dicts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
 
 from rich.console import Console
 from rich.table import Table
 
+from app.repositories.coverage import CoverageDay
 from app.repositories.reports import WindowSummary
 from app.repositories.runs import SourceProgress
+from app.vocabulary import CoverageState
 
 console = Console(stderr=True)
 output = Console()
@@ -69,3 +72,36 @@ def print_errors(status: str, errors: Sequence[tuple[str, str | None]]) -> None:
     for source, error in errors:
         if error:
             output.print(f"  {source}: {error}", markup=False)
+
+
+STATE_STYLE = {
+    CoverageState.FINAL: ("■", "green"),
+    CoverageState.PROVISIONAL: ("■", "yellow"),
+    CoverageState.FAILED: ("■", "red"),
+    CoverageState.MISSING: ("·", "bright_black"),
+}
+
+
+def coverage_calendar(days: Sequence[CoverageDay], start: date, end: date) -> Table:
+    """Sources × days, one coloured cell a day, and each source's count per state."""
+    dates = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    table = Table(title=f"coverage {start} → {end}", show_lines=False, pad_edge=False)
+    table.add_column("source", no_wrap=True)
+    for day in dates:
+        table.add_column(f"{day.day:02d}", justify="center", no_wrap=True, min_width=2)
+    for state in CoverageState:
+        table.add_column(state.value, justify="right", no_wrap=True)
+    by_source: dict[str, dict[date, CoverageState]] = {}
+    for entry in days:
+        by_source.setdefault(entry.source, {})[entry.day] = entry.state
+    for source, states in by_source.items():
+        cells = []
+        for day in dates:
+            symbol, colour = STATE_STYLE[states.get(day, CoverageState.MISSING)]
+            cells.append(f"[{colour}]{symbol}[/]")
+        counts = [str(sum(1 for s in states.values() if s is state)) for state in CoverageState]
+        table.add_row(source, *cells, *counts)
+    table.caption = "  ".join(
+        f"[{colour}]{symbol}[/] {state.value}" for state, (symbol, colour) in STATE_STYLE.items()
+    )
+    return table

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     # Shrink guard: a day that comes back empty while other days of the same answer have rows
     # is not applied (its rows stay, the source warns) unless this says to.
     allow_empty_day_replacement: bool = False
+    # Coverage: how far back the schedule heals missing, failed and provisional days, how many
+    # days one source re-reads in one run at most (oldest first), and per-source overrides of
+    # how long an upstream may still revise a day (defaults: each source's, from the reference).
+    backfill_horizon_days: int = Field(default=90, ge=1, le=3660)
+    heal_max_days_per_run: int = Field(default=90, ge=1, le=3660)
+    revision_horizon_days: dict[str, int] = Field(default_factory=dict)
 
     # --- logging --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -148,6 +154,14 @@ class Settings(BaseSettings):
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("revision_horizon_days")
+    @classmethod
+    def _horizons(cls, value: dict[str, int]) -> dict[str, int]:
+        for source, days in value.items():
+            if not 0 <= days <= 366:
+                raise ValueError(f"horizon for {source!r} must be 0..366 days")
         return value
 
     @field_validator("attribution_confidences")

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from app import metrics
-from app.api import health, runs, sources
+from app.api import coverage, health, runs, sources
 from app.api import metrics as metrics_api
 from app.api.problems import install_problem_handlers, problem_response
 from app.api.runtime import Runtime, Services, Worker, install_runtime
@@ -92,6 +92,7 @@ async def _stop(runtime: Runtime, schedule: DailySchedule | None) -> None:
 
 def create_app(settings: Settings | None = None, *, migrate: bool = False) -> FastAPI:
     settings = settings or load_settings()
+    REGISTRY.check_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -155,7 +156,7 @@ def _observe_requests(app: FastAPI) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    routers = (health.router, runs.router, sources.router, metrics_api.router)
+    routers = (health.router, runs.router, sources.router, coverage.router, metrics_api.router)
     for router in routers:
         app.include_router(router)
     metrics.initialise_routes(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import (
     REGISTRY,
@@ -61,6 +61,12 @@ LAST_SUCCESS = Gauge(
     "When a source last finished a run successfully (Unix time).",
     ["source"],
     multiprocess_mode="max",
+)
+COVERAGE_DAYS = Gauge(
+    "ingestion_coverage_days",
+    "Days of the last BACKFILL_HORIZON_DAYS per source and coverage state (refreshed at scrape).",
+    ["source", "state"],
+    multiprocess_mode="mostrecent",
 )
 DB_POOL = Gauge(
     "db_pool_connections", "asyncpg pool connections.", ["state"], multiprocess_mode="livesum"
@@ -132,6 +138,12 @@ def record_source_successes(sources: Iterable[str]) -> None:
     now = time.time()
     for source in sources:
         LAST_SUCCESS.labels(source).set(now)
+
+
+def record_coverage(counts: Mapping[str, Mapping[str, int]]) -> None:
+    for source, states in counts.items():
+        for state, days in states.items():
+            COVERAGE_DAYS.labels(source, state).set(days)
 
 
 def record_pool(in_use: int, idle: int, maximum: int) -> None:

@@ -46,3 +46,20 @@ class RunTrigger(StrEnum):
 def sql_list(values: tuple[StrEnum, ...] | type[StrEnum]) -> str:
     """`'a', 'b'` for an SQL `IN (…)`: the values are this module's constants, never input."""
     return ", ".join(f"'{value.value}'" for value in values)
+
+
+class CoverageState(StrEnum):
+    """How a (source, day) is known: never fetched, its last fetch failed, fetched but the
+    upstream may still revise it, or fetched after its revision horizon passed."""
+
+    MISSING = "missing"
+    FAILED = "failed"
+    PROVISIONAL = "provisional"
+    FINAL = "final"
+
+
+NEEDS_FETCH: tuple[CoverageState, ...] = (
+    CoverageState.MISSING,
+    CoverageState.FAILED,
+    CoverageState.PROVISIONAL,
+)

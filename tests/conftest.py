@@ -40,6 +40,7 @@ TABLES = (
     "known_workspaces",
     "fact_day_digests",
     "claude_cost_lines",
+    "coverage_days",
 )
 
 

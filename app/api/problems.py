@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.schemas import Problem
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
@@ -91,3 +93,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             422, detail or "invalid request", instance=request.url.path, errors=errors
         )
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for problem+json answers with these statuses."""
+    return {
+        status: {"model": Problem, "content": {"application/problem+json": {}}}
+        for status in statuses
+    }

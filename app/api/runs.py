@@ -6,18 +6,19 @@ import hashlib
 import json
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import ValidationError
 
 from app.api import database
 from app.api.auth import require_token
-from app.api.problems import ProblemError
+from app.api.problems import ProblemError, documented
 from app.api.runtime import runtime_of
-from app.api.schemas import Problem, RunList, RunOut, RunRequest
+from app.api.schemas import RunList, RunOut, RunRequest
 from app.config import Settings
 from app.orchestration import run_request
+from app.orchestration.heal import plan_heal
 from app.orchestration.run_request import PlannedRun
 from app.repositories import run_queue
 from app.repositories import runs as runs_repo
@@ -27,10 +28,7 @@ router = APIRouter(tags=["runs"])
 
 # RFC 8941 sf-string content (optionally quoted): printable ASCII, no control characters.
 IDEMPOTENCY_KEY = re.compile(r'^"?([\x20-\x21\x23-\x7e]{1,255})"?$')
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 404, 409, 413, 422, 503)
-}
+PROBLEMS = documented(400, 401, 404, 409, 413, 422, 503)
 
 
 def _fingerprint(body: RunRequest | None) -> str:
@@ -40,11 +38,22 @@ def _fingerprint(body: RunRequest | None) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def _planned(settings: Settings, body: RunRequest | None) -> PlannedRun:
+async def _planned(request: Request, settings: Settings, body: RunRequest | None) -> PlannedRun:
     body = body or RunRequest()
-    request = run_request.RunRequest(body.start_date, body.end_date, body.sources)
+    if body.mode == "heal":
+        if body.start_date or body.end_date or body.sources:
+            raise ProblemError(422, "mode heal takes no start_date, end_date or sources")
+        plan = await plan_heal(runtime_of(request).pool, settings)
+        if plan is None:
+            raise ProblemError(
+                422,
+                f"nothing to heal: every day of the last {settings.backfill_horizon_days} "
+                "days (BACKFILL_HORIZON_DAYS) is final",
+            )
+        return plan
+    asked = run_request.RunRequest(body.start_date, body.end_date, body.sources)
     try:
-        return run_request.plan_run(settings, request)
+        return run_request.plan_run(settings, asked)
     except run_request.InvalidRunRequest as exc:
         raise ProblemError(422, str(exc)) from None
 
@@ -102,7 +111,7 @@ async def create_run(
         if match is None:
             raise ProblemError(400, "Idempotency-Key must be 1–255 printable ASCII characters")
         key = match.group(1)
-    plan = _planned(runtime.settings, body)
+    plan = await _planned(request, runtime.settings, body)
     async with database.connection(request) as connection:
         try:
             created = await run_queue.create_requested_run(
@@ -113,6 +122,7 @@ async def create_run(
                 idempotency_key=key,
                 fingerprint=_fingerprint(body),
                 key_ttl_hours=runtime.settings.idempotency_key_ttl_hours,
+                source_windows=plan.source_windows,
             )
         except run_queue.IdempotencyMismatch as exc:
             raise ProblemError(

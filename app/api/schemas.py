@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories.runs import RunRecord, SourceProgress
 from app.vocabulary import SourceStatus
+
+
+def _iso_date(value: object) -> object:
+    """A day is `YYYY-MM-DD`: not a number read as a Unix timestamp, as lax parsing would."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a date is a YYYY-MM-DD string")
+    return date.fromisoformat(value)
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 def _known_source(name: str) -> str:
@@ -24,12 +36,17 @@ SourceName = Annotated[str, AfterValidator(_known_source)]
 
 class RunRequest(BaseModel):
     """All fields optional: the default is the last LOOKBACK_DAYS complete UTC days, every
-    configured source."""
+    configured source. `"mode": "heal"` instead re-reads what the schedule would: every
+    source's missing, failed and provisional days within BACKFILL_HORIZON_DAYS."""
 
     model_config = ConfigDict(extra="forbid")
 
-    start_date: date | None = Field(default=None, description="First UTC day (inclusive).")
-    end_date: date | None = Field(default=None, description="Last UTC day (inclusive).")
+    mode: Literal["window", "heal"] = Field(
+        default="window", description="`window` (the default) or `heal`, which takes no window."
+    )
+
+    start_date: IsoDate | None = Field(default=None, description="First UTC day (inclusive).")
+    end_date: IsoDate | None = Field(default=None, description="Last UTC day (inclusive).")
     sources: list[SourceName] | None = Field(
         default=None,
         min_length=1,

@@ -23,6 +23,7 @@ from app.config import Settings
 from app.ingestion.factory import UpstreamClients
 from app.ingestion.http import UpstreamError
 from app.logs import get_logger
+from app.orchestration import coverage
 from app.orchestration.run_request import PlannedRun
 from app.orchestration.sources.contract import RunScope, Source, SourceRun
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
@@ -82,9 +83,10 @@ class DailyJob:
     async def run(self, worker_id: str) -> RunOutcome:
         runs: list[SourceRun] = []
         for source in self.sources:
-            days_total = source.units(self.scope.clients, len(self.scope.days))
+            days = self.spec.plan.days_of(source.name)
+            days_total = source.units(self.scope.clients, len(days))
             tracker = self.tracker.add(SourceTracker(source.name, source.table, days_total))
-            runs.append(SourceRun(self.scope, tracker))
+            runs.append(SourceRun(self.scope, tracker, days))
         await self.tracker.start(worker_id)
         log.info(
             "run started",
@@ -123,6 +125,7 @@ class DailyJob:
             status, error = SourceStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
         if error is not None:
             error = error[:ERROR_LIMIT]
+        await coverage.record(self.scope.pool, source, run, status, error)
         self.tracker.mark_finished(tracker, status, error)
         progress = tracker.progress
         log.info(

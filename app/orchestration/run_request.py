@@ -8,8 +8,8 @@ the sources they require brought along) — so the same input gets the same verd
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from app.config import Settings
@@ -32,15 +32,20 @@ class RunRequest:
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """A valid request with its defaults filled in."""
+    """A valid request with its defaults filled in. `source_windows` gives a source its own
+    sub-window (a heal run re-reads each source's own days); others take the whole window."""
 
     start: date
     end: date
     sources: tuple[str, ...]
+    source_windows: Mapping[str, tuple[date, date]] = field(default_factory=dict)
 
     @property
     def days(self) -> list[date]:
         return days_between(self.start, self.end)
+
+    def days_of(self, source: str) -> list[date]:
+        return days_between(*self.source_windows.get(source, (self.start, self.end)))
 
 
 def utc_today() -> date:

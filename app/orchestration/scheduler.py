@@ -2,8 +2,10 @@
 
 Every replica runs the same cron job; the job only *enqueues* a `schedule` run keyed by
 (job, scheduled time), and a unique constraint makes that one run per slot however many
-replicas fire. The worker executes it. On start-up the most recent slot is enqueued if no
-replica did (a slot missed while nothing was up is caught up once).
+replicas fire. The worker executes it. Each slot heals: the run re-reads every configured
+source's missing, failed and provisional days within BACKFILL_HORIZON_DAYS (the coverage
+ledger), so a service that was down for a week catches the week up at its next slot. On
+start-up the most recent slot is enqueued if no replica did.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from app.config import Settings
 from app.logs import get_logger
+from app.orchestration.heal import plan_heal
 from app.orchestration.run_request import InvalidRunRequest, PlannedRun, RunRequest, plan_run
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
 from app.repositories.run_queue import enqueue_scheduled
@@ -62,10 +65,21 @@ async def enqueue_slot(
     request: RunRequest | None = None,
     registry: SourceRegistry = REGISTRY,
 ) -> uuid.UUID | None:
-    """Create the slot's run unless a replica already did; None when it existed or the slot
-    asks for nothing valid (said in the log)."""
+    """Create the slot's run unless a replica already did; None when it existed, or the slot
+    has nothing to do (said in the log). Without a `request` the slot heals: every configured
+    source re-reads its missing, failed and provisional days (app.orchestration.heal)."""
     try:
-        plan = plan_slot(settings, slot, request, registry)
+        if request is None:
+            plan = await plan_heal(
+                pool, settings, today=slot.astimezone(UTC).date(), registry=registry
+            )
+            if plan is None:
+                log.info(
+                    "scheduled slot: every day within the horizon is final", slot=slot.isoformat()
+                )
+                return None
+        else:
+            plan = plan_slot(settings, slot, request, registry)
     except InvalidRunRequest as exc:
         log.warning("scheduled slot skipped", slot=slot.isoformat(), reason=str(exc))
         return None
@@ -77,6 +91,7 @@ async def enqueue_slot(
             window_start=plan.start,
             window_end=plan.end,
             sources=list(plan.sources),
+            source_windows=plan.source_windows,
         )
     if run_id is not None:
         log.info("scheduled run queued", run_id=str(run_id), slot=slot.isoformat())

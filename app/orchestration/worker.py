@@ -114,7 +114,9 @@ class RunWorker:
                 await runs_repo.finish_run(connection, claimed.id, RunStatus.FAILED, reason)
             return None
         sources = tuple(s for s in configured if s in claimed.sources)
-        plan = PlannedRun(claimed.window_start, claimed.window_end, sources)
+        plan = PlannedRun(
+            claimed.window_start, claimed.window_end, sources, claimed.source_windows or {}
+        )
         spec = RunSpec(claimed.id, plan, claimed.trigger)
         try:
             return await execute_run(

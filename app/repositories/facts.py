@@ -49,6 +49,7 @@ class WriteCounts:
     unchanged: int = 0
     deleted: int = 0
     kept: int = 0  # days left as they were: they came back empty under the shrink guard
+    digest: bytes | None = None  # of the day's rows as written (None: not known)
 
     def __iadd__(self, other: WriteCounts) -> WriteCounts:
         self.inserted += other.inserted
@@ -240,7 +241,7 @@ async def replace_day(
             await connection.copy_records_to_table(table.name, records=folded, columns=columns)
         counts = WriteCounts(inserted=incoming.count)
     elif stored is not None and stored["digest"] == incoming.digest():
-        return WriteCounts(unchanged=stored["row_count"])
+        return WriteCounts(unchanged=stored["row_count"], digest=stored["digest"])
     else:
         for statement in table.stage_ddl:
             await connection.execute(statement)
@@ -261,6 +262,7 @@ async def replace_day(
     await connection.execute(
         _STORE_DIGEST, table.name, source, day, incoming.digest(), incoming.count
     )
+    counts.digest = incoming.digest()
     return counts
 
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import asyncpg
 
-from app.repositories.runs import create_run
+from app.repositories.runs import SourceWindows, create_run, windows_from_json, windows_to_json
 from app.vocabulary import ACTIVE_RUN_STATUSES, RunStatus, RunTrigger, sql_list
 
 # Serialises "check for overlap, then insert" and "claim" across every replica.
@@ -47,6 +47,7 @@ async def create_requested_run(
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
     key_ttl_hours: int = 24,
+    source_windows: SourceWindows | None = None,
 ) -> Created:
     """Create a requested run, exactly once per idempotency key, never beside an active run of
     an overlapping window and source (raises `OverlappingRun` naming it).
@@ -93,6 +94,7 @@ async def create_requested_run(
             sources=sources,
             idempotency_key=idempotency_key,
             request_fingerprint=fingerprint,
+            source_windows=source_windows,
         )
     return Created(run_id, created=True)
 
@@ -105,13 +107,14 @@ async def enqueue_scheduled(
     window_start: date,
     window_end: date,
     sources: list[str],
+    source_windows: SourceWindows | None = None,
 ) -> uuid.UUID | None:
     """One run per (job, slot) whatever the number of replicas; None if it already exists."""
     run_id: uuid.UUID | None = await connection.fetchval(
         f"""
         INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, schedule_job,
-                                    scheduled_for)
-        VALUES ('{RunTrigger.SCHEDULE}', $1, $2, $3, $4, $5)
+                                    scheduled_for, source_windows)
+        VALUES ('{RunTrigger.SCHEDULE}', $1, $2, $3, $4, $5, $6::jsonb)
         ON CONFLICT (schedule_job, scheduled_for) DO NOTHING
         RETURNING id
         """,
@@ -120,6 +123,7 @@ async def enqueue_scheduled(
         sources,
         job,
         slot,
+        windows_to_json(source_windows),
     )
     return run_id
 
@@ -131,6 +135,7 @@ class ClaimedRun:
     window_end: date
     sources: list[str]
     trigger: RunTrigger
+    source_windows: dict[str, tuple[date, date]] | None = None
 
 
 async def claim_next(connection: asyncpg.Connection, worker_id: str) -> ClaimedRun | None:
@@ -140,7 +145,7 @@ async def claim_next(connection: asyncpg.Connection, worker_id: str) -> ClaimedR
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _CLAIM_LOCK)
         row = await connection.fetchrow(
             f"""
-            SELECT q.id, q.window_start, q.window_end, q.sources, q.trigger
+            SELECT q.id, q.window_start, q.window_end, q.sources, q.trigger, q.source_windows
               FROM ingestion_runs q
              WHERE q.status = '{queued}'
                AND NOT EXISTS (
@@ -166,4 +171,5 @@ async def claim_next(connection: asyncpg.Connection, worker_id: str) -> ClaimedR
         row["window_end"],
         list(row["sources"]),
         RunTrigger(row["trigger"]),
+        windows_from_json(row["source_windows"]),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 
@@ -85,6 +86,7 @@ class RunRecord(BaseModel):
     cancel_requested_at: datetime | None
     status_reason: str | None
     worker_id: str | None
+    source_windows: dict[str, tuple[date, date]] | None = None
     progress: tuple[SourceProgress, ...] = ()
 
     @property
@@ -96,7 +98,29 @@ _RUN_COLUMNS = ", ".join(name for name in RunRecord.model_fields if name != "pro
 
 
 def _record(row: asyncpg.Record, progress: list[SourceProgress]) -> RunRecord:
-    return RunRecord(**dict(row), progress=tuple(progress))
+    values = dict(row)
+    values["source_windows"] = windows_from_json(values["source_windows"])
+    return RunRecord(**values, progress=tuple(progress))
+
+
+SourceWindows = Mapping[str, tuple[date, date]]
+
+
+def windows_to_json(windows: SourceWindows | None) -> str | None:
+    if not windows:
+        return None
+    return json.dumps(
+        {name: [start.isoformat(), end.isoformat()] for name, (start, end) in windows.items()}
+    )
+
+
+def windows_from_json(text: str | None) -> dict[str, tuple[date, date]] | None:
+    if text is None:
+        return None
+    return {
+        name: (date.fromisoformat(start), date.fromisoformat(end))
+        for name, (start, end) in json.loads(text).items()
+    }
 
 
 async def create_run(
@@ -111,6 +135,7 @@ async def create_run(
     request_fingerprint: str | None = None,
     schedule_job: str | None = None,
     scheduled_for: datetime | None = None,
+    source_windows: SourceWindows | None = None,
 ) -> uuid.UUID:
     # A run created `running` (a CLI run) heartbeats from its first moment, so the reaper
     # ends it `crashed` should its process die before the run's tracker starts.
@@ -119,8 +144,8 @@ async def create_run(
         INSERT INTO ingestion_runs
                (status, trigger, window_start, window_end, sources,
                 idempotency_key, request_fingerprint, schedule_job, scheduled_for,
-                started_at, heartbeat_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                source_windows, started_at, heartbeat_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb,
                 CASE WHEN $1 = '{RunStatus.RUNNING}' THEN now() END,
                 CASE WHEN $1 = '{RunStatus.RUNNING}' THEN now() END)
         RETURNING id
@@ -134,6 +159,7 @@ async def create_run(
         request_fingerprint,
         schedule_job,
         scheduled_for,
+        windows_to_json(source_windows),
     )
     return run_id
 

@@ -128,6 +128,7 @@ async def test_two_replicas_under_load_no_5xx_no_duplicates(
     every_minute = {
         "SCHEDULER_ENABLED": "true",
         "SCHEDULE_CRON": "* * * * *",
+        "BACKFILL_HORIZON_DAYS": "3",  # each slot heals three days, as the lookback did
         "DB_POOL_MAX_SIZE": "5",
     }
     replicas = [services(**every_minute), services(**every_minute)]

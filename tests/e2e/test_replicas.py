@@ -54,7 +54,11 @@ async def test_twenty_posts_over_two_replicas_each_run_exactly_once(
 async def test_a_scheduled_slot_fired_on_two_replicas_creates_one_run(
     services: Any, e2e_database: str
 ) -> None:
-    every_minute = {"SCHEDULER_ENABLED": "true", "SCHEDULE_CRON": "* * * * *"}
+    every_minute = {
+        "SCHEDULER_ENABLED": "true",
+        "SCHEDULE_CRON": "* * * * *",
+        "BACKFILL_HORIZON_DAYS": "3",  # each slot heals three days, as the lookback did
+    }
     services(**every_minute)
     services(**every_minute)
     await asyncio.sleep(1.0)

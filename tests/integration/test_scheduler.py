@@ -26,7 +26,10 @@ def test_latest_slot_in_the_schedule_time_zone(simulator: Simulator) -> None:
 async def test_a_slot_fired_by_many_replicas_makes_one_run(
     db: asyncpg.Pool, database_dsn: str, simulator: Simulator
 ) -> None:
-    settings = simulator.settings(database_url=database_dsn, lookback_days=3)
+    # On an empty ledger a slot heals every day of BACKFILL_HORIZON_DAYS: here, three.
+    settings = simulator.settings(
+        database_url=database_dsn, lookback_days=3, backfill_horizon_days=3
+    )
     slot = datetime(2026, 8, 4, 2, 30, tzinfo=UTC)
     created = await asyncio.gather(*(enqueue_slot(db, settings, slot) for _ in range(10)))
     assert sum(run_id is not None for run_id in created) == 1

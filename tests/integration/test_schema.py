@@ -53,6 +53,7 @@ EXPECTED = {
         "id", "status", "trigger", "window_start", "window_end", "sources", "idempotency_key",
         "request_fingerprint", "schedule_job", "scheduled_for", "worker_id", "created_at",
         "started_at", "finished_at", "heartbeat_at", "cancel_requested_at", "status_reason",
+        "source_windows",
     },
     "ingestion_run_sources": {
         "run_id", "source", "status", "target_table", "days_total", "days_done", "pages",
@@ -65,6 +66,11 @@ EXPECTED = {
         "workspace_id", "name", "archived_at", "claude_code_since", "first_seen_at", "updated_at",
     },
     "fact_day_digests": {"target_table", "source", "usage_date", "digest", "row_count", "updated_at"},
+    "coverage_days": {
+        "source", "usage_date", "last_run_id", "last_fetched_at", "last_rows", "last_digest",
+        "final_after", "data_refreshed_at", "last_failed_at", "last_failed_run_id",
+        "last_error", "failures", "updated_at",
+    },
     "claude_cost_lines": {
         "usage_date", "line_no", "workspace_id", "description", "cost_type", "model",
         "token_type", "service_tier", "context_window", "inference_geo", "amount_usd", "run_id",

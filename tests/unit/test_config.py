@@ -98,3 +98,11 @@ def test_readme_documents_every_setting() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in readme]
     assert not missing, f"README configuration table lacks: {missing}"
+
+
+def test_a_revision_horizon_for_an_unknown_source_is_one_line_naming_the_setting() -> None:
+    from app.orchestration.sources.registry import REGISTRY
+
+    settings = load_settings(revision_horizon_days={"cursr": 2})
+    with pytest.raises(SettingsError, match=r"^invalid setting REVISION_HORIZON_DAYS: unknown"):
+        REGISTRY.check_settings(settings)

@@ -110,14 +110,17 @@ def test_example_alert_rules_use_metrics_the_service_exports() -> None:
         "ingestion_last_success_timestamp_seconds",
         "ingestion_runs_total",
         "upstream_retries_total",
+        "ingestion_coverage_days",
     ):
         assert name in expressions
     exported = {
         metrics.LAST_SUCCESS._name,
         metrics.RUNS._name + "_total",
         metrics.UPSTREAM_RETRIES._name + "_total",
+        metrics.COVERAGE_DAYS._name,
     }
     assert exported == {
+        "ingestion_coverage_days",
         "ingestion_last_success_timestamp_seconds",
         "ingestion_runs_total",
         "upstream_retries_total",

@@ -13,7 +13,9 @@ import os, sys, tempfile
 from pathlib import Path
 before_env = dict(os.environ)
 before_dirs = set(Path(tempfile.gettempdir()).iterdir())
-import app, app.main, app.cli, app.orchestration.worker_process, app.simulator.app
+import app.cli
+assert "prometheus_client" not in sys.modules  # the CLI settles the directory first
+import app, app.main, app.orchestration.worker_process, app.simulator.app
 assert dict(os.environ) == before_env, set(os.environ.items()) ^ set(before_env.items())
 made = set(Path(tempfile.gettempdir()).iterdir()) - before_dirs
 assert not made, made

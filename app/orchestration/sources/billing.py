@@ -24,7 +24,7 @@ from app.ingestion.models import CostBucket, MessagesUsageBucket
 from app.orchestration.sources.assembly import Day, DayFold
 from app.orchestration.sources.claude_shared import claude_context
 from app.orchestration.sources.contract import SourceRun
-from app.orchestration.tracking import RunCancelled, SourceTracker
+from app.orchestration.tracking import RunCancelled
 from app.processing import transform
 from app.processing.cost_allocation import CostLine
 from app.processing.facts import ClaudeFact, fold_duplicates
@@ -52,7 +52,7 @@ class BillingJoin:
 
     def __init__(self, *, cost_expected: bool) -> None:
         self._usage: SourceRun | None = None
-        self._cost: SourceTracker | None = None
+        self._cost: SourceRun | None = None
         self._pending_usage: dict[date, Day[list[ClaudeFact]]] = {}
         self._pending_cost: dict[date, list[CostLine]] = {}
         self._usage_error: BaseException | None = None
@@ -73,7 +73,7 @@ class BillingJoin:
         self._usage = usage
 
     def attach_cost(self, cost: SourceRun) -> None:
-        self._cost = cost.tracker
+        self._cost = cost
 
     # --- usage side ---------------------------------------------------------------------------
 
@@ -160,6 +160,10 @@ class BillingJoin:
             counts = await replace_claude_days(connection, day.day, writes, run.scope.run_id)
             if fresh is not None:
                 await cost_lines.store_lines(connection, day.day, fresh, run.scope.run_id)
-        run.written(counts["usage_report"])
-        if self._cost is not None:
-            self._cost.written(counts["cost_report"])
+        run.written(counts["usage_report"], day.day)
+        if self._cost is None:
+            return
+        if fresh is not None:
+            self._cost.written(counts["cost_report"], day.day)
+        else:  # written from stored lines: counted, but not fetched by this run
+            self._cost.tracker.written(counts["cost_report"])

@@ -85,7 +85,7 @@ async def _activity(run: SourceRun, client: AnthropicClient) -> None:
         add,
         lambda tally: not tally,
     )
-    pages = client.compliance_activities(run.scope.start, run.scope.end, run.stats)
+    pages = client.compliance_activities(run.start, run.end, run.stats)
     async for day in complete_days(run, pages, fold, every_day=run.days):
         facts = transform.activity_facts(day.day, day.value, directory)
         await write_one_claude_source(

@@ -15,7 +15,7 @@ class ClaudeCostSource(AdminApiSource):
     requires = ("claude_usage",)  # cost is allocated to the usage of the same day
 
     async def ingest(self, run: SourceRun) -> None:
-        pages = self.client(run).cost_report(run.scope.start, run.scope.end, run.stats)
+        pages = self.client(run).cost_report(run.start, run.end, run.stats)
         join = BillingJoin.of(run)
         join.attach_cost(run)
         try:

@@ -121,6 +121,6 @@ async def write_one_claude_source(
     `suspect` empty day (see the shrink guard) leaves rows the day holds as they are."""
     keep = suspect and not run.settings.allow_empty_day_replacement
     counts = await write_claude_day(run, day, [ClaudeDayWrite(source, facts, keep)])
-    run.written(counts[source])
+    run.written(counts[source], day)
     if counts[source].kept:
         run.warn(f"{day}: came back empty while other days had rows; kept")

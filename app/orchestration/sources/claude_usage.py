@@ -19,7 +19,7 @@ class ClaudeUsageSource(AdminApiSource):
         join.attach_usage(run)
         try:
             context = await claude_context(run)
-            pages = client.messages_usage(run.scope.start, run.scope.end, run.stats)
+            pages = client.messages_usage(run.start, run.end, run.stats)
             async for day in complete_days(run, pages, buckets_fold()):
                 facts = transform.usage_facts(
                     day.day, day.value, context.directory, context.categories

@@ -19,7 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import asyncpg
@@ -61,11 +61,16 @@ class RunScope:
 
 
 class SourceRun:
-    """One source's view of a run: the shared scope plus its own progress and request stats."""
+    """One source's view of a run: the shared scope plus its own days (the run's window, or the
+    sub-window a heal run gives it), progress and request stats."""
 
-    def __init__(self, scope: RunScope, tracker: SourceTracker) -> None:
+    def __init__(self, scope: RunScope, tracker: SourceTracker, days: list[date]) -> None:
         self.scope = scope
         self.tracker = tracker
+        self.days = days
+        self.fetched: dict[date, WriteCounts] = {}  # days written, for the ledger
+        self.writes: dict[date, int] = {}  # how many writes each day had (feeds of a source)
+        self.freshness: dict[date, datetime] = {}  # the upstream's data_refreshed_at, by day
 
     @property
     def stats(self) -> RequestStats:
@@ -84,8 +89,12 @@ class SourceRun:
         return self.scope.pool
 
     @property
-    def days(self) -> list[date]:
-        return self.scope.days
+    def start(self) -> date:
+        return self.days[0]
+
+    @property
+    def end(self) -> date:
+        return self.days[-1]
 
     async def pages(self, pages: AsyncIterator[P]) -> AsyncIterator[P]:
         """Count pages and stop at a page boundary once the run is cancelled; the next page is
@@ -96,8 +105,15 @@ class SourceRun:
             yield page
             del page
 
-    def written(self, counts: WriteCounts) -> None:
+    def written(self, counts: WriteCounts, day: date) -> None:
+        """A day written (or found unchanged): counted, and remembered for the ledger unless
+        the shrink guard kept it."""
         self.tracker.written(counts)
+        if not counts.kept:
+            self.writes[day] = self.writes.get(day, 0) + 1
+            done = self.fetched.setdefault(day, WriteCounts())
+            done += counts
+            done.digest = counts.digest or done.digest
 
     def skipped(self, reason: str, rows: int = 1) -> None:
         """Rows the table cannot take (a null email, …), counted per reason."""

@@ -43,7 +43,7 @@ class CursorSource(Source):
             raise RuntimeError("CURSOR_API_KEY is not set")
         directory = direct_directory(run)
         with CursorWindow() as window:
-            pages = client.daily_usage(run.scope.start, run.scope.end, run.stats)
+            pages = client.daily_usage(run.start, run.end, run.stats)
             async for page in run.pages(pages):
                 if page.restarted:
                     window.clear()  # the chunk is read again from its first page
@@ -73,6 +73,6 @@ async def _write_chunk(run: SourceRun, window: CursorWindow, days: list[date]) -
     for day in days:
         async with run.pool.acquire() as connection:
             counts = await window.write_day(connection, day, run.scope.run_id, guard)
-        run.written(counts)
+        run.written(counts, day)
         if counts.kept:
             run.warn(f"{day}: came back empty while other days of the chunk had rows; kept")

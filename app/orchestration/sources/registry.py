@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from app.config import Settings
+from app.config import Settings, SettingsError
 from app.orchestration.sources.claude_ai import ClaudeAiSource
 from app.orchestration.sources.claude_code import ClaudeCodeSource
 from app.orchestration.sources.claude_cost import ClaudeCostSource
@@ -48,6 +48,15 @@ class SourceRegistry:
 
     def tables(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(source.table for source in self))
+
+    def check_settings(self, settings: Settings) -> None:
+        """Settings that name sources name registered ones (a one-line error otherwise)."""
+        unknown = sorted(set(settings.revision_horizon_days) - set(self._sources))
+        if unknown:
+            raise SettingsError(
+                f"invalid setting REVISION_HORIZON_DAYS: unknown source(s) {', '.join(unknown)}"
+                f" (known: {', '.join(self._sources)})"
+            )
 
     def configured(self, settings: Settings) -> list[str]:
         """Names of the sources the settings enable, in registry order."""

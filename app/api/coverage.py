@@ -1,0 +1,84 @@
+"""GET /coverage: how every (source, day) is known, from the coverage ledger."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from app.api import database
+from app.api.problems import ProblemError, documented
+from app.api.runtime import runtime_of
+from app.api.schemas import IsoDate
+from app.orchestration.run_request import utc_today
+from app.orchestration.sources.registry import REGISTRY
+from app.repositories import coverage as coverage_repo
+from app.vocabulary import CoverageState
+
+router = APIRouter(tags=["coverage"])
+MAX_COVERAGE_DAYS = 366
+DEFAULT_COVERAGE_DAYS = 30
+
+
+class CoverageDayOut(BaseModel):
+    source: str
+    day: date
+    state: CoverageState
+    last_run_id: uuid.UUID | None
+    last_fetched_at: datetime | None
+    last_rows: int | None
+    final_after: datetime | None = Field(description="A fetch from this moment on is final.")
+    data_refreshed_at: datetime | None = Field(description="The upstream's freshness marker.")
+    last_failed_at: datetime | None
+    last_error: str | None
+
+
+class CoverageOut(BaseModel):
+    start: date
+    end: date
+    counts: dict[str, dict[CoverageState, int]] = Field(description="Days per source and state.")
+    days: list[CoverageDayOut]
+
+
+@router.get(
+    "/coverage",
+    response_model=CoverageOut,
+    summary="Days × sources: missing, failed, provisional or final, with the last fetch",
+    responses=documented(422, 503),
+)
+async def get_coverage(
+    request: Request,
+    source: Annotated[list[str] | None, Query(description="Sources (default: configured).")] = None,
+    start: Annotated[IsoDate | None, Query(description="First UTC day (YYYY-MM-DD).")] = None,
+    end: Annotated[IsoDate | None, Query(description="Last UTC day (default: yesterday).")] = None,
+) -> CoverageOut:
+    settings = runtime_of(request).settings
+    end = end or utc_today() - timedelta(days=1)
+    if start is None:
+        if end < date.min + timedelta(days=DEFAULT_COVERAGE_DAYS):
+            raise ProblemError(422, f"end {end} leaves no room for the default start")
+        start = end - timedelta(days=DEFAULT_COVERAGE_DAYS - 1)
+    if end < start:
+        raise ProblemError(422, f"end {end} is before start {start}")
+    if (end - start).days + 1 > MAX_COVERAGE_DAYS:
+        raise ProblemError(422, f"at most {MAX_COVERAGE_DAYS} days at a time")
+    unknown = [name for name in source or () if name not in REGISTRY]
+    if unknown:
+        raise ProblemError(422, f"unknown source(s): {', '.join(unknown)}")
+    sources = source or REGISTRY.configured(settings)
+    async with database.connection(request) as connection:
+        days = await coverage_repo.coverage(connection, sources, start, end)
+    counts: dict[str, dict[CoverageState, int]] = {
+        name: dict.fromkeys(CoverageState, 0) for name in sources
+    }
+    for day in days:
+        counts[day.source][day.state] += 1
+    return CoverageOut(
+        start=start,
+        end=end,
+        counts=counts,
+        days=[CoverageDayOut(**vars(day)) for day in days],
+    )

@@ -1,0 +1,62 @@
+"""Heal: one run that fetches every (source, day) the ledger says is not final.
+
+Within the last BACKFILL_HORIZON_DAYS complete days, each configured source re-reads its own
+missing, failed and provisional days — its own sub-window of the run, so a source that is
+complete is not read again because another one lags. A source and the sources it requires share
+one window (cost is allocated to the usage of the same day). Each window takes the oldest days
+first, at most HEAL_MAX_DAYS_PER_RUN of them, so a long backlog is worked off slot by slot.
+The schedule heals at every slot; `POST /runs {"mode": "heal"}` does the same on demand.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import asyncpg
+
+from app.config import Settings
+from app.orchestration.run_request import PlannedRun, utc_today
+from app.orchestration.sources.registry import REGISTRY, SourceRegistry
+from app.repositories import coverage as coverage_repo
+
+
+def horizon_window(settings: Settings, today: date) -> tuple[date, date]:
+    """The days the schedule keeps complete: the last BACKFILL_HORIZON_DAYS complete days."""
+    return today - timedelta(days=settings.backfill_horizon_days), today - timedelta(days=1)
+
+
+async def plan_heal(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    *,
+    today: date | None = None,
+    registry: SourceRegistry = REGISTRY,
+) -> PlannedRun | None:
+    """The heal run for `today` (UTC), or None when every day within the horizon is final."""
+    start, end = horizon_window(settings, today or utc_today())
+    sources = registry.configured(settings)
+    async with pool.acquire() as connection:
+        needed = await coverage_repo.days_to_fetch(connection, sources, start, end)
+    days = {name: set(found) for name, found in needed.items() if found}
+    for name in list(days):  # a source's requirements read the same days with it
+        for required in registry.get(name).requires:
+            shared = days[name] | days.get(required, set())
+            days[name] = days[required] = shared
+    windows = {
+        name: _oldest_first(sorted(found), settings.heal_max_days_per_run)
+        for name, found in days.items()
+    }
+    if not windows:
+        return None
+    return PlannedRun(
+        min(start for start, _ in windows.values()),
+        max(end for _, end in windows.values()),
+        tuple(name for name in registry.names() if name in windows),
+        windows,
+    )
+
+
+def _oldest_first(days: list[date], limit: int) -> tuple[date, date]:
+    first = days[0]
+    last = min(days[-1], first + timedelta(days=limit - 1))
+    return first, last

@@ -1,0 +1,133 @@
+"""The coverage ledger (`coverage_days`, read through the `ingestion_coverage` view).
+
+Every (source, day) is `missing` (no row), `failed` (its last attempt failed and it was never
+fetched), `provisional` (fetched before its revision horizon passed) or `final` (fetched after
+it). Runs record what they fetched and what failed; the schedule, `GET /coverage`, the CLI and
+the metrics read the same states.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import asyncpg
+
+from app.vocabulary import NEEDS_FETCH, CoverageState
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A day a run fetched and wrote whole."""
+
+    day: date
+    rows: int
+    digest: bytes | None
+    final_after: datetime
+    data_refreshed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CoverageDay:
+    source: str
+    day: date
+    state: CoverageState
+    last_run_id: uuid.UUID | None = None
+    last_fetched_at: datetime | None = None
+    last_rows: int | None = None
+    final_after: datetime | None = None
+    data_refreshed_at: datetime | None = None
+    last_failed_at: datetime | None = None
+    last_error: str | None = None
+
+
+async def record_fetched(
+    connection: asyncpg.Connection, source: str, run_id: uuid.UUID, days: Sequence[Fetched]
+) -> None:
+    await connection.executemany(
+        """
+        INSERT INTO coverage_days AS c (source, usage_date, last_run_id, last_fetched_at,
+                                        last_rows, last_digest, final_after, data_refreshed_at)
+        VALUES ($1, $2, $3, now(), $4, $5, $6, $7)
+        ON CONFLICT (source, usage_date) DO UPDATE
+           SET last_run_id = EXCLUDED.last_run_id, last_fetched_at = EXCLUDED.last_fetched_at,
+               last_rows = EXCLUDED.last_rows, last_digest = EXCLUDED.last_digest,
+               final_after = EXCLUDED.final_after,
+               data_refreshed_at = coalesce(EXCLUDED.data_refreshed_at, c.data_refreshed_at),
+               updated_at = now()
+        """,
+        [
+            (source, d.day, run_id, d.rows, d.digest, d.final_after, d.data_refreshed_at)
+            for d in days
+        ],
+    )
+
+
+async def record_failed(
+    connection: asyncpg.Connection,
+    source: str,
+    run_id: uuid.UUID,
+    days: Sequence[date],
+    error: str | None,
+) -> None:
+    """Days a run meant to fetch but did not: a day fetched before stays as it was known."""
+    await connection.executemany(
+        """
+        INSERT INTO coverage_days AS c (source, usage_date, last_failed_at, last_failed_run_id,
+                                        last_error, failures)
+        VALUES ($1, $2, now(), $3, $4, 1)
+        ON CONFLICT (source, usage_date) DO UPDATE
+           SET last_failed_at = now(), last_failed_run_id = EXCLUDED.last_failed_run_id,
+               last_error = EXCLUDED.last_error, failures = c.failures + 1, updated_at = now()
+        """,
+        [(source, day, run_id, error) for day in days],
+    )
+
+
+async def coverage(
+    connection: asyncpg.Connection, sources: Sequence[str], start: date, end: date
+) -> list[CoverageDay]:
+    """Every (source, day) of the range, `missing` where the ledger has no row; by source (in
+    the order given), then day."""
+    rows = await connection.fetch(
+        """
+        SELECT s.source, d::date AS day, coalesce(c.state, 'missing') AS state, c.last_run_id,
+               c.last_fetched_at, c.last_rows, c.final_after, c.data_refreshed_at,
+               c.last_failed_at, c.last_error
+          FROM unnest($1::text[]) WITH ORDINALITY AS s (source, position)
+         CROSS JOIN generate_series($2::date, $3::date, interval '1 day') AS d
+          LEFT JOIN ingestion_coverage c ON c.source = s.source AND c.usage_date = d::date
+         ORDER BY s.position, d
+        """,
+        list(sources),
+        start,
+        end,
+    )
+    return [
+        CoverageDay(
+            row["source"],
+            row["day"],
+            CoverageState(row["state"]),
+            row["last_run_id"],
+            row["last_fetched_at"],
+            row["last_rows"],
+            row["final_after"],
+            row["data_refreshed_at"],
+            row["last_failed_at"],
+            row["last_error"],
+        )
+        for row in rows
+    ]
+
+
+async def days_to_fetch(
+    connection: asyncpg.Connection, sources: Sequence[str], start: date, end: date
+) -> dict[str, list[date]]:
+    """Per source, the days of the range that are missing, failed or provisional."""
+    needed: dict[str, list[date]] = {source: [] for source in sources}
+    for day in await coverage(connection, sources, start, end):
+        if day.state in NEEDS_FETCH:
+            needed[day.source].append(day.day)
+    return needed
