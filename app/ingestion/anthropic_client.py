@@ -353,9 +353,9 @@ class AnthropicClient:
                 f"{chunk_start}..{chunk_end}",
                 numbers_are_counts=row is AnalyticsUsageRow,  # cost amounts stay exact
             ):
-                data = page.data
+                data, refreshed = page.data, page.data_refreshed_at
                 del page
-                yield Page(data, meta.number, meta.restarted, meta.last)
+                yield Page(data, meta.number, meta.restarted, meta.last, refreshed_at=refreshed)
                 del data
 
     def analytics_chat_usage(

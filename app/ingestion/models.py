@@ -365,3 +365,4 @@ class AnalyticsPage(Upstream, Generic[T]):
     data: list[T]
     has_more: bool | None = None
     next_page: str | None = None
+    data_refreshed_at: UtcDatetime | None = None  # answers after it are still incomplete

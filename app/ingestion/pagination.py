@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -46,6 +46,7 @@ class Page(Generic[T]):
     restarted: bool = False
     last: bool = False
     window: tuple[date, date] | None = None
+    refreshed_at: datetime | None = None  # the upstream's freshness marker, where it gives one
 
 
 def _malformed(

@@ -97,7 +97,12 @@ async def test_a_service_stopped_for_seven_days_heals_exactly_those_days_in_one_
         healed = await connection.fetchval(
             "SELECT count(*) FROM coverage_days WHERE last_run_id = $1", heal
         )
+        unmarked = await connection.fetchval(
+            "SELECT count(*) FROM coverage_days WHERE source = 'claude_ai'"
+            " AND data_refreshed_at IS NULL"
+        )
     assert refetched == 0 and healed == 7 * len(ALL)  # exactly the missing days
+    assert unmarked == 0  # Enterprise Analytics' data_refreshed_at, kept per day
     assert normalise(await view_totals(db)) == expected_totals(
         simulator, date(2026, 8, 1), date(2026, 8, 19)
     )

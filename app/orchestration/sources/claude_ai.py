@@ -60,6 +60,9 @@ async def _analytics(run: SourceRun, client: AnthropicClient) -> None:
             if page.restarted:
                 collected = []
             collected.extend(page.items)
+            if page.refreshed_at is not None:
+                known = run.freshness.get(day)
+                run.freshness[day] = min(known, page.refreshed_at) if known else page.refreshed_at
         return collected
 
     for day in run.days:
