@@ -78,7 +78,7 @@ class DailyJob:
         self.spec = spec
         self.sources: list[Source] = [registry.get(name) for name in spec.plan.sources]
         self.tracker = RunTracker(pool, spec.run_id, cancel or Cancellation())
-        self.scope = RunScope(pool, clients, settings, self.tracker, spec.plan.days)
+        self.scope = RunScope(pool, clients, settings, self.tracker)
 
     async def run(self, worker_id: str) -> RunOutcome:
         runs: list[SourceRun] = []

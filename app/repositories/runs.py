@@ -89,10 +89,6 @@ class RunRecord(BaseModel):
     source_windows: dict[str, tuple[date, date]] | None = None
     progress: tuple[SourceProgress, ...] = ()
 
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE_RUN_STATUSES
-
 
 _RUN_COLUMNS = ", ".join(name for name in RunRecord.model_fields if name != "progress")
 

@@ -23,6 +23,12 @@ from tests.conftest import Simulator, create_database, drop_database, start_simu
 
 TOKEN = "e2e-token-abcdefghijklmnop"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# A schedule firing every minute; each slot heals three days, as the old lookback window did.
+EVERY_MINUTE = {
+    "SCHEDULER_ENABLED": "true",
+    "SCHEDULE_CRON": "* * * * *",
+    "BACKFILL_HORIZON_DAYS": "3",
+}
 WINDOW = {"start_date": "2026-08-01", "end_date": "2026-08-03"}
 
 

@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.conftest import AUTH
+from tests.e2e.conftest import AUTH, EVERY_MINUTE
 
 pytestmark = pytest.mark.reliability
 
@@ -125,12 +125,7 @@ async def _recorded_runs(e2e_database: str) -> tuple[list[Any], list[Any], int]:
 async def test_two_replicas_under_load_no_5xx_no_duplicates(
     services: Any, e2e_database: str
 ) -> None:
-    every_minute = {
-        "SCHEDULER_ENABLED": "true",
-        "SCHEDULE_CRON": "* * * * *",
-        "BACKFILL_HORIZON_DAYS": "3",  # each slot heals three days, as the lookback did
-        "DB_POOL_MAX_SIZE": "5",
-    }
+    every_minute = {**EVERY_MINUTE, "DB_POOL_MAX_SIZE": "5"}
     replicas = [services(**every_minute), services(**every_minute)]
     load = await _offer_load(replicas, random.Random(42))
     statuses, errors, latencies, elapsed = load.statuses, load.errors, load.latencies, load.elapsed

@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 
 from tests.conftest import Simulator
-from tests.e2e.conftest import AUTH, wait_for_run
+from tests.e2e.conftest import AUTH, EVERY_MINUTE, wait_for_run
 from tests.integration.jobs import expected_totals, normalise, view_totals
 
 # Two weeks at 400 ms a page: Claude Code alone walks 14 sequential day chains (≥ 5.6 s), so a
@@ -54,11 +54,7 @@ async def test_twenty_posts_over_two_replicas_each_run_exactly_once(
 async def test_a_scheduled_slot_fired_on_two_replicas_creates_one_run(
     services: Any, e2e_database: str
 ) -> None:
-    every_minute = {
-        "SCHEDULER_ENABLED": "true",
-        "SCHEDULE_CRON": "* * * * *",
-        "BACKFILL_HORIZON_DAYS": "3",  # each slot heals three days, as the lookback did
-    }
+    every_minute = EVERY_MINUTE
     services(**every_minute)
     services(**every_minute)
     await asyncio.sleep(1.0)

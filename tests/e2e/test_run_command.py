@@ -21,14 +21,18 @@ def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-async def test_run_succeeds_then_fails_with_a_bad_key(e2e_database: str, sim: Simulator) -> None:
-    env = {
-        "DATABASE_URL": e2e_database,
+def _env(database: str, sim: Simulator) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database,
         "CURSOR_API_KEY": sim.options.cursor_api_key,
         "CURSOR_API_BASE_URL": sim.url,
         "ANTHROPIC_ADMIN_API_KEY": sim.options.admin_api_key,
         "ANTHROPIC_API_BASE_URL": sim.url,
     }
+
+
+async def test_run_succeeds_then_fails_with_a_bad_key(e2e_database: str, sim: Simulator) -> None:
+    env = _env(e2e_database, sim)
     ok = await asyncio.to_thread(_run, env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "Run 2026-08-01 → 2026-08-02: cursor, claude_usage, claude_cost" in ok.stdout
@@ -54,13 +58,7 @@ async def test_run_refuses_to_start_beside_an_overlapping_run(
         )
     finally:
         await connection.close()
-    env = {
-        "DATABASE_URL": e2e_database,
-        "CURSOR_API_KEY": sim.options.cursor_api_key,
-        "CURSOR_API_BASE_URL": sim.url,
-        "ANTHROPIC_ADMIN_API_KEY": sim.options.admin_api_key,
-        "ANTHROPIC_API_BASE_URL": sim.url,
-    }
+    env = _env(e2e_database, sim)
     refused = await asyncio.to_thread(_run, env)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert f"run {queued.run_id} is already queued or running" in refused.stderr

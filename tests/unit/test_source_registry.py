@@ -54,7 +54,10 @@ def test_a_required_source_that_is_not_configured_is_refused() -> None:
 
 def test_the_built_in_sources_each_declare_table_and_horizon() -> None:
     assert REGISTRY.names() == ("cursor", "claude_code", "claude_usage", "claude_cost", "claude_ai")
-    assert REGISTRY.tables() == ("fact_cursor_daily_usage", "fact_claude_daily_usage")
+    assert {source.table for source in REGISTRY} == {
+        "fact_cursor_daily_usage",
+        "fact_claude_daily_usage",
+    }
     for source in REGISTRY:
         assert source.revision_horizon >= timedelta(days=1), source.name
     assert REGISTRY.get("claude_cost").requires == ("claude_usage",)

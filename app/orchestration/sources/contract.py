@@ -16,6 +16,7 @@ a source is a module with a `Source` subclass and one line there.
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -37,27 +38,19 @@ P = TypeVar("P", bound=Page[Any])
 
 @dataclass
 class RunScope:
-    """What every source of one run shares: the window, the pool, the clients, the settings,
-    and run-scoped objects built once by whichever source asks first (`SourceRun.shared`)."""
+    """What every source of one run shares: the pool, the clients, the settings, the run's
+    tracker, and run-scoped objects built once by whichever source asks first
+    (`SourceRun.shared`)."""
 
     pool: asyncpg.Pool
     clients: UpstreamClients
     settings: Settings
     tracker: RunTracker
-    days: list[date]
     objects: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def run_id(self) -> Any:
+    def run_id(self) -> uuid.UUID:
         return self.tracker.run_id
-
-    @property
-    def start(self) -> date:
-        return self.days[0]
-
-    @property
-    def end(self) -> date:
-        return self.days[-1]
 
 
 class SourceRun:

@@ -46,9 +46,6 @@ class SourceRegistry:
     def names(self) -> tuple[str, ...]:
         return tuple(self._sources)
 
-    def tables(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(source.table for source in self))
-
     def check_settings(self, settings: Settings) -> None:
         """Settings that name sources name registered ones (a one-line error otherwise)."""
         unknown = sorted(set(settings.revision_horizon_days) - set(self._sources))
