@@ -47,6 +47,7 @@ class Page(Generic[T]):
     last: bool = False
     window: tuple[date, date] | None = None
     refreshed_at: datetime | None = None  # the upstream's freshness marker, where it gives one
+    warning: str | None = None  # something the chain accepted that a person should know
 
 
 def _malformed(

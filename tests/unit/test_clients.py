@@ -393,3 +393,35 @@ def test_null_counts_and_objects_mean_zero_and_empty_but_missing_still_fails() -
     del incomplete["apiKeyReqs"]
     with pytest.raises(ValidationError):
         CursorDailyRow.model_validate(incomplete)
+
+
+@respx.mock
+async def test_a_cursor_user_count_that_two_readings_repeat_is_accepted_with_a_warning(
+    client: httpx.AsyncClient,
+) -> None:
+    """`totalUsers` may count members the pages do not list (the documents do not say): a
+    mismatch two readings repeat exactly is not churn; it is accepted and said."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        has_next = body["page"] < 2
+        return httpx.Response(
+            200,
+            json={
+                "data": [cursor_row(f"u{body['page']}@x.dev", "2026-01-01")],
+                "pagination": {"page": body["page"], "pageSize": 1, "totalUsers": 3,
+                               "totalPages": 2, "hasNextPage": has_next, "hasPreviousPage": False},
+            },
+        )  # fmt: skip
+
+    route = respx.post(f"{BASE}/teams/daily-usage-data").mock(side_effect=answer)
+    cursor = CursorClient(http(client, "cursor"), page_size=1)
+    pages = [
+        p async for p in cursor.daily_usage(date(2026, 1, 1), date(2026, 1, 1), RequestStats())
+    ]
+    assert route.call_count == 4  # two readings of two pages
+    assert [p.restarted for p in pages] == [False, True, False]
+    assert pages[-1].last and pages[-1].warning is not None
+    assert (
+        "2 distinct users read, pagination.totalUsers said 3 in two readings" in pages[-1].warning
+    )

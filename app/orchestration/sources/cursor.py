@@ -47,6 +47,8 @@ class CursorSource(Source):
             async for page in run.pages(pages):
                 if page.restarted:
                     window.clear()  # the chunk is read again from its first page
+                if page.warning is not None:
+                    run.warn(page.warning)
                 window.add(_facts(run, page.items, directory))
                 if page.last and page.window is not None:  # the chunk's days are complete
                     await _write_chunk(run, window, days_between(*page.window))
