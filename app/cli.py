@@ -16,7 +16,7 @@ from app.cli_output import (
     console,
     coverage_calendar,
     output,
-    print_errors,
+    print_outcome,
     print_summary,
     progress_table,
 )
@@ -188,8 +188,7 @@ def _run_and_report(settings: Settings, plan: PlannedRun) -> int:
     finally:
         release_embedded()
     print_summary(result.summary)
-    errors = [(name, progress.last_error) for name, progress in result.outcome.sources.items()]
-    print_errors(result.outcome.status, errors)
+    print_outcome(result.outcome.status, result.outcome.sources.values())
     return 0 if result.outcome.status == "succeeded" else 1
 
 

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from rich.live import Live
 
 from app.api.schemas import RunOut
-from app.cli_output import console, output, print_errors, print_summary, progress_table
+from app.cli_output import console, output, print_outcome, print_summary, progress_table
 from app.config import Settings
 from app.orchestration.oneshot import summarize
 from app.repositories.database import resolve_dsn
@@ -149,5 +149,5 @@ def trigger_and_follow(settings: Settings, base: str) -> int:
                 progress = [source.to_progress() for source in run.progress]
                 live.update(progress_table(run.id, run.status, progress))
     print_summary(asyncio.run(summarize(settings, run.window_start, run.window_end)))
-    print_errors(run.status, [(source.source, source.error) for source in run.progress])
+    print_outcome(run.status, [source.to_progress() for source in run.progress])
     return 0 if run.status == "succeeded" else 1

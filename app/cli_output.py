@@ -67,11 +67,16 @@ def print_summary(summary: WindowSummary) -> None:
     output.print(table)
 
 
-def print_errors(status: str, errors: Sequence[tuple[str, str | None]]) -> None:
+def print_outcome(status: str, sources: Iterable[SourceProgress]) -> None:
+    """The run's status, then each source's error, warnings and skipped rows, in full."""
     output.print(f"Run {status}.")
-    for source, error in errors:
-        if error:
-            output.print(f"  {source}: {error}", markup=False)
+    for source in sources:
+        if source.last_error:
+            output.print(f"  {source.source}: {source.last_error}", markup=False)
+        for warning in source.warnings:
+            output.print(f"  {source.source} warning: {warning}", markup=False)
+        for reason, rows in source.skipped_by_reason.items():
+            output.print(f"  {source.source}: {rows} row(s) skipped ({reason})", markup=False)
 
 
 STATE_STYLE = {
