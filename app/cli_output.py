@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from rich.console import Console
 from rich.table import Table
 
-from app.repositories.coverage import CoverageDay
+from app.repositories.coverage import CoverageDay, count_states
 from app.repositories.reports import WindowSummary
 from app.repositories.runs import SourceProgress
 from app.vocabulary import CoverageState
@@ -99,12 +99,13 @@ def coverage_calendar(days: Sequence[CoverageDay], start: date, end: date) -> Ta
     by_source: dict[str, dict[date, CoverageState]] = {}
     for entry in days:
         by_source.setdefault(entry.source, {})[entry.day] = entry.state
+    totals = count_states(days, list(by_source))
     for source, states in by_source.items():
         cells = []
         for day in dates:
             symbol, colour = STATE_STYLE[states.get(day, CoverageState.MISSING)]
             cells.append(f"[{colour}]{symbol}[/]")
-        counts = [str(sum(1 for s in states.values() if s is state)) for state in CoverageState]
+        counts = [str(totals[source][state]) for state in CoverageState]
         table.add_row(source, *cells, *counts)
     table.caption = "  ".join(
         f"[{colour}]{symbol}[/] {state.value}" for state, (symbol, colour) in STATE_STYLE.items()

@@ -18,7 +18,7 @@ from prometheus_client import (
 )
 
 from app.metrics_directory import MULTIPROC_ENV
-from app.vocabulary import TERMINAL_RUN_STATUSES, RunTrigger
+from app.vocabulary import TERMINAL_RUN_STATUSES, CoverageState, RunTrigger
 
 ROW_OPERATIONS = ("inserted", "updated", "unchanged", "deleted")
 UPSTREAM_ENDPOINTS = {
@@ -140,7 +140,7 @@ def record_source_successes(sources: Iterable[str]) -> None:
         LAST_SUCCESS.labels(source).set(now)
 
 
-def record_coverage(counts: Mapping[str, Mapping[str, int]]) -> None:
+def record_coverage(counts: Mapping[str, Mapping[CoverageState, int]]) -> None:
     for source, states in counts.items():
         for state, days in states.items():
             COVERAGE_DAYS.labels(source, state).set(days)

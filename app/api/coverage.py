@@ -71,11 +71,7 @@ async def get_coverage(
     sources = source or REGISTRY.configured(settings)
     async with database.connection(request) as connection:
         days = await coverage_repo.coverage(connection, sources, start, end)
-    counts: dict[str, dict[CoverageState, int]] = {
-        name: dict.fromkeys(CoverageState, 0) for name in sources
-    }
-    for day in days:
-        counts[day.source][day.state] += 1
+    counts = coverage_repo.count_states(days, sources)
     return CoverageOut(
         start=start,
         end=end,

@@ -15,7 +15,6 @@ from app.orchestration.run_request import utc_today
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import coverage as coverage_repo
 from app.repositories.database import DATABASE_ERRORS
-from app.vocabulary import CoverageState
 
 router = APIRouter(tags=["operations"])
 log = get_logger(__name__)
@@ -42,9 +41,4 @@ async def _refresh_coverage(request: Request) -> None:
     sources = REGISTRY.configured(settings)
     async with runtime_of(request).pool.acquire(timeout=COVERAGE_TIMEOUT_SECONDS) as connection:
         days = await coverage_repo.coverage(connection, sources, start, end)
-    counts: dict[str, dict[str, int]] = {
-        name: {state: 0 for state in CoverageState} for name in sources
-    }
-    for day in days:
-        counts[day.source][day.state] += 1
-    metrics.record_coverage(counts)
+    metrics.record_coverage(coverage_repo.count_states(days, sources))

@@ -122,6 +122,16 @@ async def coverage(
     ]
 
 
+def count_states(
+    days: Sequence[CoverageDay], sources: Sequence[str]
+) -> dict[str, dict[CoverageState, int]]:
+    """Days per source and state (every state present, zeros included)."""
+    counts = {source: dict.fromkeys(CoverageState, 0) for source in sources}
+    for day in days:
+        counts[day.source][day.state] += 1
+    return counts
+
+
 async def days_to_fetch(
     connection: asyncpg.Connection, sources: Sequence[str], start: date, end: date
 ) -> dict[str, list[date]]:
