@@ -25,9 +25,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_CONFIDENCES: dict[str, Decimal] = {
     "direct_email": Decimal("1.00"),
+    "account_id": Decimal("1.00"),
     "key_owner_mapping": Decimal("0.95"),
     "key_creator": Decimal("0.80"),
     "key_name_match": Decimal("0.70"),
+    "service_account": Decimal("1.00"),
     "unattributed": Decimal("0.00"),
 }
 

@@ -41,6 +41,9 @@ TABLES = (
     "fact_day_digests",
     "claude_cost_lines",
     "coverage_days",
+    "directory_users",
+    "directory_api_key_names",
+    "directory_api_keys",
 )
 
 

@@ -79,7 +79,11 @@ def upgrade() -> None:
         """
     )
     op.execute("ALTER TABLE ingestion_runs ADD COLUMN source_windows jsonb NULL")
-    # The analyst view gains `is_final`, wrapped around its own definition as it stands.
+    add_is_final()
+
+
+def add_is_final() -> None:
+    """The analyst view gains `is_final`, wrapped around its own definition as it stands."""
     is_final = f"""
         EXISTS (SELECT 1 FROM ingestion_coverage c
                  WHERE c.usage_date = v.usage_date AND c.source = ANY ({_sources_of("v.platform")}))

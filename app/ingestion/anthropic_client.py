@@ -52,6 +52,9 @@ MESSAGES_GROUP_BY = (
     "service_tier",
     "context_window",
     "inference_geo",
+    # OAuth (the person's own `user_…` account) and OIDC federation: attributable without a key.
+    "account_id",
+    "service_account_id",
 )
 COST_GROUP_BY = ("workspace_id", "description")
 # One daily bucket per page: a page holds one day, so memory does not grow with the window.
@@ -61,6 +64,18 @@ LIST_LIMIT = 1000
 ACTIVITY_LIMIT = 5000  # the documented maximum: fewer round trips for a busy org
 ANALYTICS_MAX_SPAN_DAYS = 31
 ANALYTICS_FIRST_DAY = date(2026, 1, 1)
+# Every documented Enterprise Analytics product (reference §8.4), each row labelled with its own.
+ANALYTICS_PRODUCTS = (
+    "chat",
+    "claude_code",
+    "cowork",
+    "office_agent",
+    "claude_in_chrome",
+    "claude_design",
+    "claude-in-slack",
+)
+# The documents allow all four; the list's default is not documented, so each is asked for.
+API_KEY_STATUSES = ("active", "inactive", "archived", "expired")
 
 M = TypeVar("M", bound=BaseModel)
 Params = list[tuple[str, str | int]]
@@ -262,7 +277,15 @@ class AnthropicClient:
         return items
 
     async def api_keys(self, stats: RequestStats) -> list[ApiKey]:
-        return await self._list_all("/v1/organizations/api_keys", "api_keys", ApiKey, stats, [])
+        """Keys of every status: a key whose owner left is inactive or archived, and its past
+        usage still needs its owner."""
+        keys: dict[str, ApiKey] = {}
+        for status in API_KEY_STATUSES:
+            for key in await self._list_all(
+                "/v1/organizations/api_keys", "api_keys", ApiKey, stats, [("status", status)]
+            ):
+                keys.setdefault(key.id, key)
+        return list(keys.values())
 
     async def users(self, stats: RequestStats) -> list[OrgUser]:
         return await self._list_all("/v1/organizations/users", "users", OrgUser, stats, [])
@@ -324,7 +347,7 @@ class AnthropicClient:
             chain, upstream=self.upstream, endpoint="compliance/activities", where=f"{start}..{end}"
         )
 
-    # --- claude.ai: Enterprise Analytics (chat product) ---------------------------------------
+    # --- claude.ai: Enterprise Analytics (every product) ---------------------------------------
 
     async def _analytics(
         self,
@@ -341,7 +364,8 @@ class AnthropicClient:
                 ("starting_at", rfc3339(chunk_start)),
                 ("ending_at", rfc3339(chunk_end + timedelta(days=1))),
                 ("bucket_width", "1d"),
-                ("products[]", "chat"),
+                *[("products[]", product) for product in ANALYTICS_PRODUCTS],
+                ("group_by[]", "product"),
                 ("limit", LIST_LIMIT),
             ]
             async for page, meta in self._cursor_chain(
@@ -358,7 +382,7 @@ class AnthropicClient:
                 yield Page(data, meta.number, meta.restarted, meta.last, refreshed_at=refreshed)
                 del data
 
-    def analytics_chat_usage(
+    def analytics_usage(
         self, start: date, end: date, stats: RequestStats
     ) -> AsyncIterator[Page[AnalyticsUsageRow]]:
         return self._analytics(
@@ -370,7 +394,7 @@ class AnthropicClient:
             stats,
         )
 
-    def analytics_chat_cost(
+    def analytics_cost(
         self, start: date, end: date, stats: RequestStats
     ) -> AsyncIterator[Page[AnalyticsCostRow]]:
         return self._analytics(

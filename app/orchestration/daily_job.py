@@ -84,6 +84,7 @@ class DailyJob:
         runs: list[SourceRun] = []
         for source in self.sources:
             days = self.spec.plan.days_of(source.name)
+            self.scope.days_of[source.name] = days
             days_total = source.units(self.scope.clients, len(days))
             tracker = self.tracker.add(SourceTracker(source.name, source.table, days_total))
             runs.append(SourceRun(self.scope, tracker, days))

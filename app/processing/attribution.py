@@ -1,7 +1,8 @@
 """Who a row belongs to, by which method, and how sure we are (0.00–1.00).
 
 Evidence comes from independent methods (see the README table). Agreeing methods raise
-confidence as 1 − Π(1 − cᵢ), capped at 0.99 unless the person's email was named directly.
+confidence as 1 − Π(1 − cᵢ), capped at 0.99 unless the upstream named the person (their email
+or their own account id).
 Disagreeing methods: the strongest email wins, its confidence is halved, and the method is
 recorded as `conflict`. Nothing resolving → `unattributed`, email null, confidence 0; the row
 is still written.
@@ -12,19 +13,24 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
 from app.processing.emails import normalize_email
 
 DIRECT_EMAIL = "direct_email"
+ACCOUNT_ID = "account_id"
 KEY_OWNER_MAPPING = "key_owner_mapping"
 KEY_CREATOR = "key_creator"
 KEY_NAME_MATCH = "key_name_match"
+SERVICE_ACCOUNT = "service_account"
 UNATTRIBUTED = "unattributed"
 CONFLICT = "conflict"
 
 # Strongest first: breaks ties between equally confident candidates deterministically.
-METHOD_RANK = (DIRECT_EMAIL, KEY_OWNER_MAPPING, KEY_CREATOR, KEY_NAME_MATCH)
+METHOD_RANK = (DIRECT_EMAIL, ACCOUNT_ID, KEY_OWNER_MAPPING, KEY_CREATOR, KEY_NAME_MATCH)
+# The upstream named the person (their email, or their own account's id): no cap applies.
+NAMES_THE_PERSON = frozenset((DIRECT_EMAIL, ACCOUNT_ID))
 AGREEMENT_CAP = Decimal("0.99")
 CENT = Decimal("0.01")
 
@@ -48,7 +54,7 @@ def _agreement(methods: Iterable[str], confidences: Mapping[str, Decimal]) -> De
     for method in distinct:
         doubt *= Decimal(1) - confidences[method]
     combined = Decimal(1) - doubt
-    if DIRECT_EMAIL not in distinct:
+    if not distinct & NAMES_THE_PERSON:
         combined = min(combined, AGREEMENT_CAP)
     return combined
 
@@ -80,17 +86,31 @@ def combine(evidence: Iterable[Evidence], confidences: Mapping[str, Decimal]) ->
 
 
 @dataclass(frozen=True)
+class SeenUser:
+    """A user as an upstream showed them."""
+
+    user_id: str
+    email: str | None  # normalized; None: the upstream did not say (a deleted user)
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     id: str
     name: str | None
     workspace_id: str | None
     # The user the key acts as (principal) or, failing that, who created it.
     owner_user_id: str | None
+    # Every name the key has had (its current one included): a renamed key is still found.
+    names: tuple[str, ...] = ()
+    # The first day Claude Code analytics named it as an `api_actor` (None: never).
+    claude_code_since: date | None = None
 
 
 @dataclass(frozen=True)
 class AttributionDirectory:
-    """Lookups for attribution, built once per run from the upstream lists and our tables."""
+    """Lookups for attribution, built once per run from the directory history (every user
+    and key the upstreams ever showed, merged with this run's lists) and the owner mapping."""
 
     confidences: Mapping[str, Decimal]
     user_emails: Mapping[str, str] = field(default_factory=dict)  # user id → email
@@ -99,7 +119,32 @@ class AttributionDirectory:
     owners_by_key_name: Mapping[str, str] = field(default_factory=dict)
 
     def key_ids_named(self, name: str) -> list[str]:
-        return [key.id for key in self.keys.values() if key.name == name]
+        """Keys that have ever had `name`: a name that moved between keys is ambiguous."""
+        return [key.id for key in self.keys.values() if name in key.names or key.name == name]
+
+    def key_named(self, name: str | None) -> KeyInfo | None:
+        """The one key ever named `name` (None: no key, or several)."""
+        matches = self.key_ids_named(name) if name else []
+        return self.keys[matches[0]] if len(matches) == 1 else None
+
+    def by_account(self, account_id: str) -> Attribution:
+        """OAuth messages rows: the upstream names the person's own account (`user_…`)."""
+        email = self.user_emails.get(account_id)
+        evidence = [Evidence(ACCOUNT_ID, email)] if email else []
+        return combine(evidence, self.confidences)
+
+    def person(self, email: str | None, user_id: str | None) -> Attribution:
+        """Rows naming a person by email, by user id, or both (a deleted Enterprise user
+        keeps only the id, resolved through the users remembered)."""
+        if normalize_email(email):
+            return self.direct(email)
+        if user_id:
+            return self.by_account(user_id)
+        return combine([], self.confidences)
+
+    def service_account(self) -> Attribution:
+        """A service account (OIDC federation): no person, but known, not `unattributed`."""
+        return Attribution(None, SERVICE_ACCOUNT, self.confidences[SERVICE_ACCOUNT])
 
     def direct(self, email: str | None) -> Attribution:
         normalized = normalize_email(email)
@@ -113,8 +158,9 @@ class AttributionDirectory:
         key = self.keys.get(key_id)
         if key is None:
             return evidence
-        if key.name and (owner := self.owners_by_key_name.get(key.name)):
-            evidence.append(Evidence(KEY_OWNER_MAPPING, owner))
+        for name in sorted({*key.names, *([key.name] if key.name else [])}):
+            if owner := self.owners_by_key_name.get(name):
+                evidence.append(Evidence(KEY_OWNER_MAPPING, owner))
         if key.owner_user_id and (email := self.user_emails.get(key.owner_user_id)):
             evidence.append(Evidence(creator_method, email))
         return evidence
@@ -131,9 +177,8 @@ class AttributionDirectory:
         evidence: list[Evidence] = []
         if owner := self.owners_by_key_name.get(name):
             evidence.append(Evidence(KEY_OWNER_MAPPING, owner))
-        matches = self.key_ids_named(name)
-        if len(matches) == 1:
-            evidence.extend(self._key_evidence(matches[0], KEY_NAME_MATCH))
+        if key := self.key_named(name):
+            evidence.extend(self._key_evidence(key.id, KEY_NAME_MATCH))
         return combine(evidence, self.confidences)
 
 

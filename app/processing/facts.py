@@ -65,7 +65,12 @@ class ClaudeFact:
     actor_type: str | None = None
     actor_name: str | None = None
     api_key_id: str | None = None
+    # OAuth traffic (`user_…`) and OIDC federation (`svac_…`) in the messages report.
+    account_id: str | None = None
+    service_account_id: str | None = None
     workspace_id: str | None = None
+    # Enterprise Analytics product (`chat`, `claude_code`, `cowork`, …).
+    product: str | None = None
     model: str | None = None
     customer_type: str | None = None
     terminal_type: str | None = None
@@ -88,6 +93,8 @@ class ClaudeFact:
     cost_kind: CostKind | None = None
     # How an allocated or residual cost was placed (app.processing.cost_allocation levels).
     allocation_basis: str | None = None
+    # The rule that placed the row on its platform (app.processing.categorization).
+    platform_basis: str | None = None
     sessions: int | None = None
     lines_added: int | None = None
     lines_removed: int | None = None
@@ -119,6 +126,9 @@ class ClaudeFact:
             self.cost_description,
             self.cost_type,
             self.token_type,
+            self.account_id,
+            self.service_account_id,
+            self.product,
         )
 
 

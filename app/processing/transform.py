@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from app.ingestion.models import (
+    AnalyticsActor,
     AnalyticsCostRow,
     AnalyticsUsageRow,
     ClaudeCodeRecord,
@@ -17,8 +18,8 @@ from app.ingestion.models import (
     MessagesUsageResult,
 )
 from app.ingestion.money import cents_to_usd
-from app.processing.attribution import AttributionDirectory
-from app.processing.categorization import WorkspaceCategories, platform_of
+from app.processing.attribution import AttributionDirectory, SeenUser
+from app.processing.categorization import BY_SOURCE, WorkspaceCategories, placement
 from app.processing.cost_allocation import CostLine, allocate
 from app.processing.emails import normalize_email
 from app.processing.errors import require_usd
@@ -92,6 +93,7 @@ def claude_code_facts(
     common = {
         "usage_date": record.date,
         "platform": "claude_code",
+        "platform_basis": BY_SOURCE,
         "source": "claude_code_analytics",
         "user_email": attribution.email,
         "actor_type": actor.type,
@@ -132,6 +134,19 @@ def claude_code_facts(
     return rows
 
 
+def claude_code_key_ids(
+    records: Iterable[ClaudeCodeRecord], directory: AttributionDirectory
+) -> set[str]:
+    """Keys the analytics name as an `api_actor`, where the name matches exactly one key."""
+    found = set()
+    for record in records:
+        if record.actor.type == "api_actor" and (
+            key := directory.key_named(record.actor.api_key_name)
+        ):
+            found.add(key.id)
+    return found
+
+
 def usage_facts(
     day: date,
     results: Iterable[MessagesUsageResult],
@@ -140,13 +155,26 @@ def usage_facts(
 ) -> list[ClaudeFact]:
     facts = []
     for result in results:
-        attribution = directory.by_key_id(result.api_key_id)
+        if result.account_id:
+            attribution = directory.by_account(result.account_id)
+        elif result.service_account_id:
+            attribution = directory.service_account()
+        else:
+            attribution = directory.by_key_id(result.api_key_id)
+        platform, basis = placement(
+            "usage_report", result.workspace_id, categories, api_key_id=result.api_key_id, day=day
+        )
         fact = ClaudeFact(
             usage_date=day,
-            platform=platform_of("usage_report", result.workspace_id, categories),
+            platform=platform,
+            platform_basis=basis,
             source="usage_report",
             user_email=attribution.email,
+            actor_type=_messages_actor_type(result),
+            actor_name=result.account_id or result.service_account_id,
             api_key_id=result.api_key_id,
+            account_id=result.account_id,
+            service_account_id=result.service_account_id,
             workspace_id=result.workspace_id,
             model=result.model,
             service_tier=result.service_tier,
@@ -166,8 +194,18 @@ def usage_facts(
             attribution_confidence=attribution.confidence,
         )
         facts.append(fact)
-    # One result split across pages, or dimensions we do not keep (account ids): added up.
+    # One result split across pages, or dimensions we do not keep (speed): added up.
     return fold_duplicates(facts)
+
+
+def _messages_actor_type(result: MessagesUsageResult) -> str | None:
+    """Who sent a messages-report row when no API key did (a key row stays as it always was:
+    its key id says who)."""
+    if result.account_id:
+        return "oauth_account"
+    if result.service_account_id:
+        return "service_account"
+    return None
 
 
 def cost_lines(results: Iterable[CostResult]) -> list[CostLine]:
@@ -206,10 +244,12 @@ def apply_cost(
     unattributed = directory.by_key_id(None)
     residuals = []
     for line, basis in zip(allocation.residuals, allocation.residual_bases, strict=True):
+        platform, platform_basis = placement("cost_report", line.workspace_id, categories)
         residuals.append(
             ClaudeFact(
                 usage_date=day,
-                platform=platform_of("cost_report", line.workspace_id, categories),
+                platform=platform,
+                platform_basis=platform_basis,
                 source="cost_report",
                 workspace_id=line.workspace_id,
                 model=line.model,
@@ -272,6 +312,7 @@ def activity_facts(
             ClaudeFact(
                 usage_date=day,
                 platform="claude_ai",
+                platform_basis=BY_SOURCE,
                 source="claude_ai_activity",
                 user_email=attribution.email,
                 actor_type="user_actor",
@@ -287,23 +328,41 @@ def activity_facts(
     return facts
 
 
+def analytics_people(rows: Iterable[AnalyticsUsageRow | AnalyticsCostRow]) -> list[SeenUser]:
+    """The people Enterprise Analytics names with an email (a deleted user has none)."""
+    people: dict[str, SeenUser] = {}
+    for row in rows:
+        actor = row.actor
+        email = normalize_email(actor.email)
+        if actor.user_id and email and not actor.deleted:
+            people[actor.user_id] = SeenUser(actor.user_id, email, actor.name)
+    return list(people.values())
+
+
 def analytics_facts(
     day: date,
     usage: Iterable[AnalyticsUsageRow],
     cost: Iterable[AnalyticsCostRow],
     directory: AttributionDirectory,
 ) -> list[ClaudeFact]:
-    """Enterprise Analytics chat tokens and cost of one day, one row per person."""
-    facts: dict[str, ClaudeFact] = {}
+    """Enterprise Analytics tokens and cost of one day, one row per (person, product): the
+    `claude_code` product on the `claude_code` platform, every other product on `claude_ai`.
+    A deleted user (email null) resolves through the user ids remembered; one never seen is
+    kept under their id, unattributed."""
+    facts: dict[tuple[str, str | None], ClaudeFact] = {}
+    no_categories = WorkspaceCategories(frozenset())
 
-    def fact_for(user_id: str | None, email: str | None) -> ClaudeFact:
-        identity = normalize_email(email) or user_id or "unknown"
-        if identity not in facts:
-            attribution = directory.direct(email)
-            facts[identity] = ClaudeFact(
+    def fact_for(actor: AnalyticsActor, product: str | None) -> ClaudeFact:
+        identity = normalize_email(actor.email) or actor.user_id or "unknown"
+        if (identity, product) not in facts:
+            attribution = directory.person(actor.email, actor.user_id)
+            platform, basis = placement("claude_ai_analytics", None, no_categories, product=product)
+            facts[(identity, product)] = ClaudeFact(
                 usage_date=day,
-                platform="claude_ai",
+                platform=platform,
+                platform_basis=basis,
                 source="claude_ai_analytics",
+                product=product,
                 user_email=attribution.email,
                 actor_type="user_actor",
                 actor_name=identity,
@@ -311,10 +370,10 @@ def analytics_facts(
                 attribution_method=attribution.method,
                 attribution_confidence=attribution.confidence,
             )
-        return facts[identity]
+        return facts[(identity, product)]
 
     for row in usage:
-        fact = fact_for(row.actor.user_id, row.actor.email)
+        fact = fact_for(row.actor, row.product)
         fact.uncached_input_tokens += row.uncached_input_tokens
         fact.cache_creation_5m_input_tokens += row.cache_creation.ephemeral_5m_input_tokens
         fact.cache_creation_1h_input_tokens += row.cache_creation.ephemeral_1h_input_tokens
@@ -330,7 +389,7 @@ def analytics_facts(
         fact.requests = (fact.requests or 0) + row.requests
     for cost_row in cost:
         require_usd(cost_row.currency, "analytics/user_cost_report")
-        fact = fact_for(cost_row.actor.user_id, cost_row.actor.email)
+        fact = fact_for(cost_row.actor, cost_row.product)
         fact.cost_usd = (fact.cost_usd or Decimal(0)) + cents_to_usd(cost_row.amount)
         fact.cost_kind = "reported"
     return list(facts.values())

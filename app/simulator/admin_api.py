@@ -97,11 +97,48 @@ async def _bucket_report(request: Request, endpoint: str, render: Render) -> Res
     return await respond(request, endpoint, "anthropic", body, page, has_cursor)
 
 
-def _usage_results(truth: GroundTruth) -> Render:
+MESSAGES_DIMENSIONS = (
+    "api_key_id",
+    "workspace_id",
+    "model",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+    "account_id",
+    "service_account_id",
+)
+MESSAGES_COUNTS = ("uncached_input_tokens", "cache_read_input_tokens", "output_tokens")
+
+
+def _grouped(results: list[dict[str, Any]], group_by: set[str]) -> list[dict[str, Any]]:
+    """As the report groups: a dimension not asked for is null, and results that then share
+    every dimension are one result (account ids not grouped by: the rows add up)."""
+    if group_by >= set(MESSAGES_DIMENSIONS):
+        return results
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for result in results:
+        shown = {**result, **{d: None for d in MESSAGES_DIMENSIONS if d not in group_by}}
+        key = tuple(shown[d] for d in MESSAGES_DIMENSIONS)
+        if (into := merged.get(key)) is None:
+            merged[key] = {
+                **shown,
+                "cache_creation": dict(shown["cache_creation"]),
+                "server_tool_use": dict(shown["server_tool_use"]),
+            }
+            continue
+        for count in MESSAGES_COUNTS:
+            into[count] += shown[count]
+        for nested in ("cache_creation", "server_tool_use"):
+            for name, value in shown[nested].items():
+                into[nested][name] += value
+    return list(merged.values())
+
+
+def _usage_results(truth: GroundTruth, group_by: set[str]) -> Render:
     def render(day: date) -> list[dict[str, Any]]:
         if day in truth.inexact_cost_days:
-            return [_inexact(result) for result in rendered(day)]
-        return rendered(day)
+            return _grouped([_inexact(result) for result in rendered(day)], group_by)
+        return _grouped(rendered(day), group_by)
 
     def rendered(day: date) -> list[dict[str, Any]]:
         return [
@@ -120,8 +157,8 @@ def _usage_results(truth: GroundTruth) -> Render:
                 "service_tier": row.service_tier,
                 "context_window": row.context_window,
                 "inference_geo": row.inference_geo,
-                "account_id": None,
-                "service_account_id": None,
+                "account_id": row.account_id,
+                "service_account_id": row.service_account_id,
             }
             for row in truth.usage_rows(day)
         ]
@@ -139,7 +176,8 @@ def _inexact(result: dict[str, Any]) -> dict[str, Any]:
 @router.get("/usage_report/messages")
 async def messages(request: Request) -> Response:
     truth = simulated(request).truth
-    return await _bucket_report(request, "usage_report/messages", _usage_results(truth))
+    group_by = set(request.query_params.getlist("group_by[]"))
+    return await _bucket_report(request, "usage_report/messages", _usage_results(truth, group_by))
 
 
 @router.get("/cost_report")
@@ -148,27 +186,33 @@ async def cost(request: Request) -> Response:
     return await _bucket_report(request, "cost_report", truth.cost_lines)
 
 
-def _api_keys(truth: GroundTruth, archived: bool) -> list[dict[str, Any]]:
+def _api_keys(truth: GroundTruth, request: Request) -> list[dict[str, Any]]:
+    """Keys of the `status` asked for; without one, only active keys (the documents do not
+    say what the default is, so the simulator takes the reading that loses the most)."""
+
     def creator(index: int | None) -> dict[str, str] | None:
         return None if index is None else {"id": truth.people[index].user_id, "type": "user"}
 
+    status = request.query_params.get("status", "active")
     return [
         {
             "id": key.id,
             "type": "api_key",
-            "name": key.name,
+            "name": truth.key_name(key),
             "workspace_id": key.workspace_id,
             "created_at": key.created_at,
             "created_by": creator(key.creator_index),
             "expires_at": None,
             "partial_key_hint": None,
-            "status": "active",
+            "status": truth.key_status(key),
         }
         for key in truth.keys
+        if truth.key_status(key) == status
     ]
 
 
-def _users(truth: GroundTruth, archived: bool) -> list[dict[str, Any]]:
+def _users(truth: GroundTruth, request: Request) -> list[dict[str, Any]]:
+    """Current members only: people who left are not listed."""
     return [
         {
             "id": person.user_id,
@@ -178,17 +222,18 @@ def _users(truth: GroundTruth, archived: bool) -> list[dict[str, Any]]:
             "role": "developer",
             "added_at": "2025-09-01T00:00:00Z",
         }
-        for person in truth.people
+        for person in truth.current_users()
     ]
 
 
-def _workspaces(truth: GroundTruth, archived: bool) -> list[dict[str, Any]]:
+def _workspaces(truth: GroundTruth, request: Request) -> list[dict[str, Any]]:
+    archived = request.query_params.get("include_archived") == "true"
     listed = [ws for ws in truth.workspaces() if archived or ws["archived_at"] is None]
     shown = {"type": "workspace", "created_at": "2025-09-01T00:00:00Z", "display_color": "#6C5BB9"}
     return [{**workspace, **shown} for workspace in listed]
 
 
-LISTS: dict[str, Callable[[GroundTruth, bool], list[dict[str, Any]]]] = {
+LISTS: dict[str, Callable[[GroundTruth, Request], list[dict[str, Any]]]] = {
     "api_keys": _api_keys,
     "users": _users,
     "workspaces": _workspaces,
@@ -197,12 +242,13 @@ LISTS: dict[str, Callable[[GroundTruth, bool], list[dict[str, Any]]]] = {
 
 @router.get("/{endpoint}")
 async def listing(request: Request, endpoint: str) -> Response:
-    """The `after_id`-paged lists (`include_archived=true` adds archived workspaces)."""
+    """The `after_id`-paged lists (`include_archived=true` adds archived workspaces; keys
+    filter by `status`)."""
     render = LISTS.get(endpoint)
     if render is None:
         return anthropic_error(404, "not_found_error", f"no such list: {endpoint}")
     truth = _admin(request)
-    items = render(truth, request.query_params.get("include_archived") == "true")
+    items = render(truth, request)
     limit = page_limit(request, 20, 1000, simulated(request).options.page_cap)
     after = request.query_params.get("after_id")
     ids = [str(item["id"]) for item in items]

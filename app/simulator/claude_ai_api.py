@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.simulator.model import ActivityEvent, GroundTruth, Person, cents_text
+from app.simulator.model import PRODUCTS, ActivityEvent, GroundTruth, Person, cents_text
 from app.simulator.plumbing import (
     anthropic_auth,
     anthropic_error,
@@ -70,13 +70,14 @@ async def activities(request: Request) -> Response:
 
 def _usage_row(common: dict[str, Any], tokens: dict[str, int]) -> dict[str, Any]:
     counted = ("uncached_input_tokens", "cache_read_input_tokens", "output_tokens")
+    cache_5m = tokens.get("cache_creation_5m", 0)
     return {
         **common,
         "uncached_input_tokens": tokens["uncached_input_tokens"],
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "cache_creation": {"ephemeral_5m_input_tokens": cache_5m, "ephemeral_1h_input_tokens": 0},
         "cache_read_input_tokens": tokens["cache_read_input_tokens"],
         "output_tokens": tokens["output_tokens"],
-        "total_tokens": sum(tokens[k] for k in counted),
+        "total_tokens": sum(tokens[k] for k in counted) + cache_5m,
         "server_tool_use": {"web_search_requests": 0},
         "requests": tokens["requests"],
     }
@@ -87,42 +88,40 @@ def _cost_row(common: dict[str, Any], cents: Decimal) -> dict[str, Any]:
     return {**common, "currency": "USD", "amount": amount, "list_amount": amount}
 
 
-def _common(person: Person, day: Any) -> dict[str, Any]:
-    return {
-        "actor": {
-            "type": "user_actor",
-            "user_id": person.user_id,
-            "name": person.name,
-            "email": person.email,
-            "deleted": False,
-        },
-        "starting_at": f"{day.isoformat()}T00:00:00Z",
-        "ending_at": f"{(day + timedelta(days=1)).isoformat()}T00:00:00Z",
-        "product": "chat",
-        "model": None,
-    }
+def _actor(truth: GroundTruth, person: Person) -> dict[str, Any]:
+    if person.index in truth.deleted_users:
+        return {"type": "user_actor", "user_id": person.user_id, "name": "Deleted User",
+                "email": None, "deleted": True}  # fmt: skip
+    return {"type": "user_actor", "user_id": person.user_id, "name": person.name,
+            "email": person.email, "deleted": False}  # fmt: skip
 
 
 def _analytics_rows(
-    truth: GroundTruth, kind: str, start: datetime, end: datetime
+    truth: GroundTruth, kind: str, start: datetime, end: datetime, products: tuple[str, ...]
 ) -> list[dict[str, Any]]:
-    """A request span's rows (each page used to rebuild every person-day of the span)."""
+    """A request span's rows, one per (person, day, product) of the products asked for (only
+    `group_by[]=product` is served: the client always asks for it)."""
 
     def build() -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for day in truth.days(start.date(), (end - timedelta(microseconds=1)).date()):
             for person in truth.people:
-                usage = truth.chat_usage(person, day)
-                if usage is None:
-                    continue
-                tokens, cents = usage
-                common = _common(person, day)
-                rows.append(
-                    _usage_row(common, tokens) if kind == "usage" else _cost_row(common, cents)
-                )
+                for product, (tokens, cents) in truth.product_usage(person, day).items():
+                    if product not in products:
+                        continue
+                    common = {
+                        "actor": _actor(truth, person),
+                        "starting_at": f"{day.isoformat()}T00:00:00Z",
+                        "ending_at": f"{(day + timedelta(days=1)).isoformat()}T00:00:00Z",
+                        "product": product,
+                        "model": None,
+                    }
+                    rows.append(
+                        _usage_row(common, tokens) if kind == "usage" else _cost_row(common, cents)
+                    )
         return rows
 
-    return truth.views.get("analytics", (kind, start, end), 4, build)
+    return truth.views.get("analytics", (kind, start, end, products), 4, build)
 
 
 async def _analytics(request: Request, kind: str, endpoint: str) -> Response:
@@ -132,7 +131,13 @@ async def _analytics(request: Request, kind: str, endpoint: str) -> Response:
     end = parse_rfc3339(request.query_params.get("ending_at"), "ending_at")
     if (end - start).days > 31:
         raise bad_request("span must be ≤ 31 days")
-    rows = _analytics_rows(sim.truth, kind, start, end)
+    asked = request.query_params.getlist("products[]")
+    if unknown := sorted(set(asked) - set(PRODUCTS)):
+        raise bad_request(f"unknown products[]: {', '.join(unknown)}")
+    products = tuple(sorted(asked)) if asked else PRODUCTS
+    if request.query_params.getlist("group_by[]") != ["product"] and len(products) > 1:
+        raise bad_request("simulator serves several products only with group_by[]=product")
+    rows = _analytics_rows(sim.truth, kind, start, end, products)
     limit = page_limit(request, 20, 1000, sim.options.page_cap)
     offset, has_cursor = cursor_offset(request, 0)
     body = paged(request, rows, int(offset), limit)

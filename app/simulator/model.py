@@ -30,10 +30,15 @@ LAST_NAMES = ("ito", "kim", "lund", "moss", "ng", "ortiz", "park", "quinn", "rui
 CLAUDE_CODE_WORKSPACE = "wrkspc_01ClaudeCode000000000000"
 PROD_WORKSPACE = "wrkspc_01Production0000000000"
 RESEARCH_WORKSPACE = "wrkspc_01Research000000000000"  # archived, still has history
+CI_WORKSPACE = "wrkspc_01CiPipelines0000000000"  # Claude Code on a CI key, outside "Claude Code"
 CI_KEY_ID = "apikey_01CiClaudeCode0000000000"
 CI_KEY_NAME = "ci-claude-code"
 SHARED_KEY_NAME = "shared-sandbox"  # two keys share this name: a key-name match is ambiguous
 ORG_ID = "dc9f6c26-b22c-4831-8d01-0446bada88f1"
+SERVICE_ACCOUNT_ID = "svac_01SimDeployBot000000000"  # OIDC federation: no key, no person
+# Enterprise Analytics products (reference §8.4); `claude_code` is seat users' Claude Code.
+OTHER_PRODUCTS = ("cowork", "office_agent", "claude_in_chrome", "claude_design", "claude-in-slack")
+PRODUCTS = ("chat", "claude_code", *OTHER_PRODUCTS)
 
 MODELS = ("claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-4-5")
 MODEL_LABEL = {
@@ -124,6 +129,8 @@ class UsageRow:
     service_tier: str
     context_window: str
     inference_geo: str
+    account_id: str | None = None  # OAuth: the person's own account
+    service_account_id: str | None = None
     uncached_input_tokens: int = 0
     cache_creation_5m: int = 0
     cache_creation_1h: int = 0
@@ -131,7 +138,7 @@ class UsageRow:
     output_tokens: int = 0
     web_search_requests: int = 0
 
-    def coordinates(self) -> tuple[str | None, str | None, str, str, str, str]:
+    def coordinates(self) -> tuple[str | None, ...]:
         return (
             self.api_key_id,
             self.workspace_id,
@@ -139,6 +146,8 @@ class UsageRow:
             self.service_tier,
             self.context_window,
             self.inference_geo,
+            self.account_id,
+            self.service_account_id,
         )
 
     def tokens_of(self, token_type: str) -> int:
@@ -207,6 +216,12 @@ class GroundTruth:
     hidden_cursor_members: set[int] = field(default_factory=set)
     # Days whose usage report matches the cost report's coordinates only loosely.
     inexact_cost_days: set[date] = field(default_factory=set)
+    # People who left: gone from the users list, their keys inactive; their history stays.
+    departed: set[int] = field(default_factory=set)
+    # Keys renamed since creation: key id → the name the lists show now.
+    renamed_keys: dict[str, str] = field(default_factory=dict)
+    # People Enterprise Analytics shows as deleted (email null, "Deleted User").
+    deleted_users: set[int] = field(default_factory=set)
     views: Views = field(default_factory=Views, init=False, repr=False)
 
     # --- directory ----------------------------------------------------------------------
@@ -222,11 +237,23 @@ class GroundTruth:
     def key_by_id(self) -> dict[str, Key]:
         return {key.id: key for key in self.keys}
 
+    def key_name(self, key: Key) -> str:
+        return self.renamed_keys.get(key.id, key.name)
+
+    def key_status(self, key: Key) -> str:
+        if key.creator_index is not None and key.creator_index in self.departed:
+            return "inactive"
+        return "active"
+
+    def current_users(self) -> list[Person]:
+        return [person for person in self.people if person.index not in self.departed]
+
     def workspaces(self) -> list[dict[str, object]]:
         """As List Workspaces shows them (the Default Workspace is never listed)."""
         return [
             {"id": CLAUDE_CODE_WORKSPACE, "name": "Claude Code", "archived_at": None},
             {"id": PROD_WORKSPACE, "name": "Production", "archived_at": None},
+            {"id": CI_WORKSPACE, "name": "CI Pipelines", "archived_at": None},
             {
                 "id": RESEARCH_WORKSPACE,
                 "name": "Research",
@@ -349,7 +376,10 @@ class GroundTruth:
         records = []
         rng = self._rng("claude", -1, day)
         if rng.random() < 0.8:
-            actor = {"type": "api_actor", "api_key_name": CI_KEY_NAME}
+            actor = {
+                "type": "api_actor",
+                "api_key_name": self.renamed_keys.get(CI_KEY_ID, CI_KEY_NAME),
+            }
             records.append(self._record(rng, day, actor, "api", False, -1))
         rng = self._rng("claude", -2, day)
         if rng.random() < 0.5:  # an api_actor whose key name is ambiguous
@@ -538,6 +568,66 @@ class GroundTruth:
         )
         return tokens, cents
 
+    def product_usage(self, person: Person, day: date) -> dict[str, tuple[dict[str, int], Decimal]]:
+        """Enterprise Analytics tokens and cost (cents) of one person-day, per product: chat,
+        Claude Code for seat (subscription) users — the same tokens Claude Code analytics
+        reports, at their estimated cost — and the other products now and then."""
+        products: dict[str, tuple[dict[str, int], Decimal]] = {}
+        if chat := self.chat_usage(person, day):
+            products["chat"] = chat
+        if person.claude_code_subscription:
+            tokens = {"uncached_input_tokens": 0, "cache_read_input_tokens": 0,
+                      "output_tokens": 0, "cache_creation_5m": 0, "requests": 0}  # fmt: skip
+            cents = Decimal(0)
+            for record in self._person_claude_code(person, day):
+                breakdown = record["model_breakdown"]
+                assert isinstance(breakdown, list)
+                for entry in breakdown:
+                    tokens["uncached_input_tokens"] += entry["tokens"]["input"]
+                    tokens["output_tokens"] += entry["tokens"]["output"]
+                    tokens["cache_read_input_tokens"] += entry["tokens"]["cache_read"]
+                    tokens["cache_creation_5m"] += entry["tokens"]["cache_creation"]
+                    tokens["requests"] += 1
+                    cents += Decimal(entry["estimated_cost"]["amount"])
+            if tokens["requests"]:
+                products["claude_code"] = tokens, cents
+        if person.uses_claude_ai:
+            rng = self._rng("claude_ai_products", person.index, day)
+            for product in OTHER_PRODUCTS:
+                if rng.random() < 0.15:
+                    used = {
+                        "uncached_input_tokens": rng.randint(100, 40_000),
+                        "cache_read_input_tokens": rng.randint(0, 90_000),
+                        "output_tokens": rng.randint(50, 20_000),
+                        "requests": rng.randint(1, 30),
+                    }
+                    cents = (
+                        used["uncached_input_tokens"] * Decimal("0.0003")
+                        + used["cache_read_input_tokens"] * Decimal("0.00003")
+                        + used["output_tokens"] * Decimal("0.0015")
+                    )
+                    products[product] = used, cents
+        return products
+
+    def expected_product_rows(
+        self, start: date, end: date
+    ) -> dict[tuple[date, str | None, str], tuple[int, int, Decimal]]:
+        """Enterprise Analytics per (day, email — None for a deleted user never seen, product):
+        (input + cache read + output tokens, requests, cost in USD), as the table must hold."""
+        rows: dict[tuple[date, str | None, str], tuple[int, int, Decimal]] = {}
+        for day in self.days(start, end):
+            for person in self.people:
+                for product, (tokens, cents) in self.product_usage(person, day).items():
+                    total = (
+                        tokens["uncached_input_tokens"]
+                        + tokens["cache_read_input_tokens"]
+                        + tokens["output_tokens"]
+                        + tokens.get("cache_creation_5m", 0)
+                    )
+                    cost = Decimal(cents_text(cents)) / 100
+                    rows[(day, person.email, product)] = (total, tokens["requests"], cost)
+        return rows
+
     # --- expected results ---
 
     def days(self, start: date, end: date) -> Iterator[date]:
@@ -546,25 +636,28 @@ class GroundTruth:
             yield day
             day += timedelta(days=1)
 
-    def expected_platform_totals(self, start: date, end: date) -> dict[tuple[date, str], Totals]:
+    def expected_platform_totals(
+        self, start: date, end: date, *, enterprise_analytics: bool = True
+    ) -> dict[tuple[date, str], Totals]:
         """Per (day, platform), by the view's rule: tokens and billed cost from the reports
-        (plus subscription Claude Code and claude.ai chat), productivity from analytics."""
+        (plus subscription Claude Code — counted once, whether Claude Code analytics or
+        Enterprise Analytics reports it — and claude.ai), productivity from analytics."""
         totals: dict[tuple[date, str], Totals] = defaultdict(Totals)
         for day in self.days(start, end):
             for row in self.usage_rows(day):
-                platform = (
-                    "claude_code" if row.workspace_id == CLAUDE_CODE_WORKSPACE else "claude_api"
-                )
+                platform = self.expected_usage_platform(row)
                 t = totals[(day, platform)]
                 t.uncached_input_tokens += row.uncached_input_tokens
                 t.cache_creation_input_tokens += row.cache_creation_5m + row.cache_creation_1h
                 t.cache_read_input_tokens += row.cache_read_input_tokens
                 t.output_tokens += row.output_tokens
-            for line in self.cost_lines(day):
-                platform = (
-                    "claude_code" if line["workspace_id"] == CLAUDE_CODE_WORKSPACE else "claude_api"
-                )
-                totals[(day, platform)].billed_cost_usd += Decimal(str(line["amount"])) / 100
+            for platform, cost in self.expected_billed_cost(day).items():
+                totals[(day, platform)].billed_cost_usd += cost
+            if enterprise_analytics:
+                for person in self.people:
+                    if claude_code := self.product_usage(person, day).get("claude_code"):
+                        cents = Decimal(cents_text(claude_code[1]))
+                        totals[(day, "claude_code")].billed_cost_usd += cents / 100
             for record in self.claude_code_records(day):
                 t = totals[(day, "claude_code")]
                 metrics = record["core_metrics"]
@@ -590,19 +683,35 @@ class GroundTruth:
         return dict(totals)
 
     def expected_claude_ai_totals(self, start: date, end: date) -> dict[tuple[date, str], Totals]:
+        """Enterprise Analytics products other than Claude Code, per day."""
         totals: dict[tuple[date, str], Totals] = defaultdict(Totals)
         for day in self.days(start, end):
             for person in self.people:
-                usage = self.chat_usage(person, day)
-                if usage is None:
-                    continue
-                tokens, cents = usage
-                t = totals[(day, "claude_ai")]
-                t.uncached_input_tokens += tokens["uncached_input_tokens"]
-                t.cache_read_input_tokens += tokens["cache_read_input_tokens"]
-                t.output_tokens += tokens["output_tokens"]
-                t.billed_cost_usd += Decimal(cents_text(cents)) / 100
+                for product, (tokens, cents) in self.product_usage(person, day).items():
+                    if product == "claude_code":
+                        continue
+                    t = totals[(day, "claude_ai")]
+                    t.uncached_input_tokens += tokens["uncached_input_tokens"]
+                    t.cache_read_input_tokens += tokens["cache_read_input_tokens"]
+                    t.output_tokens += tokens["output_tokens"]
+                    t.billed_cost_usd += Decimal(cents_text(cents)) / 100
         return dict(totals)
+
+    def expected_usage_platform(self, row: UsageRow) -> str:
+        """Claude Code workspace, or a key Claude Code analytics names (the CI key; the shared
+        name matches two keys, so it stays `claude_api`)."""
+        if row.workspace_id == CLAUDE_CODE_WORKSPACE or row.api_key_id == CI_KEY_ID:
+            return "claude_code"
+        return "claude_api"
+
+    def expected_billed_cost(self, day: date) -> dict[str, Decimal]:
+        """The day's cost report per platform: every line of the CI workspace is the CI key's,
+        a Claude Code key's, so it is `claude_code` with the Claude Code workspace's."""
+        billed: dict[str, Decimal] = defaultdict(Decimal)
+        for workspace, cost in self.expected_cost_by_workspace(day).items():
+            claude_code = workspace in (CLAUDE_CODE_WORKSPACE, CI_WORKSPACE)
+            billed["claude_code" if claude_code else "claude_api"] += cost
+        return dict(billed)
 
     def expected_cursor_rows(
         self, start: date, end: date
@@ -621,6 +730,19 @@ class GroundTruth:
                 Decimal(str(line["amount"])) / 100
             )
         return dict(totals)
+
+    def expected_usage_attribution(
+        self, key_id: str | None, account_id: str | None, service_account_id: str | None
+    ) -> tuple[str | None, str]:
+        """(email, method) of a messages-usage row: its OAuth account's person, a service
+        account (nobody), or its key's creator."""
+        if account_id is not None:
+            person = next(p for p in self.people if p.user_id == account_id)
+            return person.email, "account_id"
+        if service_account_id is not None:
+            return None, "service_account"
+        owner = self.expected_key_owner(key_id)
+        return owner, "key_creator" if owner else "unattributed"
 
     def expected_key_owner(self, key_id: str | None) -> str | None:
         """Email a key's usage belongs to, through its creator (None: unknowable)."""
@@ -712,7 +834,7 @@ def _keys(people: list[Person]) -> list[Key]:
             keys.append(
                 Key(key_id, f"dev-{person.index}", workspace, creator, "2025-11-12T10:00:00Z")
             )
-    keys.append(Key(CI_KEY_ID, CI_KEY_NAME, PROD_WORKSPACE, 0, "2025-10-01T08:00:00Z"))
+    keys.append(Key(CI_KEY_ID, CI_KEY_NAME, CI_WORKSPACE, 0, "2025-10-01T08:00:00Z"))
     keys.append(
         Key("apikey_01shared0a", SHARED_KEY_NAME, PROD_WORKSPACE, 0, "2025-10-02T08:00:00Z")
     )
@@ -726,11 +848,19 @@ def _usage_rows(truth: GroundTruth, day: date) -> list[UsageRow]:
     rows: dict[tuple[object, ...], UsageRow] = {}
 
     def row_for(
-        key: str | None, workspace: str | None, model: str, tier: str, window: str, geo: str
+        key: str | None,
+        workspace: str | None,
+        model: str,
+        tier: str,
+        window: str,
+        geo: str,
+        *,
+        account: str | None = None,
+        service_account: str | None = None,
     ) -> UsageRow:
-        coordinates = (key, workspace, model, tier, window, geo)
+        coordinates = (key, workspace, model, tier, window, geo, account, service_account)
         if coordinates not in rows:
-            rows[coordinates] = UsageRow(key, workspace, model, tier, window, geo)
+            rows[coordinates] = UsageRow(*coordinates)
         return rows[coordinates]
 
     # Claude Code traffic billed through the API: the same tokens as the analytics records.
@@ -747,11 +877,14 @@ def _usage_rows(truth: GroundTruth, day: date) -> list[UsageRow]:
     for record in truth._ci_claude_code(day):
         actor = record["actor"]
         assert isinstance(actor, dict)
-        key_id = CI_KEY_ID if actor["api_key_name"] == CI_KEY_NAME else "apikey_01shared0a"
+        ci = actor["api_key_name"] != SHARED_KEY_NAME
+        key_id, workspace = (
+            (CI_KEY_ID, CI_WORKSPACE) if ci else ("apikey_01shared0a", PROD_WORKSPACE)
+        )
         _add_breakdown(
             record,
-            lambda model, k=key_id: row_for(
-                k, PROD_WORKSPACE, model, "standard", "0-200k", "global"
+            lambda model, k=key_id, w=workspace: row_for(
+                k, w, model, "standard", "0-200k", "global"
             ),
         )
     # Plain API usage by developers' keys, and Console usage with no key.
@@ -775,12 +908,32 @@ def _usage_rows(truth: GroundTruth, day: date) -> list[UsageRow]:
                 row.cache_creation_1h += rng.randint(0, 5_000)
                 row.cache_creation_5m += rng.randint(0, 5_000)
                 row.web_search_requests += rng.choice((0, 0, 0, rng.randint(1, 30)))
+    _account_rows(truth, day, row_for)
     rng = random.Random(f"{truth.seed}:console:{day.isoformat()}")
     if rng.random() < 0.6:
         row = row_for(None, None, "claude-sonnet-4-6", "standard", "0-200k", "global")
         row.uncached_input_tokens += rng.randint(100, 9_000)
         row.output_tokens += rng.randint(50, 4_000)
     return sorted(rows.values(), key=lambda row: tuple(str(part) for part in row.coordinates()))
+
+
+def _account_rows(truth: GroundTruth, day: date, row_for: Callable[..., UsageRow]) -> None:
+    """OAuth traffic: no key, the person's own account (some people, some days), and a
+    service account authenticated through OIDC federation."""
+    for person in truth.people:
+        if person.index % 8 == 5:
+            rng = truth._rng("oauth", person.index, day)
+            if rng.random() < 0.6:
+                row = row_for(None, None, "claude-sonnet-4-6", "standard", "0-200k", "global",
+                              account=person.user_id)  # fmt: skip
+                row.uncached_input_tokens += rng.randint(100, 30_000)
+                row.output_tokens += rng.randint(50, 9_000)
+    rng = truth._rng("service_account", -3, day)
+    if rng.random() < 0.8:
+        row = row_for(None, PROD_WORKSPACE, "claude-haiku-4-5", "batch", "0-200k", "us",
+                      service_account=SERVICE_ACCOUNT_ID)  # fmt: skip
+        row.uncached_input_tokens += rng.randint(1_000, 80_000)
+        row.output_tokens += rng.randint(500, 20_000)
 
 
 def _add_breakdown(record: dict[str, object], row_for_model: object) -> None:

@@ -90,7 +90,7 @@ async def test_directory_lists_page_with_after_id(
     workspaces = await upstreams.anthropic.workspaces(stats)
     assert {k.id for k in keys} == {k.id for k in simulator.truth.keys}
     assert len(users) == simulator.truth.users
-    assert {w.name for w in workspaces} == {"Claude Code", "Production", "Research"}
+    assert {w.name for w in workspaces} == {"Claude Code", "Production", "CI Pipelines", "Research"}
     assert stats.requests >= 3 + 3 + 1  # several pages each at page_cap=4
 
 
@@ -108,15 +108,14 @@ async def test_claude_ai_feeds_are_the_ground_truth(
     ]
     assert sorted(a.id for a in activities) == sorted(str(e["id"]) for e in expected)
     assert activities == sorted(activities, key=lambda a: (a.created_at, a.id), reverse=True)
-    cost_pages = [
-        p async for p in upstreams.analytics.analytics_chat_cost(START, END, RequestStats())
-    ]
+    cost_pages = [p async for p in upstreams.analytics.analytics_cost(START, END, RequestStats())]
     assert len(cost_pages) >= 3
     cost_rows = [r for p in cost_pages for r in p.items]
-    expected_cost = simulator.truth.expected_claude_ai_totals(START, END)
+    expected_cost = simulator.truth.expected_product_rows(START, END)
     assert sum(r.amount for r in cost_rows) / 100 == sum(
-        t.billed_cost_usd for t in expected_cost.values()
+        cost for _, _, cost in expected_cost.values()
     )
+    assert {r.product for r in cost_rows} == {product for _, _, product in expected_cost}
 
 
 async def test_wrong_key_fails_fast_naming_the_setting(simulator: Simulator) -> None:

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from app.simulator.model import CLAUDE_CODE_WORKSPACE
+from app.simulator.model import CI_KEY_ID, CLAUDE_CODE_WORKSPACE
 from tests.conftest import Simulator
 from tests.integration.jobs import (
     END,
@@ -59,7 +59,8 @@ async def test_a_three_day_run_equals_the_ground_truth(
     # Attribution of every messages-usage row through its key's creator.
     async with db.acquire() as connection:
         usage = await connection.fetch(
-            "SELECT api_key_id, user_email, attribution_method, platform, workspace_id"
+            "SELECT api_key_id, account_id, service_account_id, user_email, attribution_method,"
+            " attribution_confidence, platform, platform_basis, workspace_id"
             " FROM fact_claude_daily_usage WHERE source = 'usage_report'"
         )
         costs = await connection.fetch(
@@ -73,11 +74,22 @@ async def test_a_three_day_run_equals_the_ground_truth(
         )
     assert usage
     for row in usage:
-        assert row["user_email"] == simulator.truth.expected_key_owner(row["api_key_id"])
-        assert row["attribution_method"] == ("key_creator" if row["user_email"] else "unattributed")
-        assert row["platform"] == (
-            "claude_code" if row["workspace_id"] == CLAUDE_CODE_WORKSPACE else "claude_api"
+        assert (row["user_email"], row["attribution_method"]) == (
+            simulator.truth.expected_usage_attribution(
+                row["api_key_id"], row["account_id"], row["service_account_id"]
+            )
         )
+        if row["account_id"]:  # OAuth: the upstream named the person's own account
+            assert row["attribution_confidence"] == Decimal("1.00")
+        assert (row["platform"], row["platform_basis"]) == (
+            ("claude_code", "claude_code_workspace")
+            if row["workspace_id"] == CLAUDE_CODE_WORKSPACE
+            else ("claude_code", "claude_code_key")
+            if row["api_key_id"] == CI_KEY_ID
+            else ("claude_api", "other_workspace")
+        )
+    assert {row["account_id"] for row in usage} - {None}, "the simulator sends OAuth rows"
+    assert {row["service_account_id"] for row in usage} - {None}
     by_name = {
         row["actor_name"]: (row["user_email"], row["attribution_method"]) for row in api_actor
     }

@@ -48,6 +48,7 @@ EXPECTED = {
         "pull_requests", "tool_accepted", "tool_rejected", "activity_count", "chats_created",
         "projects_created", "files_uploaded", "attribution_method", "attribution_confidence",
         "run_id", "first_seen_at", "updated_at", "grain_key",
+        "account_id", "service_account_id", "product", "platform_basis",
     },
     "ingestion_runs": {
         "id", "status", "trigger", "window_start", "window_end", "sources", "idempotency_key",
@@ -65,6 +66,14 @@ EXPECTED = {
     "known_workspaces": {
         "workspace_id", "name", "archived_at", "claude_code_since", "first_seen_at", "updated_at",
     },
+    "directory_users": {
+        "user_id", "email", "name", "first_seen_at", "last_seen_at", "gone_since",
+    },
+    "directory_api_keys": {
+        "api_key_id", "name", "workspace_id", "created_by_user_id", "principal_type",
+        "principal_id", "status", "claude_code_since", "first_seen_at", "last_seen_at",
+    },
+    "directory_api_key_names": {"api_key_id", "name", "first_seen_at", "last_seen_at"},
     "fact_day_digests": {"target_table", "source", "usage_date", "digest", "row_count", "updated_at"},
     "coverage_days": {
         "source", "usage_date", "last_run_id", "last_fetched_at", "last_rows", "last_digest",

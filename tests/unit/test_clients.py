@@ -245,7 +245,8 @@ async def test_messages_resends_every_parameter_with_page(client: httpx.AsyncCli
     first, second, third = (query(call.request) for call in route.calls)
     assert ("ending_at", "2026-08-04T00:00:00Z") in first
     assert [v for k, v in first if k == "group_by[]"] == [
-        "api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo"
+        "api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo",
+        "account_id", "service_account_id",
     ]  # fmt: skip
     assert ("limit", "1") in first and ("bucket_width", "1d") in first  # one day a page
     assert second == [*first, ("page", "page_A")]

@@ -1,6 +1,8 @@
 """claude.ai → `fact_claude_daily_usage`: the Compliance activity feed (per-person activity
-counts) and the Enterprise Analytics reports (per-person tokens and cost), whichever are
-configured."""
+counts) and the Enterprise Analytics reports (per-person tokens and cost of every product —
+Claude Code seats' use on the `claude_code` platform, the rest on `claude_ai`), whichever are
+configured. With only the Analytics key (an Enterprise org without Console) this is the whole
+Claude side of a run."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from app.orchestration.sources.assembly import DayFold, complete_days
 from app.orchestration.sources.claude_shared import direct_directory, write_one_claude_source
 from app.orchestration.sources.contract import Source, SourceRun
 from app.processing import transform
+from app.processing.attribution import build_directory
+from app.repositories import directory as directory_repo
 from app.repositories.facts import CLAUDE_TABLE
 
 MISSING_EMAIL = "missing email"
@@ -51,7 +55,10 @@ class ClaudeAiSource(Source):
 
 
 async def _analytics(run: SourceRun, client: AnthropicClient) -> None:
-    directory = direct_directory(run)
+    """Every product, day by day. People the reports name with an email are remembered, so a
+    user deleted later (email null) still resolves through their user id."""
+    async with run.pool.acquire() as connection:
+        known = dict(await directory_repo.remembered_users(connection))
 
     async def rows(report: AsyncIterator[Page[Any]]) -> list[Any]:
         """One day's report, whole: a chain started again replaces what was read of it."""
@@ -66,8 +73,14 @@ async def _analytics(run: SourceRun, client: AnthropicClient) -> None:
         return collected
 
     for day in run.days:
-        usage = await rows(client.analytics_chat_usage(day, day, run.stats))
-        cost = await rows(client.analytics_chat_cost(day, day, run.stats))
+        usage = await rows(client.analytics_usage(day, day, run.stats))
+        cost = await rows(client.analytics_cost(day, day, run.stats))
+        seen = transform.analytics_people([*usage, *cost])
+        if new := [person for person in seen if known.get(person.user_id) != person.email]:
+            async with run.pool.acquire() as connection:
+                await directory_repo.remember_users(connection, new, complete=False)
+            known.update((person.user_id, person.email) for person in new if person.email)
+        directory = build_directory(confidences=run.settings.confidences, users=known.items())
         facts = transform.analytics_facts(day, usage, cost, directory)
         await write_one_claude_source(run, day, "claude_ai_analytics", facts)
 

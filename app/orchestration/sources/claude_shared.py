@@ -1,7 +1,9 @@
 """What the Claude sources share within a run: the attribution directory and the day writer.
 
-The directory (API keys, users, workspaces and the key-owner mapping) is fetched once per run,
-by whichever admin-key source asks first, and its requests count towards that source.
+The directory (API keys of every status, users, workspaces and the key-owner mapping) is fetched
+once per run, by whichever admin-key source asks first, and its requests count towards that
+source. What the lists show is remembered first (`directory_users`, `directory_api_keys`), and
+the directory is built from everything ever remembered: people who left still own their past.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from app.config import Settings
 from app.ingestion.anthropic_client import AnthropicClient
 from app.ingestion.models import ApiKey
 from app.orchestration.sources.contract import Source, SourceRun
-from app.processing.attribution import AttributionDirectory, KeyInfo, build_directory
+from app.processing.attribution import AttributionDirectory, KeyInfo, SeenUser, build_directory
 from app.processing.categorization import WorkspaceCategories
+from app.processing.emails import normalize_email
 from app.processing.facts import ClaudeFact, ClaudeSource, fold_duplicates
 from app.repositories import directory as directory_repo
+from app.repositories.directory import KnownKey, SeenKey
 from app.repositories.facts import (
     CLAUDE_TABLE,
     ClaudeDayWrite,
@@ -59,17 +63,32 @@ async def claude_context(run: SourceRun) -> ClaudeContext:
 
 
 async def _load_context(run: SourceRun) -> ClaudeContext:
+    """This run's lists, remembered, then the directory of everything ever remembered."""
     anthropic = AdminApiSource.client(run)
-    async with run.pool.acquire() as connection:
-        owners = await directory_repo.key_owners(connection)
-        persisted = await directory_repo.claude_code_workspace_ids(connection)
     keys, users, workspaces = await asyncio.gather(
         anthropic.api_keys(run.stats), anthropic.users(run.stats), anthropic.workspaces(run.stats)
     )
+    async with run.pool.acquire() as connection:
+        await directory_repo.remember_users(
+            connection,
+            [SeenUser(u.id, normalize_email(u.email), u.name) for u in users],
+            complete=True,
+        )
+        await directory_repo.remember_keys(connection, [_seen_key(key) for key in keys])
+        await directory_repo.pin_owner_names(connection)
+        owners = await directory_repo.key_owners(connection)
+        known_users = await directory_repo.remembered_users(connection)
+        known_keys = await directory_repo.remembered_keys(connection)
+        persisted = await directory_repo.claude_code_workspace_ids(connection)
     categories = WorkspaceCategories.build(
         configured_ids=run.settings.claude_code_workspace_ids,
         listed=[(workspace.id, workspace.name) for workspace in workspaces],
         persisted_ids=persisted,
+        claude_code_keys={
+            known.seen.api_key_id: known.claude_code_since
+            for known in known_keys
+            if known.claude_code_since is not None
+        },
     )
     async with run.pool.acquire() as connection:
         await directory_repo.remember_workspaces(
@@ -78,18 +97,35 @@ async def _load_context(run: SourceRun) -> ClaudeContext:
         )
     directory = build_directory(
         confidences=run.settings.confidences,
-        users=[(user.id, user.email) for user in users],
-        keys=[KeyInfo(key.id, key.name, key.workspace_id, _owner_user_id(key)) for key in keys],
+        users=known_users,
+        keys=[_key_info(known) for known in known_keys],
         owners=[(o.api_key_id, o.key_name, o.owner_email) for o in owners],
     )
     return ClaudeContext(directory, categories)
 
 
-def _owner_user_id(key: ApiKey) -> str | None:
+def _seen_key(key: ApiKey) -> SeenKey:
+    principal = key.principal
+    return SeenKey(
+        key.id,
+        key.name,
+        key.workspace_id,
+        key.created_by.id if key.created_by is not None else None,
+        principal.type if principal is not None else None,
+        principal.id if principal is not None else None,
+        key.status,
+    )
+
+
+def _key_info(known: KnownKey) -> KeyInfo:
     """The user a key acts as (its principal) or, failing that, the user who created it."""
-    if key.principal is not None and key.principal.type in (None, "user"):
-        return key.principal.id
-    return key.created_by.id if key.created_by is not None else None
+    key = known.seen
+    owner = key.created_by_user_id
+    if key.principal_id is not None and key.principal_type in (None, "user"):
+        owner = key.principal_id
+    return KeyInfo(
+        key.api_key_id, key.name, key.workspace_id, owner, known.names, known.claude_code_since
+    )
 
 
 def direct_directory(run: SourceRun) -> AttributionDirectory:

@@ -1,10 +1,12 @@
 """Messages usage report (`usage_report/messages`) → `fact_claude_daily_usage`, with the cost
-report's lines allocated to it through the run's `BillingJoin`."""
+report's lines allocated to it through the run's `BillingJoin`. A day is placed on its platforms
+once the Claude Code source of the same run has read it (`ClaudeCodeKeys`)."""
 
 from __future__ import annotations
 
 from app.orchestration.sources.assembly import Day, complete_days
 from app.orchestration.sources.billing import BillingJoin, buckets_fold
+from app.orchestration.sources.claude_code import ClaudeCodeKeys
 from app.orchestration.sources.claude_shared import AdminApiSource, claude_context
 from app.orchestration.sources.contract import SourceRun
 from app.processing import transform
@@ -20,10 +22,11 @@ class ClaudeUsageSource(AdminApiSource):
         try:
             context = await claude_context(run)
             pages = client.messages_usage(run.start, run.end, run.stats)
+            keys = ClaudeCodeKeys.of(run)
             async for day in complete_days(run, pages, buckets_fold()):
-                facts = transform.usage_facts(
-                    day.day, day.value, context.directory, context.categories
-                )
+                learned = await keys.settled(day.day)
+                categories = context.categories.with_keys(learned)
+                facts = transform.usage_facts(day.day, day.value, context.directory, categories)
                 await join.offer_usage(Day(day.day, facts, day.suspect))
                 del day, facts  # a day's models are freed before the next page downloads
             await join.usage_done()

@@ -47,6 +47,7 @@ class RunScope:
     settings: Settings
     tracker: RunTracker
     objects: dict[str, Any] = field(default_factory=dict)
+    days_of: dict[str, list[date]] = field(default_factory=dict)  # each source's own days
 
     @property
     def run_id(self) -> uuid.UUID:
