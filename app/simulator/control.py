@@ -58,6 +58,27 @@ async def inexact_cost_day(request: Request, body: DayRequest) -> dict[str, Any]
     return {"days": sorted(day.isoformat() for day in days)}
 
 
+class DirectoryChange(BaseModel):
+    departed: list[int] = []  # people (by index) who leave: gone from users, keys inactive
+    renamed_keys: dict[str, str] = {}  # key id → its new name
+    deleted_users: list[int] = []  # people Enterprise Analytics shows as deleted
+
+
+@router.post("/directory")
+async def change_directory(request: Request, body: DirectoryChange) -> dict[str, Any]:
+    """People leave, keys are renamed, Enterprise users are deleted — their history stays."""
+    truth = simulated(request).truth
+    truth.departed.update(body.departed)
+    truth.renamed_keys.update(body.renamed_keys)
+    truth.deleted_users.update(body.deleted_users)
+    truth.views.clear()
+    return {
+        "departed": sorted(truth.departed),
+        "renamed_keys": truth.renamed_keys,
+        "deleted_users": sorted(truth.deleted_users),
+    }
+
+
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}

@@ -100,11 +100,7 @@ async def test_sigkill_mid_run_is_marked_crashed_and_a_rerun_is_exact(
         got = normalise(await view_totals(pool))
     finally:
         await pool.close()
-    expected = {
-        key: value
-        for key, value in expected_totals(sim, LONG_START, LONG_END).items()
-        if key[1] != "claude_ai"
-    }
+    expected = expected_totals(sim, LONG_START, LONG_END, enterprise_analytics=False)
     assert got == expected
 
 

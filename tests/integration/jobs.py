@@ -80,11 +80,13 @@ async def view_totals(pool: asyncpg.Pool) -> dict[tuple[date, str], dict[str, An
 
 
 def expected_totals(
-    sim: Simulator, start: date = START, end: date = END
+    sim: Simulator, start: date = START, end: date = END, *, enterprise_analytics: bool = True
 ) -> dict[tuple[date, str], dict[str, Any]]:
+    """The view's totals per (day, platform); `enterprise_analytics`: the Analytics key is
+    configured (its products are in the tables)."""
     merged: dict[tuple[date, str], Totals] = {
-        **sim.truth.expected_platform_totals(start, end),
-        **sim.truth.expected_claude_ai_totals(start, end),
+        **sim.truth.expected_platform_totals(start, end, enterprise_analytics=enterprise_analytics),
+        **(sim.truth.expected_claude_ai_totals(start, end) if enterprise_analytics else {}),
     }
     return {
         key: {f: Decimal(getattr(t, f)) if "cost" in f else getattr(t, f) for f in VIEW_FIELDS}
