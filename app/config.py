@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     cursor_api_key: SecretStr | None = None
     cursor_api_base_url: HttpUrl = HttpUrl("https://api.cursor.com")
     cursor_requests_per_minute: float = Field(default=20.0, gt=0)
+    cursor_events_requests_per_minute: float = Field(default=60.0, gt=0)
+    # Spend reconciliation: a member whose Σ charged events differs from /teams/spend by more
+    # than this (after events' hour of lag) is a warning.
+    cursor_spend_tolerance_usd: Decimal = Field(default=Decimal("1.00"), ge=0)
     cursor_page_size: int = Field(default=500, ge=1, le=10_000)
     cursor_page_rows: int = Field(default=5_000, ge=1, le=1_000_000)
 

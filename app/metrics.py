@@ -22,7 +22,7 @@ from app.vocabulary import TERMINAL_RUN_STATUSES, CoverageState, RunTrigger
 
 ROW_OPERATIONS = ("inserted", "updated", "unchanged", "deleted")
 UPSTREAM_ENDPOINTS = {
-    "cursor": ("daily-usage-data", "teams/members"),
+    "cursor": ("daily-usage-data", "filtered-usage-events", "teams/spend", "teams/members"),
     "anthropic": (
         "usage_report/claude_code",
         "usage_report/messages",

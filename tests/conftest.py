@@ -151,6 +151,7 @@ class Simulator:
             "upstream_retry_base_seconds": 0.01,
             "upstream_max_retry_wait_seconds": 1.0,
             "cursor_requests_per_minute": 6000,
+            "cursor_events_requests_per_minute": 6000,
             "anthropic_requests_per_minute": 6000,
             "anthropic_compliance_requests_per_minute": 6000,
             "anthropic_analytics_requests_per_minute": 6000,

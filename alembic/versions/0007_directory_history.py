@@ -14,8 +14,8 @@ Create Date: 2026-11-30
 - `fact_claude_daily_usage` gains `account_id` and `service_account_id` (messages report, OAuth
   and OIDC federation) and `product` (Enterprise Analytics), all three in the grain, and
   `platform_basis` (`source`, `claude_code_workspace`, `claude_code_key`, `other_workspace`).
-- `claude_usage_by_user_day`: Enterprise Analytics `claude_code` rows bring tokens and billed
-  cost for a person-day; Admin API Claude Code analytics subscription tokens count only for
+- `claude_usage_by_user_day`: gains `requests` (Enterprise Analytics); Enterprise Analytics
+  `claude_code` rows bring tokens and billed cost for a person-day; Admin API Claude Code analytics subscription tokens count only for
   person-days Enterprise Analytics does not cover (nothing is counted twice).
 """
 
@@ -122,6 +122,7 @@ def _view() -> str:
                 AS billed_cost_usd,
             COALESCE(sum(cost_usd) FILTER (WHERE cost_kind = 'estimated'), 0)
                 AS estimated_cost_usd,
+            sum(requests) FILTER (WHERE counts_tokens)::bigint AS requests,
             {productivity},
             min(attribution_confidence) AS min_attribution_confidence,
             EXISTS (SELECT 1 FROM ingestion_coverage c

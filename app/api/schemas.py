@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -73,6 +73,11 @@ class SourceProgressOut(BaseModel):
     )
     warnings: list[str] = Field(
         description="What the source did not apply, e.g. a day that came back empty."
+    )
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the source measured beyond rows, e.g. cursor_spend's reconciliation"
+        " of charged usage events with /teams/spend (USD amounts as decimal strings).",
     )
     retries: int
     rate_limit_waits: int

@@ -1,4 +1,5 @@
-"""Cursor Admin API: daily usage (paged by users, ≤ 30-day windows) and team members."""
+"""Cursor Admin API: daily usage (paged by users, ≤ 30-day windows), usage events (the
+per-request ledger with cost, read one UTC day per chain), spend and team members."""
 
 from __future__ import annotations
 
@@ -6,10 +7,19 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
 from app.ingestion.http import MalformedPageError, RequestStats, UpstreamHttp
-from app.ingestion.models import CursorDailyRow, CursorDailyUsagePage, CursorMember
+from app.ingestion.models import (
+    CursorDailyRow,
+    CursorDailyUsagePage,
+    CursorMember,
+    CursorMemberSpend,
+    CursorSpendPage,
+    CursorUsageEvent,
+    CursorUsageEventsPage,
+)
 from app.ingestion.pagination import (
     InconsistentChain,
     Page,
+    exact_page,
     fetch_json_page,
     parse_page,
     restartable,
@@ -18,6 +28,10 @@ from app.ingestion.pagination import (
 MAX_WINDOW_DAYS = 30
 DAILY_USAGE = "/teams/daily-usage-data"
 MEMBERS = "/teams/members"
+USAGE_EVENTS = "/teams/filtered-usage-events"
+SPEND = "/teams/spend"
+EVENTS_PAGE_SIZE = 1000  # the documented maximum
+SPEND_PAGE_SIZE = 1000  # no documented maximum; one page for most teams
 
 
 def chunk_window(
@@ -43,10 +57,19 @@ def day_end_ms(day: date) -> int:
 class CursorClient:
     upstream = "cursor"
 
-    def __init__(self, http: UpstreamHttp, *, page_size: int = 500, page_rows: int = 5000) -> None:
+    def __init__(
+        self,
+        http: UpstreamHttp,
+        *,
+        page_size: int = 500,
+        page_rows: int = 5000,
+        events_http: UpstreamHttp | None = None,
+    ) -> None:
         self._http = http
         self._page_size = page_size
         self._page_rows = page_rows
+        # Usage events have their own rate limit (60/min against the Admin API's 20/min).
+        self._events_http = events_http or http
 
     def users_per_page(self, days: int) -> int:
         """A page carries users × days rows: ask for fewer users over longer windows, so a
@@ -143,6 +166,87 @@ class CursorClient:
             del rows
             if not has_next:
                 return
+            page_number += 1
+
+    def usage_events(
+        self, day: date, stats: RequestStats, *, until_ms: int | None = None
+    ) -> AsyncIterator[Page[CursorUsageEvent]]:
+        """Every usage event of one UTC day (both bounds inclusive, to the millisecond), capped
+        at `until_ms` for a day still in progress.
+
+        One day per chain: a day is complete when its chain ends, so its events are folded and
+        dropped page by page, never held. Pages are by offset and there is no event id, so a
+        chain whose `totalUsageEventsCount` moves between pages, or whose pages do not add up
+        to it, is read again from page 1 (`restartable`)."""
+        start_ms = day_start_ms(day)
+        end_ms = day_end_ms(day) if until_ms is None else min(day_end_ms(day), until_ms)
+        return restartable(
+            lambda: self._events_chain(start_ms, end_ms, str(day), stats),
+            upstream=self.upstream,
+            endpoint="filtered-usage-events",
+            where=str(day),
+        )
+
+    async def _events_chain(
+        self, start_ms: int, end_ms: int, day: str, stats: RequestStats
+    ) -> AsyncIterator[Page[CursorUsageEvent]]:
+        totals: set[int] = set()
+        read = 0
+        page_number = 1
+        while True:
+            where = f"{day} page {page_number}"
+            page: CursorUsageEventsPage = await self._events_http.request_json(
+                "POST", USAGE_EVENTS, endpoint="filtered-usage-events", stats=stats,
+                context=where,
+                json_body={"startDate": start_ms, "endDate": end_ms, "page": page_number,
+                           "pageSize": EVENTS_PAGE_SIZE},
+                decode=exact_page(CursorUsageEventsPage, upstream=self.upstream,
+                                  endpoint="filtered-usage-events", where=where),
+            )  # fmt: skip
+            has_next = page.pagination.hasNextPage
+            if has_next and not page.usageEvents:
+                raise MalformedPageError(
+                    f"cursor filtered-usage-events {where}: hasNextPage is true on an empty page",
+                    upstream=self.upstream,
+                    endpoint="filtered-usage-events",
+                )
+            if page.totalUsageEventsCount is not None:
+                totals.add(page.totalUsageEventsCount)
+            read += len(page.usageEvents)
+            events = [e for e in page.usageEvents if start_ms <= e.timestamp <= end_ms]
+            del page
+            if len(totals) > 1 or (not has_next and totals and read != min(totals)):
+                raise InconsistentChain(
+                    f"cursor filtered-usage-events {where}: {read} events read, "
+                    f"totalUsageEventsCount said {', '.join(map(str, sorted(totals)))}"
+                    " (events arrived while the day was read)",
+                    upstream=self.upstream,
+                    endpoint="filtered-usage-events",
+                )
+            yield Page(events, page_number, last=not has_next)
+            del events
+            if not has_next:
+                return
+            page_number += 1
+
+    async def spend(self, stats: RequestStats) -> tuple[int | None, list[CursorMemberSpend]]:
+        """This billing cycle's spend per member, and the cycle's start (epoch ms)."""
+        members: dict[str, CursorMemberSpend] = {}
+        cycle_start: int | None = None
+        page_number = 1
+        while True:
+            page = await self._http.request_json(
+                "POST", SPEND, endpoint="teams/spend", stats=stats,
+                context=f"page {page_number}",
+                json_body={"page": page_number, "pageSize": SPEND_PAGE_SIZE},
+                decode=exact_page(CursorSpendPage, upstream=self.upstream,
+                                  endpoint="teams/spend", where=f"page {page_number}"),
+            )  # fmt: skip
+            cycle_start = page.subscriptionCycleStart or cycle_start
+            for member in page.teamMemberSpend:  # a member shifted across pages: taken once
+                members.setdefault(str(member.userId or member.email), member)
+            if not page.teamMemberSpend or page_number >= (page.totalPages or 1):
+                return cycle_start, list(members.values())
             page_number += 1
 
     async def members(self, stats: RequestStats) -> list[CursorMember]:

@@ -76,20 +76,28 @@ def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClie
 
     cursor = None
     if settings.cursor_api_key is not None:
-        cursor = CursorClient(
-            UpstreamHttp(
+        concurrency = asyncio.Semaphore(settings.upstream_max_concurrency)
+
+        def cursor_http(per_minute: float) -> UpstreamHttp:
+            assert settings.cursor_api_key is not None
+            return UpstreamHttp(
                 client,
                 upstream="cursor",
                 base_url=str(settings.cursor_api_base_url),
                 key_setting="CURSOR_API_KEY",
                 auth=httpx.BasicAuth(settings.cursor_api_key.get_secret_value(), ""),
-                limiter=AsyncLimiter(settings.cursor_requests_per_minute, 60),
-                concurrency=asyncio.Semaphore(settings.upstream_max_concurrency),
+                limiter=AsyncLimiter(per_minute, 60),
+                concurrency=concurrency,
                 policy=policy,
                 secrets=secrets,
-            ),
+            )
+
+        cursor = CursorClient(
+            cursor_http(settings.cursor_requests_per_minute),
             page_size=settings.cursor_page_size,
             page_rows=settings.cursor_page_rows,
+            # Usage events are limited on their own (60/min), apart from the other endpoints.
+            events_http=cursor_http(settings.cursor_events_requests_per_minute),
         )
     admin = None
     if settings.anthropic_admin_api_key is not None:

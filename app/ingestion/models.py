@@ -132,6 +132,83 @@ class CursorMember(Upstream):
     isRemoved: bool = False
 
 
+class CursorTokenUsage(Upstream):
+    inputTokens: Count = 0
+    outputTokens: Count = 0
+    cacheWriteTokens: Count = 0
+    cacheReadTokens: Count = 0
+    totalCents: Decimal = Decimal(0)  # model cost in cents (fractional), a JSON number
+
+
+def _epoch_ms(value: object) -> object:
+    """`timestamp` is epoch milliseconds as a *string* (documented), or a number."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
+
+
+class CursorUsageEvent(Upstream):
+    """One billable or included request (`POST /teams/filtered-usage-events`); no event id."""
+
+    timestamp: Annotated[int, BeforeValidator(_epoch_ms)]
+    userEmail: str | None = None
+    serviceAccountId: str | None = None
+    serviceAccountName: str | None = None
+    model: str | None = None
+    kind: str | None = None
+    maxMode: bool | None = None
+    requestsCosts: Decimal = Decimal(0)  # request units, may be fractional
+    isTokenBasedCall: bool | None = None
+    isChargeable: bool = False
+    isHeadless: bool = False
+    tokenUsage: CursorTokenUsage | None = None
+    chargedCents: Decimal = Decimal(0)  # model cost + Cursor Token Rate (what spend adds up)
+    cursorTokenFee: Decimal | None = None
+
+    @property
+    def usage_date(self) -> dt.date:
+        return datetime.fromtimestamp(self.timestamp / 1000, tz=UTC).date()
+
+
+class CursorEventsPagination(Upstream):
+    numPages: int | None = None
+    currentPage: int | None = None
+    pageSize: int | None = None
+    hasNextPage: bool
+
+
+class CursorUsageEventsPage(Upstream):
+    totalUsageEventsCount: int | None = None
+    pagination: CursorEventsPagination
+    usageEvents: Annotated[
+        list[CursorUsageEvent], BeforeValidator(lambda v: [] if v is None else v)
+    ]
+
+
+class CursorMemberSpend(Upstream):
+    userId: int | str | None = None
+    email: str | None = None
+    name: str | None = None
+    spendCents: Decimal | None = None  # on-demand only (older shape: the total)
+    overallSpendCents: Decimal | None = None  # on-demand + included (newer shape)
+
+    @property
+    def total_cents(self) -> Decimal:
+        """Both documented shapes: `overallSpendCents` when sent, else `spendCents`."""
+        if self.overallSpendCents is not None:
+            return self.overallSpendCents
+        return self.spendCents or Decimal(0)
+
+
+class CursorSpendPage(Upstream):
+    teamMemberSpend: Annotated[
+        list[CursorMemberSpend], BeforeValidator(lambda v: [] if v is None else v)
+    ]
+    subscriptionCycleStart: int | None = None  # epoch ms
+    totalMembers: int | None = None
+    totalPages: int | None = None
+
+
 # --- Anthropic: Claude Code analytics --------------------------------------------------------
 
 

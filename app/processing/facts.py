@@ -49,9 +49,34 @@ class CursorFact:
     client_version: str | None
     attribution_method: str
     attribution_confidence: Decimal
+    in_daily_usage: bool = True  # the daily-usage source reported the person that day
 
     def key(self) -> tuple[Any, ...]:
         return (self.usage_date, self.email)
+
+
+@dataclass(slots=True)
+class CursorSpendFact:
+    """The `cursor_spend` source's columns of a `fact_cursor_daily_usage` row: a day's usage
+    events folded per person (or per service account). Money in USD, exact."""
+
+    usage_date: date
+    email: str  # a person's, or `service-account:<id>` for a service account's row
+    charged_cost_usd: Decimal
+    model_cost_usd: Decimal
+    token_fee_usd: Decimal
+    billable_requests: Decimal
+    usage_events: int
+    chargeable_events: int
+    headless_events: int
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    service_account_id: str | None
+    service_account_name: str | None
+    attribution_method: str
+    attribution_confidence: Decimal
 
 
 @dataclass(slots=True)
@@ -133,6 +158,7 @@ class ClaudeFact:
 
 
 CURSOR_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CursorFact))
+CURSOR_SPEND_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CursorSpendFact))
 CURSOR_COUNTERS: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(CursorFact) if f.type == "int"
 )

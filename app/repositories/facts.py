@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Protocol
 
@@ -28,14 +29,17 @@ import asyncpg
 from app.processing.facts import (
     CLAUDE_COLUMNS,
     CURSOR_COLUMNS,
+    CURSOR_SPEND_COLUMNS,
     ClaudeFact,
     ClaudeSource,
+    CursorSpendFact,
 )
 from app.repositories.digests import DayDigest, digest_rows, encode_rows
 
 CURSOR_TABLE = "fact_cursor_daily_usage"
 CLAUDE_TABLE = "fact_claude_daily_usage"
 CURSOR_SOURCE = "cursor"
+CURSOR_SPEND_SOURCE = "cursor_spend"
 
 Row = tuple[Any, ...]
 cursor_row = attrgetter(*CURSOR_COLUMNS)
@@ -61,39 +65,64 @@ class WriteCounts:
 
 
 def _merge_sql(
-    table: str, stage: str, columns: Sequence[str], key: Sequence[str], compared: Sequence[str]
+    table: str,
+    stage: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    compared: Sequence[str],
+    owned: str | None = None,
 ) -> str:
-    """Upsert the staged rows (parameter $1 = run id)."""
+    """Upsert the staged rows (parameter $1 = run id). `owned`: for a row two sources share,
+    the predicate saying this source's columns are present — a row that only the other source
+    held counts as inserted (this source's data is new), not updated."""
     column_list = ", ".join(columns)
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in compared)
     target = ", ".join(f"{table}.{column}" for column in compared)
     incoming = ", ".join(f"EXCLUDED.{column}" for column in compared)
+    keys = ", ".join(key)
+    if owned is None:
+        prior, is_new = "", "inserted"
+    else:
+        joined = " AND ".join(f"staged.{column} = fact.{column}" for column in key)
+        prior = f"""prior AS (
+            SELECT {", ".join(f"fact.{column}" for column in key)}
+              FROM {table} AS fact JOIN {stage} AS staged ON {joined}
+             WHERE {owned}
+        ),"""
+        is_new = f"(inserted OR ({keys}) NOT IN (SELECT {keys} FROM prior))"
     return f"""
-        WITH merged AS (
+        WITH {prior} merged AS (
             INSERT INTO {table} AS {table} ({column_list}, run_id)
             SELECT {column_list}, $1::uuid FROM {stage}
-            ON CONFLICT ({", ".join(key)}) DO UPDATE
+            ON CONFLICT ({keys}) DO UPDATE
                SET {updates}, run_id = EXCLUDED.run_id, updated_at = now()
              WHERE ({target}) IS DISTINCT FROM ({incoming})
-            RETURNING (xmax = 0) AS inserted
+            RETURNING {", ".join(f"{table}.{column}" for column in key)}, (xmax = 0) AS inserted
         )
-        SELECT count(*) FILTER (WHERE inserted) AS inserted,
-               count(*) FILTER (WHERE NOT inserted) AS updated
+        SELECT count(*) FILTER (WHERE {is_new}) AS inserted,
+               count(*) FILTER (WHERE NOT {is_new}) AS updated
           FROM merged
     """
 
 
 @dataclass(frozen=True)
 class _FactTable:
-    """How one fact table is written; `source` narrows a day to one upstream's rows."""
+    """How one source's part of a fact table is written; `source` narrows a day to one
+    upstream's rows."""
 
     name: str
     columns: tuple[str, ...]
     stage: str
     stage_ddl: tuple[str, ...]
     merge: str
-    day_exists: str  # $1 = day, $2 = source
-    delete_stale: str  # $1 = day, $2 = source
+    day_exists: str  # $1 = day, $2 = source: the source holds rows of the day
+    delete_stale: str  # $1 = day, $2 = source; returns how many rows it removed
+    # A table whose rows two sources share (`$1` = day): any row of the day, either's.
+    occupied: str | None = None
+
+
+# Columns every source of a shared row writes (with the same value): not reset by either.
+_SHARED_COLUMNS = ("usage_date", "attribution_method", "attribution_confidence")
 
 
 def _fact_table(
@@ -102,9 +131,39 @@ def _fact_table(
     key: str,
     source_filter: str,
     stage_like: str,
+    *,
+    other_source: str | None = None,
+    owned: str | None = None,
+    stage_suffix: str = "",
 ) -> _FactTable:
-    stage = f"stage_{name}"
+    """`other_source`: for a row two sources share (each owning its columns), the predicate
+    saying the other source holds the row too — a row this source no longer reports then has
+    only this source's columns reset (to their defaults), and is deleted only when neither
+    source reports it."""
+    stage = f"stage_{name}{stage_suffix}"
     compared = tuple(column for column in columns if column not in ("usage_date", key))
+    unreported = f"""fact.usage_date = $1 AND {source_filter}
+               AND NOT EXISTS (SELECT 1 FROM {stage} AS staged WHERE staged.{key} = fact.{key})"""
+    if other_source is None:
+        delete_stale = f"""
+            WITH gone AS (DELETE FROM {name} AS fact WHERE {unreported} RETURNING 1)
+            SELECT count(*) FROM gone
+        """
+    else:
+        reset = ", ".join(
+            f"{column} = DEFAULT" for column in columns if column not in (*_SHARED_COLUMNS, key)
+        )
+        delete_stale = f"""
+            WITH gone AS (
+                DELETE FROM {name} AS fact WHERE {unreported} AND NOT ({other_source})
+                RETURNING 1
+            ), emptied AS (
+                UPDATE {name} AS fact SET {reset}, updated_at = now()
+                 WHERE {unreported} AND ({other_source})
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM emptied)
+        """
     return _FactTable(
         name=name,
         columns=columns,
@@ -116,15 +175,17 @@ def _fact_table(
             # stale statistics picks a nested loop over the whole stage per row.
             f"CREATE INDEX IF NOT EXISTS {stage}_key ON {stage} ({key})",
         ),
-        merge=_merge_sql(name, stage, columns, ("usage_date", key), compared),
+        merge=_merge_sql(name, stage, columns, ("usage_date", key), compared, owned),
         day_exists=(
-            f"SELECT EXISTS (SELECT 1 FROM {name} WHERE usage_date = $1 AND {source_filter})"
+            f"SELECT EXISTS (SELECT 1 FROM {name} AS fact"
+            f" WHERE fact.usage_date = $1 AND {source_filter})"
         ),
-        delete_stale=f"""
-            DELETE FROM {name} AS fact
-             WHERE fact.usage_date = $1 AND {source_filter}
-               AND NOT EXISTS (SELECT 1 FROM {stage} AS staged WHERE staged.{key} = fact.{key})
-        """,
+        delete_stale=delete_stale,
+        occupied=(
+            None
+            if other_source is None
+            else f"SELECT EXISTS (SELECT 1 FROM {name} WHERE usage_date = $1)"
+        ),
     )
 
 
@@ -135,13 +196,26 @@ CLAUDE_FACTS = _fact_table(
     source_filter="source = $2",
     stage_like="INCLUDING GENERATED INCLUDING DEFAULTS",
 )
-# Every Cursor row comes from one source; `$2` is still bound, so give it a type.
+# A Cursor row is shared by two sources, each owning its columns: daily usage (activity) and
+# usage events (spend). `$2` is still bound, so give it a type.
 CURSOR_FACTS = _fact_table(
     CURSOR_TABLE,
     CURSOR_COLUMNS,
     key="email",
-    source_filter="$2::text IS NOT NULL",
+    source_filter="fact.in_daily_usage AND $2::text IS NOT NULL",
     stage_like="INCLUDING DEFAULTS",
+    other_source="fact.usage_events IS NOT NULL",
+    owned="fact.in_daily_usage",
+)
+CURSOR_SPEND_FACTS = _fact_table(
+    CURSOR_TABLE,
+    CURSOR_SPEND_COLUMNS,
+    key="email",
+    source_filter="fact.usage_events IS NOT NULL AND $2::text IS NOT NULL",
+    stage_like="INCLUDING DEFAULTS",
+    other_source="fact.in_daily_usage",
+    owned="fact.usage_events IS NOT NULL",
+    stage_suffix="_spend",
 )
 
 # Marks the pipeline's own write transactions: the digest trigger (migration 0003) drops the
@@ -227,6 +301,9 @@ async def replace_day(
     exists = stored is not None or await connection.fetchval(table.day_exists, day, source)
     if keep_if_emptied and exists and incoming.empty:
         return WriteCounts(kept=1)
+    if table.occupied is not None and not exists:
+        # Rows another source wrote for the day would collide with a plain COPY.
+        exists = await connection.fetchval(table.occupied, day)
     if not exists:
         # Nothing to compare, update or delete.
         columns = (*table.columns, "run_id")
@@ -252,12 +329,12 @@ async def replace_day(
         merged = await connection.fetchrow(table.merge, run_id)
         assert merged is not None
         inserted, updated = int(merged["inserted"]), int(merged["updated"])
-        status = await connection.execute(table.delete_stale, day, source)
+        removed = await connection.fetchval(table.delete_stale, day, source)
         counts = WriteCounts(
             inserted=inserted,
             updated=updated,
             unchanged=incoming.count - inserted - updated,
-            deleted=int(status.split()[-1]),
+            deleted=int(removed),
         )
     await connection.execute(
         _STORE_DIGEST, table.name, source, day, incoming.digest(), incoming.count
@@ -343,3 +420,72 @@ async def replace_claude_days(
                 write.keep_if_emptied,
             )
     return counts
+
+
+# --- Cursor spend ------------------------------------------------------------------------------
+
+
+_cursor_spend_row = attrgetter(*CURSOR_SPEND_COLUMNS)
+
+
+class _SpendRows:
+    """One day's spend rows: one per person, already folded (a few thousand at most)."""
+
+    def __init__(self, facts: Sequence[CursorSpendFact]) -> None:
+        self._rows = [_cursor_spend_row(fact) for fact in facts]
+        self._digest: bytes | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self._rows
+
+    @property
+    def count(self) -> int:
+        return len(self._rows)
+
+    def rows(self) -> list[Row]:
+        return self._rows
+
+    def digest(self) -> bytes:
+        if self._digest is None:
+            self._digest = digest_rows(self._rows)
+        return self._digest
+
+    def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[Row]:
+        return ((*row, run_id) for row in self._rows)
+
+    def folded_for_first_load(self, run_id: uuid.UUID | None) -> None:
+        return None  # one row per identity by construction: a duplicate is a bug
+
+
+async def replace_cursor_spend_day(
+    connection: asyncpg.Connection,
+    day: date,
+    facts: Sequence[CursorSpendFact],
+    run_id: uuid.UUID | None,
+    keep_if_emptied: bool = False,
+) -> WriteCounts:
+    """The spend columns of one Cursor day, exactly as `facts` say, in one transaction; the
+    daily-usage columns of the same rows are left as they are."""
+    if any(fact.usage_date != day for fact in facts):
+        raise ValueError(f"cursor_spend: facts of another day in the write for {day}")
+    async with writing(connection):
+        return await replace_day(
+            connection,
+            CURSOR_SPEND_FACTS,
+            day,
+            CURSOR_SPEND_SOURCE,
+            _SpendRows(facts),
+            run_id,
+            keep_if_emptied,
+        )
+
+
+async def charged_since(connection: asyncpg.Connection, first_day: date) -> dict[str, Decimal]:
+    """Σ charged cost per email from `first_day` on (the reconciliation's side of events)."""
+    rows = await connection.fetch(
+        f"SELECT email, sum(charged_cost_usd) AS charged FROM {CURSOR_TABLE}"
+        " WHERE usage_date >= $1 AND charged_cost_usd IS NOT NULL GROUP BY email",
+        first_day,
+    )
+    return {row["email"]: row["charged"] for row in rows}

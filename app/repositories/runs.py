@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
+from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict
@@ -44,6 +45,8 @@ class SourceProgress:
     rows_skipped: int = 0
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # What a source measured beyond rows (e.g. the Cursor spend reconciliation).
+    details: dict[str, Any] = field(default_factory=dict)
     retries: int = 0
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
@@ -57,12 +60,12 @@ class SourceProgress:
         values = {name: row[name] for name in _SOURCE_FIELDS}
         values["status"] = SourceStatus(values["status"])
         for name in _JSON_FIELDS:
-            values[name] = json.loads(values[name])
+            values[name] = json.loads(values[name]) if values[name] is not None else {}
         return cls(**values)
 
 
 _SOURCE_FIELDS = tuple(f.name for f in fields(SourceProgress))
-_JSON_FIELDS = ("skipped_by_reason", "warnings")  # jsonb columns
+_JSON_FIELDS = ("skipped_by_reason", "warnings", "details")  # jsonb columns
 _PROGRESS_COLUMNS = tuple(name for name in _SOURCE_FIELDS if name not in ("source", "target_table"))
 
 

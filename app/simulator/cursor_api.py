@@ -1,5 +1,6 @@
-"""The Cursor Admin API: daily usage (both documented modes, with the `period` echo) and the
-team's members. Basic auth with the key as user name and an empty password."""
+"""The Cursor Admin API: daily usage (both documented modes, with the `period` echo), usage
+events, this cycle's spend and the team's members. Basic auth with the key as user name and an
+empty password."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.simulator.faults import MEMBERSHIP_KINDS
-from app.simulator.model import GroundTruth, Person
+from app.simulator.model import CursorEvent, GroundTruth, Person
 from app.simulator.plumbing import Reject, cursor_auth, cursor_error, respond, simulated
 
 MAX_WINDOW_DAYS = 30
@@ -102,3 +103,83 @@ async def members(request: Request) -> Response:
         for person in truth.cursor_members()
     ]
     return await respond(request, "teams/members", "cursor", {"teamMembers": listed}, 1, False)
+
+
+@router.post("/teams/filtered-usage-events")
+async def usage_events(request: Request) -> Response:
+    """Events with startDate ≤ timestamp ≤ endDate (both inclusive, ms), newest first, paged by
+    offset (`pageSize` default 100, at most 1000); nothing after the present."""
+    cursor_auth(request)
+    body, start_ms, end_ms = await _window(request)
+    sim = simulated(request)
+    truth = sim.truth
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    end_ms = min(end_ms, now_ms)
+
+    def window() -> list[CursorEvent]:
+        return [
+            event
+            for day in reversed(list(truth.days(_day(start_ms), _day(max(start_ms, end_ms)))))
+            for event in truth.cursor_events(day)
+            if start_ms <= event.timestamp <= end_ms
+        ]
+
+    events = truth.views.get("cursor_event_window", (start_ms, end_ms), 2, window)
+    page = int(body.get("page") or 1)
+    page_size = min(int(body.get("pageSize") or 100), 1000)
+    if sim.options.page_cap:
+        page_size = min(page_size, sim.options.page_cap)
+    pages = max(1, -(-len(events) // page_size))
+    chosen = events[(page - 1) * page_size : page * page_size]
+    payload = {
+        "totalUsageEventsCount": len(events),
+        "pagination": {
+            "numPages": pages,
+            "currentPage": page,
+            "pageSize": page_size,
+            "hasNextPage": page < pages,
+            "hasPreviousPage": page > 1,
+        },
+        "usageEvents": [truth.render_cursor_event(event) for event in chosen],
+        "period": {"startDate": start_ms, "endDate": end_ms},
+    }
+    return await respond(request, "filtered-usage-events", "cursor", payload, page, page > 1)
+
+
+@router.post("/teams/spend")
+async def spend(request: Request) -> Response:
+    """This cycle's spend per current member, consistent with the usage events."""
+    cursor_auth(request)
+    body = await request.json()
+    truth = simulated(request).truth
+    first, spend_cents = truth.cursor_spend(datetime.now(UTC).date())
+    members = []
+    for n, person in enumerate(truth.cursor_members()):
+        on_demand, overall = spend_cents[person.index]
+        if n == 0:
+            overall += truth.cursor_spend_drift_cents
+        entry: dict[str, Any] = {
+            "userId": f"user_{person.cursor_user_id}",
+            "name": person.name,
+            "email": person.shown_email("cursor"),
+            "role": "owner" if person.index == 0 else "member",
+            "fastPremiumRequests": 0,
+            "hardLimitOverrideDollars": 0,
+            "monthlyLimitDollars": None,
+        }
+        if truth.cursor_spend_old_shape:  # older copies: spendCents was the total
+            entry["spendCents"] = overall
+        else:
+            entry |= {"spendCents": on_demand, "overallSpendCents": overall}
+        members.append(entry)
+    page = int(body.get("page") or 1)
+    page_size = int(body.get("pageSize") or 100)
+    pages = max(1, -(-len(members) // page_size))
+    midnight = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    payload = {
+        "teamMemberSpend": members[(page - 1) * page_size : page * page_size],
+        "subscriptionCycleStart": int(midnight.timestamp() * 1000),
+        "totalMembers": len(members),
+        "totalPages": pages,
+    }
+    return await respond(request, "teams/spend", "cursor", payload, page, page > 1)

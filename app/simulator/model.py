@@ -39,6 +39,10 @@ SERVICE_ACCOUNT_ID = "svac_01SimDeployBot000000000"  # OIDC federation: no key, 
 # Enterprise Analytics products (reference §8.4); `claude_code` is seat users' Claude Code.
 OTHER_PRODUCTS = ("cowork", "office_agent", "claude_in_chrome", "claude_design", "claude-in-slack")
 PRODUCTS = ("chat", "claude_code", *OTHER_PRODUCTS)
+# Cursor usage events: a background-agent service account beside the people.
+CURSOR_SERVICE_ACCOUNT = ("sa_01SimBackgroundAgent", "Background agent")
+CURSOR_EVENT_MODELS = ("claude-4.5-sonnet", "gpt-5", "claude-4-sonnet-thinking", "composer-1")
+REQUEST_UNITS = (Decimal("0.5"), Decimal(1), Decimal("1.4"), Decimal(2), Decimal(5))
 
 MODELS = ("claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-4-5")
 MODEL_LABEL = {
@@ -222,6 +226,11 @@ class GroundTruth:
     renamed_keys: dict[str, str] = field(default_factory=dict)
     # People Enterprise Analytics shows as deleted (email null, "Deleted User").
     deleted_users: set[int] = field(default_factory=set)
+    # Cursor's current billing cycle (first day, last day); None: this month up to today.
+    cursor_cycle: tuple[date, date] | None = None
+    # Cents /teams/spend adds to its first member (a drifted spend); the older response shape.
+    cursor_spend_drift_cents: Decimal = Decimal(0)
+    cursor_spend_old_shape: bool = False
     views: Views = field(default_factory=Views, init=False, repr=False)
 
     # --- directory ----------------------------------------------------------------------
@@ -270,11 +279,12 @@ class GroundTruth:
         return random.Random(_stream_seed(self.seed, kind, index, day, revision))
 
     def restate(self, kind: str, day: date, people: int) -> frozenset[int]:
-        """Change `kind` values ('cursor', 'claude') of `people` active people on `day`."""
+        """Change `kind` values ('cursor', 'cursor_events', 'claude') of `people` active
+        people on `day`."""
         chosen = frozenset(
             person.index
             for person in self.people
-            if (kind == "cursor" and person.uses_cursor)
+            if (kind in ("cursor", "cursor_events") and person.uses_cursor)
             or (kind == "claude" and (person.claude_code_key or person.api_keys))
         )
         chosen = frozenset(sorted(chosen)[:people])
@@ -341,6 +351,112 @@ class GroundTruth:
         leaving = self.cursor_members()[0].index if index is None else index
         self.hidden_cursor_members.add(leaving)
         return leaving
+
+    # --- Cursor usage events and spend ---------------------------------------------------------
+
+    def cursor_events(self, day: date) -> list[CursorEvent]:
+        """A day's usage events, newest first: the same people and days as daily usage (an
+        active person-day has events; removed members' past events remain), plus the service
+        account's headless ones."""
+        return self.views.get("cursor_events", day, 4, lambda: self._cursor_events(day))
+
+    def _cursor_events(self, day: date) -> list[CursorEvent]:
+        midnight = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+        events: list[CursorEvent] = []
+        for person in self.people:
+            # Active as daily usage first said (a restatement of the counters, kind "cursor",
+            # leaves events alone; kind "cursor_events" restates them).
+            first_said = random.Random(_stream_seed(self.seed, "cursor", person.index, day, 0))
+            if not person.uses_cursor or first_said.random() >= 0.75:
+                continue
+            rng = self._rng("cursor_events", person.index, day)
+            for _ in range(rng.randint(1, 8)):
+                events.append(_cursor_event(rng, midnight, person.index))
+        rng = self._rng("cursor_events", -5, day)
+        if rng.random() < 0.7:
+            for _ in range(rng.randint(1, 6)):
+                events.append(_cursor_event(rng, midnight, -5, headless=True))
+        events.sort(key=lambda event: event.timestamp, reverse=True)
+        return events
+
+    def render_cursor_event(self, event: CursorEvent) -> dict[str, object]:
+        rendered: dict[str, object] = {
+            "timestamp": str(event.timestamp),
+            "model": event.model,
+            "kind": "Usage-based" if event.chargeable else "Included in Business",
+            "maxMode": event.max_mode,
+            "requestsCosts": event.request_units,
+            "isTokenBasedCall": event.tokens is not None,
+            "isChargeable": event.chargeable,
+            "isHeadless": event.headless,
+            "chargedCents": event.charged_cents,
+        }
+        if event.person < 0:
+            rendered["serviceAccountId"], rendered["serviceAccountName"] = CURSOR_SERVICE_ACCOUNT
+        else:
+            rendered["userEmail"] = self.people[event.person].shown_email("cursor")
+            rendered["conversationId"] = f"conv-{event.timestamp}-{event.person}"
+        if event.tokens is not None:
+            inputs, outputs, writes, reads = event.tokens
+            rendered["tokenUsage"] = {
+                "inputTokens": inputs, "outputTokens": outputs, "cacheWriteTokens": writes,
+                "cacheReadTokens": reads, "totalCents": event.model_cents,
+            }  # fmt: skip
+        if event.token_fee_cents is not None:
+            rendered["cursorTokenFee"] = event.token_fee_cents
+        return rendered
+
+    def cursor_cycle_days(self, today: date) -> tuple[date, date]:
+        return self.cursor_cycle or (today.replace(day=1), today)
+
+    def cursor_spend(self, today: date) -> tuple[date, dict[int, tuple[Decimal, Decimal]]]:
+        """This cycle's (on-demand, overall) cents per current member, from the events."""
+        first, last = self.cursor_cycle_days(today)
+        spend: dict[int, tuple[Decimal, Decimal]] = {
+            person.index: (Decimal(0), Decimal(0)) for person in self.cursor_members()
+        }
+        for day in self.days(first, last):
+            for event in self.cursor_events(day):
+                if event.person in spend:
+                    on_demand, overall = spend[event.person]
+                    extra = event.charged_cents if event.chargeable else Decimal(0)
+                    spend[event.person] = (on_demand + extra, overall + event.charged_cents)
+        return first, spend
+
+    def expected_cursor_spend(
+        self, start: date, end: date
+    ) -> dict[tuple[date, str], dict[str, object]]:
+        """What the spend columns must hold per (day, identity)."""
+        expected: dict[tuple[date, str], dict[str, Any]] = {}
+        for day in self.days(start, end):
+            for event in self.cursor_events(day):
+                if event.person < 0:
+                    identity = f"service-account:{CURSOR_SERVICE_ACCOUNT[0]}".lower()
+                else:
+                    identity = self.people[event.person].email
+                row = expected.setdefault(
+                    (day, identity),
+                    {"charged_cost_usd": Decimal(0), "model_cost_usd": Decimal(0),
+                     "token_fee_usd": Decimal(0), "billable_requests": Decimal(0),
+                     "usage_events": 0, "chargeable_events": 0, "headless_events": 0,
+                     "input_tokens": 0, "output_tokens": 0, "cache_write_tokens": 0,
+                     "cache_read_tokens": 0},
+                )  # fmt: skip
+                row["charged_cost_usd"] += event.charged_cents / 100
+                row["model_cost_usd"] += event.model_cents / 100
+                row["token_fee_usd"] += (event.token_fee_cents or Decimal(0)) / 100
+                row["billable_requests"] += event.request_units
+                row["usage_events"] += 1
+                row["chargeable_events"] += event.chargeable
+                row["headless_events"] += event.headless
+                if event.tokens is not None:
+                    for name, value in zip(
+                        ("input_tokens", "output_tokens", "cache_write_tokens",
+                         "cache_read_tokens"),
+                        event.tokens, strict=True,
+                    ):  # fmt: skip
+                        row[name] += value
+        return expected
 
     # --- Claude Code analytics ---
 
@@ -946,6 +1062,55 @@ def _add_breakdown(record: dict[str, object], row_for_model: object) -> None:
         row.output_tokens += tokens["output"]
         row.cache_read_input_tokens += tokens["cache_read"]
         row.cache_creation_5m += tokens["cache_creation"]
+
+
+class CursorEvent(NamedTuple):
+    """One Cursor usage event, compact (a 10,000-person day holds tens of thousands)."""
+
+    timestamp: int  # epoch ms
+    person: int  # index; negative: the service account
+    model: str
+    chargeable: bool
+    headless: bool
+    max_mode: bool
+    request_units: Decimal
+    tokens: tuple[int, int, int, int] | None  # input, output, cache write, cache read
+    model_cents: Decimal
+    token_fee_cents: Decimal | None
+    charged_cents: Decimal
+
+
+def _cursor_event(
+    rng: random.Random, midnight: int, person: int, *, headless: bool = False
+) -> CursorEvent:
+    token_based = rng.random() < 0.7
+    tokens = None
+    model_cents = Decimal(0)
+    fee = None
+    if token_based:
+        tokens = (
+            rng.randint(100, 20_000), rng.randint(50, 8_000),
+            rng.randint(0, 9_000), rng.randint(0, 50_000),
+        )  # fmt: skip
+        model_cents = Decimal(rng.randint(100, 5_000_000)) / 100_000  # fractional cents
+        if rng.random() < 0.5:  # a third-party model: Cursor's Token Rate on top
+            fee = Decimal(rng.randint(1, 300)) / 100
+        charged = model_cents + (fee or 0)
+    else:
+        charged = Decimal(rng.choice((0, 4, 8)))
+    return CursorEvent(
+        timestamp=midnight + rng.randint(0, 86_399_999),
+        person=person,
+        model=rng.choice(CURSOR_EVENT_MODELS),
+        chargeable=rng.random() < 0.4,
+        headless=headless or rng.random() < 0.1,
+        max_mode=rng.random() < 0.3,
+        request_units=rng.choice(REQUEST_UNITS),
+        tokens=tokens,
+        model_cents=model_cents,
+        token_fee_cents=fee,
+        charged_cents=charged,
+    )
 
 
 class ActivityEvent(NamedTuple):

@@ -89,6 +89,7 @@ def services(e2e_database: str, sim: Simulator, tmp_path: Path) -> Iterator[Any]
             "SHUTDOWN_DEADLINE_SECONDS": "3",
             "UPSTREAM_RETRY_BASE_SECONDS": "0.05",
             "CURSOR_REQUESTS_PER_MINUTE": "6000",
+            "CURSOR_EVENTS_REQUESTS_PER_MINUTE": "6000",
             "ANTHROPIC_REQUESTS_PER_MINUTE": "6000",
             "ANTHROPIC_COMPLIANCE_REQUESTS_PER_MINUTE": "6000",
             "ANTHROPIC_ANALYTICS_REQUESTS_PER_MINUTE": "6000",

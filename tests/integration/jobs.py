@@ -145,7 +145,11 @@ async def cursor_against_truth(
     table = await snapshot(pool, "fact_cursor_daily_usage")
     truth = sim.truth.expected_cursor_rows(start, end)
     return (
-        {key: tuple(row[c] for c in CURSOR_COUNTERS) for key, row in table.items()},
+        {
+            key: tuple(row[c] for c in CURSOR_COUNTERS)
+            for key, row in table.items()
+            if row["in_daily_usage"]  # rows of people only usage events name are not daily rows
+        },
         {
             (day, email.lower()): tuple(row[f] for f in CURSOR_UPSTREAM)
             for (day, email), row in truth.items()

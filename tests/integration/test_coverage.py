@@ -27,7 +27,7 @@ from tests.integration.conftest import AUTH, serve, wait_for
 from tests.integration.jobs import expected_totals, normalise, run_job, view_totals
 from tests.integration.test_metrics import scrape, value
 
-ALL = ("cursor", "claude_code", "claude_usage", "claude_cost", "claude_ai")
+ALL = ("cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai")
 CURSOR_ONLY = {
     "anthropic_admin_api_key": None,
     "claude_ai_activity_enabled": False,
@@ -116,9 +116,11 @@ async def test_a_source_failing_two_slots_is_retried_until_its_days_are_final(
     settings = simulator.settings(backfill_horizon_days=3, **CURSOR_ONLY)
     window = (date(2026, 8, 3), date(2026, 8, 5))
     simulator.fault("daily-usage-data", kind="status", status=500, times=None)
-    for _slot in range(2):
+    for slot in range(2):
         plan = await plan_heal(db, settings, today=today)
-        assert plan is not None and (plan.start, plan.end, plan.sources) == (*window, ("cursor",))
+        # The spend source succeeds in the first slot: the second heals daily usage alone.
+        sources = ("cursor", "cursor_spend") if slot == 0 else ("cursor",)
+        assert plan is not None and (plan.start, plan.end, plan.sources) == (*window, sources)
         _, outcome = await run_plan(db, simulator, plan, upstream_max_attempts=1, **CURSOR_ONLY)
         assert outcome.sources["cursor"].status == "failed"
         assert set((await states(db, ("cursor",), *window)).values()) == {CoverageState.FAILED}
@@ -249,7 +251,8 @@ async def test_post_runs_heal_queues_what_the_schedule_would(
         run = await wait_for(api, response.headers["Location"])
     yesterday = utc_today() - timedelta(days=1)
     assert run["status"] == "succeeded"
-    assert run["source_windows"] == {"cursor": [str(yesterday - timedelta(days=1)), str(yesterday)]}
+    both_days = [str(yesterday - timedelta(days=1)), str(yesterday)]
+    assert run["source_windows"] == {"cursor": both_days, "cursor_spend": both_days}
     got = await states(db, ("cursor",), yesterday - timedelta(days=1), yesterday)
     assert set(got.values()) == {CoverageState.PROVISIONAL}  # fetched, horizons still ahead
 

@@ -21,6 +21,12 @@ from tests.integration.jobs import (
     view_totals,
 )
 
+SPEND_FIELDS = (
+    "charged_cost_usd", "model_cost_usd", "token_fee_usd", "billable_requests", "usage_events",
+    "chargeable_events", "headless_events", "input_tokens", "output_tokens",
+    "cache_write_tokens", "cache_read_tokens",
+)  # fmt: skip
+
 CURSOR_FIELDS = {
     "total_lines_added": "totalLinesAdded",
     "accepted_lines_added": "acceptedLinesAdded",
@@ -39,7 +45,8 @@ async def test_a_three_day_run_equals_the_ground_truth(
     assert outcome.status == "succeeded", outcome.reason
 
     # Cursor: one row per person and day, every counter as upstream, emails normalised.
-    cursor = await snapshot(db, "fact_cursor_daily_usage")
+    table = await snapshot(db, "fact_cursor_daily_usage")
+    cursor = {key: row for key, row in table.items() if row["in_daily_usage"]}
     expected = simulator.truth.expected_cursor_rows(START, END)
     assert set(cursor) == set(expected)
     for key, row in cursor.items():
@@ -51,6 +58,11 @@ async def test_a_three_day_run_equals_the_ground_truth(
             Decimal("1.00"),
         )
         assert row["run_id"] == run_id
+    # Cursor spend: every (day, person or service account) with events, to the last digit.
+    spend = simulator.truth.expected_cursor_spend(START, END)
+    assert {
+        key: {c: row[c] for c in SPEND_FIELDS} for key, row in table.items() if row["usage_events"]
+    } == {key: {c: values[c] for c in SPEND_FIELDS} for key, values in spend.items()}
 
     # Claude: per day and platform, the view equals the ground truth to the last digit, which
     # also proves Claude Code tokens are not counted twice (analytics + messages report).
@@ -122,8 +134,14 @@ async def test_the_same_run_again_changes_nothing(db: asyncpg.Pool, simulator: S
     for progress in outcome.sources.values():
         assert (progress.rows_inserted, progress.rows_updated, progress.rows_deleted) == (0, 0, 0)
         assert progress.rows_unchanged > 0
-    assert outcome.sources["cursor"].rows_unchanged == len(before["fact_cursor_daily_usage"])
-    claude_unchanged = sum(p.rows_unchanged for n, p in outcome.sources.items() if n != "cursor")
+    cursor_rows = before["fact_cursor_daily_usage"].values()
+    assert outcome.sources["cursor"].rows_unchanged == sum(r["in_daily_usage"] for r in cursor_rows)
+    assert outcome.sources["cursor_spend"].rows_unchanged == sum(
+        r["usage_events"] is not None for r in cursor_rows
+    )
+    claude_unchanged = sum(
+        p.rows_unchanged for n, p in outcome.sources.items() if not n.startswith("cursor")
+    )
     assert claude_unchanged == len(before["fact_claude_daily_usage"])
 
 
@@ -177,7 +195,9 @@ async def test_cursor_failing_for_good_makes_the_run_partial(
     assert "failed after 3 attempts: HTTP 503: Simulated HTTP 503" in str(cursor.last_error)
     assert cursor.retries == 2
     assert outcome.reason is not None and outcome.reason.startswith("cursor: ")
-    assert await snapshot(db, "fact_cursor_daily_usage") == {}
+    cursor_rows = (await snapshot(db, "fact_cursor_daily_usage")).values()
+    assert not any(row["in_daily_usage"] for row in cursor_rows)  # no daily-usage columns
+    assert outcome.sources["cursor_spend"].status == "succeeded"  # spend has its own columns
     assert normalise(await view_totals(db)) == expected_totals(simulator)  # Claude complete
 
 
@@ -243,7 +263,7 @@ async def test_sources_really_run_concurrently(db: asyncpg.Pool, simulator: Simu
         for p in outcome.sources.values()
         if p.started_at and p.finished_at
     ]
-    assert len(durations) == 5
+    assert len(durations) == 6
     assert wall < 0.7 * sum(durations), (wall, durations)
 
 

@@ -78,7 +78,7 @@ async def test_metrics_after_a_run(service: httpx.AsyncClient) -> None:
 
     assert delta("ingestion_runs", "ingestion_runs_total", trigger="api", status="succeeded") == 1
     assert delta("ingestion_run_duration_seconds", "ingestion_run_duration_seconds_count") == 1
-    tables = {"cursor": "fact_cursor_daily_usage"}
+    tables = {"cursor": "fact_cursor_daily_usage", "cursor_spend": "fact_cursor_daily_usage"}
     for operation in ("inserted", "updated", "unchanged", "deleted"):
         for table in ("fact_cursor_daily_usage", "fact_claude_daily_usage"):
             reported = sum(
@@ -100,7 +100,14 @@ async def test_metrics_after_a_run(service: httpx.AsyncClient) -> None:
         )
         >= 1
     )
-    for source in ("cursor", "claude_code", "claude_usage", "claude_cost", "claude_ai"):
+    for source in (
+        "cursor",
+        "cursor_spend",
+        "claude_code",
+        "claude_usage",
+        "claude_cost",
+        "claude_ai",
+    ):
         assert (
             value(
                 after,

@@ -21,7 +21,7 @@ from tests.conftest import Simulator
 from tests.integration.conftest import AUTH, serve
 
 TODAY = utc_today()
-ALL = ["cursor", "claude_code", "claude_usage", "claude_cost", "claude_ai"]
+ALL = ["cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai"]
 
 
 @dataclass(frozen=True)

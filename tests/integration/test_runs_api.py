@@ -31,6 +31,7 @@ async def test_post_then_poll_until_succeeded(
     assert run["status"] == "succeeded", run
     assert {p["source"] for p in run["progress"]} == {
         "cursor",
+        "cursor_spend",
         "claude_code",
         "claude_usage",
         "claude_cost",

@@ -35,7 +35,10 @@ EXPECTED = {
         "usage_date", "email", "cursor_user_id", "is_active", *CURSOR_COUNTERS,
         "most_used_model", "apply_most_used_extension", "tab_most_used_extension",
         "client_version", "attribution_method", "attribution_confidence", "run_id",
-        "first_seen_at", "updated_at",
+        "first_seen_at", "updated_at", "in_daily_usage",
+        "charged_cost_usd", "model_cost_usd", "token_fee_usd", "billable_requests",
+        "usage_events", "chargeable_events", "headless_events", "input_tokens", "output_tokens",
+        "cache_write_tokens", "cache_read_tokens", "service_account_id", "service_account_name",
     },
     "fact_claude_daily_usage": {
         "usage_date", "platform", "source", "user_email", "actor_type", "actor_name",
@@ -59,7 +62,7 @@ EXPECTED = {
     "ingestion_run_sources": {
         "run_id", "source", "status", "target_table", "days_total", "days_done", "pages",
         "rows_fetched", "rows_inserted", "rows_updated", "rows_unchanged", "rows_deleted",
-        "rows_skipped", "skipped_by_reason", "warnings", "retries", "rate_limit_waits", "rate_limit_wait_seconds", "last_error",
+        "rows_skipped", "skipped_by_reason", "warnings", "details", "retries", "rate_limit_waits", "rate_limit_wait_seconds", "last_error",
         "upstream_status", "started_at", "finished_at", "updated_at",
     },
     "api_key_owners": {"id", "api_key_id", "key_name", "owner_email", "note", "updated_at"},

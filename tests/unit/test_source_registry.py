@@ -53,7 +53,9 @@ def test_a_required_source_that_is_not_configured_is_refused() -> None:
 
 
 def test_the_built_in_sources_each_declare_table_and_horizon() -> None:
-    assert REGISTRY.names() == ("cursor", "claude_code", "claude_usage", "claude_cost", "claude_ai")
+    assert REGISTRY.names() == (
+        "cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai"
+    )  # fmt: skip
     assert {source.table for source in REGISTRY} == {
         "fact_cursor_daily_usage",
         "fact_claude_daily_usage",

@@ -12,6 +12,7 @@ from app.orchestration.sources.claude_cost import ClaudeCostSource
 from app.orchestration.sources.claude_usage import ClaudeUsageSource
 from app.orchestration.sources.contract import Source
 from app.orchestration.sources.cursor import CursorSource
+from app.orchestration.sources.cursor_spend import CursorSpendSource
 
 
 class SourceRegistry:
@@ -63,6 +64,7 @@ class SourceRegistry:
 REGISTRY = SourceRegistry(
     [
         CursorSource(),
+        CursorSpendSource(),
         ClaudeCodeSource(),
         ClaudeUsageSource(),
         ClaudeCostSource(),

@@ -1,0 +1,109 @@
+"""Cursor usage events (`POST /teams/filtered-usage-events`) → the spend columns of
+`fact_cursor_daily_usage`, reconciled with `/teams/spend`.
+
+Each UTC day is read as its own chain (a day is complete when its chain ends), its events
+folded page by page into one tally per person and dropped — memory stays flat however many
+events a day has. A day still in progress is read up to the last full hour (events are
+aggregated hourly). Every day is recomputed whole and written atomically: events have no
+upstream id, so nothing is kept to merge with.
+
+After the days, this billing cycle's Σ charged cost per member (from the table, since
+`subscriptionCycleStart`) is compared with `/teams/spend`; a difference beyond
+CURSOR_SPEND_TOLERANCE_USD is a warning (events lag up to an hour), never a failure.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from app.config import Settings
+from app.ingestion.cursor_client import CursorClient, day_start_ms
+from app.ingestion.http import UpstreamError
+from app.orchestration.sources.claude_shared import direct_directory
+from app.orchestration.sources.contract import Source, SourceRun
+from app.processing.cursor_spend import DayTally, reconcile, spend_facts, tally_events
+from app.repositories.facts import CURSOR_TABLE, charged_since, replace_cursor_spend_day
+
+MISSING_IDENTITY = "no email or service account"
+
+
+class CursorSpendSource(Source):
+    name = "cursor_spend"
+    table = CURSOR_TABLE
+    # Aggregated hourly, finalisation undocumented: as long as the daily usage it sits beside.
+    revision_horizon = timedelta(days=3)
+
+    def enabled(self, settings: Settings) -> bool:
+        return settings.cursor_api_key is not None
+
+    async def ingest(self, run: SourceRun) -> None:
+        client = run.clients.cursor
+        if client is None:  # enabled() holds whenever the source is in a run
+            raise RuntimeError("CURSOR_API_KEY is not set")
+        until = last_full_hour_ms(datetime.now(UTC))
+        empty: list[date] = []
+        for day in run.days:
+            if day_start_ms(day) > until:
+                run.warn(f"{day}: no full hour of it has passed yet; not read")
+                continue
+            tally = await _read_day(run, client, day, until)
+            if not tally:
+                empty.append(day)  # written last, once we know whether other days had events
+                continue
+            await _write(run, day, tally, suspect=False)
+        # Days without a single event while others had some are suspect (the shrink guard).
+        suspect = len(run.fetched) > 0
+        for day in empty:
+            await _write(run, day, {}, suspect=suspect)
+        await _reconcile(run, client)
+
+
+def last_full_hour_ms(now: datetime) -> int:
+    """The last millisecond of the last hour that has fully passed."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return int(hour.timestamp() * 1000) - 1
+
+
+async def _read_day(run: SourceRun, client: CursorClient, day: date, until: int) -> DayTally:
+    tally: DayTally = {}
+    async for page in run.pages(client.usage_events(day, run.stats, until_ms=until)):
+        if page.restarted:
+            tally = {}  # the day is read again from its first page
+        if unusable := tally_events(page.items, tally):
+            run.skipped(MISSING_IDENTITY, unusable)
+        del page
+    return tally
+
+
+async def _write(run: SourceRun, day: date, tally: DayTally, *, suspect: bool) -> None:
+    facts = spend_facts(day, tally, direct_directory(run))
+    keep = suspect and not run.settings.allow_empty_day_replacement
+    async with run.pool.acquire() as connection:
+        counts = await replace_cursor_spend_day(connection, day, facts, run.scope.run_id, keep)
+    run.written(counts, day)
+    if counts.kept:
+        run.warn(f"{day}: no usage events while other days had some; kept")
+
+
+async def _reconcile(run: SourceRun, client: CursorClient) -> None:
+    """This cycle's charged events against `/teams/spend`, into the source's details."""
+    try:
+        cycle_start_ms, members = await client.spend(run.stats)
+    except UpstreamError as exc:
+        run.warn(f"spend reconciliation skipped: {exc}")
+        return
+    cycle_start = (
+        None
+        if cycle_start_ms is None
+        else datetime.fromtimestamp(cycle_start_ms / 1000, tz=UTC).date()
+    )
+    async with run.pool.acquire() as connection:
+        charged = await charged_since(connection, cycle_start or date.min)
+    result = reconcile(cycle_start, members, charged, run.settings.cursor_spend_tolerance_usd)
+    run.tracker.progress.details["reconciliation"] = result.as_details()
+    if result.members_beyond_tolerance:
+        run.warn(
+            f"spend reconciliation: {result.members_beyond_tolerance} member(s) differ from"
+            f" /teams/spend by more than {run.settings.cursor_spend_tolerance_usd} USD this"
+            f" cycle (largest {result.largest_difference_usd} USD); events lag up to an hour"
+        )

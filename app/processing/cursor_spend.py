@@ -1,0 +1,172 @@
+"""Cursor usage events → per (day, person) spend, and the reconciliation with `/teams/spend`
+(pure functions, no I/O).
+
+Events are folded page by page into one small tally per person of the day and dropped: no
+event is kept (they have no upstream id, so a day is always recomputed from a complete fetch).
+A service account's events are its own row, `service-account:<id>`, never a person's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from app.ingestion.models import CursorMemberSpend, CursorUsageEvent
+from app.ingestion.money import cents_to_usd
+from app.processing.attribution import SERVICE_ACCOUNT, AttributionDirectory
+from app.processing.emails import normalize_email
+from app.processing.facts import CursorSpendFact
+
+SERVICE_ACCOUNT_PREFIX = "service-account:"
+
+
+@dataclass(slots=True)
+class SpendTally:
+    """One identity's events of one day, added up."""
+
+    charged_cents: Decimal = Decimal(0)
+    model_cents: Decimal = Decimal(0)
+    token_fee_cents: Decimal = Decimal(0)
+    request_units: Decimal = Decimal(0)
+    events: int = 0
+    chargeable: int = 0
+    headless: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    service_account_id: str | None = None
+    service_account_name: str | None = None
+
+
+DayTally = dict[str, SpendTally]  # identity → its tally
+
+
+def identity_of(event: CursorUsageEvent) -> str | None:
+    """Whose row an event goes to: a service account's own, else the person's email."""
+    if event.serviceAccountId:
+        return f"{SERVICE_ACCOUNT_PREFIX}{event.serviceAccountId}".lower()
+    return normalize_email(event.userEmail)
+
+
+def tally_events(events: Iterable[CursorUsageEvent], day: DayTally) -> int:
+    """Add `events` into `day`; returns how many named nobody (skipped, counted)."""
+    unusable = 0
+    for event in events:
+        identity = identity_of(event)
+        if identity is None:
+            unusable += 1
+            continue
+        tally = day.get(identity)
+        if tally is None:
+            tally = day[identity] = SpendTally(
+                service_account_id=event.serviceAccountId,
+                service_account_name=event.serviceAccountName,
+            )
+        tally.charged_cents += event.chargedCents
+        tally.token_fee_cents += event.cursorTokenFee or 0
+        tally.request_units += event.requestsCosts
+        tally.events += 1
+        tally.chargeable += event.isChargeable
+        tally.headless += event.isHeadless
+        if (usage := event.tokenUsage) is not None:
+            tally.model_cents += usage.totalCents
+            tally.input_tokens += usage.inputTokens
+            tally.output_tokens += usage.outputTokens
+            tally.cache_write_tokens += usage.cacheWriteTokens
+            tally.cache_read_tokens += usage.cacheReadTokens
+        tally.service_account_name = tally.service_account_name or event.serviceAccountName
+    return unusable
+
+
+def spend_facts(
+    day: date, tallies: DayTally, directory: AttributionDirectory
+) -> list[CursorSpendFact]:
+    facts = []
+    for identity, tally in sorted(tallies.items()):
+        if tally.service_account_id is not None:
+            attribution = directory.service_account()
+            method, confidence = SERVICE_ACCOUNT, attribution.confidence
+        else:
+            attribution = directory.direct(identity)
+            method, confidence = attribution.method, attribution.confidence
+        facts.append(
+            CursorSpendFact(
+                usage_date=day,
+                email=identity,
+                charged_cost_usd=cents_to_usd(tally.charged_cents),
+                model_cost_usd=cents_to_usd(tally.model_cents),
+                token_fee_usd=cents_to_usd(tally.token_fee_cents),
+                billable_requests=tally.request_units,
+                usage_events=tally.events,
+                chargeable_events=tally.chargeable,
+                headless_events=tally.headless,
+                input_tokens=tally.input_tokens,
+                output_tokens=tally.output_tokens,
+                cache_write_tokens=tally.cache_write_tokens,
+                cache_read_tokens=tally.cache_read_tokens,
+                service_account_id=tally.service_account_id,
+                service_account_name=tally.service_account_name,
+                attribution_method=method,
+                attribution_confidence=confidence,
+            )
+        )
+    return facts
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """This billing cycle: what `/teams/spend` says against Σ charged events we hold."""
+
+    cycle_start: date | None
+    spend_usd: Decimal
+    charged_usd: Decimal
+    largest_difference_usd: Decimal
+    largest_difference_email: str | None
+    members_beyond_tolerance: int
+
+    @property
+    def difference_usd(self) -> Decimal:
+        return self.charged_usd - self.spend_usd
+
+    def as_details(self) -> dict[str, object]:
+        return {
+            "cycle_start": None if self.cycle_start is None else self.cycle_start.isoformat(),
+            "spend_usd": str(self.spend_usd),
+            "charged_usd": str(self.charged_usd),
+            "difference_usd": str(self.difference_usd),
+            "largest_difference_usd": str(self.largest_difference_usd),
+            "largest_difference_email": self.largest_difference_email,
+            "members_beyond_tolerance": self.members_beyond_tolerance,
+        }
+
+
+def reconcile(
+    cycle_start: date | None,
+    members: Iterable[CursorMemberSpend],
+    charged_by_email: Mapping[str, Decimal],
+    tolerance_usd: Decimal,
+) -> Reconciliation:
+    """Per member: Σ charged events since the cycle started against their spend (either
+    documented shape); people with events but no spend entry count against zero."""
+    spend: dict[str, Decimal] = {}
+    for member in members:
+        if email := normalize_email(member.email):
+            spend[email] = spend.get(email, Decimal(0)) + cents_to_usd(member.total_cents)
+    people = set(spend) | {e for e in charged_by_email if not e.startswith(SERVICE_ACCOUNT_PREFIX)}
+    largest, largest_email, beyond = Decimal(0), None, 0
+    for email in sorted(people):
+        difference = abs(charged_by_email.get(email, Decimal(0)) - spend.get(email, Decimal(0)))
+        if difference > largest:
+            largest, largest_email = difference, email
+        beyond += difference > tolerance_usd
+    return Reconciliation(
+        cycle_start=cycle_start,
+        spend_usd=sum(spend.values(), Decimal(0)),
+        charged_usd=sum((charged_by_email.get(e, Decimal(0)) for e in people), Decimal(0)),
+        largest_difference_usd=largest,
+        largest_difference_email=largest_email,
+        members_beyond_tolerance=beyond,
+    )
