@@ -51,13 +51,21 @@ def print_summary(summary: WindowSummary) -> None:
     output.print(
         f"fact_cursor_daily_usage: {cursor.people} people, "
         f"{cursor.active_days} active person-days, "
-        f"{cursor.accepted_lines_added} accepted lines, {cursor.agent_requests} agent requests"
+        f"{cursor.accepted_lines_added} accepted lines, {cursor.agent_requests} agent requests, "
+        f"{cursor.billable_requests:,.1f} billable request units"
     )
-    table = Table(title="fact_claude_daily_usage (through claude_usage_by_user_day)")
-    for column in ("platform", "people", "tokens", "billed USD", "estimated USD"):
+    table = Table(
+        title="Cost by tool (Cursor usage events; Claude through claude_usage_by_user_day)"
+    )
+    for column in ("tool", "platform", "people", "tokens", "billed USD", "estimated USD"):
         table.add_column(column, justify="right")
+    table.add_row(
+        "cursor", "cursor", str(cursor.people), f"{cursor.tokens:,}",
+        f"{cursor.charged_cost_usd:.2f}", "—",
+    )  # fmt: skip
     for row in summary.claude:
         table.add_row(
+            "claude",
             row.platform,
             str(row.people),
             f"{row.tokens:,}",

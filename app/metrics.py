@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
 
 from prometheus_client import (
     REGISTRY,
@@ -66,6 +67,13 @@ COVERAGE_DAYS = Gauge(
     "ingestion_coverage_days",
     "Days of the last BACKFILL_HORIZON_DAYS per source and coverage state (refreshed at scrape).",
     ["source", "state"],
+    multiprocess_mode="mostrecent",
+)
+SOURCE_MEASURES = Gauge(
+    "ingestion_source_measure",
+    "Numbers a source measured in its latest successful run (its `details`, flattened), e.g."
+    " cursor_spend's reconciliation_largest_difference_usd (refreshed at scrape).",
+    ["source", "measure"],
     multiprocess_mode="mostrecent",
 )
 DB_POOL = Gauge(
@@ -144,6 +152,27 @@ def record_coverage(counts: Mapping[str, Mapping[CoverageState, int]]) -> None:
     for source, states in counts.items():
         for state, days in states.items():
             COVERAGE_DAYS.labels(source, state).set(days)
+
+
+def record_details(details: Mapping[str, Mapping[str, object]]) -> None:
+    """Every number of each source's details, as `<key>_<key>` measures (text is skipped)."""
+    for source, measured in details.items():
+        for measure, value in _numbers(measured, ""):
+            SOURCE_MEASURES.labels(source, measure).set(value)
+
+
+def _numbers(values: Mapping[str, object], prefix: str) -> Iterable[tuple[str, float]]:
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _numbers(value, f"{name}_")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            yield name, float(value)
+        elif isinstance(value, str):
+            try:
+                yield name, float(Decimal(value))
+            except InvalidOperation:
+                continue  # a date, an email: not a measure
 
 
 def record_pool(in_use: int, idle: int, maximum: int) -> None:

@@ -14,6 +14,7 @@ from app.orchestration.heal import horizon_window
 from app.orchestration.run_request import utc_today
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import coverage as coverage_repo
+from app.repositories import runs as runs_repo
 from app.repositories.database import DATABASE_ERRORS
 
 router = APIRouter(tags=["operations"])
@@ -41,4 +42,6 @@ async def _refresh_coverage(request: Request) -> None:
     sources = REGISTRY.configured(settings)
     async with runtime_of(request).pool.acquire(timeout=COVERAGE_TIMEOUT_SECONDS) as connection:
         days = await coverage_repo.coverage(connection, sources, start, end)
+        details = await runs_repo.latest_details(connection, sources)
     metrics.record_coverage(coverage_repo.count_states(days, sources))
+    metrics.record_details(details)

@@ -292,11 +292,15 @@ async def replace_day(
 ) -> WriteCounts:
     """Make (source, day) of `table` hold exactly the incoming rows; call inside `writing`.
 
-    One writer at a time per (table, source, day): two snapshots of a day never interleave, so
+    One writer at a time per (table, source, day) — per (table, day) for a table whose rows
+    two sources share: two snapshots of a day never interleave, so
     the stored digest always describes the rows. With `keep_if_emptied`, a day that holds rows
     is left as it is when no rows come in (counted in `kept`): the caller suspects the empty
     answer (see the shrink guard of the sources)."""
-    await lock_day(connection, f"{table.name}:{source}:{day.isoformat()}")
+    # Sources sharing rows (Cursor) serialise on the day itself: their first loads would
+    # collide; sources with rows of their own only on their own part of it.
+    shared = table.occupied is not None
+    await lock_day(connection, f"{table.name}:{'*' if shared else source}:{day.isoformat()}")
     stored = await connection.fetchrow(_STORED_DIGEST, table.name, source, day)
     exists = stored is not None or await connection.fetchval(table.day_exists, day, source)
     if keep_if_emptied and exists and incoming.empty:

@@ -24,6 +24,9 @@ class CursorSummary:
     active_days: int
     accepted_lines_added: int
     agent_requests: int
+    tokens: int = 0
+    charged_cost_usd: Decimal = Decimal(0)  # Σ usage events' chargedCents
+    billable_requests: Decimal = Decimal(0)
 
 
 async def claude_summary(
@@ -56,14 +59,21 @@ async def cursor_summary(connection: asyncpg.Connection, start: date, end: date)
         SELECT count(DISTINCT email) AS people,
                count(*) FILTER (WHERE is_active) AS active_days,
                coalesce(sum(accepted_lines_added), 0)::bigint AS accepted,
-               coalesce(sum(agent_requests), 0)::bigint AS agent
+               coalesce(sum(agent_requests), 0)::bigint AS agent,
+               coalesce(sum(input_tokens + output_tokens + cache_write_tokens
+                            + cache_read_tokens), 0)::bigint AS tokens,
+               coalesce(sum(charged_cost_usd), 0) AS charged,
+               coalesce(sum(billable_requests), 0) AS requests
           FROM fact_cursor_daily_usage WHERE usage_date BETWEEN $1 AND $2
         """,
         start,
         end,
     )
     assert row is not None
-    return CursorSummary(row["people"], row["active_days"], row["accepted"], row["agent"])
+    return CursorSummary(
+        row["people"], row["active_days"], row["accepted"], row["agent"],
+        row["tokens"], row["charged"], row["requests"],
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
@@ -370,3 +370,19 @@ async def cancel_interrupted(
             run_id,
             reason,
         )
+
+
+async def latest_details(
+    connection: asyncpg.Connection, sources: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Each source's `details` from its latest succeeded run that measured any."""
+    rows = await connection.fetch(
+        """
+        SELECT DISTINCT ON (source) source, details FROM ingestion_run_sources
+         WHERE source = ANY($1::text[]) AND status = 'succeeded'
+           AND details IS NOT NULL AND details <> '{}'::jsonb
+         ORDER BY source, finished_at DESC NULLS LAST
+        """,
+        list(sources),
+    )
+    return {row["source"]: json.loads(row["details"]) for row in rows}

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.simulator.faults import MEMBERSHIP_KINDS
+from app.simulator.faults import TRUTH_CHANGE_KINDS
 from app.simulator.model import CursorEvent, GroundTruth, Person
 from app.simulator.plumbing import Reject, cursor_auth, cursor_error, respond, simulated
 
@@ -62,7 +62,7 @@ async def daily_usage(request: Request) -> Response:
         payload = {"data": _unpaged(truth, members, days), "period": period}
         return await respond(request, "daily-usage-data", "cursor", payload, 1, False)
     page, page_size = int(page), int(page_size)
-    change = sim.faults.take("daily-usage-data", page, page > 1, kinds=MEMBERSHIP_KINDS)
+    change = sim.faults.take("daily-usage-data", page, page > 1, kinds=TRUTH_CHANGE_KINDS)
     if change is not None:  # between two page requests, the team changed
         if change.kind == "member_joins":
             truth.cursor_member_joins(change.value)
@@ -124,8 +124,21 @@ async def usage_events(request: Request) -> Response:
             if start_ms <= event.timestamp <= end_ms
         ]
 
-    events = truth.views.get("cursor_event_window", (start_ms, end_ms), 2, window)
     page = int(body.get("page") or 1)
+    change = sim.faults.take("filtered-usage-events", page, page > 1, kinds=TRUTH_CHANGE_KINDS)
+    if change is not None and change.kind == "events_arrive":  # between two page requests
+        truth.cursor_events_arrive(_day(start_ms), int(change.value or 1))
+    # An `empty_day` answers as the real endpoint would: no events, no further page.
+    emptied = {
+        spec.field
+        for spec in sim.faults.faults.get("filtered-usage-events", [])
+        if spec.kind == "empty_day" and spec.times != 0
+    }
+    events = [
+        event
+        for event in truth.views.get("cursor_event_window", (start_ms, end_ms), 2, window)
+        if not emptied or _day(event.timestamp).isoformat() not in emptied
+    ]
     page_size = min(int(body.get("pageSize") or 100), 1000)
     if sim.options.page_cap:
         page_size = min(page_size, sim.options.page_cap)
@@ -152,7 +165,7 @@ async def spend(request: Request) -> Response:
     cursor_auth(request)
     body = await request.json()
     truth = simulated(request).truth
-    first, spend_cents = truth.cursor_spend(datetime.now(UTC).date())
+    first, spend_cents = truth.cursor_spend(datetime.now(UTC))
     members = []
     for n, person in enumerate(truth.cursor_members()):
         on_demand, overall = spend_cents[person.index]

@@ -20,7 +20,9 @@ applied, and used up after `times` hits (`times: null` = forever). Kinds:
   of that day come back with no results, rows and events of that day are left out;
 - `member_joins` / `member_leaves` (Cursor daily usage): before page `min_page` is served,
   a member joins (person `value`, default the first hidden one) or leaves (person `value`,
-  default the first listed), as happens while a large team's pages are read.
+  default the first listed), as happens while a large team's pages are read;
+- `events_arrive` (Cursor usage events): before page `min_page` is served, `value` (default
+  1) new events of the requested day arrive, shifting every later offset.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ FaultKind = Literal[
     "empty_day",
     "member_joins",
     "member_leaves",
+    "events_arrive",
 ]
-MEMBERSHIP_KINDS: frozenset[str] = frozenset({"member_joins", "member_leaves"})
+# Changes to the truth itself, taken by a router before it serves a page.
+TRUTH_CHANGE_KINDS: frozenset[str] = frozenset({"member_joins", "member_leaves", "events_arrive"})
 CURSOR_KINDS: frozenset[str] = frozenset({"invalid_cursor", "expired_cursor"})
 
 
@@ -96,12 +100,12 @@ class FaultPlan:
         kinds: frozenset[str] | None = None,
     ) -> FaultSpec | None:
         """The next one-shot fault that applies to this request, used up by one; `kinds`
-        narrows it (membership changes are taken by the Cursor router before a page)."""
+        narrows it (changes to the truth are taken by the Cursor router before a page)."""
         for name in (endpoint, "*"):
             for spec in self.faults.get(name, []):
                 if spec.kind == "latency" or page < spec.min_page:
                     continue
-                if (spec.kind in MEMBERSHIP_KINDS) != (kinds == MEMBERSHIP_KINDS):
+                if (spec.kind in TRUTH_CHANGE_KINDS) != (kinds == TRUTH_CHANGE_KINDS):
                     continue
                 if spec.kind in CURSOR_KINDS and not has_cursor:
                     continue

@@ -231,6 +231,8 @@ class GroundTruth:
     # Cents /teams/spend adds to its first member (a drifted spend); the older response shape.
     cursor_spend_drift_cents: Decimal = Decimal(0)
     cursor_spend_old_shape: bool = False
+    # Cursor usage events that arrived late for a day (late, still the day's).
+    cursor_arrivals: dict[date, int] = field(default_factory=dict)
     views: Views = field(default_factory=Views, init=False, repr=False)
 
     # --- directory ----------------------------------------------------------------------
@@ -376,8 +378,16 @@ class GroundTruth:
         if rng.random() < 0.7:
             for _ in range(rng.randint(1, 6)):
                 events.append(_cursor_event(rng, midnight, -5, headless=True))
+        rng = self._rng("cursor_arrivals", 0, day)
+        for _ in range(self.cursor_arrivals.get(day, 0)):
+            events.append(_cursor_event(rng, midnight, 0))
         events.sort(key=lambda event: event.timestamp, reverse=True)
         return events
+
+    def cursor_events_arrive(self, day: date, count: int) -> None:
+        """`count` more events of `day` arrive (person 0's), as while a day is being read."""
+        self.cursor_arrivals[day] = self.cursor_arrivals.get(day, 0) + count
+        self.views.clear()
 
     def render_cursor_event(self, event: CursorEvent) -> dict[str, object]:
         rendered: dict[str, object] = {
@@ -409,15 +419,18 @@ class GroundTruth:
     def cursor_cycle_days(self, today: date) -> tuple[date, date]:
         return self.cursor_cycle or (today.replace(day=1), today)
 
-    def cursor_spend(self, today: date) -> tuple[date, dict[int, tuple[Decimal, Decimal]]]:
-        """This cycle's (on-demand, overall) cents per current member, from the events."""
-        first, last = self.cursor_cycle_days(today)
+    def cursor_spend(self, now: datetime) -> tuple[date, dict[int, tuple[Decimal, Decimal]]]:
+        """This cycle's (on-demand, overall) cents per current member, from the events up to
+        the last full hour before `now` (spend is aggregated hourly, like the events)."""
+        first, last = self.cursor_cycle_days(now.date())
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        until = int(hour.timestamp() * 1000) - 1
         spend: dict[int, tuple[Decimal, Decimal]] = {
             person.index: (Decimal(0), Decimal(0)) for person in self.cursor_members()
         }
         for day in self.days(first, last):
             for event in self.cursor_events(day):
-                if event.person in spend:
+                if event.person in spend and event.timestamp <= until:
                     on_demand, overall = spend[event.person]
                     extra = event.charged_cents if event.chargeable else Decimal(0)
                     spend[event.person] = (on_demand + extra, overall + event.charged_cents)

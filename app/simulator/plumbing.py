@@ -247,11 +247,18 @@ def _broken_body(kind: str, body: dict[str, Any]) -> Response:
     return StreamingResponse(half_then_drop(), media_type="application/json")
 
 
+# Where each upstream puts a page's items.
+ITEM_KEYS = ("data", "teamMembers", "usageEvents", "teamMemberSpend")
+
+
 def _items(body: dict[str, Any]) -> list[Any]:
-    return [item for key in ("data", "teamMembers") for item in body.get(key, [])]
+    return [item for key in ITEM_KEYS for item in body.get(key, [])]
 
 
 def _of_day(item: Any, day: str) -> bool:
+    if isinstance(item, dict) and "timestamp" in item:  # Cursor usage events: epoch ms
+        moment = datetime.fromtimestamp(int(item["timestamp"]) / 1000, tz=UTC)
+        return moment.date().isoformat() == day
     return isinstance(item, dict) and any(
         str(item.get(key, "")).startswith(day) for key in ("day", "starting_at", "created_at")
     )
@@ -259,7 +266,7 @@ def _of_day(item: Any, day: str) -> bool:
 
 def _empty_day(body: dict[str, Any], day: str) -> None:
     """The day's report bucket answers no results; its rows and events are left out."""
-    for key in ("data", "teamMembers"):
+    for key in ITEM_KEYS:
         items = body.get(key)
         if not isinstance(items, list):
             continue

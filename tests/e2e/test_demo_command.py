@@ -55,6 +55,7 @@ def test_demo_runs_then_serves_probes_on_the_embedded_database(tmp_path: Path) -
         output, _ = process.communicate(timeout=60)
     assert "Run succeeded." in output, output
     assert "fact_cursor_daily_usage:" in output and "claude_code" in output
+    assert "Cost by tool" in output and "cursor" in output  # Cursor's cost beside Claude's
     assert (data_dir / "pg" / "PG_VERSION").exists()  # the data lives in DATA_DIR
     # The embedded server stops with the last process using it.
     for _ in range(50):

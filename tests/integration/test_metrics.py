@@ -118,6 +118,12 @@ async def test_metrics_after_a_run(service: httpx.AsyncClient) -> None:
             > 0
         )
     assert value(after, "db_pool_connections", "db_pool_connections", state="max") == 10
+    # What a source measured, e.g. the Cursor spend reconciliation (refreshed at scrape).
+    measured = next(p["details"] for p in run["progress"] if p["source"] == "cursor_spend")
+    assert value(
+        after, "ingestion_source_measure", "ingestion_source_measure",
+        source="cursor_spend", measure="reconciliation_largest_difference_usd",
+    ) == float(measured["reconciliation"]["largest_difference_usd"])  # fmt: skip
     # HTTP labels are route templates, never ids.
     routes = {s.labels["route"] for s in after["http_server_requests"].samples}
     assert "/runs/{run_id}" in routes and not any(run["id"] in r for r in routes)

@@ -1,54 +1,98 @@
-"""The README's example queries run against real data and agree with the fact tables."""
+"""The README's example queries run against real data and agree with the simulator's truth."""
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 
 from tests.conftest import Simulator
-from tests.integration.jobs import run_job
+from tests.integration.jobs import END, START, expected_totals, run_job
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+# The run's days are in August 2026: "now" in the queries is 2026-08-04.
+AS_OF = "DATE '2026-08-04'"
 
 
 def readme_queries() -> list[str]:
-    return re.findall(r"```sql\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    queries = re.findall(r"```sql\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    return [query.replace("current_date", AS_OF) for query in queries]
+
+
+def _truth(simulator: Simulator) -> tuple[dict[str, Decimal], Decimal]:
+    """Per person: Cursor charged cost (people only), and the Claude billed total."""
+    truth = simulator.truth
+    cursor: dict[str, Decimal] = defaultdict(Decimal)
+    for (_, identity), values in truth.expected_cursor_spend(START, END).items():
+        if not identity.startswith("service-account:"):
+            cursor[identity] += values["charged_cost_usd"]  # type: ignore[operator]
+    claude_total = sum(
+        (values["billed_cost_usd"] for values in expected_totals(simulator).values()),
+        Decimal(0),
+    )
+    return dict(cursor), claude_total
 
 
 async def test_readme_queries_run_and_add_up(db: asyncpg.Pool, simulator: Simulator) -> None:
     _, outcome = await run_job(db, simulator)
     assert outcome.status == "succeeded"
     queries = readme_queries()
-    assert len(queries) == 6
-    # The run's days are in August 2026: "the last 30 days" are asked as of 2026-08-04.
-    queries[0] = queries[0].replace("current_date", "DATE '2026-08-04'")
+    assert len(queries) == 8
     async with db.acquire() as connection:
-        who, per_person, _team_mix, unattributed, final_claude, final_cursor = [
+        who, team_mix, unattributed, per_person, top10, per_line, final_claude, final_cursor = [
             await connection.fetch(q) for q in queries
         ]
+        assert team_mix is not None
         people = await connection.fetch(
             "SELECT user_email, array_agg(DISTINCT platform ORDER BY platform) AS platforms,"
             " min(attribution_confidence) AS least_sure FROM fact_claude_daily_usage"
             " WHERE user_email IS NOT NULL GROUP BY user_email"
         )
-        attributed_cost = await connection.fetchval(
+        attributed_claude = await connection.fetchval(
             "SELECT sum(billed_cost_usd) FROM claude_usage_by_user_day WHERE user_email IS NOT NULL"
         )
         claude_rows = await connection.fetchval("SELECT count(*) FROM claude_usage_by_user_day")
         cursor_rows = await connection.fetchval("SELECT count(*) FROM fact_cursor_daily_usage")
     # The run's days (August 2026) were fetched long after their horizons: all final.
     assert (len(final_claude), len(final_cursor)) == (claude_rows, cursor_rows)
-    assert (
-        per_person
-        and sum((r["claude_billed_usd"] for r in per_person), Decimal(0)) == attributed_cost
-    )
     assert all(Decimal(0) <= r["unattributed_share"] <= 1 for r in unattributed)
+
     # Who used Claude: every attributed person, their platforms, their weakest attribution.
     assert {(r["user_email"], tuple(r["platforms"]), r["least_sure"]) for r in who} == {
         (r["user_email"], tuple(r["platforms"]), r["least_sure"]) for r in people
     }
-    assert sum((r["billed_usd"] for r in who), Decimal(0)) == attributed_cost
+    assert sum((r["billed_usd"] for r in who), Decimal(0)) == attributed_claude
     assert any(len(r["platforms"]) > 1 for r in who)
+
+    # Cost per person per month across tools: Cursor to the last digit of the events' truth,
+    # Claude adding up to the view's attributed total; no person twice in a month.
+    cursor_truth, claude_truth = _truth(simulator)
+    assert len({(r["user_email"], r["month"]) for r in per_person}) == len(per_person)
+    got_cursor = {r["user_email"]: r["cursor_usd"] for r in per_person if r["cursor_usd"]}
+    assert got_cursor == {email: cost for email, cost in cursor_truth.items() if cost}
+    assert sum((r["claude_usd"] for r in per_person), Decimal(0)) == attributed_claude
+    assert attributed_claude <= claude_truth
+    for row in per_person:
+        assert row["billed_usd"] == row["cursor_usd"] + row["claude_usd"]
+
+    # The top 10 of this month: the ten largest of the per-person totals, in order.
+    totals = sorted((r["billed_usd"] for r in per_person), reverse=True)[:10]
+    assert [r["billed_usd"] for r in top10] == totals
+    assert {"cursor", "claude"} <= {tool for r in top10 for tool in r["tools"]}
+
+    # Cost per accepted line: each tool's billed total over its accepted lines.
+    by_tool = {r["tool"]: r for r in per_line}
+    assert set(by_tool) == {"cursor", "claude"}
+    assert by_tool["cursor"]["billed_usd"] == sum(
+        (values["charged_cost_usd"] for values in
+         simulator.truth.expected_cursor_spend(START, END).values()),
+        Decimal(0),
+    )  # fmt: skip
+    assert by_tool["cursor"]["accepted_lines"] == sum(
+        row["acceptedLinesAdded"]  # type: ignore[misc]
+        for row in simulator.truth.expected_cursor_rows(START, END).values()
+    )
+    assert by_tool["claude"]["billed_usd"] == claude_truth

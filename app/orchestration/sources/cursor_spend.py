@@ -8,23 +8,29 @@ aggregated hourly). Every day is recomputed whole and written atomically: events
 upstream id, so nothing is kept to merge with.
 
 After the days, this billing cycle's Σ charged cost per member (from the table, since
-`subscriptionCycleStart`) is compared with `/teams/spend`; a difference beyond
-CURSOR_SPEND_TOLERANCE_USD is a warning (events lag up to an hour), never a failure.
+`subscriptionCycleStart`, plus today's events so far) is compared with `/teams/spend`; a
+difference beyond CURSOR_SPEND_TOLERANCE_USD is a warning (events lag up to an hour), never a
+failure.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from app.config import Settings
 from app.ingestion.cursor_client import CursorClient, day_start_ms
 from app.ingestion.http import UpstreamError
+from app.ingestion.money import cents_to_usd
 from app.orchestration.sources.claude_shared import direct_directory
 from app.orchestration.sources.contract import Source, SourceRun
 from app.processing.cursor_spend import DayTally, reconcile, spend_facts, tally_events
+from app.repositories import coverage as coverage_repo
 from app.repositories.facts import CURSOR_TABLE, charged_since, replace_cursor_spend_day
+from app.vocabulary import CoverageState
 
 MISSING_IDENTITY = "no email or service account"
+FETCHED = (CoverageState.PROVISIONAL, CoverageState.FINAL)
 
 
 class CursorSpendSource(Source):
@@ -55,7 +61,7 @@ class CursorSpendSource(Source):
         suspect = len(run.fetched) > 0
         for day in empty:
             await _write(run, day, {}, suspect=suspect)
-        await _reconcile(run, client)
+        await _reconcile(run, client, until)
 
 
 def last_full_hour_ms(now: datetime) -> int:
@@ -85,8 +91,13 @@ async def _write(run: SourceRun, day: date, tally: DayTally, *, suspect: bool) -
         run.warn(f"{day}: no usage events while other days had some; kept")
 
 
-async def _reconcile(run: SourceRun, client: CursorClient) -> None:
-    """This cycle's charged events against `/teams/spend`, into the source's details."""
+async def _reconcile(run: SourceRun, client: CursorClient, until: int) -> None:
+    """This cycle's charged events against `/teams/spend`, into the source's details.
+
+    `/teams/spend` is a snapshot up to now, so today's events (up to the last full hour) are
+    read too when the run's window does not hold today; the difference means something only
+    once every earlier day of the cycle is in the table."""
+    today = datetime.now(UTC).date()
     try:
         cycle_start_ms, members = await client.spend(run.stats)
     except UpstreamError as exc:
@@ -97,11 +108,30 @@ async def _reconcile(run: SourceRun, client: CursorClient) -> None:
         if cycle_start_ms is None
         else datetime.fromtimestamp(cycle_start_ms / 1000, tz=UTC).date()
     )
+    first = cycle_start or min(run.days)
     async with run.pool.acquire() as connection:
-        charged = await charged_since(connection, cycle_start or date.min)
+        charged = await charged_since(connection, first)
+        known = await coverage_repo.coverage(
+            connection, [CursorSpendSource.name], first, today - timedelta(days=1)
+        )
+    if first <= today and today not in run.fetched and day_start_ms(today) <= until:
+        for identity, tally in (await _read_day(run, client, today, until)).items():
+            charged[identity] = charged.get(identity, Decimal(0)) + cents_to_usd(
+                tally.charged_cents
+            )
+    fetched = set(run.fetched) | {d.day for d in known if d.state in FETCHED}
+    missing = sum(1 for d in known if d.day not in fetched)
     result = reconcile(cycle_start, members, charged, run.settings.cursor_spend_tolerance_usd)
-    run.tracker.progress.details["reconciliation"] = result.as_details()
-    if result.members_beyond_tolerance:
+    run.tracker.progress.details["reconciliation"] = {
+        **result.as_details(),
+        "cycle_days_not_ingested": missing,
+    }
+    if missing:  # the table does not hold the whole cycle yet: nothing to conclude
+        run.warn(
+            f"spend reconciliation: {missing} day(s) of this billing cycle (since {first}) are"
+            " not ingested yet; the totals are recorded, not compared"
+        )
+    elif result.members_beyond_tolerance:
         run.warn(
             f"spend reconciliation: {result.members_beyond_tolerance} member(s) differ from"
             f" /teams/spend by more than {run.settings.cursor_spend_tolerance_usd} USD this"
