@@ -173,6 +173,16 @@ def _markdown(results: dict[str, Any]) -> str:
             f"| {days} d | {w['repetitions']} | {cells} | {w['full_over_slowest_source']:.2f}× | {w['all']['peak_rss_mb']:.0f} |"
         )
     lines += ["", "Target: all ≤ 1.25× the slowest source alone.", ""]
+    for days, w in runs["windows"].items():
+        spend = w.get("cursor_spend", {})
+        if spend.get("events"):
+            lines.append(
+                f"Cursor usage events over {days} d (`cursor_spend` alone): {spend['events']:,.0f} "
+                f"events, {spend['events_per_second']:,.0f} events/s, "
+                f"{spend['cpu_seconds_per_million_events']:.0f} CPU-seconds of the run process "
+                f"per million events, peak RSS {spend['peak_rss_mb']:.0f} MB."
+            )
+    lines.append("")
     longest_days = max(runs["windows"], key=int)
     longest = runs["windows"][longest_days]
     used = longest["all"]["cpu_seconds"]

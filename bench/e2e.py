@@ -25,7 +25,7 @@ import psutil
 from app.simulator.app import SimulatorOptions
 from bench.common import median
 
-SOURCES = ("cursor", "claude_code", "claude_usage", "claude_cost", "claude_ai")
+SOURCES = ("cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai")
 LAST_DAY = date(2026, 8, 31)
 
 
@@ -71,6 +71,7 @@ class Simulator:
             "ANTHROPIC_COMPLIANCE_API_KEY": keys.compliance_api_key,
             "ANTHROPIC_ANALYTICS_API_KEY": keys.analytics_api_key,
             "CURSOR_REQUESTS_PER_MINUTE": "1000000",
+            "CURSOR_EVENTS_REQUESTS_PER_MINUTE": "1000000",
             "ANTHROPIC_REQUESTS_PER_MINUTE": "1000000",
             "ANTHROPIC_COMPLIANCE_REQUESTS_PER_MINUTE": "1000000",
             "ANTHROPIC_ANALYTICS_REQUESTS_PER_MINUTE": "1000000",
@@ -122,6 +123,19 @@ def _busy_cpu_seconds() -> float:
     return float(times.user + times.system + getattr(times, "nice", 0.0))
 
 
+async def _events_written(dsn: str) -> int:
+    """How many Cursor usage events the spend columns were folded from."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT coalesce(sum(usage_events), 0) FROM fact_cursor_daily_usage"
+            )
+        )
+    finally:
+        await connection.close()
+
+
 async def _truncate(dsn: str) -> None:
     connection = await asyncpg.connect(dsn)
     try:
@@ -160,7 +174,7 @@ def runs(
                 "repetitions": long_repetitions if days == max(windows) else repetitions
             }
             for label in (*SOURCES, "all"):
-                walls, peaks = [], []
+                walls, peaks, events = [], [], []
                 cpu: dict[str, list[float]] = {"pipeline": [], "simulator": [], "other": []}
                 for _ in range(window["repetitions"]):
                     asyncio.run(_truncate(dsn))
@@ -172,6 +186,8 @@ def runs(
                         raise RuntimeError(f"run {label} over {days} days exited {run.exit_code}")
                     walls.append(run.wall_seconds)
                     peaks.append(run.peak_rss)
+                    if label == "cursor_spend":
+                        events.append(asyncio.run(_events_written(dsn)))
                     simulated = simulator.cpu_seconds() - simulator_before
                     cpu["pipeline"].append(run.cpu_seconds)
                     cpu["simulator"].append(simulated)
@@ -184,6 +200,12 @@ def runs(
                     # Where the machine's CPU went: the run, the simulator, PostgreSQL + rest.
                     "cpu_seconds": {name: median(values) for name, values in cpu.items()},
                 }
+                if events:  # the events source: throughput and the pipeline's CPU per event
+                    window[label]["events"] = median(events)
+                    window[label]["events_per_second"] = median(events) / median(walls)
+                    window[label]["cpu_seconds_per_million_events"] = (
+                        median(cpu["pipeline"]) / max(1, median(events)) * 1_000_000
+                    )
             slowest = max(window[s]["wall_seconds"] for s in SOURCES)
             window["full_over_slowest_source"] = window["all"]["wall_seconds"] / slowest
             results["windows"][str(days)] = window

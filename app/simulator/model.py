@@ -372,7 +372,7 @@ class GroundTruth:
             if not person.uses_cursor or first_said.random() >= 0.75:
                 continue
             rng = self._rng("cursor_events", person.index, day)
-            for _ in range(rng.randint(1, 8)):
+            for _ in range(rng.randint(1, 5)):
                 events.append(_cursor_event(rng, midnight, person.index))
         rng = self._rng("cursor_events", -5, day)
         if rng.random() < 0.7:

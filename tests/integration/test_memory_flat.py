@@ -1,4 +1,5 @@
-"""Streaming keeps one page per endpoint in memory: 30 days × 10,000 simulated people.
+"""Streaming keeps one page per endpoint in memory: 30 days × 10,000 simulated people (for
+Cursor usage events, about 650,000 events: one chain a day).
 
 The simulator runs in its own process so that only the client side is traced. The peak while
 streaming a whole window must stay close to the peak of fetching its first page alone; a
@@ -13,7 +14,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -56,6 +57,7 @@ async def clients(big_simulator: str) -> AsyncIterator[UpstreamClients]:
         cursor_api_base_url=big_simulator,
         anthropic_api_base_url=big_simulator,
         cursor_requests_per_minute=6000,
+        cursor_events_requests_per_minute=6000,
         anthropic_requests_per_minute=6000,
         upstream_timeout_seconds=300,
     )
@@ -80,7 +82,15 @@ async def _peak(
         tracemalloc.stop()
 
 
-@pytest.mark.parametrize("endpoint", ["cursor", "messages"])
+async def _events(cursor: Any) -> AsyncIterator[Any]:
+    """30 days of usage events, one chain a day, as the spend source reads them."""
+    for offset in range((END - START).days + 1):
+        async for page in cursor.usage_events(START + timedelta(days=offset), RequestStats()):
+            yield page
+            del page
+
+
+@pytest.mark.parametrize("endpoint", ["cursor", "messages", "events"])
 async def test_a_30_day_window_never_holds_more_than_one_page(
     clients: UpstreamClients, endpoint: str
 ) -> None:
@@ -90,10 +100,14 @@ async def test_a_30_day_window_never_holds_more_than_one_page(
     def stream() -> AsyncIterator[Any]:
         if endpoint == "cursor":
             return cursor.daily_usage(START, END, RequestStats())
+        if endpoint == "events":
+            return _events(cursor)
         return anthropic.messages_usage(START, END, RequestStats())
 
     def count(page: Any) -> int:
-        return len(page.items) if endpoint == "cursor" else sum(len(b.results) for b in page.items)
+        if endpoint in ("cursor", "events"):
+            return len(page.items)
+        return sum(len(b.results) for b in page.items)
 
     one_page, first_rows, _ = await _peak(stream(), count, first_only=True)
     whole, rows, pages = await _peak(stream(), count, first_only=False)
