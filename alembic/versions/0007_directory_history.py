@@ -31,23 +31,18 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-OLD_GRAIN = (
-    "source",
-    "actor_type",
-    "actor_name",
-    "api_key_id",
-    "workspace_id",
-    "model",
-    "customer_type",
-    "terminal_type",
-    "is_remote::text",
-    "service_tier",
-    "context_window",
-    "inference_geo",
-    "cost_description",
-    "cost_type",
-    "token_type",
-)
+
+def _migration(name: str) -> ModuleType:
+    """An earlier migration's module (its frozen definitions, reused as they were)."""
+    path = Path(__file__).with_name(name)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+OLD_GRAIN: tuple[str, ...] = _migration("0001_initial_schema.py").CLAUDE_GRAIN_COLUMNS
 NEW_GRAIN = (*OLD_GRAIN, "account_id", "service_account_id", "product")
 
 PLATFORM_SOURCES = {
@@ -188,15 +183,6 @@ def upgrade() -> None:
     )
     _regrain(NEW_GRAIN)
     op.execute(_view())
-
-
-def _migration(name: str) -> ModuleType:
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def downgrade() -> None:

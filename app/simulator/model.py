@@ -690,12 +690,7 @@ class GroundTruth:
             "output_tokens": rng.randint(500, 80_000),
             "requests": rng.randint(1, 120),
         }
-        cents = (
-            tokens["uncached_input_tokens"] * Decimal("0.0003")
-            + tokens["cache_read_input_tokens"] * Decimal("0.00003")
-            + tokens["output_tokens"] * Decimal("0.0015")
-        )
-        return tokens, cents
+        return tokens, _chat_cents(tokens)
 
     def product_usage(self, person: Person, day: date) -> dict[str, tuple[dict[str, int], Decimal]]:
         """Enterprise Analytics tokens and cost (cents) of one person-day, per product: chat,
@@ -730,12 +725,7 @@ class GroundTruth:
                         "output_tokens": rng.randint(50, 20_000),
                         "requests": rng.randint(1, 30),
                     }
-                    cents = (
-                        used["uncached_input_tokens"] * Decimal("0.0003")
-                        + used["cache_read_input_tokens"] * Decimal("0.00003")
-                        + used["output_tokens"] * Decimal("0.0015")
-                    )
-                    products[product] = used, cents
+                    products[product] = used, _chat_cents(used)
         return products
 
     def expected_product_rows(
@@ -881,6 +871,15 @@ class GroundTruth:
         if key is None or key.creator_index is None:
             return None
         return self.people[key.creator_index].email
+
+
+def _chat_cents(tokens: dict[str, int]) -> Decimal:
+    """claude.ai products at Sonnet's list prices (cents)."""
+    return (
+        tokens["uncached_input_tokens"] * Decimal("0.0003")
+        + tokens["cache_read_input_tokens"] * Decimal("0.00003")
+        + tokens["output_tokens"] * Decimal("0.0015")
+    )
 
 
 def cents_text(cents: Decimal) -> str:

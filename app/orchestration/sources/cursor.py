@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from app.config import Settings
+from app.ingestion.cursor_client import CursorClient
 from app.ingestion.models import CursorDailyRow
 from app.logs import get_logger
 from app.orchestration.sources.claude_shared import direct_directory
@@ -28,8 +29,9 @@ log = get_logger(__name__)
 MISSING_EMAIL = "missing email"
 
 
-class CursorSource(Source):
-    name = "cursor"
+class CursorApiSource(Source):
+    """A source read with the Cursor Admin API key into `fact_cursor_daily_usage`."""
+
     table = CURSOR_TABLE
     # Aggregated hourly, finalisation undocumented: the reference re-pulls the last 2-3 days.
     revision_horizon = timedelta(days=3)
@@ -37,10 +39,19 @@ class CursorSource(Source):
     def enabled(self, settings: Settings) -> bool:
         return settings.cursor_api_key is not None
 
-    async def ingest(self, run: SourceRun) -> None:
+    @staticmethod
+    def client(run: SourceRun) -> CursorClient:
         client = run.clients.cursor
         if client is None:  # enabled() holds whenever the source is in a run
             raise RuntimeError("CURSOR_API_KEY is not set")
+        return client
+
+
+class CursorSource(CursorApiSource):
+    name = "cursor"
+
+    async def ingest(self, run: SourceRun) -> None:
+        client = self.client(run)
         directory = direct_directory(run)
         with CursorWindow() as window:
             pages = client.daily_usage(run.start, run.end, run.stats)

@@ -18,34 +18,26 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from app.config import Settings
 from app.ingestion.cursor_client import CursorClient, day_start_ms
 from app.ingestion.http import UpstreamError
 from app.ingestion.money import cents_to_usd
 from app.orchestration.sources.claude_shared import direct_directory
-from app.orchestration.sources.contract import Source, SourceRun
+from app.orchestration.sources.contract import SourceRun
+from app.orchestration.sources.cursor import CursorApiSource
 from app.processing.cursor_spend import DayTally, reconcile, spend_facts, tally_events
 from app.repositories import coverage as coverage_repo
-from app.repositories.facts import CURSOR_TABLE, charged_since, replace_cursor_spend_day
+from app.repositories.facts import charged_since, replace_cursor_spend_day
 from app.vocabulary import CoverageState
 
 MISSING_IDENTITY = "no email or service account"
 FETCHED = (CoverageState.PROVISIONAL, CoverageState.FINAL)
 
 
-class CursorSpendSource(Source):
+class CursorSpendSource(CursorApiSource):
     name = "cursor_spend"
-    table = CURSOR_TABLE
-    # Aggregated hourly, finalisation undocumented: as long as the daily usage it sits beside.
-    revision_horizon = timedelta(days=3)
-
-    def enabled(self, settings: Settings) -> bool:
-        return settings.cursor_api_key is not None
 
     async def ingest(self, run: SourceRun) -> None:
-        client = run.clients.cursor
-        if client is None:  # enabled() holds whenever the source is in a run
-            raise RuntimeError("CURSOR_API_KEY is not set")
+        client = self.client(run)
         until = last_full_hour_ms(datetime.now(UTC))
         empty: list[date] = []
         for day in run.days:
