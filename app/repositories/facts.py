@@ -72,36 +72,31 @@ def _merge_sql(
     compared: Sequence[str],
     owned: str | None = None,
 ) -> str:
-    """Upsert the staged rows (parameter $1 = run id). `owned`: for a row two sources share,
-    the predicate saying this source's columns are present — a row that only the other source
-    held counts as inserted (this source's data is new), not updated."""
+    """Upsert the staged rows (parameter $1 = run id) and count them: inserted and updated, or
+    for a row two sources share (`owned` given) only how many were written."""
     column_list = ", ".join(columns)
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in compared)
     target = ", ".join(f"{table}.{column}" for column in compared)
     incoming = ", ".join(f"EXCLUDED.{column}" for column in compared)
     keys = ", ".join(key)
-    if owned is None:
-        prior, is_new = "", "inserted"
-    else:
-        joined = " AND ".join(f"staged.{column} = fact.{column}" for column in key)
-        prior = f"""prior AS (
-            SELECT {", ".join(f"fact.{column}" for column in key)}
-              FROM {table} AS fact JOIN {stage} AS staged ON {joined}
-             WHERE {owned}
-        ),"""
-        is_new = f"(inserted OR ({keys}) NOT IN (SELECT {keys} FROM prior))"
-    return f"""
-        WITH {prior} merged AS (
+    upsert = f"""
             INSERT INTO {table} AS {table} ({column_list}, run_id)
             SELECT {column_list}, $1::uuid FROM {stage}
             ON CONFLICT ({keys}) DO UPDATE
                SET {updates}, run_id = EXCLUDED.run_id, updated_at = now()
              WHERE ({target}) IS DISTINCT FROM ({incoming})
-            RETURNING {", ".join(f"{table}.{column}" for column in key)}, (xmax = 0) AS inserted
-        )
-        SELECT count(*) FILTER (WHERE {is_new}) AS inserted,
-               count(*) FILTER (WHERE NOT {is_new}) AS updated
-          FROM merged
+    """
+    if owned is None:
+        return f"""
+            WITH merged AS ({upsert} RETURNING (xmax = 0) AS inserted)
+            SELECT count(*) FILTER (WHERE inserted) AS inserted,
+                   count(*) FILTER (WHERE NOT inserted) AS updated
+              FROM merged
+        """
+    # A row two sources share: counted by the caller (see `replace_day`), only the total here.
+    return f"""
+        WITH merged AS ({upsert} RETURNING 1)
+        SELECT count(*) AS written FROM merged
     """
 
 
@@ -116,9 +111,13 @@ class _FactTable:
     stage_ddl: tuple[str, ...]
     merge: str
     day_exists: str  # $1 = day, $2 = source: the source holds rows of the day
-    delete_stale: str  # $1 = day, $2 = source; returns how many rows it removed
-    # A table whose rows two sources share (`$1` = day): any row of the day, either's.
+    # $1 = day, $2 = source: rows the source no longer reports, deleted (or, on a row another
+    # source holds too, only this source's columns reset); each statement's count adds up.
+    delete_stale: tuple[str, ...]
+    # A table whose rows two sources share (`$1` = day): any row of the day, either's; and
+    # how many rows of the day hold this source's columns.
     occupied: str | None = None
+    held: str | None = None
 
 
 # Columns every source of a shared row writes (with the same value): not reset by either.
@@ -145,25 +144,16 @@ def _fact_table(
     unreported = f"""fact.usage_date = $1 AND {source_filter}
                AND NOT EXISTS (SELECT 1 FROM {stage} AS staged WHERE staged.{key} = fact.{key})"""
     if other_source is None:
-        delete_stale = f"""
-            WITH gone AS (DELETE FROM {name} AS fact WHERE {unreported} RETURNING 1)
-            SELECT count(*) FROM gone
-        """
+        delete_stale: tuple[str, ...] = (f"DELETE FROM {name} AS fact WHERE {unreported}",)
     else:
         reset = ", ".join(
             f"{column} = DEFAULT" for column in columns if column not in (*_SHARED_COLUMNS, key)
         )
-        delete_stale = f"""
-            WITH gone AS (
-                DELETE FROM {name} AS fact WHERE {unreported} AND NOT ({other_source})
-                RETURNING 1
-            ), emptied AS (
-                UPDATE {name} AS fact SET {reset}, updated_at = now()
-                 WHERE {unreported} AND ({other_source})
-                RETURNING 1
-            )
-            SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM emptied)
-        """
+        delete_stale = (
+            f"DELETE FROM {name} AS fact WHERE {unreported} AND NOT ({other_source})",
+            f"UPDATE {name} AS fact SET {reset}, updated_at = now()"
+            f" WHERE {unreported} AND ({other_source})",
+        )
     return _FactTable(
         name=name,
         columns=columns,
@@ -185,6 +175,11 @@ def _fact_table(
             None
             if other_source is None
             else f"SELECT EXISTS (SELECT 1 FROM {name} WHERE usage_date = $1)"
+        ),
+        held=(
+            None
+            if owned is None
+            else f"SELECT count(*) FROM {name} AS fact WHERE fact.usage_date = $1 AND {owned}"
         ),
     )
 
@@ -330,10 +325,20 @@ async def replace_day(
         await connection.copy_records_to_table(
             table.stage, records=incoming.rows(), columns=table.columns
         )
+        held_before = None if table.held is None else await connection.fetchval(table.held, day)
         merged = await connection.fetchrow(table.merge, run_id)
         assert merged is not None
-        inserted, updated = int(merged["inserted"]), int(merged["updated"])
-        removed = await connection.fetchval(table.delete_stale, day, source)
+        removed = 0
+        for statement in table.delete_stale:
+            status = await connection.execute(statement, day, source)
+            removed += int(status.split()[-1])
+        if held_before is None:
+            inserted, updated = int(merged["inserted"]), int(merged["updated"])
+        else:
+            # Rows this source held and reports again = held before − no longer reported; every
+            # other incoming row is new to this source (and was written).
+            inserted = incoming.count - (held_before - removed)
+            updated = int(merged["written"]) - inserted
         counts = WriteCounts(
             inserted=inserted,
             updated=updated,

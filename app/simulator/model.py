@@ -425,16 +425,20 @@ class GroundTruth:
         first, last = self.cursor_cycle_days(now.date())
         hour = now.replace(minute=0, second=0, microsecond=0)
         until = int(hour.timestamp() * 1000) - 1
-        spend: dict[int, tuple[Decimal, Decimal]] = {
-            person.index: (Decimal(0), Decimal(0)) for person in self.cursor_members()
-        }
-        for day in self.days(first, last):
-            for event in self.cursor_events(day):
-                if event.person in spend and event.timestamp <= until:
-                    on_demand, overall = spend[event.person]
-                    extra = event.charged_cents if event.chargeable else Decimal(0)
-                    spend[event.person] = (on_demand + extra, overall + event.charged_cents)
-        return first, spend
+
+        def build() -> dict[int, tuple[Decimal, Decimal]]:
+            spend = {person.index: (Decimal(0), Decimal(0)) for person in self.cursor_members()}
+            for day in self.days(first, last):
+                for event in self.cursor_events(day):
+                    if event.person in spend and event.timestamp <= until:
+                        on_demand, overall = spend[event.person]
+                        extra = event.charged_cents if event.chargeable else Decimal(0)
+                        spend[event.person] = (on_demand + extra, overall + event.charged_cents)
+            return spend
+
+        # Computed once per hour and cycle, not once per page of the answer.
+        key = (first, last, until, frozenset(self.hidden_cursor_members))
+        return first, self.views.get("cursor_spend", key, 1, build)
 
     def expected_cursor_spend(
         self, start: date, end: date
