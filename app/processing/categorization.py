@@ -105,10 +105,3 @@ def placement(
     if day is not None and categories.is_claude_code_key(api_key_id, day):
         return Placement("claude_code", BY_CLAUDE_CODE_KEY)
     return Placement("claude_api", BY_OTHER_WORKSPACE)
-
-
-def platform_of(
-    source: ClaudeSource, workspace_id: str | None, categories: WorkspaceCategories
-) -> Platform:
-    """The platform of a row known by its source and workspace alone."""
-    return placement(source, workspace_id, categories).platform

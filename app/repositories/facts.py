@@ -16,7 +16,7 @@ or — on any failure — exactly as it was. Three paths, cheapest first:
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -359,9 +359,14 @@ async def replace_day(
 CHUNK_ROWS = 2000
 
 
-class _ClaudeRows:
-    def __init__(self, facts: Sequence[ClaudeFact]) -> None:
+class _FactRows:
+    """One (source, day)'s facts, already one per key (a duplicate is a bug: Claude rows are
+    folded by the caller, spend rows are one per identity by construction), turned into table
+    rows by `to_row`."""
+
+    def __init__(self, facts: Sequence[Any], to_row: Callable[[Any], Row]) -> None:
         self._facts = facts
+        self._to_row = to_row
         self._rows: list[Row] | None = None
         self._digest: bytes | None = None
 
@@ -375,7 +380,7 @@ class _ClaudeRows:
 
     def rows(self) -> list[Row]:
         if self._rows is None:
-            self._rows = [_claude_row(fact) for fact in self._facts]
+            self._rows = [self._to_row(fact) for fact in self._facts]
         return self._rows
 
     def digest(self) -> bytes:
@@ -386,14 +391,14 @@ class _ClaudeRows:
     def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[Row]:
         digest = DayDigest()
         for start in range(0, len(self._facts), CHUNK_ROWS):
-            rows = [_claude_row(fact) for fact in self._facts[start : start + CHUNK_ROWS]]
+            rows = [self._to_row(fact) for fact in self._facts[start : start + CHUNK_ROWS]]
             digest.update(encode_rows(rows))
             for row in rows:
                 yield (*row, run_id)
         self._digest = digest.digest()
 
     def folded_for_first_load(self, run_id: uuid.UUID | None) -> None:
-        return None  # the caller folds Claude rows (`fold_duplicates`); a duplicate is a bug
+        return None
 
 
 @dataclass(frozen=True)
@@ -424,7 +429,7 @@ async def replace_claude_days(
                 CLAUDE_FACTS,
                 day,
                 write.source,
-                _ClaudeRows(write.facts),
+                _FactRows(write.facts, _claude_row),
                 run_id,
                 write.keep_if_emptied,
             )
@@ -435,36 +440,6 @@ async def replace_claude_days(
 
 
 _cursor_spend_row = attrgetter(*CURSOR_SPEND_COLUMNS)
-
-
-class _SpendRows:
-    """One day's spend rows: one per person, already folded (a few thousand at most)."""
-
-    def __init__(self, facts: Sequence[CursorSpendFact]) -> None:
-        self._rows = [_cursor_spend_row(fact) for fact in facts]
-        self._digest: bytes | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not self._rows
-
-    @property
-    def count(self) -> int:
-        return len(self._rows)
-
-    def rows(self) -> list[Row]:
-        return self._rows
-
-    def digest(self) -> bytes:
-        if self._digest is None:
-            self._digest = digest_rows(self._rows)
-        return self._digest
-
-    def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[Row]:
-        return ((*row, run_id) for row in self._rows)
-
-    def folded_for_first_load(self, run_id: uuid.UUID | None) -> None:
-        return None  # one row per identity by construction: a duplicate is a bug
 
 
 async def replace_cursor_spend_day(
@@ -484,7 +459,7 @@ async def replace_cursor_spend_day(
             CURSOR_SPEND_FACTS,
             day,
             CURSOR_SPEND_SOURCE,
-            _SpendRows(facts),
+            _FactRows(facts, _cursor_spend_row),
             run_id,
             keep_if_emptied,
         )

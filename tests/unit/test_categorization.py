@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.processing.categorization import WorkspaceCategories, platform_of
+from app.processing.categorization import WorkspaceCategories, placement
 from app.processing.facts import ClaudeSource
 
 CC = "wrkspc_cc"
@@ -42,7 +42,7 @@ CASES = [
     ("case", "source", "workspace", "expected"), CASES, ids=[c[0] for c in CASES]
 )
 def test_rules(case: str, source: ClaudeSource, workspace: str | None, expected: str) -> None:
-    assert platform_of(source, workspace, CATEGORIES) == expected
+    assert placement(source, workspace, CATEGORIES).platform == expected
 
 
 def test_a_name_other_than_claude_code_is_not_enough() -> None:
@@ -70,5 +70,5 @@ def test_categorization_is_total(
     source: ClaudeSource, workspace: str | None, ids: list[str]
 ) -> None:
     """Every row gets exactly one of the three platforms, whatever the inputs."""
-    platform = platform_of(source, workspace, WorkspaceCategories.build(configured_ids=ids))
+    platform = placement(source, workspace, WorkspaceCategories.build(configured_ids=ids)).platform
     assert platform in {"claude_code", "claude_api", "claude_ai"}
