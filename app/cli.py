@@ -248,6 +248,10 @@ def simulate(
     page_cap: Annotated[
         int | None, typer.Option(help="Cap items per page (to see paging).")
     ] = None,
+    rate_limit_scale: Annotated[
+        float | None,
+        typer.Option(help="Enforce the documented rate limits, each ×this (1 = as documented)."),
+    ] = None,
 ) -> None:
     """Serve a local fake of the Cursor and Anthropic APIs (keys: see the README)."""
     import uvicorn
@@ -256,7 +260,10 @@ def simulate(
     from app.simulator.faults import FaultSpec
     from app.simulator.model import GroundTruth
 
-    app = create_simulator(GroundTruth(seed=seed, users=users), SimulatorOptions(page_cap=page_cap))
+    app = create_simulator(
+        GroundTruth(seed=seed, users=users),
+        SimulatorOptions(page_cap=page_cap, rate_limit_scale=rate_limit_scale),
+    )
     if latency_ms:
         app.state.faults.add("*", FaultSpec(kind="latency", ms=latency_ms, times=None))
     tune_garbage_collector()  # it renders pages as allocation-heavy as the pipeline parses them

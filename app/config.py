@@ -62,12 +62,15 @@ class Settings(BaseSettings):
     # Spend reconciliation: a member whose Σ charged events differs from /teams/spend by more
     # than this (after events' hour of lag) is a warning.
     cursor_spend_tolerance_usd: Decimal = Field(default=Decimal("1.00"), ge=0)
-    cursor_page_size: int = Field(default=500, ge=1, le=10_000)
-    cursor_page_rows: int = Field(default=5_000, ge=1, le=1_000_000)
+    cursor_page_size: int = Field(default=1_000, ge=1, le=10_000)
+    cursor_page_rows: int = Field(default=30_000, ge=1, le=1_000_000)
 
     anthropic_admin_api_key: SecretStr | None = None
     anthropic_api_base_url: HttpUrl = HttpUrl("https://api.anthropic.com")
     anthropic_requests_per_minute: float = Field(default=100.0, gt=0)
+    # Daily buckets per usage/cost report page: 31 (the documented maximum) is the fewest
+    # requests; lower it if one page of an organisation's days is too large to hold.
+    anthropic_report_days_per_page: int = Field(default=31, ge=1, le=31)
     # The documented per-organisation limits of the Compliance and Enterprise Analytics APIs.
     anthropic_compliance_requests_per_minute: float = Field(default=600.0, gt=0)
     anthropic_analytics_requests_per_minute: float = Field(default=60.0, gt=0)

@@ -23,6 +23,8 @@ import httpx
 import psutil
 
 from app.simulator.app import SimulatorOptions
+from app.simulator.rate_limits import BUDGETS
+from bench import floor
 from bench.common import median
 
 SOURCES = ("cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai")
@@ -48,15 +50,36 @@ def _wait_http(url: str, seconds: float = 60) -> None:
 
 
 class Simulator:
-    def __init__(self, users: int, latency_ms: int) -> None:
+    """The simulator in its own process; with `rate_limit_scale`, it enforces the documented
+    rate limits ×scale, and the runs it serves are configured for the same limits."""
+
+    def __init__(self, users: int, latency_ms: int, rate_limit_scale: float | None = None):
         self.port = _port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.rate_limit_scale = rate_limit_scale
+        limits = ["--rate-limit-scale", str(rate_limit_scale)] if rate_limit_scale else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "simulate", "--users", str(users),
-             "--port", str(self.port), "--latency-ms", str(latency_ms)],
+             "--port", str(self.port), "--latency-ms", str(latency_ms), *limits],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         _wait_http(f"{self.url}/_sim/healthz")
+
+    def requests(self) -> dict[str, int]:
+        """Requests the simulator has answered so far, per endpoint (429s included)."""
+        counts: dict[str, int] = httpx.get(f"{self.url}/_sim/faults", timeout=10).json()["requests"]
+        return counts
+
+    def rate_limited(self) -> dict[str, int]:
+        limited: dict[str, int] = httpx.get(f"{self.url}/_sim/faults", timeout=10).json()[
+            "rate_limited"
+        ]
+        return limited
+
+    def _per_minute(self, budget: str) -> str:
+        if self.rate_limit_scale is None:
+            return "1000000"
+        return str(BUDGETS[budget][0] * self.rate_limit_scale)
 
     def env(self, dsn: str) -> dict[str, str]:
         keys = SimulatorOptions()
@@ -70,11 +93,11 @@ class Simulator:
             "CLAUDE_AI_ACTIVITY_ENABLED": "true",
             "ANTHROPIC_COMPLIANCE_API_KEY": keys.compliance_api_key,
             "ANTHROPIC_ANALYTICS_API_KEY": keys.analytics_api_key,
-            "CURSOR_REQUESTS_PER_MINUTE": "1000000",
-            "CURSOR_EVENTS_REQUESTS_PER_MINUTE": "1000000",
-            "ANTHROPIC_REQUESTS_PER_MINUTE": "1000000",
-            "ANTHROPIC_COMPLIANCE_REQUESTS_PER_MINUTE": "1000000",
-            "ANTHROPIC_ANALYTICS_REQUESTS_PER_MINUTE": "1000000",
+            "CURSOR_REQUESTS_PER_MINUTE": self._per_minute("cursor_admin"),
+            "CURSOR_EVENTS_REQUESTS_PER_MINUTE": self._per_minute("cursor_events"),
+            "ANTHROPIC_REQUESTS_PER_MINUTE": self._per_minute("anthropic_admin"),
+            "ANTHROPIC_COMPLIANCE_REQUESTS_PER_MINUTE": self._per_minute("anthropic_compliance"),
+            "ANTHROPIC_ANALYTICS_REQUESTS_PER_MINUTE": self._per_minute("anthropic_analytics"),
             "UPSTREAM_TIMEOUT_SECONDS": "300",
             "LOG_LEVEL": "WARNING",
             "SCHEDULER_ENABLED": "false",
@@ -144,6 +167,47 @@ async def _truncate(dsn: str) -> None:
         await connection.close()
 
 
+def _difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def rate_limit_floor(
+    dsn: str, users: int, days: int, latency_ms: int, scale: float
+) -> dict[str, Any]:
+    """Every source at once against the simulator enforcing the documented limits ×`scale`,
+    with the client configured for the same limits: wall time against the floor — the
+    slowest budget's fewest requests at its rate."""
+    start = LAST_DAY - timedelta(days=days - 1)
+    minimum = asyncio.run(floor.minimum_requests(users, start, LAST_DAY))
+    simulator = Simulator(users, latency_ms, rate_limit_scale=scale)
+    try:
+        asyncio.run(_truncate(dsn))
+        command = [sys.executable, "-m", "app.cli", "run", "--start", str(start),
+                   "--end", str(LAST_DAY)]  # fmt: skip
+        run = _measured_run(command, simulator.env(dsn))
+        if run.exit_code != 0:
+            raise RuntimeError(f"rate-limited run over {days} days exited {run.exit_code}")
+        made = simulator.requests()
+        limited = simulator.rate_limited()
+    finally:
+        simulator.stop()
+    needed = floor.per_source(minimum, tuple(floor.SOURCE_ENDPOINTS))
+    budgets = floor.floor_seconds(needed, scale)
+    slowest = max(budgets, key=lambda budget: budgets[budget])
+    return {
+        "days": days,
+        "scale": scale,
+        "minimum_requests": minimum,
+        "floor_seconds": budgets,
+        "floor_budget": slowest,
+        "floor_seconds_documented": budgets[slowest] * scale,
+        "requests": made,
+        "rate_limited": limited,
+        "wall_seconds": run.wall_seconds,
+        "wall_over_floor": run.wall_seconds / budgets[slowest],
+    }
+
+
 def runs(
     dsn: str,
     users: int,
@@ -174,14 +238,16 @@ def runs(
                 "repetitions": long_repetitions if days == max(windows) else repetitions
             }
             for label in (*SOURCES, "all"):
-                walls, peaks, events = [], [], []
+                walls, peaks, events, requests = [], [], [], []
                 cpu: dict[str, list[float]] = {"pipeline": [], "simulator": [], "other": []}
                 for _ in range(window["repetitions"]):
                     asyncio.run(_truncate(dsn))
                     command = base if label == "all" else [*base, "--sources", label]
                     simulator_before = simulator.cpu_seconds()
+                    requests_before = simulator.requests()
                     busy_before = _busy_cpu_seconds()
                     run = _measured_run(command, env)
+                    requests.append(_difference(simulator.requests(), requests_before))
                     if run.exit_code != 0:
                         raise RuntimeError(f"run {label} over {days} days exited {run.exit_code}")
                     walls.append(run.wall_seconds)
@@ -195,6 +261,7 @@ def runs(
                         _busy_cpu_seconds() - busy_before - simulated - run.cpu_seconds
                     )
                 window[label] = {
+                    "requests": requests[-1],
                     "wall_seconds": median(walls),
                     "peak_rss_mb": median(peaks) / 2**20,
                     # Where the machine's CPU went: the run, the simulator, PostgreSQL + rest.

@@ -57,8 +57,10 @@ MESSAGES_GROUP_BY = (
     "service_account_id",
 )
 COST_GROUP_BY = ("workspace_id", "description")
-# One daily bucket per page: a page holds one day, so memory does not grow with the window.
-REPORT_BUCKET_LIMIT = 1
+# The documented maximum of daily buckets per page: a 30-day report is one request where the
+# upstream puts it in one page. How many results a page carries is the upstream's choice;
+# ANTHROPIC_REPORT_DAYS_PER_PAGE lowers this for an organisation whose days are very large.
+REPORT_BUCKET_LIMIT = 31
 CLAUDE_CODE_LIMIT = 1000
 LIST_LIMIT = 1000
 ACTIVITY_LIMIT = 5000  # the documented maximum: fewer round trips for a busy org
@@ -92,8 +94,9 @@ def anthropic_headers(api_key: str) -> dict[str, str]:
 class AnthropicClient:
     upstream = "anthropic"
 
-    def __init__(self, http: UpstreamHttp) -> None:
+    def __init__(self, http: UpstreamHttp, *, report_days_per_page: int = REPORT_BUCKET_LIMIT):
         self._http = http
+        self._report_days_per_page = report_days_per_page
 
     # --- report endpoints (opaque cursor) -------------------------------------------------
 
@@ -188,7 +191,7 @@ class AnthropicClient:
             ("starting_at", rfc3339(start)),
             ("ending_at", rfc3339(end + timedelta(days=1))),
             ("bucket_width", "1d"),
-            ("limit", REPORT_BUCKET_LIMIT),
+            ("limit", self._report_days_per_page),
             *[("group_by[]", dimension) for dimension in group_by],
         ]
         chain = self._cursor_chain(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar, cast
 
 from app.ingestion.http import MalformedPageError, RequestStats, UpstreamHttp
 from app.ingestion.models import (
@@ -19,10 +20,11 @@ from app.ingestion.models import (
 from app.ingestion.pagination import (
     InconsistentChain,
     Page,
+    StreamedPage,
     exact_page,
-    fetch_json_page,
     parse_page,
     restartable,
+    streamed_page,
 )
 
 MAX_WINDOW_DAYS = 30
@@ -32,6 +34,17 @@ USAGE_EVENTS = "/teams/filtered-usage-events"
 SPEND = "/teams/spend"
 EVENTS_PAGE_SIZE = 1000  # the documented maximum
 SPEND_PAGE_SIZE = 1000  # no documented maximum; one page for most teams
+T = TypeVar("T")
+
+
+def _with_final(parts: Iterator[list[T]]) -> Iterator[tuple[list[T], bool]]:
+    """Each part and whether it is the page's last; an empty page is one empty last part."""
+    previous: list[T] | None = None
+    for part in parts:
+        if previous is not None:
+            yield previous, False
+        previous = part
+    yield (previous if previous is not None else []), True
 
 
 def chunk_window(
@@ -122,48 +135,53 @@ class CursorClient:
         page_number = 1
         while True:
             where = f"{chunk_start}..{chunk_end} page {page_number}"
-            page = await fetch_json_page(
-                self._http,
-                "POST",
-                DAILY_USAGE,
-                CursorDailyUsagePage,
-                endpoint="daily-usage-data",
-                stats=stats,
-                where=where,
-                json_body={
-                    "startDate": day_start_ms(chunk_start),
-                    "endDate": day_end_ms(chunk_end),
-                    "page": page_number,
-                    "pageSize": users,
-                },
-            )
-            has_next = page.pagination is not None and page.pagination.hasNextPage
-            if has_next and not page.data:
-                raise MalformedPageError(
-                    f"cursor daily-usage-data {where}: hasNextPage is true on an empty page",
-                    upstream=self.upstream,
-                    endpoint="daily-usage-data",
+            page: StreamedPage[CursorDailyRow] = await self._http.request_json(
+                "POST", DAILY_USAGE, endpoint="daily-usage-data", stats=stats, context=where,
+                json_body={"startDate": day_start_ms(chunk_start),
+                           "endDate": day_end_ms(chunk_end),
+                           "page": page_number, "pageSize": users},
+                decode=streamed_page(CursorDailyUsagePage, "data", CursorDailyRow,
+                                     upstream=self.upstream, endpoint="daily-usage-data",
+                                     where=where),
+            )  # fmt: skip
+            pagination = cast(CursorDailyUsagePage, page.envelope).pagination
+            has_next = pagination is not None and pagination.hasNextPage
+            if pagination is not None and pagination.totalUsers is not None:
+                totals.add(pagination.totalUsers)
+            on_page: set[int | str] = set()
+            parts = page.parts()
+            del page  # the parts hold the body until they are all taken
+            taken = 0
+            for index, (part, final) in enumerate(_with_final(parts)):
+                taken += len(part)
+                on_page |= {_identity(row) for row in part}
+                rows = [
+                    row
+                    for row in part
+                    if chunk_start <= row.usage_date <= chunk_end and _identity(row) not in seen
+                ]
+                del part
+                warning = None
+                if final:
+                    if has_next and not taken:
+                        raise MalformedPageError(
+                            f"cursor daily-usage-data {where}: hasNextPage is true on an empty"
+                            " page",
+                            upstream=self.upstream,
+                            endpoint="daily-usage-data",
+                        )
+                    seen |= on_page
+                    if not has_next:
+                        warning = _check_users(where, seen, totals, readings)
+                yield Page(
+                    rows,
+                    page_number,
+                    last=final and not has_next,
+                    window=(chunk_start, chunk_end),
+                    warning=warning,
+                    continued=index > 0,
                 )
-            if page.pagination is not None and page.pagination.totalUsers is not None:
-                totals.add(page.pagination.totalUsers)
-            on_page = {_identity(row) for row in page.data}
-            rows = [
-                row
-                for row in page.data
-                if chunk_start <= row.usage_date <= chunk_end and _identity(row) not in seen
-            ]
-            # Drop this page before the next request: one page in memory at a time.
-            del page
-            seen |= on_page
-            warning = _check_users(where, seen, totals, readings) if not has_next else None
-            yield Page(
-                rows,
-                page_number,
-                last=not has_next,
-                window=(chunk_start, chunk_end),
-                warning=warning,
-            )
-            del rows
+                del rows
             if not has_next:
                 return
             page_number += 1

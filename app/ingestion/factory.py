@@ -6,12 +6,11 @@ import asyncio
 from dataclasses import dataclass
 
 import httpx
-from aiolimiter import AsyncLimiter
 
 from app.config import Settings
 from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
 from app.ingestion.cursor_client import CursorClient
-from app.ingestion.http import RetryPolicy, UpstreamHttp
+from app.ingestion.http import RetryPolicy, UpstreamHttp, paced_limiter
 
 
 @dataclass(frozen=True)
@@ -67,11 +66,12 @@ def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClie
                 base_url=anthropic_url,
                 key_setting=setting,
                 headers=anthropic_headers(key),
-                limiter=AsyncLimiter(per_minute, 60),
+                limiter=paced_limiter(per_minute),
                 concurrency=asyncio.Semaphore(settings.upstream_max_concurrency),
                 policy=policy,
                 secrets=secrets,
-            )
+            ),
+            report_days_per_page=settings.anthropic_report_days_per_page,
         )
 
     cursor = None
@@ -86,7 +86,7 @@ def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClie
                 base_url=str(settings.cursor_api_base_url),
                 key_setting="CURSOR_API_KEY",
                 auth=httpx.BasicAuth(settings.cursor_api_key.get_secret_value(), ""),
-                limiter=AsyncLimiter(per_minute, 60),
+                limiter=paced_limiter(per_minute),
                 concurrency=concurrency,
                 policy=policy,
                 secrets=secrets,

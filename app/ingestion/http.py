@@ -79,6 +79,16 @@ class RetryPolicy:
     max_wait_seconds: float = 120.0
 
 
+def paced_limiter(per_minute: float) -> AsyncLimiter:
+    """One request every 60/`per_minute` seconds, never a burst.
+
+    The upstreams count requests per minute — Cursor resets its count every minute — and a
+    leaky bucket sized to a whole minute lets a client send that minute's budget at once and
+    then drain a second one in the same minute: 429s. Paced requests stay within any reading
+    of "N per minute" and still reach the rate: R requests take (R − 1) × 60 / N seconds."""
+    return AsyncLimiter(1, 60 / per_minute)
+
+
 class InvalidBody(Exception):
     """A response body that is not JSON at all — cut short or garbled in transit: retried."""
 

@@ -53,8 +53,10 @@ class SourceTracker:
         )
         self.stats = RequestStats()
 
-    def page(self, rows: int) -> None:
-        self.progress.pages += 1
+    def page(self, rows: int, *, continued: bool = False) -> None:
+        """Rows of a page; a part continuing the page before is not another page."""
+        if not continued:
+            self.progress.pages += 1
         self.progress.rows_fetched += rows
 
     def skipped(self, reason: str, rows: int = 1) -> None:

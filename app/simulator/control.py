@@ -36,7 +36,12 @@ async def clear_faults(request: Request) -> dict[str, Any]:
 @router.get("/faults")
 async def list_faults(request: Request) -> dict[str, Any]:
     sim = simulated(request)
-    return {"faults": sim.faults.describe(), "hits": sim.faults.hits, "requests": sim.counts}
+    return {
+        "faults": sim.faults.describe(),
+        "hits": sim.faults.hits,
+        "requests": sim.counts,
+        "rate_limited": sim.rate_limits.limited,
+    }
 
 
 @router.post("/restate")

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app.simulator.faults import FaultPlan, FaultSpec
 from app.simulator.model import GroundTruth
+from app.simulator.rate_limits import RateLimits
 
 ANTHROPIC_VERSION = "2023-06-01"
 ANTHROPIC_STATUS_TYPES = {
@@ -48,6 +49,8 @@ class SimulatorOptions:
     # Cap items per page below the upstreams' own maxima, to exercise pagination.
     page_cap: int | None = None
     bucket_cap: int | None = None
+    # Enforce the documented rate limits, each rate ×scale (None: no limits).
+    rate_limit_scale: float | None = None
 
 
 @dataclass
@@ -58,6 +61,10 @@ class Simulated:
     options: SimulatorOptions
     faults: FaultPlan = field(default_factory=FaultPlan)
     counts: dict[str, int] = field(default_factory=dict)
+    rate_limits: RateLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rate_limits = RateLimits(self.options.rate_limit_scale)
 
 
 def simulated(request: Request) -> Simulated:
@@ -193,9 +200,13 @@ async def respond(
     page: int,
     has_cursor: bool,
 ) -> Response:
-    """Count the request, apply the endpoint's latency and any fault due, else send `body`."""
+    """Count the request, answer 429 past its rate limit, apply the endpoint's latency and any
+    fault due, else send `body`."""
     sim = simulated(request)
     sim.counts[endpoint] = sim.counts.get(endpoint, 0) + 1
+    retry_after = sim.rate_limits.check(endpoint)
+    if retry_after is not None:
+        return _rate_limited(upstream, retry_after)
     latency = sim.faults.latency_ms(endpoint)
     if latency:
         await asyncio.sleep(latency / 1000)
@@ -218,6 +229,18 @@ def _status_fault(fault: FaultSpec, upstream: str) -> Response:
         response = anthropic_error(fault.status, kind, message)
     if fault.retry_after:
         response.headers["retry-after"] = fault.retry_after
+    return response
+
+
+def _rate_limited(upstream: str, retry_after: float) -> Response:
+    """The documented 429 of each upstream, with when the next request would be served."""
+    if upstream == "cursor":
+        response = cursor_error(
+            429, "Too Many Requests", "Rate limit exceeded. Please try again later."
+        )
+    else:
+        response = anthropic_error(429, "rate_limit_error", "Rate limit exceeded")
+    response.headers["retry-after"] = f"{retry_after:.3f}"
     return response
 
 

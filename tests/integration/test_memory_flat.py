@@ -57,9 +57,9 @@ async def clients(big_simulator: str) -> AsyncIterator[UpstreamClients]:
         anthropic_admin_api_key="sk-ant-admin01-sim",
         cursor_api_base_url=big_simulator,
         anthropic_api_base_url=big_simulator,
-        cursor_requests_per_minute=6000,
-        cursor_events_requests_per_minute=6000,
-        anthropic_requests_per_minute=6000,
+        cursor_requests_per_minute=600_000,
+        cursor_events_requests_per_minute=600_000,
+        anthropic_requests_per_minute=600_000,
         upstream_timeout_seconds=300,
     )
     async with build_http_client(settings) as client:

@@ -248,7 +248,8 @@ async def test_messages_resends_every_parameter_with_page(client: httpx.AsyncCli
         "api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo",
         "account_id", "service_account_id",
     ]  # fmt: skip
-    assert ("limit", "1") in first and ("bucket_width", "1d") in first  # one day a page
+    # the documented maximum of daily buckets a page: the fewest requests
+    assert ("limit", "31") in first and ("bucket_width", "1d") in first
     assert second == [*first, ("page", "page_A")]
     assert third == [*first, ("page", "page_B")]
     assert [len(p.items) for p in pages] == [1, 1, 1]  # empty buckets are kept
@@ -426,3 +427,65 @@ async def test_a_cursor_user_count_that_two_readings_repeat_is_accepted_with_a_w
     assert (
         "2 distinct users read, pagination.totalUsers said 3 in two readings" in pages[-1].warning
     )
+
+
+@respx.mock
+async def test_a_large_cursor_page_is_handed_on_in_parts_and_read_whole(
+    client: httpx.AsyncClient,
+) -> None:
+    """A page at the documented size is validated part by part (its body, not 100 MB of
+    rows, in memory): every row arrives once, parts after the first say they continue the
+    page, and only the last part of the last page ends the chunk."""
+    from app.ingestion.pagination import ITEMS_PER_PART
+
+    people = ITEMS_PER_PART + 500
+    days = ("2026-01-01", "2026-01-02")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        page = json.loads(request.content)["page"]
+        emails = [f"u{n}@x.dev" for n in range(people)] if page == 1 else ["last@x.dev"]
+        return httpx.Response(
+            200,
+            json={
+                # the envelope before and after the rows, as the documents do not fix the order
+                "pagination": {"page": page, "pageSize": people, "totalUsers": people + 1,
+                               "totalPages": 2, "hasNextPage": page == 1},
+                "data": [{**cursor_row(email, day), "userId": email}
+                         for email in emails for day in days],
+                "period": {"startDate": 0, "endDate": 1},
+            },
+        )  # fmt: skip
+
+    respx.post(f"{BASE}/teams/daily-usage-data").mock(side_effect=answer)
+    stats = RequestStats()
+    pages = [
+        p
+        async for p in CursorClient(http(client, "cursor"), page_size=people).daily_usage(
+            date(2026, 1, 1), date(2026, 1, 2), stats
+        )
+    ]
+    assert stats.requests == 2
+    assert [len(p.items) for p in pages] == [ITEMS_PER_PART, ITEMS_PER_PART, 1000, 2]
+    assert [(p.number, p.continued, p.last) for p in pages] == [
+        (1, False, False), (1, True, False), (1, True, False), (2, False, True),
+    ]  # fmt: skip
+    rows = [(row.email, row.usage_date) for p in pages for row in p.items]
+    assert len(rows) == len(set(rows)) == (people + 1) * 2
+
+
+@respx.mock
+async def test_a_garbled_cursor_page_is_read_again(client: httpx.AsyncClient) -> None:
+    good = {"data": [cursor_row("a@x.dev", "2026-01-01")]}
+    route = respx.post(f"{BASE}/teams/daily-usage-data").mock(
+        side_effect=[
+            httpx.Response(200, content=b'{"data": [{"email": "a@x.dev", '),
+            httpx.Response(200, json=good),
+        ]
+    )
+    pages = [
+        p
+        async for p in CursorClient(http(client, "cursor")).daily_usage(
+            date(2026, 1, 1), date(2026, 1, 1), RequestStats()
+        )
+    ]
+    assert route.call_count == 2 and [len(p.items) for p in pages] == [1]

@@ -95,7 +95,7 @@ class SourceRun:
         fetched while this one is processed."""
         async for page in prefetched(pages):
             self.scope.tracker.check_cancelled()
-            self.tracker.page(len(page.items))
+            self.tracker.page(len(page.items), continued=page.continued)
             yield page
             del page
 

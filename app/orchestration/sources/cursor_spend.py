@@ -88,7 +88,8 @@ async def _reconcile(run: SourceRun, client: CursorClient, until: int) -> None:
 
     `/teams/spend` is a snapshot up to now, so today's events (up to the last full hour) are
     read too when the run's window does not hold today; the difference means something only
-    once every earlier day of the cycle is in the table."""
+    once every earlier day of the cycle is in the table, so until then today is not read and
+    the totals are recorded without it."""
     today = datetime.now(UTC).date()
     try:
         cycle_start_ms, members = await client.spend(run.stats)
@@ -106,13 +107,16 @@ async def _reconcile(run: SourceRun, client: CursorClient, until: int) -> None:
         known = await coverage_repo.coverage(
             connection, [CursorSpendSource.name], first, today - timedelta(days=1)
         )
-    if first <= today and today not in run.fetched and day_start_ms(today) <= until:
+    fetched = set(run.fetched) | {d.day for d in known if d.state in FETCHED}
+    missing = sum(1 for d in known if d.day not in fetched)
+    # Today's events only matter to a comparison; with days of the cycle missing there is
+    # none, and a day of events is many requests at 60 a minute.
+    read_today = first <= today and today not in run.fetched and day_start_ms(today) <= until
+    if read_today and not missing:
         for identity, tally in (await _read_day(run, client, today, until)).items():
             charged[identity] = charged.get(identity, Decimal(0)) + cents_to_usd(
                 tally.charged_cents
             )
-    fetched = set(run.fetched) | {d.day for d in known if d.state in FETCHED}
-    missing = sum(1 for d in known if d.day not in fetched)
     result = reconcile(cycle_start, members, charged, run.settings.cursor_spend_tolerance_usd)
     run.tracker.progress.details["reconciliation"] = {
         **result.as_details(),
