@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from app.processing.facts import CURSOR_COLUMNS, CursorFact, fold_cursor_duplicates
-from app.repositories.digests import DayDigest, decode_rows, encode_rows
+from app.repositories.digests import ROW_HASH_BYTES, RowDigests, decode_rows, digest_rows
 from app.repositories.facts import (
     CHUNK_ROWS,
     CURSOR_FACTS,
@@ -63,38 +63,54 @@ class _CursorDayRows:
     """Spooled rows of one day. A first load streams them as landed (duplicates are rare and
     make COPY fail on the primary key); every other path folds them first."""
 
-    def __init__(self, day: date, digest: bytes, spool: Path | None) -> None:
+    def __init__(self, day: date, digests: RowDigests, spool: Path | None) -> None:
         self._day = day
-        self._digest = digest
+        self._digests = digests
         self._spool = spool
         self._rows: list[list[Any]] | None = None
-        self._streamed = 0
+        self._folded_hashes: bytes | None = None  # of the folded rows, if folding changed any
 
     def digest(self) -> bytes:
-        return self._digest
+        return self._digests.digest()
+
+    def row_hashes(self) -> bytes:
+        return self._digests.hashes() if self._folded_hashes is None else self._folded_hashes
 
     def rows(self) -> list[list[Any]]:
         if self._rows is None:
-            landed = (row for chunk in _landed_chunks(self._day, self._spool) for row in chunk)
+            landed = [row for chunk in _landed_chunks(self._day, self._spool) for row in chunk]
             folded = fold_cursor_duplicates(CursorFact(*values) for values in landed)
             self._rows = [list(cursor_row(fact)) for fact in folded]
+            if len(self._rows) != len(landed):  # duplicates were folded: hash what is written
+                self._folded_hashes = digest_rows(self._rows)[1]
         return self._rows
+
+    def changed_rows(self, stored: set[bytes]) -> list[list[Any]] | None:
+        hashes = self._digests.hashes()
+        emails: set[str] = set()
+        changed: list[list[Any]] = []
+        at = 0
+        for chunk in _landed_chunks(self._day, self._spool):
+            for values in chunk:
+                if values[_EMAIL_AT] in emails:
+                    return None  # a duplicate to fold: the whole day is merged
+                emails.add(values[_EMAIL_AT])
+                if hashes[at : at + ROW_HASH_BYTES] not in stored:
+                    changed.append(values)
+                at += ROW_HASH_BYTES
+        return changed
 
     @property
     def count(self) -> int:
-        return self._streamed if self._rows is None else len(self._rows)
+        """Rows as landed, or as folded once folded."""
+        return self._digests.count if self._rows is None else len(self._rows)
 
     @property
     def empty(self) -> bool:
         return self._spool is None
 
     def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[list[Any]]:
-        return chain.from_iterable(self._counted(_landed_chunks(self._day, self._spool, run_id)))
-
-    def _counted(self, chunks: Iterator[list[list[Any]]]) -> Iterator[list[list[Any]]]:
-        for chunk in chunks:
-            self._streamed += len(chunk)
-            yield chunk
+        return chain.from_iterable(_landed_chunks(self._day, self._spool, run_id))
 
     def folded_for_first_load(self, run_id: uuid.UUID | None) -> list[list[Any]]:
         return [[*values, run_id] for values in self.rows()]
@@ -109,7 +125,7 @@ class CursorWindow:
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self._directory = Path(tempfile.mkdtemp(prefix="aup-cursor-", dir=directory))
-        self._digests: dict[date, DayDigest] = {}
+        self._digests: dict[date, RowDigests] = {}
 
     def __enter__(self) -> CursorWindow:
         return self
@@ -129,14 +145,12 @@ class CursorWindow:
         for row in map(cursor_row, facts):
             by_day[row[_DATE_AT]].append(row)
         for day, rows in by_day.items():
-            digest = self._digests.setdefault(day, DayDigest())
+            digests = self._digests.setdefault(day, RowDigests())
             with self._path(day).open("ab") as spool:
                 # One line per chunk: read back (and COPYed) chunk by chunk.
                 for start in range(0, len(rows), CHUNK_ROWS):
                     chunk = rows[start : start + CHUNK_ROWS]
-                    encoded = encode_rows(chunk)
-                    digest.update(encoded)
-                    spool.write(encoded + b"\n")
+                    spool.write(digests.add(chunk) + b"\n")
 
     async def write_day(
         self,
@@ -147,8 +161,8 @@ class CursorWindow:
     ) -> WriteCounts:
         """Replace one day of the fact table with the spooled rows, in one transaction; a day
         with no rows deletes what the table holds for it, unless `keep_if_emptied`."""
-        digest = self._digests.get(day, DayDigest()).digest()
-        incoming = _CursorDayRows(day, digest, self._path(day) if day in self._digests else None)
+        digests = self._digests.get(day, RowDigests())
+        incoming = _CursorDayRows(day, digests, self._path(day) if day in self._digests else None)
         async with writing(connection):
             return await replace_day(
                 connection, CURSOR_FACTS, day, CURSOR_SOURCE, incoming, run_id, keep_if_emptied

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+import xxhash
 
 # Bump when the encoding changes: old digests then simply stop matching.
 _VERSION = b"ai-usage-pipeline/day-digest/1"
@@ -25,7 +26,7 @@ _VERSION = b"ai-usage-pipeline/day-digest/1"
 _default = Decimal.__str__
 
 
-def encode_rows(rows: Sequence[tuple[Any, ...]]) -> bytes:
+def encode_rows(rows: Sequence[Sequence[Any]]) -> bytes:
     """Rows as comma-led JSON array elements: chunks concatenate to the same bytes however a
     day's rows were split (pages), and `decode_rows` reads the concatenation back."""
     if not rows:
@@ -56,7 +57,58 @@ class DayDigest:
         return self._hash.digest()
 
 
-def digest_rows(rows: Sequence[tuple[Any, ...]]) -> bytes:
+ROW_HASH_BYTES = 8
+_row_hash = xxhash.xxh3_64_digest  # 8 bytes; six times cheaper than blake2b on short rows
+_dumps = orjson.dumps
+
+
+class RowDigests:
+    """A day's digest and every row's own hash, row by row.
+
+    Each row is encoded alone (the concatenation is the bytes `encode_rows` gives, so the day
+    digest is the same) and hashed (XXH3, 64 bits: a changed row goes unnoticed only if its
+    new encoding collides with its old one): a revised day then sends only the rows whose hash
+    is new."""
+
+    __slots__ = ("_day", "_hashes")
+
+    def __init__(self) -> None:
+        self._day = DayDigest()
+        self._hashes = bytearray()
+
+    def add(self, rows: Sequence[Sequence[Any]]) -> bytes:
+        """Take rows; their encoding is returned (what `encode_rows` gives)."""
+        encoded = [b"," + _dumps(row, default=_default) for row in rows]
+        self._hashes += b"".join(map(_row_hash, encoded))
+        joined = b"".join(encoded)
+        self._day.update(joined)
+        return joined
+
+    def digest(self) -> bytes:
+        return self._day.digest()
+
+    def hashes(self) -> bytes:
+        return bytes(self._hashes)
+
+    @property
+    def count(self) -> int:
+        return len(self._hashes) // ROW_HASH_BYTES
+
+
+def hash_set(hashes: bytes) -> set[bytes]:
+    return {hashes[i : i + ROW_HASH_BYTES] for i in range(0, len(hashes), ROW_HASH_BYTES)}
+
+
+def day_digest(rows: Sequence[Sequence[Any]]) -> bytes:
+    """The day digest alone (`RowDigests` gives the same, with every row's hash too)."""
     digest = DayDigest()
-    digest.update(encode_rows(rows))
+    for start in range(0, len(rows), 2000):
+        digest.update(encode_rows(rows[start : start + 2000]))
     return digest.digest()
+
+
+def digest_rows(rows: Sequence[Sequence[Any]]) -> tuple[bytes, bytes]:
+    """The day digest of `rows` and their row hashes."""
+    digests = RowDigests()
+    digests.add(rows)
+    return digests.digest(), digests.hashes()

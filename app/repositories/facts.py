@@ -34,7 +34,13 @@ from app.processing.facts import (
     ClaudeSource,
     CursorSpendFact,
 )
-from app.repositories.digests import DayDigest, digest_rows, encode_rows
+from app.repositories.digests import (
+    ROW_HASH_BYTES,
+    RowDigests,
+    day_digest,
+    digest_rows,
+    hash_set,
+)
 
 CURSOR_TABLE = "fact_cursor_daily_usage"
 CLAUDE_TABLE = "fact_claude_daily_usage"
@@ -68,35 +74,38 @@ def _merge_sql(
     table: str,
     stage: str,
     columns: Sequence[str],
-    key: Sequence[str],
+    key: str,
     compared: Sequence[str],
-    owned: str | None = None,
 ) -> str:
-    """Upsert the staged rows (parameter $1 = run id) and count them: inserted and updated, or
-    for a row two sources share (`owned` given) only how many were written."""
+    """Write the staged rows of one day ($1 = run id, $2 = the day) and count the rows new to
+    the table and the existing rows that changed.
+
+    An UPDATE of the rows that differ and an INSERT of the new ones, both hash joins against
+    the day's rows: an unchanged row is only read. (`INSERT … ON CONFLICT DO UPDATE … WHERE`
+    locks — so writes — every row it meets, changed or not: a day with 10 % of its rows
+    changed cost as much as rewriting it.)"""
     column_list = ", ".join(columns)
-    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in compared)
-    target = ", ".join(f"{table}.{column}" for column in compared)
-    incoming = ", ".join(f"EXCLUDED.{column}" for column in compared)
-    keys = ", ".join(key)
-    upsert = f"""
-            INSERT INTO {table} AS {table} ({column_list}, run_id)
-            SELECT {column_list}, $1::uuid FROM {stage}
-            ON CONFLICT ({keys}) DO UPDATE
-               SET {updates}, run_id = EXCLUDED.run_id, updated_at = now()
-             WHERE ({target}) IS DISTINCT FROM ({incoming})
+    updates = ", ".join(f"{column} = staged.{column}" for column in compared)
+    current = ", ".join(f"fact.{column}" for column in compared)
+    incoming = ", ".join(f"staged.{column}" for column in compared)
+    same_row = f"fact.usage_date = $2 AND fact.{key} = staged.{key}"
+    writes = f"""
+        WITH updated AS (
+            UPDATE {table} AS fact
+               SET {updates}, run_id = $1::uuid, updated_at = now()
+              FROM {stage} AS staged
+             WHERE {same_row} AND ({current}) IS DISTINCT FROM ({incoming})
+            RETURNING 1
+        ), inserted AS (
+            INSERT INTO {table} ({column_list}, run_id)
+            SELECT {column_list}, $1::uuid FROM {stage} AS staged
+             WHERE NOT EXISTS (SELECT 1 FROM {table} AS fact WHERE {same_row})
+            RETURNING 1
+        )
     """
-    if owned is None:
-        return f"""
-            WITH merged AS ({upsert} RETURNING (xmax = 0) AS inserted)
-            SELECT count(*) FILTER (WHERE inserted) AS inserted,
-                   count(*) FILTER (WHERE NOT inserted) AS updated
-              FROM merged
-        """
-    # A row two sources share: counted by the caller (see `replace_day`), only the total here.
-    return f"""
-        WITH merged AS ({upsert} RETURNING 1)
-        SELECT count(*) AS written FROM merged
+    return f"""{writes}
+        SELECT (SELECT count(*) FROM inserted) AS inserted,
+               (SELECT count(*) FROM updated) AS updated
     """
 
 
@@ -114,10 +123,9 @@ class _FactTable:
     # $1 = day, $2 = source: rows the source no longer reports, deleted (or, on a row another
     # source holds too, only this source's columns reset); each statement's count adds up.
     delete_stale: tuple[str, ...]
-    # A table whose rows two sources share (`$1` = day): any row of the day, either's; and
-    # how many rows of the day hold this source's columns.
+    held: str  # $1 = day, $2 = source: how many rows of the day hold this source's columns
+    # A table whose rows two sources share (`$1` = day): any row of the day, either's.
     occupied: str | None = None
-    held: str | None = None
 
 
 # Columns every source of a shared row writes (with the same value): not reset by either.
@@ -132,7 +140,6 @@ def _fact_table(
     stage_like: str,
     *,
     other_source: str | None = None,
-    owned: str | None = None,
     stage_suffix: str = "",
 ) -> _FactTable:
     """`other_source`: for a row two sources share (each owning its columns), the predicate
@@ -165,7 +172,7 @@ def _fact_table(
             # stale statistics picks a nested loop over the whole stage per row.
             f"CREATE INDEX IF NOT EXISTS {stage}_key ON {stage} ({key})",
         ),
-        merge=_merge_sql(name, stage, columns, ("usage_date", key), compared, owned),
+        merge=_merge_sql(name, stage, columns, key, compared),
         day_exists=(
             f"SELECT EXISTS (SELECT 1 FROM {name} AS fact"
             f" WHERE fact.usage_date = $1 AND {source_filter})"
@@ -176,11 +183,7 @@ def _fact_table(
             if other_source is None
             else f"SELECT EXISTS (SELECT 1 FROM {name} WHERE usage_date = $1)"
         ),
-        held=(
-            None
-            if owned is None
-            else f"SELECT count(*) FROM {name} AS fact WHERE fact.usage_date = $1 AND {owned}"
-        ),
+        held=f"SELECT count(*) FROM {name} AS fact WHERE fact.usage_date = $1 AND {source_filter}",
     )
 
 
@@ -200,7 +203,6 @@ CURSOR_FACTS = _fact_table(
     source_filter="fact.in_daily_usage AND $2::text IS NOT NULL",
     stage_like="INCLUDING DEFAULTS",
     other_source="fact.usage_events IS NOT NULL",
-    owned="fact.in_daily_usage",
 )
 CURSOR_SPEND_FACTS = _fact_table(
     CURSOR_TABLE,
@@ -209,7 +211,6 @@ CURSOR_SPEND_FACTS = _fact_table(
     source_filter="fact.usage_events IS NOT NULL AND $2::text IS NOT NULL",
     stage_like="INCLUDING DEFAULTS",
     other_source="fact.in_daily_usage",
-    owned="fact.usage_events IS NOT NULL",
     stage_suffix="_spend",
 )
 
@@ -227,14 +228,15 @@ async def writing(connection: asyncpg.Connection) -> AsyncIterator[None]:
 
 
 _STORED_DIGEST = """
-    SELECT digest, row_count FROM fact_day_digests
+    SELECT digest, row_count, row_hashes FROM fact_day_digests
      WHERE target_table = $1 AND source = $2 AND usage_date = $3
 """
 _STORE_DIGEST = """
-    INSERT INTO fact_day_digests (target_table, source, usage_date, digest, row_count)
-    VALUES ($1, $2, $3, $4, $5)
+    INSERT INTO fact_day_digests (target_table, source, usage_date, digest, row_count, row_hashes)
+    VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (target_table, source, usage_date)
-    DO UPDATE SET digest = EXCLUDED.digest, row_count = EXCLUDED.row_count, updated_at = now()
+    DO UPDATE SET digest = EXCLUDED.digest, row_count = EXCLUDED.row_count,
+                  row_hashes = EXCLUDED.row_hashes, updated_at = now()
 """
 _LOCK_DAY = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
@@ -256,9 +258,18 @@ class _DayRows(Protocol):
 
     def digest(self) -> bytes: ...
 
+    def row_hashes(self) -> bytes:
+        """Every row's hash (see `RowDigests`), valid when `digest()` is."""
+        ...
+
+    def changed_rows(self, stored: set[bytes]) -> Sequence[Sequence[Any]] | None:
+        """The rows whose hash is not in `stored`, or None if they cannot be told apart
+        (duplicate keys to fold): then the whole day is merged."""
+        ...
+
     def for_first_load(self, run_id: uuid.UUID | None) -> Iterable[Sequence[Any]]:
         """Rows with `run_id` appended, consumed lazily by COPY (client work overlaps the
-        server's); `digest()` and `count` hold once it is exhausted."""
+        server's); `digest()`, `row_hashes()` and `count` hold once it is exhausted."""
         ...
 
     def folded_for_first_load(self, run_id: uuid.UUID | None) -> Iterable[Sequence[Any]] | None:
@@ -319,37 +330,75 @@ async def replace_day(
     elif stored is not None and stored["digest"] == incoming.digest():
         return WriteCounts(unchanged=stored["row_count"], digest=stored["digest"])
     else:
-        for statement in table.stage_ddl:
-            await connection.execute(statement)
-        await connection.execute(f"TRUNCATE {table.stage}")
-        await connection.copy_records_to_table(
-            table.stage, records=incoming.rows(), columns=table.columns
-        )
-        held_before = None if table.held is None else await connection.fetchval(table.held, day)
-        merged = await connection.fetchrow(table.merge, run_id)
-        assert merged is not None
-        removed = 0
-        for statement in table.delete_stale:
-            status = await connection.execute(statement, day, source)
-            removed += int(status.split()[-1])
-        if held_before is None:
-            inserted, updated = int(merged["inserted"]), int(merged["updated"])
-        else:
-            # Rows this source held and reports again = held before − no longer reported; every
-            # other incoming row is new to this source (and was written).
-            inserted = incoming.count - (held_before - removed)
-            updated = int(merged["written"]) - inserted
-        counts = WriteCounts(
-            inserted=inserted,
-            updated=updated,
-            unchanged=incoming.count - inserted - updated,
-            deleted=int(removed),
-        )
+        changed, held = None, None
+        if stored is not None and stored["row_hashes"] is not None:
+            changed = incoming.changed_rows(hash_set(stored["row_hashes"]))
+            held = stored["row_count"]  # what this source holds: its digest is still valid
+        counts = await _merge_day(connection, table, day, source, incoming, run_id, changed, held)
     await connection.execute(
-        _STORE_DIGEST, table.name, source, day, incoming.digest(), incoming.count
+        _STORE_DIGEST,
+        table.name,
+        source,
+        day,
+        incoming.digest(),
+        incoming.count,
+        incoming.row_hashes(),
     )
     counts.digest = incoming.digest()
     return counts
+
+
+async def _stage(
+    connection: asyncpg.Connection, table: _FactTable, rows: Iterable[Sequence[Any]]
+) -> None:
+    for statement in table.stage_ddl:
+        await connection.execute(statement)
+    await connection.execute(f"TRUNCATE {table.stage}")
+    await connection.copy_records_to_table(table.stage, records=rows, columns=table.columns)
+
+
+async def _merge_day(
+    connection: asyncpg.Connection,
+    table: _FactTable,
+    day: date,
+    source: str,
+    incoming: _DayRows,
+    run_id: uuid.UUID | None,
+    changed: Sequence[Sequence[Any]] | None,
+    held_before: int | None,
+) -> WriteCounts:
+    """Merge a day that differs from what the table holds.
+
+    With `changed` (the rows whose hash the stored day does not have), only those are staged
+    and merged; the day's held count then tells whether rows also vanished, and only then is
+    the whole day staged to find and remove them. Without it, the whole day is staged."""
+    if held_before is None:
+        held_before = await connection.fetchval(table.held, day, source)
+    await _stage(connection, table, incoming.rows() if changed is None else changed)
+    merged = await connection.fetchrow(table.merge, run_id, day)
+    assert merged is not None
+    written = int(merged["inserted"]) + int(merged["updated"])
+    removed = 0
+    vanished = changed is None or await connection.fetchval(table.held, day, source) > (
+        incoming.count
+    )
+    if vanished:
+        if changed is not None:  # the stale-row anti-join needs every reported key
+            await _stage(connection, table, incoming.rows())
+        for statement in table.delete_stale:
+            status = await connection.execute(statement, day, source)
+            removed += int(status.split()[-1])
+    # Rows this source held and reports again = held before − no longer reported; every other
+    # incoming row is new to this source (and was written). A row new to the table is new to
+    # the source; one another source holds (a shared Cursor row) was updated, yet is new here.
+    inserted = incoming.count - (held_before - removed)
+    updated = written - inserted
+    return WriteCounts(
+        inserted=inserted,
+        updated=updated,
+        unchanged=incoming.count - inserted - updated,
+        deleted=removed,
+    )
 
 
 # --- Claude ------------------------------------------------------------------------------------
@@ -369,6 +418,7 @@ class _FactRows:
         self._to_row = to_row
         self._rows: list[Row] | None = None
         self._digest: bytes | None = None
+        self._digests: tuple[bytes, bytes] | None = None  # the day's digest, its row hashes
 
     @property
     def empty(self) -> bool:
@@ -384,18 +434,35 @@ class _FactRows:
         return self._rows
 
     def digest(self) -> bytes:
+        # An unchanged day needs only this: the rows are hashed one by one only when the
+        # day differs (or is written).
+        if self._digests is not None:
+            return self._digests[0]
         if self._digest is None:
-            self._digest = digest_rows(self.rows())
+            self._digest = day_digest(self.rows())
         return self._digest
 
+    def row_hashes(self) -> bytes:
+        if self._digests is None:
+            self._digests = digest_rows(self.rows())
+        return self._digests[1]
+
+    def changed_rows(self, stored: set[bytes]) -> list[Row]:
+        hashes = self.row_hashes()
+        return [
+            row
+            for at, row in enumerate(self.rows())
+            if hashes[at * ROW_HASH_BYTES : (at + 1) * ROW_HASH_BYTES] not in stored
+        ]
+
     def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[Row]:
-        digest = DayDigest()
+        digests = RowDigests()
         for start in range(0, len(self._facts), CHUNK_ROWS):
             rows = [self._to_row(fact) for fact in self._facts[start : start + CHUNK_ROWS]]
-            digest.update(encode_rows(rows))
+            digests.add(rows)
             for row in rows:
                 yield (*row, run_id)
-        self._digest = digest.digest()
+        self._digests = (digests.digest(), digests.hashes())
 
     def folded_for_first_load(self, run_id: uuid.UUID | None) -> None:
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from datetime import date
 from decimal import Decimal
 
@@ -120,3 +122,70 @@ async def test_a_failing_write_leaves_the_day_as_it_was(db: asyncpg.Pool) -> Non
         else:
             raise AssertionError("expected the check constraint to fail")
         assert await _table(connection) == before
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    first=FACTS,
+    changed=st.lists(st.booleans(), max_size=25),
+    dropped=st.lists(st.booleans(), max_size=25),
+    added=FACTS,
+)
+async def test_a_revised_day_writes_only_what_changed_and_counts_it(
+    db: asyncpg.Pool,
+    first: list[ClaudeFact],
+    changed: list[bool],
+    dropped: list[bool],
+    added: list[ClaudeFact],
+) -> None:
+    """A revision of a day already written (stored row hashes: only rows whose hash is new are
+    merged): rows changed, dropped and added land exactly, each counted as what it is, and a
+    row the revision repeats is not rewritten."""
+    first = fold_duplicates(first)
+    revised: list[ClaudeFact] = []
+    for at, fact in enumerate(first):
+        if at < len(dropped) and dropped[at]:
+            continue
+        copy = dataclasses.replace(fact)
+        if at < len(changed) and changed[at]:
+            copy.output_tokens += 1
+        revised.append(copy)
+    keys = {f.key() for f in first}  # a row new to the day, not one dropped and re-added
+    new = [f for f in fold_duplicates(added) if f.key() not in keys]
+    revised += new
+    expected_updated = sum(
+        1 for at, _ in enumerate(first)
+        if at < len(changed) and changed[at] and not (at < len(dropped) and dropped[at])
+    )  # fmt: skip
+    expected_deleted = sum(1 for at, _ in enumerate(first) if at < len(dropped) and dropped[at])
+    async with db.acquire() as connection:
+        await connection.execute("TRUNCATE fact_claude_daily_usage")
+        run_first = uuid.UUID(int=1)
+        await replace_claude_days(
+            connection, DAY, [ClaudeDayWrite("usage_report", first)], run_first
+        )
+        counts = (
+            await replace_claude_days(
+                connection, DAY, [ClaudeDayWrite("usage_report", revised)], None
+            )
+        )["usage_report"]
+        assert (counts.inserted, counts.updated, counts.deleted) == (
+            len(new),
+            expected_updated,
+            expected_deleted,
+        )
+        assert counts.unchanged == len(revised) - len(new) - expected_updated
+        assert (
+            await connection.fetchval(
+                "SELECT count(*) FROM fact_claude_daily_usage WHERE run_id IS NOT NULL"
+            )
+            == counts.unchanged
+        )  # rows the revision repeats keep the run that wrote them
+        expected = sorted(
+            ((f.api_key_id, f.workspace_id, f.model, f.service_tier, f.is_remote,
+              f.output_tokens, f.cost_usd) for f in revised),
+            key=repr,
+        )  # fmt: skip
+        assert sorted((await _table(connection)).values(), key=repr) == expected

@@ -77,7 +77,9 @@ EXPECTED = {
         "principal_id", "status", "claude_code_since", "first_seen_at", "last_seen_at",
     },
     "directory_api_key_names": {"api_key_id", "name", "first_seen_at", "last_seen_at"},
-    "fact_day_digests": {"target_table", "source", "usage_date", "digest", "row_count", "updated_at"},
+    "fact_day_digests": {
+        "target_table", "source", "usage_date", "digest", "row_count", "row_hashes", "updated_at"
+    },
     "coverage_days": {
         "source", "usage_date", "last_run_id", "last_fetched_at", "last_rows", "last_digest",
         "final_after", "data_refreshed_at", "last_failed_at", "last_failed_run_id",
