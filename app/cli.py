@@ -252,6 +252,9 @@ def simulate(
         float | None,
         typer.Option(help="Enforce the documented rate limits, each ×this (1 = as documented)."),
     ] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Keep every page served in this folder (for a replay).")
+    ] = None,
 ) -> None:
     """Serve a local fake of the Cursor and Anthropic APIs (keys: see the README)."""
     import uvicorn
@@ -262,7 +265,7 @@ def simulate(
 
     app = create_simulator(
         GroundTruth(seed=seed, users=users),
-        SimulatorOptions(page_cap=page_cap, rate_limit_scale=rate_limit_scale),
+        SimulatorOptions(page_cap=page_cap, rate_limit_scale=rate_limit_scale, record_to=record),
     )
     if latency_ms:
         app.state.faults.add("*", FaultSpec(kind="latency", ms=latency_ms, times=None))

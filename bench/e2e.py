@@ -13,9 +13,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -53,14 +55,21 @@ class Simulator:
     """The simulator in its own process; with `rate_limit_scale`, it enforces the documented
     rate limits ×scale, and the runs it serves are configured for the same limits."""
 
-    def __init__(self, users: int, latency_ms: int, rate_limit_scale: float | None = None):
+    def __init__(
+        self,
+        users: int,
+        latency_ms: int,
+        rate_limit_scale: float | None = None,
+        record: Path | None = None,
+    ) -> None:
         self.port = _port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.rate_limit_scale = rate_limit_scale
         limits = ["--rate-limit-scale", str(rate_limit_scale)] if rate_limit_scale else []
+        recording = ["--record", str(record)] if record else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "simulate", "--users", str(users),
-             "--port", str(self.port), "--latency-ms", str(latency_ms), *limits],
+             "--port", str(self.port), "--latency-ms", str(latency_ms), *limits, *recording],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         _wait_http(f"{self.url}/_sim/healthz")
@@ -169,6 +178,103 @@ async def _truncate(dsn: str) -> None:
 
 def _difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+class Replay(Simulator):
+    """Recorded pages served again by `bench.replay` (same keys and URLs as the simulator)."""
+
+    def __init__(self, directory: Path) -> None:  # not super().__init__: that starts a simulator
+        self.port = _port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.rate_limit_scale = None
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.replay", str(directory), "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+def _page_rows(page: Any) -> int:
+    """Upstream rows in one page: list items, and the results inside report buckets."""
+    if isinstance(page, list):
+        return len(page)
+    rows = 0
+    for key in ("data", "teamMembers", "usageEvents", "teamMemberSpend"):
+        for item in page.get(key) or []:
+            rows += len(item["results"]) if isinstance(item, dict) and "results" in item else 1
+    return rows
+
+
+def recorded_rows(folder: Path) -> dict[str, int]:
+    """Upstream rows per endpoint (as `bench.floor` names them) in a recording."""
+    endpoints = {e for names in floor.SOURCE_ENDPOINTS.values() for e in names}
+    rows: dict[str, int] = {}
+    for line in (folder / "index").read_text().splitlines():
+        key, path = line.split(" ", 1)
+        endpoint = next((e for e in endpoints if path.endswith("/" + e)), path)
+        rows[endpoint] = rows.get(endpoint, 0) + _page_rows(json.loads((folder / key).read_bytes()))
+    return rows
+
+
+def replay_runs(dsn: str, users: int, days: int, repetitions: int) -> dict[str, Any]:
+    """Every source alone and all together against recorded pages: the pipeline's own CPU per
+    million upstream rows, and the full run against the slowest source alone."""
+    start = LAST_DAY - timedelta(days=days - 1)
+    command = [sys.executable, "-m", "app.cli", "run", "--start", str(start),
+               "--end", str(LAST_DAY)]  # fmt: skip
+    results: dict[str, Any] = {"days": days, "users": users}
+    with tempfile.TemporaryDirectory(prefix="aup-replay-") as folder:
+        recorder = Simulator(users, 0, record=Path(folder))
+        try:
+            asyncio.run(_truncate(dsn))
+            recorded = _measured_run(command, recorder.env(dsn))
+            if recorded.exit_code != 0:
+                raise RuntimeError(f"recording run exited {recorded.exit_code}")
+        finally:
+            recorder.stop()
+        pages = [f for f in Path(folder).iterdir() if f.name != "index"]
+        results["recorded_pages"] = len(pages)
+        results["recorded_megabytes"] = sum(f.stat().st_size for f in pages) / 1e6
+        upstream_rows = recorded_rows(Path(folder))
+        results["upstream_rows"] = upstream_rows
+        replay = Replay(Path(folder))
+        try:
+            env = replay.env(dsn)
+            for label in (*SOURCES, "all"):
+                walls, cpus = [], []
+                sources = SOURCES if label == "all" else (label,)
+                rows = sum(floor.per_source(upstream_rows, sources).values())
+                for _ in range(repetitions):
+                    asyncio.run(_truncate(dsn))
+                    run = _measured_run(
+                        command if label == "all" else [*command, "--sources", label], env
+                    )
+                    if run.exit_code != 0:
+                        raise RuntimeError(f"replayed run {label} exited {run.exit_code}")
+                    walls.append(run.wall_seconds)
+                    cpus.append(run.cpu_seconds)
+                results[label] = {
+                    "wall_seconds": median(walls),
+                    "cpu_seconds": median(cpus),
+                    "upstream_rows": rows,
+                    "cpu_seconds_per_million_rows": median(cpus) / max(1, rows) * 1e6,
+                }
+        finally:
+            replay.stop()
+    slowest = max(SOURCES, key=lambda source: results[source]["wall_seconds"])
+    results["slowest_source"] = slowest
+    results["full_over_slowest_source"] = (
+        results["all"]["wall_seconds"] / results[slowest]["wall_seconds"]
+    )
+    return results
 
 
 def rate_limit_floor(

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -51,6 +52,8 @@ class SimulatorOptions:
     bucket_cap: int | None = None
     # Enforce the documented rate limits, each rate ×scale (None: no limits).
     rate_limit_scale: float | None = None
+    # Keep every page served (bench/replay.py serves them again, for almost no CPU).
+    record_to: Path | None = None
 
 
 @dataclass
@@ -217,7 +220,26 @@ async def respond(
         faulty = _faulty_response(fault, upstream, body)
         if faulty is not None:
             return faulty
-    return Response(dumps(body), media_type="application/json")
+    payload = dumps(body)
+    if sim.options.record_to is not None:
+        record(sim.options.record_to, request.method, request.url.path, request.url.query,
+               await request.body(), payload)  # fmt: skip
+    return Response(payload, media_type="application/json")
+
+
+def recording_key(method: str, path: str, query: str, body: bytes) -> str:
+    """What identifies a request in a recording: the same client sends the same bytes."""
+    return hashlib.sha256(f"{method} {path}?{query}\n".encode() + body).hexdigest()
+
+
+def record(
+    directory: Path, method: str, path: str, query: str, body: bytes, payload: bytes
+) -> None:
+    """One served page, stored under its request's key (and listed with its path)."""
+    key = recording_key(method, path, query, body)
+    (directory / key).write_bytes(payload)
+    with (directory / "index").open("a") as index:
+        index.write(f"{key} {path}\n")
 
 
 def _status_fault(fault: FaultSpec, upstream: str) -> Response:
