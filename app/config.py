@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     upstream_max_retry_wait_seconds: float = Field(default=120.0, ge=0)
     upstream_source_time_budget_seconds: float = Field(default=1800.0, gt=0)
     upstream_max_concurrency: int = Field(default=4, ge=1, le=64)
+    # The window the *_REQUESTS_PER_MINUTE limits are counted over. 60 for real upstreams;
+    # the benchmark compresses time (limits ×N over 60/N seconds) against its simulator.
+    upstream_rate_window_seconds: float = Field(default=60.0, gt=0, le=60)
 
     # --- API, schedule and runs -----------------------------------------------------------
     api_token: SecretStr | None = None

@@ -108,6 +108,8 @@ class Simulator:
             "ANTHROPIC_COMPLIANCE_REQUESTS_PER_MINUTE": self._per_minute("anthropic_compliance"),
             "ANTHROPIC_ANALYTICS_REQUESTS_PER_MINUTE": self._per_minute("anthropic_analytics"),
             "UPSTREAM_TIMEOUT_SECONDS": "300",
+            # Scaled limits compress time: the documented count per 60/scale seconds.
+            "UPSTREAM_RATE_WINDOW_SECONDS": str(60 / (self.rate_limit_scale or 1)),
             "LOG_LEVEL": "WARNING",
             "SCHEDULER_ENABLED": "false",
             "COLUMNS": "200",
@@ -277,6 +279,20 @@ def replay_runs(dsn: str, users: int, days: int, repetitions: int) -> dict[str, 
     return results
 
 
+async def _source_seconds(dsn: str) -> dict[str, float]:
+    """How long each source of the latest run took, start to finish."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            """SELECT source, extract(epoch FROM finished_at - started_at) AS seconds
+                 FROM ingestion_run_sources
+                WHERE run_id = (SELECT id FROM ingestion_runs ORDER BY created_at DESC LIMIT 1)"""
+        )
+    finally:
+        await connection.close()
+    return {row["source"]: round(float(row["seconds"] or 0), 1) for row in rows}
+
+
 def rate_limit_floor(
     dsn: str, users: int, days: int, latency_ms: int, scale: float
 ) -> dict[str, Any]:
@@ -295,6 +311,7 @@ def rate_limit_floor(
             raise RuntimeError(f"rate-limited run over {days} days exited {run.exit_code}")
         made = simulator.requests()
         limited = simulator.rate_limited()
+        per_source = asyncio.run(_source_seconds(dsn))
     finally:
         simulator.stop()
     needed = floor.per_source(minimum, tuple(floor.SOURCE_ENDPOINTS))
@@ -310,6 +327,7 @@ def rate_limit_floor(
         "requests": made,
         "rate_limited": limited,
         "wall_seconds": run.wall_seconds,
+        "source_seconds": per_source,
         "wall_over_floor": run.wall_seconds / budgets[slowest],
     }
 

@@ -10,7 +10,7 @@ import httpx
 from app.config import Settings
 from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
 from app.ingestion.cursor_client import CursorClient
-from app.ingestion.http import RetryPolicy, UpstreamHttp, paced_limiter
+from app.ingestion.http import RateLimiter, RetryPolicy, UpstreamHttp
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClie
                 base_url=anthropic_url,
                 key_setting=setting,
                 headers=anthropic_headers(key),
-                limiter=paced_limiter(per_minute),
+                limiter=RateLimiter(per_minute, settings.upstream_rate_window_seconds),
                 concurrency=asyncio.Semaphore(settings.upstream_max_concurrency),
                 policy=policy,
                 secrets=secrets,
@@ -86,7 +86,7 @@ def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClie
                 base_url=str(settings.cursor_api_base_url),
                 key_setting="CURSOR_API_KEY",
                 auth=httpx.BasicAuth(settings.cursor_api_key.get_secret_value(), ""),
-                limiter=paced_limiter(per_minute),
+                limiter=RateLimiter(per_minute, settings.upstream_rate_window_seconds),
                 concurrency=concurrency,
                 policy=policy,
                 secrets=secrets,

@@ -16,7 +16,9 @@ import email.utils
 import json
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,7 +26,6 @@ from typing import Any
 
 import httpx
 import stamina
-from aiolimiter import AsyncLimiter
 
 from app import metrics
 from app.logs import get_logger
@@ -79,14 +80,39 @@ class RetryPolicy:
     max_wait_seconds: float = 120.0
 
 
-def paced_limiter(per_minute: float) -> AsyncLimiter:
-    """One request every 60/`per_minute` seconds, never a burst.
+class RateLimiter:
+    """At most `per_minute` requests in any minute (a sliding window of send times).
 
-    The upstreams count requests per minute — Cursor resets its count every minute — and a
-    leaky bucket sized to a whole minute lets a client send that minute's budget at once and
-    then drain a second one in the same minute: 429s. Paced requests stay within any reading
-    of "N per minute" and still reach the rate: R requests take (R − 1) × 60 / N seconds."""
-    return AsyncLimiter(1, 60 / per_minute)
+    The upstreams count requests per minute — Cursor per calendar minute, Anthropic with a
+    bucket refilled continuously — and a window that never holds more than the limit is
+    within every one of those readings. A leaky bucket sized to a minute is not (it lets a
+    minute's budget go at once and then drains a second one into the same minute); one
+    paced request every 60/N seconds is, but it cannot make up a slot it missed while the
+    event loop was busy. This can: a late request is sent as soon as the window allows.
+    """
+
+    def __init__(self, per_minute: float, window_seconds: float = 60.0) -> None:
+        # `window_seconds` below 60 compresses time (the benchmark's scaled limits): the same
+        # number of requests per window, a shorter window. A fractional limit widens it.
+        allowed = per_minute * window_seconds / 60
+        self._limit = max(1, int(allowed))
+        self._window = window_seconds * self._limit / allowed
+        self._sent: deque[float] = deque()
+        self._turn = asyncio.Lock()  # first come, first served
+
+    async def __aenter__(self) -> None:
+        async with self._turn:
+            while True:
+                now = time.monotonic()
+                while self._sent and self._sent[0] <= now - self._window:
+                    self._sent.popleft()
+                if len(self._sent) < self._limit:
+                    self._sent.append(now)
+                    return
+                await asyncio.sleep(self._sent[0] + self._window - now)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
 
 
 class InvalidBody(Exception):
@@ -167,7 +193,7 @@ class UpstreamHttp:
         key_setting: str,
         headers: Mapping[str, str] | None = None,
         auth: httpx.Auth | None = None,
-        limiter: AsyncLimiter,
+        limiter: AbstractAsyncContextManager[Any],
         concurrency: asyncio.Semaphore,
         policy: RetryPolicy,
         secrets: Sequence[str] = (),

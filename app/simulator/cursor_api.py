@@ -136,7 +136,7 @@ async def usage_events(request: Request) -> Response:
     }
     events = [
         event
-        for event in truth.views.get("cursor_event_window", (start_ms, end_ms), 2, window)
+        for event in truth.views.get("cursor_event_window", (start_ms, end_ms), 8, window)
         if not emptied or _day(event.timestamp).isoformat() not in emptied
     ]
     page_size = min(int(body.get("pageSize") or 100), 1000)

@@ -360,7 +360,7 @@ class GroundTruth:
         """A day's usage events, newest first: the same people and days as daily usage (an
         active person-day has events; removed members' past events remain), plus the service
         account's headless ones."""
-        return self.views.get("cursor_events", day, 4, lambda: self._cursor_events(day))
+        return self.views.get("cursor_events", day, 8, lambda: self._cursor_events(day))
 
     def _cursor_events(self, day: date) -> list[CursorEvent]:
         midnight = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)

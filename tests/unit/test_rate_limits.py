@@ -1,16 +1,14 @@
-"""Documented rate limits: the simulator enforces them, the client paces within them."""
+"""Documented rate limits: the simulator enforces them, the client keeps within them."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 
-from app.ingestion.http import paced_limiter
+from app.ingestion.http import RateLimiter
 from app.simulator.app import SimulatorOptions, create_simulator
 from app.simulator.model import GroundTruth
 from app.simulator.rate_limits import BUDGETS, RateLimits, budget_of
@@ -63,19 +61,26 @@ def test_the_simulator_answers_429_with_retry_after_in_each_upstream_envelope() 
         }
 
 
-@pytest.mark.parametrize("per_minute", [600.0, 1200.0])
-async def test_the_client_paces_requests_and_never_bursts(per_minute: float) -> None:
-    """A minute's budget at once would break a limit counted per calendar minute: requests
-    leave one every 60/N seconds from the first."""
-    limiter = paced_limiter(per_minute)
+async def test_the_client_never_sends_more_than_the_limit_in_any_window() -> None:
+    """5 a window of 0.3 s: whatever the callers do, no 0.3 s holds a sixth request — and a
+    request that waited is sent as soon as the window allows (the budget is used)."""
+    limiter = RateLimiter(per_minute=5 * 200, window_seconds=0.3)
     sent: list[float] = []
 
-    async def one() -> None:
+    async def one(delay: float) -> None:
+        await asyncio.sleep(delay)
         async with limiter:
             sent.append(time.monotonic())
 
-    await asyncio.gather(*(one() for _ in range(6)))
-    gaps = [b - a for a, b in itertools.pairwise(sent)]
-    spacing = 60 / per_minute
-    assert all(gap >= spacing * 0.9 for gap in gaps), gaps
-    assert sent[-1] - sent[0] < spacing * 5 * 1.5 + 0.05  # and still at the rate
+    await asyncio.gather(*(one(0.02 * (n % 4)) for n in range(17)))
+    sent.sort()
+    for at, moment in enumerate(sent):
+        within = [t for t in sent[at:] if t < moment + 0.3 - 1e-3]
+        assert len(within) <= 5, (at, within)
+    assert sent[-1] - sent[0] < 0.3 * 3 + 0.15  # 17 requests: three full windows, then two
+
+
+def test_a_fractional_limit_widens_the_window() -> None:
+    limiter = RateLimiter(per_minute=0.5)
+    assert (limiter._limit, limiter._window) == (1, 120.0)
+    assert RateLimiter(per_minute=20 * 5, window_seconds=12)._limit == 20

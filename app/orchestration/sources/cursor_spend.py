@@ -21,6 +21,7 @@ from decimal import Decimal
 from app.ingestion.cursor_client import CursorClient, day_start_ms
 from app.ingestion.http import UpstreamError
 from app.ingestion.money import cents_to_usd
+from app.orchestration.concurrency import each_at_most
 from app.orchestration.sources.claude_shared import direct_directory
 from app.orchestration.sources.contract import SourceRun
 from app.orchestration.sources.cursor import CursorApiSource
@@ -30,6 +31,7 @@ from app.repositories.facts import charged_since, replace_cursor_spend_day
 from app.vocabulary import CoverageState
 
 MISSING_IDENTITY = "no email or service account"
+DAYS_AT_ONCE = 3
 FETCHED = (CoverageState.PROVISIONAL, CoverageState.FINAL)
 
 
@@ -40,15 +42,20 @@ class CursorSpendSource(CursorApiSource):
         client = self.client(run)
         until = last_full_hour_ms(datetime.now(UTC))
         empty: list[date] = []
-        for day in run.days:
+
+        async def read_and_write(day: date) -> None:
             if day_start_ms(day) > until:
                 run.warn(f"{day}: no full hour of it has passed yet; not read")
-                continue
+                return
             tally = await _read_day(run, client, day, until)
             if not tally:
                 empty.append(day)  # written last, once we know whether other days had events
-                continue
+                return
             await _write(run, day, tally, suspect=False)
+
+        # A day's pages come one after another; a few days read at once keep the 60-a-minute
+        # budget busy while one chain waits on a page or on the event loop.
+        await each_at_most(DAYS_AT_ONCE, run.days, read_and_write)
         # Days without a single event while others had some are suspect (the shrink guard).
         suspect = len(run.fetched) > 0
         for day in empty:
