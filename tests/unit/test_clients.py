@@ -13,13 +13,13 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import respx
-from aiolimiter import AsyncLimiter
 
 from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
 from app.ingestion.cursor_client import CursorClient, chunk_window, day_end_ms, day_start_ms
 from app.ingestion.http import (
     InvalidCursorError,
     MalformedPageError,
+    RateLimiter,
     RequestStats,
     RetryPolicy,
     UpstreamHttp,
@@ -59,7 +59,7 @@ def http(client: httpx.AsyncClient, name: str, **kwargs: Any) -> UpstreamHttp:
         upstream=name,
         base_url=BASE,
         key_setting="KEY",
-        limiter=AsyncLimiter(1000, 1),
+        limiter=RateLimiter(60_000),
         concurrency=asyncio.Semaphore(4),
         policy=RetryPolicy(max_attempts=3, base_wait_seconds=0),
         **kwargs,

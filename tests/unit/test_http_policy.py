@@ -10,10 +10,10 @@ from email.utils import format_datetime
 import httpx
 import pytest
 import respx
-from aiolimiter import AsyncLimiter
 
 from app.ingestion.http import (
     InvalidCursorError,
+    RateLimiter,
     RequestStats,
     RetryPolicy,
     UpstreamError,
@@ -37,7 +37,7 @@ def upstream(client: httpx.AsyncClient, **policy: float) -> UpstreamHttp:
         base_url=BASE,
         key_setting="CURSOR_API_KEY",
         auth=httpx.BasicAuth("key_secret_value", ""),
-        limiter=AsyncLimiter(1000, 1),
+        limiter=RateLimiter(60_000),
         concurrency=asyncio.Semaphore(4),
         policy=RetryPolicy(
             max_attempts=int(policy.get("attempts", 6)),
