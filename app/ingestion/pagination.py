@@ -124,22 +124,23 @@ class StreamedPage(Generic[M]):
     upstream: str
     endpoint: str
 
-    def parts(self, size: int = ITEMS_PER_PART) -> Iterator[list[M]]:
+    def parts(self) -> Iterator[list[M]]:
         adapter = TypeAdapter(list[self.item])  # type: ignore[name-defined]
-        batch: list[Any] = []
-        try:
-            for raw in ijson.items(self.body, f"{self.items_key}.item", use_float=True):
-                batch.append(raw)
-                if len(batch) == size:
-                    yield adapter.validate_python(batch)
-                    batch = []
-        except ValidationError as exc:
-            raise _malformed(exc, self.upstream, self.endpoint, self.where) from None
-        if batch:
+
+        def validated(batch: list[Any]) -> list[M]:
             try:
-                yield adapter.validate_python(batch)
+                return adapter.validate_python(batch)
             except ValidationError as exc:
                 raise _malformed(exc, self.upstream, self.endpoint, self.where) from None
+
+        batch: list[Any] = []
+        for raw in ijson.items(self.body, f"{self.items_key}.item", use_float=True):
+            batch.append(raw)
+            if len(batch) == ITEMS_PER_PART:
+                yield validated(batch)
+                batch = []
+        if batch:
+            yield validated(batch)
 
 
 def streamed_page(

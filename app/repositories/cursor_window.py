@@ -22,9 +22,14 @@ from typing import Any
 import asyncpg
 
 from app.processing.facts import CURSOR_COLUMNS, CursorFact, fold_cursor_duplicates
-from app.repositories.digests import ROW_HASH_BYTES, RowDigests, decode_rows, digest_rows
-from app.repositories.facts import (
+from app.repositories.digests import (
     CHUNK_ROWS,
+    RowDigests,
+    decode_rows,
+    digest_rows,
+    split_hashes,
+)
+from app.repositories.facts import (
     CURSOR_FACTS,
     CURSOR_SOURCE,
     Row,
@@ -86,18 +91,16 @@ class _CursorDayRows:
         return self._rows
 
     def changed_rows(self, stored: set[bytes]) -> list[list[Any]] | None:
-        hashes = self._digests.hashes()
+        hashes = iter(split_hashes(self._digests.hashes()))
         emails: set[str] = set()
         changed: list[list[Any]] = []
-        at = 0
         for chunk in _landed_chunks(self._day, self._spool):
-            for values in chunk:
+            for values, row_hash in zip(chunk, hashes, strict=False):
                 if values[_EMAIL_AT] in emails:
                     return None  # a duplicate to fold: the whole day is merged
                 emails.add(values[_EMAIL_AT])
-                if hashes[at : at + ROW_HASH_BYTES] not in stored:
+                if row_hash not in stored:
                     changed.append(values)
-                at += ROW_HASH_BYTES
         return changed
 
     @property

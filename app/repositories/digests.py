@@ -58,6 +58,8 @@ class DayDigest:
 
 
 ROW_HASH_BYTES = 8
+# Rows are encoded (and digested, spooled, COPYed) this many at a time: bounded memory.
+CHUNK_ROWS = 2000
 _row_hash = xxhash.xxh3_64_digest  # 8 bytes; six times cheaper than blake2b on short rows
 _dumps = orjson.dumps
 
@@ -95,15 +97,16 @@ class RowDigests:
         return len(self._hashes) // ROW_HASH_BYTES
 
 
-def hash_set(hashes: bytes) -> set[bytes]:
-    return {hashes[i : i + ROW_HASH_BYTES] for i in range(0, len(hashes), ROW_HASH_BYTES)}
+def split_hashes(hashes: bytes) -> list[bytes]:
+    """`RowDigests.hashes()` back into one hash per row, in row order."""
+    return [hashes[at : at + ROW_HASH_BYTES] for at in range(0, len(hashes), ROW_HASH_BYTES)]
 
 
 def day_digest(rows: Sequence[Sequence[Any]]) -> bytes:
     """The day digest alone (`RowDigests` gives the same, with every row's hash too)."""
     digest = DayDigest()
-    for start in range(0, len(rows), 2000):
-        digest.update(encode_rows(rows[start : start + 2000]))
+    for start in range(0, len(rows), CHUNK_ROWS):
+        digest.update(encode_rows(rows[start : start + CHUNK_ROWS]))
     return digest.digest()
 
 

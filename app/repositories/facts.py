@@ -35,11 +35,11 @@ from app.processing.facts import (
     CursorSpendFact,
 )
 from app.repositories.digests import (
-    ROW_HASH_BYTES,
+    CHUNK_ROWS,
     RowDigests,
     day_digest,
     digest_rows,
-    hash_set,
+    split_hashes,
 )
 
 CURSOR_TABLE = "fact_cursor_daily_usage"
@@ -332,7 +332,7 @@ async def replace_day(
     else:
         changed, held = None, None
         if stored is not None and stored["row_hashes"] is not None:
-            changed = incoming.changed_rows(hash_set(stored["row_hashes"]))
+            changed = incoming.changed_rows(set(split_hashes(stored["row_hashes"])))
             held = stored["row_count"]  # what this source holds: its digest is still valid
         counts = await _merge_day(connection, table, day, source, incoming, run_id, changed, held)
     await connection.execute(
@@ -404,10 +404,6 @@ async def _merge_day(
 # --- Claude ------------------------------------------------------------------------------------
 
 
-# Rows are turned into tuples and digested this many at a time while COPY streams them.
-CHUNK_ROWS = 2000
-
-
 class _FactRows:
     """One (source, day)'s facts, already one per key (a duplicate is a bug: Claude rows are
     folded by the caller, spend rows are one per identity by construction), turned into table
@@ -448,11 +444,9 @@ class _FactRows:
         return self._digests[1]
 
     def changed_rows(self, stored: set[bytes]) -> list[Row]:
-        hashes = self.row_hashes()
+        hashes = split_hashes(self.row_hashes())
         return [
-            row
-            for at, row in enumerate(self.rows())
-            if hashes[at * ROW_HASH_BYTES : (at + 1) * ROW_HASH_BYTES] not in stored
+            row for row, row_hash in zip(self.rows(), hashes, strict=True) if row_hash not in stored
         ]
 
     def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[Row]:

@@ -157,3 +157,32 @@ async def test_a_cursor_day_that_comes_back_empty_is_emptied_and_spools_are_remo
         rows = await _cursor_table(connection)
     assert [row[:2] for row in rows] == [(next_day, "a@x.dev")]
     assert not os.listdir(tmp_path)
+
+
+async def test_a_revised_cursor_day_writes_changed_new_and_vanished_rows_exactly(
+    db: asyncpg.Pool,
+) -> None:
+    """The row-hash path: only rows whose hash is new are merged, a vanished row is still
+    found (by the held count) and deleted, and a row the revision repeats is not rewritten."""
+    first = [_cursor(f"p{n}@x.dev", lines=n + 1) for n in range(6)]
+    revised = [
+        first[0],
+        _cursor("p1@x.dev", lines=99),  # changed
+        *first[2:5],  # p5 vanished
+        _cursor("new@x.dev", lines=7),  # new
+    ]
+    async with db.acquire() as connection:
+        await connection.execute("TRUNCATE fact_cursor_daily_usage")
+        await _write_cursor(connection, first)
+        before = {row[1]: row for row in await _cursor_table(connection)}
+        with CursorWindow() as window:
+            window.add(revised)
+            counts = await window.write_day(connection, DAY, None)
+        after = {row[1]: row for row in await _cursor_table(connection)}
+    assert (counts.inserted, counts.updated, counts.deleted, counts.unchanged) == (1, 1, 1, 4)
+    assert {email: row[2] for email, row in after.items()} == {
+        fact.email: fact.total_lines_added for fact in revised
+    }
+    repeated = ("p0@x.dev", "p2@x.dev", "p3@x.dev", "p4@x.dev")
+    assert all(after[email] == before[email] for email in repeated)  # updated_at kept
+    assert after["p1@x.dev"][4] > before["p1@x.dev"][4]

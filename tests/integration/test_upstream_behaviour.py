@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.ingestion import pagination
 from app.ingestion.factory import build_clients, build_http_client
 from app.orchestration.daily_job import RunSpec, execute_run
 from app.orchestration.run_request import PlannedRun
@@ -121,10 +122,19 @@ async def test_a_usage_only_run_conserves_the_stored_cost(
 # --- 3. Cursor membership churn ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("part_rows", [None, 5])
 @pytest.mark.parametrize("change", ["member_joins", "member_leaves"])
 async def test_members_joining_or_leaving_mid_pagination(
-    db: asyncpg.Pool, simulator: Simulator, change: str
+    db: asyncpg.Pool,
+    simulator: Simulator,
+    change: str,
+    part_rows: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """`part_rows`: each page handed on in parts of that many rows (as a 30,000-row page is),
+    so the chain is restarted with parts of a page already taken."""
+    if part_rows is not None:
+        monkeypatch.setattr(pagination, "ITEMS_PER_PART", part_rows)
     if change == "member_joins":  # the first member is not on the team when the run starts
         simulator.truth.cursor_member_leaves()
     simulator.fault("daily-usage-data", kind=change, min_page=2)
