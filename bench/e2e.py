@@ -1,8 +1,10 @@
-"""End-to-end runs, memory, and API latency during a backfill — the service as users run it.
+"""End-to-end runs, memory, the rate-limit floor and API latency during a backfill.
 
-The simulator runs in its own process (10,000 people, 50 ms per page, rate limits off), the
-ingestion runs as `usage-pipeline run` (each source alone, then all at once) and as a served
-run polled over HTTP while another process drives GET traffic at it.
+The ingestion runs as `usage-pipeline run` in its own process, as users run it. Its upstream is
+either the simulator in another process (10,000 people, 50 ms per page) or, to measure the
+pipeline alone, the simulator's pages recorded once and served again by `bench.replay` —
+without limits, or under the documented rate limits ×N. The API is measured as a served run
+polled over HTTP while another process drives GET traffic at it.
 """
 
 from __future__ import annotations
@@ -157,19 +159,6 @@ def _busy_cpu_seconds() -> float:
     return float(times.user + times.system + getattr(times, "nice", 0.0))
 
 
-async def _events_written(dsn: str) -> int:
-    """How many Cursor usage events the spend columns were folded from."""
-    connection = await asyncpg.connect(dsn)
-    try:
-        return int(
-            await connection.fetchval(
-                "SELECT coalesce(sum(usage_events), 0) FROM fact_cursor_daily_usage"
-            )
-        )
-    finally:
-        await connection.close()
-
-
 async def _truncate(dsn: str) -> None:
     connection = await asyncpg.connect(dsn)
     try:
@@ -183,14 +172,18 @@ def _difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]
 
 
 class Replay(Simulator):
-    """Recorded pages served again by `bench.replay` (same keys and URLs as the simulator)."""
+    """Recorded pages served again by `bench.replay` (same keys and URLs as the simulator);
+    with `rate_limit_scale`, under the documented rate limits ×scale."""
 
-    def __init__(self, directory: Path) -> None:  # not super().__init__: that starts a simulator
+    def __init__(self, directory: Path, rate_limit_scale: float | None = None) -> None:
+        # Not super().__init__: that starts a simulator.
         self.port = _port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.rate_limit_scale = None
+        self.rate_limit_scale = rate_limit_scale
+        limits = ["--rate-limit-scale", str(rate_limit_scale)] if rate_limit_scale else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.replay", str(directory), "--port", str(self.port)],
+            [sys.executable, "-m", "bench.replay", str(directory), "--port", str(self.port),
+             *limits],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 30
@@ -202,6 +195,16 @@ class Replay(Simulator):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+    def _stats(self) -> dict[str, dict[str, int]]:
+        stats: dict[str, dict[str, int]] = httpx.get(f"{self.url}/_replay/stats", timeout=10).json()
+        return stats
+
+    def requests(self) -> dict[str, int]:
+        return self._stats()["requests"]
+
+    def rate_limited(self) -> dict[str, int]:
+        return self._stats()["rate_limited"]
 
 
 def _page_rows(page: Any) -> int:
@@ -226,56 +229,89 @@ def recorded_rows(folder: Path) -> dict[str, int]:
     return rows
 
 
-def replay_runs(dsn: str, users: int, days: int, repetitions: int) -> dict[str, Any]:
-    """Every source alone and all together against recorded pages: the pipeline's own CPU per
-    million upstream rows, and the full run against the slowest source alone."""
+def _window_command(days: int) -> list[str]:
     start = LAST_DAY - timedelta(days=days - 1)
-    command = [sys.executable, "-m", "app.cli", "run", "--start", str(start),
-               "--end", str(LAST_DAY)]  # fmt: skip
-    results: dict[str, Any] = {"days": days, "users": users}
+    return [sys.executable, "-m", "app.cli", "run", "--start", str(start),
+            "--end", str(LAST_DAY)]  # fmt: skip
+
+
+def _replayed(dsn: str, replay: Replay, command: list[str], repetitions: int) -> dict[str, Any]:
+    """Median wall, CPU and peak RSS of a run against `replay`, and the requests it made."""
+    walls, cpus, peaks = [], [], []
+    requests: dict[str, int] = {}
+    env = replay.env(dsn)
+    for _ in range(repetitions):
+        asyncio.run(_truncate(dsn))
+        before = replay.requests()
+        run = _measured_run(command, env)
+        if run.exit_code != 0:
+            raise RuntimeError(f"replayed run {command[3:]} exited {run.exit_code}")
+        requests = _difference(replay.requests(), before)
+        walls.append(run.wall_seconds)
+        cpus.append(run.cpu_seconds)
+        peaks.append(run.peak_rss)
+    return {
+        "wall_seconds": median(walls),
+        "cpu_seconds": median(cpus),
+        "peak_rss_mb": median(peaks) / 2**20,
+        "requests": requests,
+    }
+
+
+def replay_runs(
+    dsn: str, users: int, windows: tuple[int, ...], repetitions: int, scale: float
+) -> dict[str, Any]:
+    """Runs against recorded pages, so the figures are the pipeline's own: every source alone
+    and all together over the longest window (CPU per million upstream rows, requests made,
+    the full run against the slowest source), the full run over each shorter window (memory),
+    and the full run under the documented rate limits ×`scale` (the floor)."""
+    days = max(windows)
+    results: dict[str, Any] = {"days": days, "users": users, "windows": {}}
     with tempfile.TemporaryDirectory(prefix="aup-replay-") as folder:
         recorder = Simulator(users, 0, record=Path(folder))
         try:
-            asyncio.run(_truncate(dsn))
-            recorded = _measured_run(command, recorder.env(dsn))
-            if recorded.exit_code != 0:
-                raise RuntimeError(f"recording run exited {recorded.exit_code}")
+            for window in sorted(windows, reverse=True):
+                asyncio.run(_truncate(dsn))
+                recorded = _measured_run(_window_command(window), recorder.env(dsn))
+                if recorded.exit_code != 0:
+                    raise RuntimeError(f"recording run exited {recorded.exit_code}")
+                if window == days:  # the longest window's pages alone
+                    pages = [f for f in Path(folder).iterdir() if f.name != "index"]
+                    results["recorded_pages"] = len(pages)
+                    results["recorded_megabytes"] = sum(f.stat().st_size for f in pages) / 1e6
+                    upstream_rows = recorded_rows(Path(folder))
         finally:
             recorder.stop()
-        pages = [f for f in Path(folder).iterdir() if f.name != "index"]
-        results["recorded_pages"] = len(pages)
-        results["recorded_megabytes"] = sum(f.stat().st_size for f in pages) / 1e6
-        upstream_rows = recorded_rows(Path(folder))
         results["upstream_rows"] = upstream_rows
         replay = Replay(Path(folder))
         try:
-            env = replay.env(dsn)
             for label in (*SOURCES, "all"):
-                walls, cpus = [], []
                 sources = SOURCES if label == "all" else (label,)
+                command = _window_command(days)
+                run = _replayed(
+                    dsn, replay, command if label == "all" else [*command, "--sources", label],
+                    repetitions,
+                )  # fmt: skip
                 rows = sum(floor.per_source(upstream_rows, sources).values())
-                for _ in range(repetitions):
-                    asyncio.run(_truncate(dsn))
-                    run = _measured_run(
-                        command if label == "all" else [*command, "--sources", label], env
+                run["upstream_rows"] = rows
+                run["cpu_seconds_per_million_rows"] = run["cpu_seconds"] / max(1, rows) * 1e6
+                results[label] = run
+            results["windows"][str(days)] = results["all"]
+            for window in windows:
+                if window != days:
+                    results["windows"][str(window)] = _replayed(
+                        dsn, replay, _window_command(window), repetitions
                     )
-                    if run.exit_code != 0:
-                        raise RuntimeError(f"replayed run {label} exited {run.exit_code}")
-                    walls.append(run.wall_seconds)
-                    cpus.append(run.cpu_seconds)
-                results[label] = {
-                    "wall_seconds": median(walls),
-                    "cpu_seconds": median(cpus),
-                    "upstream_rows": rows,
-                    "cpu_seconds_per_million_rows": median(cpus) / max(1, rows) * 1e6,
-                }
         finally:
             replay.stop()
+        results["rate_limit_floor"] = rate_limit_floor(dsn, Path(folder), users, days, scale)
     slowest = max(SOURCES, key=lambda source: results[source]["wall_seconds"])
     results["slowest_source"] = slowest
     results["full_over_slowest_source"] = (
         results["all"]["wall_seconds"] / results[slowest]["wall_seconds"]
     )
+    shortest = results["windows"][str(min(windows))]
+    results["rss_ratio_long_over_short"] = results["all"]["peak_rss_mb"] / shortest["peak_rss_mb"]
     return results
 
 
@@ -294,26 +330,25 @@ async def _source_seconds(dsn: str) -> dict[str, float]:
 
 
 def rate_limit_floor(
-    dsn: str, users: int, days: int, latency_ms: int, scale: float
+    dsn: str, recording: Path, users: int, days: int, scale: float
 ) -> dict[str, Any]:
-    """Every source at once against the simulator enforcing the documented limits ×`scale`,
-    with the client configured for the same limits: wall time against the floor — the
-    slowest budget's fewest requests at its rate."""
+    """Every source at once against the recorded pages served under the documented limits
+    ×`scale`, with the client configured for the same limits: wall time against the floor —
+    the slowest budget's fewest requests at its rate. (The simulator enforces the same limits
+    with the same budgets; the recording keeps its CPU off the cores the run is measured on.)"""
     start = LAST_DAY - timedelta(days=days - 1)
     minimum = asyncio.run(floor.minimum_requests(users, start, LAST_DAY))
-    simulator = Simulator(users, latency_ms, rate_limit_scale=scale)
+    upstream = Replay(recording, rate_limit_scale=scale)
     try:
         asyncio.run(_truncate(dsn))
-        command = [sys.executable, "-m", "app.cli", "run", "--start", str(start),
-                   "--end", str(LAST_DAY)]  # fmt: skip
-        run = _measured_run(command, simulator.env(dsn))
+        run = _measured_run(_window_command(days), upstream.env(dsn))
         if run.exit_code != 0:
             raise RuntimeError(f"rate-limited run over {days} days exited {run.exit_code}")
-        made = simulator.requests()
-        limited = simulator.rate_limited()
+        made = upstream.requests()
+        limited = upstream.rate_limited()
         per_source = asyncio.run(_source_seconds(dsn))
     finally:
-        simulator.stop()
+        upstream.stop()
     needed = floor.per_source(minimum, tuple(floor.SOURCE_ENDPOINTS))
     budgets = floor.floor_seconds(needed, scale)
     slowest = max(budgets, key=lambda budget: budgets[budget])
@@ -332,81 +367,33 @@ def rate_limit_floor(
     }
 
 
-def runs(
-    dsn: str,
-    users: int,
-    windows: tuple[int, ...],
-    repetitions: int,
-    long_repetitions: int,
-    latency_ms: int,
-) -> dict[str, Any]:
-    """Each source alone and the full run, per window (the longest `long_repetitions` times,
-    the others `repetitions` times); the full run's peak RSS."""
+def runs(dsn: str, users: int, windows: tuple[int, ...], latency_ms: int) -> dict[str, Any]:
+    """The full run per window against the simulator, as users run it (every page
+    `latency_ms` late): wall time, peak RSS, and where the machine's CPU went — the run, the
+    simulator, PostgreSQL and the rest."""
     simulator = Simulator(users, latency_ms)
     results: dict[str, Any] = {"users": users, "latency_ms": latency_ms, "windows": {}}
     try:
         env = simulator.env(dsn)
         for days in windows:
-            start = LAST_DAY - timedelta(days=days - 1)
-            base = [
-                sys.executable,
-                "-m",
-                "app.cli",
-                "run",
-                "--start",
-                str(start),
-                "--end",
-                str(LAST_DAY),
-            ]
-            window: dict[str, Any] = {
-                "repetitions": long_repetitions if days == max(windows) else repetitions
+            asyncio.run(_truncate(dsn))
+            simulator_before = simulator.cpu_seconds()
+            busy_before = _busy_cpu_seconds()
+            run = _measured_run(_window_command(days), env)
+            if run.exit_code != 0:
+                raise RuntimeError(f"run over {days} days exited {run.exit_code}")
+            simulated = simulator.cpu_seconds() - simulator_before
+            results["windows"][str(days)] = {
+                "wall_seconds": run.wall_seconds,
+                "peak_rss_mb": run.peak_rss / 2**20,
+                "cpu_seconds": {
+                    "pipeline": run.cpu_seconds,
+                    "simulator": simulated,
+                    "other": _busy_cpu_seconds() - busy_before - simulated - run.cpu_seconds,
+                },
             }
-            for label in (*SOURCES, "all"):
-                walls, peaks, events, requests = [], [], [], []
-                cpu: dict[str, list[float]] = {"pipeline": [], "simulator": [], "other": []}
-                for _ in range(window["repetitions"]):
-                    asyncio.run(_truncate(dsn))
-                    command = base if label == "all" else [*base, "--sources", label]
-                    simulator_before = simulator.cpu_seconds()
-                    requests_before = simulator.requests()
-                    busy_before = _busy_cpu_seconds()
-                    run = _measured_run(command, env)
-                    requests.append(_difference(simulator.requests(), requests_before))
-                    if run.exit_code != 0:
-                        raise RuntimeError(f"run {label} over {days} days exited {run.exit_code}")
-                    walls.append(run.wall_seconds)
-                    peaks.append(run.peak_rss)
-                    if label == "cursor_spend":
-                        events.append(asyncio.run(_events_written(dsn)))
-                    simulated = simulator.cpu_seconds() - simulator_before
-                    cpu["pipeline"].append(run.cpu_seconds)
-                    cpu["simulator"].append(simulated)
-                    cpu["other"].append(
-                        _busy_cpu_seconds() - busy_before - simulated - run.cpu_seconds
-                    )
-                window[label] = {
-                    "requests": requests[-1],
-                    "wall_seconds": median(walls),
-                    "peak_rss_mb": median(peaks) / 2**20,
-                    # Where the machine's CPU went: the run, the simulator, PostgreSQL + rest.
-                    "cpu_seconds": {name: median(values) for name, values in cpu.items()},
-                }
-                if events:  # the events source: throughput and the pipeline's CPU per event
-                    window[label]["events"] = median(events)
-                    window[label]["events_per_second"] = median(events) / median(walls)
-                    window[label]["cpu_seconds_per_million_events"] = (
-                        median(cpu["pipeline"]) / max(1, median(events)) * 1_000_000
-                    )
-            slowest = max(window[s]["wall_seconds"] for s in SOURCES)
-            window["full_over_slowest_source"] = window["all"]["wall_seconds"] / slowest
-            results["windows"][str(days)] = window
     finally:
         simulator.stop()
-    if len(windows) >= 2:
-        small, large = results["windows"][str(min(windows))], results["windows"][str(max(windows))]
-        results["rss_ratio_long_over_short"] = (
-            large["all"]["peak_rss_mb"] / small["all"]["peak_rss_mb"]
-        )
     return results
 
 

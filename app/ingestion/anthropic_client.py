@@ -80,6 +80,7 @@ ANALYTICS_PRODUCTS = (
 API_KEY_STATUSES = ("active", "inactive", "archived", "expired")
 
 M = TypeVar("M", bound=BaseModel)
+AnalyticsRow = TypeVar("AnalyticsRow", AnalyticsUsageRow, AnalyticsCostRow)
 Params = list[tuple[str, str | int]]
 
 
@@ -356,11 +357,11 @@ class AnthropicClient:
         self,
         path: str,
         endpoint: str,
-        row: type[M],
+        row: type[AnalyticsRow],
         start: date,
         end: date,
         stats: RequestStats,
-    ) -> AsyncIterator[Page[M]]:
+    ) -> AsyncIterator[Page[AnalyticsRow]]:
         start = max(start, ANALYTICS_FIRST_DAY)
         for chunk_start, chunk_end in chunk_window(start, end, ANALYTICS_MAX_SPAN_DAYS):
             params: Params = [

@@ -15,6 +15,7 @@ import asyncio
 import email.utils
 import json
 import random
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +23,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any, cast
 
 import httpx
 import stamina
@@ -33,6 +34,18 @@ from app.logs import get_logger
 log = get_logger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
+# A body read for a `FromFile` decoder stays in memory up to this size, beyond it on disk.
+SPOOL_IN_MEMORY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class FromFile:
+    """A decoder that reads the body from a file. The body is written to a temporary file as it
+    arrives instead of being held in memory: a 30-day Cursor page is 17 MB of JSON, and two are
+    alive while the next one downloads."""
+
+    read: Callable[[IO[bytes]], Any]
+
 
 # stamina would log each retry with the exception's repr; we log (redacted) and count retries
 # ourselves, so its own hooks stay off.
@@ -181,6 +194,15 @@ def _retry_reason(exc: Exception) -> str:
     return "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
 
 
+async def _spooled_body(response: httpx.Response) -> IO[bytes]:
+    """The body in a temporary file (in memory while small), positioned at its start."""
+    file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 - the page owns it
+    async for chunk in response.aiter_bytes():
+        file.write(chunk)
+    file.seek(0)
+    return cast(IO[bytes], file)
+
+
 class UpstreamHttp:
     """One upstream (base URL + auth) behind the shared policy."""
 
@@ -224,7 +246,7 @@ class UpstreamHttp:
         params: Sequence[tuple[str, str | int]] | None = None,
         json_body: Mapping[str, Any] | None = None,
         context: str = "",
-        decode: Callable[[bytes], Any] = json_with_decimals,
+        decode: Callable[[bytes], Any] | FromFile = json_with_decimals,
     ) -> Any:
         """Send one request with retries; return the body as `decode` reads it (by default
         JSON with floats as Decimal)."""
@@ -269,9 +291,14 @@ class UpstreamHttp:
                 on=backoff, attempts=None, timeout=None, wait_max=self._policy.max_wait_seconds
             ):
                 with retry:
-                    body = await self._send_once(method, path, endpoint, stats, params, json_body)
+                    spooled = isinstance(decode, FromFile)
+                    body = await self._send_once(
+                        method, path, endpoint, stats, params, json_body, spooled
+                    )
                     try:
-                        return decode(body)
+                        if isinstance(decode, FromFile):
+                            return decode.read(cast(IO[bytes], body))
+                        return decode(cast(bytes, body))
                     except InvalidBody:
                         # Cut short or garbled in transit: a fresh read is safe, usually whole.
                         raise _Retryable(
@@ -303,7 +330,8 @@ class UpstreamHttp:
         stats: RequestStats,
         params: Sequence[tuple[str, str | int]] | None,
         json_body: Mapping[str, Any] | None,
-    ) -> bytes:
+        spooled: bool = False,
+    ) -> bytes | IO[bytes]:
         async with self._concurrency, self._limiter:
             stats.requests += 1
             started = time.perf_counter()
@@ -319,7 +347,11 @@ class UpstreamHttp:
                     if response.is_success:
                         # The body is ours, not the Response's: httpx responses sit in
                         # reference cycles until a GC pass, and a page body is megabytes.
-                        body = b"".join([chunk async for chunk in response.aiter_bytes()])
+                        body: bytes | IO[bytes] = (
+                            await _spooled_body(response)
+                            if spooled
+                            else b"".join([chunk async for chunk in response.aiter_bytes()])
+                        )
                     else:
                         await response.aread()  # a short error text, for the message
                         body = b""

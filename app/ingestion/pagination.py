@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 import ijson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.ingestion.http import (
+    FromFile,
     InvalidBody,
     InvalidCursorError,
     MalformedPageError,
@@ -30,6 +31,7 @@ MAX_RESTARTS = 3
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")  # a row of a page (a pydantic dataclass)
 
 
 @dataclass(frozen=True)
@@ -106,59 +108,63 @@ ITEMS_PER_PART = 2000
 
 
 @dataclass(frozen=True)
-class StreamedPage(Generic[M]):
+class StreamedPage(Generic[R]):
     """A page whose envelope (everything but its items) is validated, and whose items are
     validated part by part as they are taken (`parts`).
 
-    Held as its JSON bytes, a page of 30,000 Cursor rows takes 17 MB; as validated models it
-    takes 100 MB. The bytes are parsed once to check the whole body and read the envelope,
-    and again, part by part, for the items — so a page at the documented maximum size costs
-    no more memory than its body.
+    The body is a temporary file (`FromFile`): a page of 30,000 Cursor rows is 17 MB of JSON
+    and would be 100 MB as validated rows. The file is parsed once to check the whole body and
+    read the envelope, and again, part by part, for the items — so a page at the documented
+    maximum size costs a part's rows in memory, whatever its size.
     """
 
-    body: bytes
+    body: IO[bytes]
     envelope: BaseModel
     items_key: str
-    item: type[M]
+    item: type[R]
     where: str
     upstream: str
     endpoint: str
 
-    def parts(self) -> Iterator[list[M]]:
+    def parts(self) -> Iterator[list[R]]:
         adapter = TypeAdapter(list[self.item])  # type: ignore[name-defined]
 
-        def validated(batch: list[Any]) -> list[M]:
+        def validated(batch: list[Any]) -> list[R]:
             try:
                 return adapter.validate_python(batch)
             except ValidationError as exc:
                 raise _malformed(exc, self.upstream, self.endpoint, self.where) from None
 
         batch: list[Any] = []
-        for raw in ijson.items(self.body, f"{self.items_key}.item", use_float=True):
-            batch.append(raw)
-            if len(batch) == ITEMS_PER_PART:
+        try:
+            self.body.seek(0)
+            for raw in ijson.items(self.body, f"{self.items_key}.item", use_float=True):
+                batch.append(raw)
+                if len(batch) == ITEMS_PER_PART:
+                    yield validated(batch)
+                    batch = []
+            if batch:
                 yield validated(batch)
-                batch = []
-        if batch:
-            yield validated(batch)
+        finally:
+            self.body.close()  # taken, or abandoned by a restarted chain
 
 
 def streamed_page(
     envelope: type[BaseModel],
     items_key: str,
-    item: type[M],
+    item: type[R],
     *,
     upstream: str,
     endpoint: str,
     where: str,
-) -> Callable[[bytes], StreamedPage[M]]:
+) -> FromFile:
     """A decoder that checks the whole body and validates its envelope (every top-level key
     but `items_key`), leaving the items to `StreamedPage.parts`. Only for items with no money
     in JSON numbers (see `json_page`)."""
 
-    def decode(body: bytes) -> StreamedPage[M]:
+    def decode(body: IO[bytes]) -> StreamedPage[R]:
         top: dict[str, Any] = {items_key: []}
-        if not body.lstrip().startswith(b"{"):
+        if not body.read(4096).lstrip().startswith(b"{"):
             raise InvalidBody("the page is not a JSON object")
         try:
             for name in envelope.model_fields:
@@ -166,6 +172,7 @@ def streamed_page(
                     continue
                 # Each pass reads the body to its end (checking all of it) and builds only
                 # this key's value; the envelopes read here have one such key.
+                body.seek(0)
                 values = list(ijson.items(body, name, use_float=True))
                 if values:
                     top[name] = values[0]
@@ -174,7 +181,7 @@ def streamed_page(
         parsed = parse_page(envelope, top, upstream=upstream, endpoint=endpoint, where=where)
         return StreamedPage(body, parsed, items_key, item, where, upstream, endpoint)
 
-    return decode
+    return FromFile(decode)
 
 
 async def fetch_json_page(

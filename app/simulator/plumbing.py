@@ -209,7 +209,7 @@ async def respond(
     sim.counts[endpoint] = sim.counts.get(endpoint, 0) + 1
     retry_after = sim.rate_limits.check(endpoint)
     if retry_after is not None:
-        return _rate_limited(upstream, retry_after)
+        return rate_limited_response(upstream, retry_after)
     latency = sim.faults.latency_ms(endpoint)
     if latency:
         await asyncio.sleep(latency / 1000)
@@ -254,7 +254,7 @@ def _status_fault(fault: FaultSpec, upstream: str) -> Response:
     return response
 
 
-def _rate_limited(upstream: str, retry_after: float) -> Response:
+def rate_limited_response(upstream: str, retry_after: float) -> Response:
     """The documented 429 of each upstream, with when the next request would be served."""
     if upstream == "cursor":
         response = cursor_error(

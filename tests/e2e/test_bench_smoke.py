@@ -16,14 +16,16 @@ def test_bench_quick_runs_every_part(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     text = output.read_text()
-    for heading in ("## Write path", "## Against dlt", "## End-to-end runs", "## API latency",
+    for heading in ("## Write path", "## Against dlt", "## The full run against the simulator", "## API latency",
                     "## The pipeline alone", "## Requests and the rate-limit floor"):  # fmt: skip
         assert heading in text
     results = json.loads(
         (Path(__file__).resolve().parents[2] / "bench" / "results" / "latest.json").read_text()
     )
     assert set(results) >= {
-        "write_path", "peer_dlt", "runs", "api_latency", "machine", "replay", "rate_limit_floor"
+        "write_path", "peer_dlt", "runs", "api_latency", "machine", "replay"
     }  # fmt: skip
-    assert results["rate_limit_floor"]["rate_limited"] == {}  # the client paces within limits
+    replay = results["replay"]
+    assert replay["rate_limit_floor"]["rate_limited"] == {}  # the client paces within limits
+    assert all(replay[source]["requests"] for source in ("cursor", "claude_code", "claude_ai"))
     assert results["api_latency"]["errors"] == {}

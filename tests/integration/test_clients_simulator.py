@@ -23,11 +23,11 @@ async def test_cursor_daily_usage_is_the_ground_truth(
     expected = simulator.truth.expected_cursor_rows(START, END)
     assert set(fetched) == set(expected)
     for key, row in fetched.items():
-        assert row.model_dump(include={"totalLinesAdded", "agentRequests", "isActive"}) == {
-            "totalLinesAdded": expected[key]["totalLinesAdded"],
-            "agentRequests": expected[key]["agentRequests"],
-            "isActive": expected[key]["isActive"],
-        }
+        assert (row.totalLinesAdded, row.agentRequests, row.isActive) == (
+            expected[key]["totalLinesAdded"],
+            expected[key]["agentRequests"],
+            expected[key]["isActive"],
+        )
 
 
 async def test_claude_code_records_are_the_ground_truth(

@@ -176,7 +176,10 @@ async def test_reconciliation_is_zero_on_the_truth_and_reports_a_drifted_spend(
 async def test_reconciliation_of_a_cycle_not_yet_ingested_is_recorded_not_compared(
     db: asyncpg.Pool, simulator: Simulator
 ) -> None:
-    _, outcome = await run_job(db, simulator, sources=SPEND)  # August; the cycle is this month
+    today = datetime.now(UTC).date()
+    # A cycle begun days ago (the default, this calendar month, has no whole day on the 1st).
+    simulator.truth.cursor_cycle = (today - timedelta(days=5), today)
+    _, outcome = await run_job(db, simulator, sources=SPEND)  # August, not this cycle
     progress = outcome.sources["cursor_spend"]
     assert progress.status == "succeeded"
     assert progress.details["reconciliation"]["cycle_days_not_ingested"] > 0

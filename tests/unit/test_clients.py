@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import respx
+from pydantic import TypeAdapter
 
 from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
 from app.ingestion.cursor_client import CursorClient, chunk_window, day_end_ms, day_start_ms
@@ -355,7 +356,7 @@ async def test_list_endpoints_page_on_last_id(client: httpx.AsyncClient) -> None
      ("41280.000000", "412.80"), ("0", "0")],
 )  # fmt: skip
 def test_cost_report_cents_strings_become_exact_usd(amount: str, usd: str) -> None:
-    result = CostResult.model_validate({"amount": amount, "currency": "USD"})
+    result = TypeAdapter(CostResult).validate_python({"amount": amount, "currency": "USD"})
     assert cents_to_usd(result.amount) == Decimal(usd)
 
 
@@ -373,13 +374,15 @@ def test_null_counts_and_objects_mean_zero_and_empty_but_missing_still_fails() -
 
     from app.ingestion.models import ClaudeCodeRecord, CursorDailyRow, MessagesUsageResult
 
-    row = CursorDailyRow.model_validate({**cursor_row("a@x.dev", "2026-01-01"), "apiKeyReqs": None})
+    row = TypeAdapter(CursorDailyRow).validate_python(
+        {**cursor_row("a@x.dev", "2026-01-01"), "apiKeyReqs": None}
+    )
     assert row.apiKeyReqs == 0
-    result = MessagesUsageResult.model_validate(
+    result = TypeAdapter(MessagesUsageResult).validate_python(
         usage_result(cache_creation=None, server_tool_use=None, output_tokens=None)
     )
     assert (result.cache_creation.ephemeral_5m_input_tokens, result.output_tokens) == (0, 0)
-    record = ClaudeCodeRecord.model_validate(
+    record = TypeAdapter(ClaudeCodeRecord).validate_python(
         {
             "date": "2026-08-03", "actor": {"type": "user_actor", "email_address": "a@x.dev"},
             "customer_type": "api", "core_metrics": {"num_sessions": None, "lines_of_code": None},
@@ -394,7 +397,7 @@ def test_null_counts_and_objects_mean_zero_and_empty_but_missing_still_fails() -
     incomplete = cursor_row("a@x.dev", "2026-01-01")
     del incomplete["apiKeyReqs"]
     with pytest.raises(ValidationError):
-        CursorDailyRow.model_validate(incomplete)
+        TypeAdapter(CursorDailyRow).validate_python(incomplete)
 
 
 @respx.mock

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pydantic import TypeAdapter
+
 from app.ingestion.models import CursorDailyRow, MessagesUsageBucket
 
 
@@ -26,5 +28,7 @@ def test_a_removed_members_null_email_is_a_row_not_a_broken_page() -> None:
         ),
         0,
     )  # fmt: skip
-    row = CursorDailyRow.model_validate({"email": None, "day": "2026-08-01", **counters})
+    row = TypeAdapter(CursorDailyRow).validate_python(
+        {"email": None, "day": "2026-08-01", **counters}
+    )
     assert row.email is None
