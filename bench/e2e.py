@@ -259,22 +259,28 @@ def _replayed(dsn: str, replay: Replay, command: list[str], repetitions: int) ->
 
 
 def replay_runs(
-    dsn: str, users: int, windows: tuple[int, ...], repetitions: int, scale: float
+    dsn: str,
+    users: int,
+    windows: tuple[int, ...],
+    repetitions: int,
+    scale: float,
+    latency_ms: int,
 ) -> dict[str, Any]:
-    """Runs against recorded pages, so the figures are the pipeline's own: every source alone
-    and all together over the longest window (CPU per million upstream rows, requests made,
-    the full run against the slowest source), the full run over each shorter window (memory),
-    and the full run under the documented rate limits ×`scale` (the floor)."""
+    """The full run per window against the simulator, as users run it, recording its pages;
+    then runs against the recorded pages, so the figures are the pipeline's own: every source
+    alone and all together over the longest window (CPU per million upstream rows, requests
+    made, the full run against the slowest source), the full run over each shorter window
+    (memory), and the full run under the documented rate limits ×`scale` (the floor)."""
     days = max(windows)
-    results: dict[str, Any] = {"days": days, "users": users, "windows": {}}
+    results: dict[str, Any] = {
+        "days": days, "users": users, "latency_ms": latency_ms, "windows": {},
+        "simulator_runs": {},
+    }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="aup-replay-") as folder:
-        recorder = Simulator(users, 0, record=Path(folder))
+        recorder = Simulator(users, latency_ms, record=Path(folder))
         try:
             for window in sorted(windows, reverse=True):
-                asyncio.run(_truncate(dsn))
-                recorded = _measured_run(_window_command(window), recorder.env(dsn))
-                if recorded.exit_code != 0:
-                    raise RuntimeError(f"recording run exited {recorded.exit_code}")
+                results["simulator_runs"][str(window)] = _simulator_run(dsn, recorder, window)
                 if window == days:  # the longest window's pages alone
                     pages = [f for f in Path(folder).iterdir() if f.name != "index"]
                     results["recorded_pages"] = len(pages)
@@ -367,34 +373,25 @@ def rate_limit_floor(
     }
 
 
-def runs(dsn: str, users: int, windows: tuple[int, ...], latency_ms: int) -> dict[str, Any]:
-    """The full run per window against the simulator, as users run it (every page
-    `latency_ms` late): wall time, peak RSS, and where the machine's CPU went — the run, the
-    simulator, PostgreSQL and the rest."""
-    simulator = Simulator(users, latency_ms)
-    results: dict[str, Any] = {"users": users, "latency_ms": latency_ms, "windows": {}}
-    try:
-        env = simulator.env(dsn)
-        for days in windows:
-            asyncio.run(_truncate(dsn))
-            simulator_before = simulator.cpu_seconds()
-            busy_before = _busy_cpu_seconds()
-            run = _measured_run(_window_command(days), env)
-            if run.exit_code != 0:
-                raise RuntimeError(f"run over {days} days exited {run.exit_code}")
-            simulated = simulator.cpu_seconds() - simulator_before
-            results["windows"][str(days)] = {
-                "wall_seconds": run.wall_seconds,
-                "peak_rss_mb": run.peak_rss / 2**20,
-                "cpu_seconds": {
-                    "pipeline": run.cpu_seconds,
-                    "simulator": simulated,
-                    "other": _busy_cpu_seconds() - busy_before - simulated - run.cpu_seconds,
-                },
-            }
-    finally:
-        simulator.stop()
-    return results
+def _simulator_run(dsn: str, simulator: Simulator, days: int) -> dict[str, Any]:
+    """The full run over `days` against the simulator: wall time, peak RSS, and where the
+    machine's CPU went — the run, the simulator, PostgreSQL and the rest."""
+    asyncio.run(_truncate(dsn))
+    simulator_before = simulator.cpu_seconds()
+    busy_before = _busy_cpu_seconds()
+    run = _measured_run(_window_command(days), simulator.env(dsn))
+    if run.exit_code != 0:
+        raise RuntimeError(f"run over {days} days exited {run.exit_code}")
+    simulated = simulator.cpu_seconds() - simulator_before
+    return {
+        "wall_seconds": run.wall_seconds,
+        "peak_rss_mb": run.peak_rss / 2**20,
+        "cpu_seconds": {
+            "pipeline": run.cpu_seconds,
+            "simulator": simulated,
+            "other": _busy_cpu_seconds() - busy_before - simulated - run.cpu_seconds,
+        },
+    }
 
 
 def api_latency(

@@ -23,7 +23,7 @@ def test_bench_quick_runs_every_part(tmp_path: Path) -> None:
         (Path(__file__).resolve().parents[2] / "bench" / "results" / "latest.json").read_text()
     )
     assert set(results) >= {
-        "write_path", "peer_dlt", "runs", "api_latency", "machine", "replay"
+        "write_path", "peer_dlt", "api_latency", "machine", "replay"
     }  # fmt: skip
     replay = results["replay"]
     assert replay["rate_limit_floor"]["rate_limited"] == {}  # the client paces within limits

@@ -492,3 +492,37 @@ async def test_a_garbled_cursor_page_is_read_again(client: httpx.AsyncClient) ->
         )
     ]
     assert route.call_count == 2 and [len(p.items) for p in pages] == [1]
+
+
+@respx.mock
+async def test_a_large_page_waits_on_disk_and_its_file_is_closed_once_taken(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Cursor page past SPOOL_IN_MEMORY_BYTES is written to a temporary file as it arrives
+    (not held in memory while the rows before it are processed), read from there whole, and
+    the file is closed once its last part is taken."""
+    import tempfile
+
+    from app.ingestion import http as upstream_http
+
+    files: list[tempfile.SpooledTemporaryFile[bytes]] = []
+
+    class Recorded(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            files.append(self)
+
+    monkeypatch.setattr(upstream_http.tempfile, "SpooledTemporaryFile", Recorded)
+    monkeypatch.setattr(upstream_http, "SPOOL_IN_MEMORY_BYTES", 10_000)
+    rows = [cursor_row(f"u{n}@x.dev", "2026-01-01") for n in range(300)]
+    respx.post(f"{BASE}/teams/daily-usage-data").mock(
+        return_value=httpx.Response(200, json={"data": rows})
+    )
+    taken = []
+    async for page in CursorClient(http(client, "cursor")).daily_usage(
+        date(2026, 1, 1), date(2026, 1, 1), RequestStats()
+    ):
+        assert len(files) == 1 and files[0]._rolled  # on disk, past the in-memory size
+        taken += [row.email for row in page.items]
+    assert taken == [row["email"] for row in rows]
+    assert files[0].closed
