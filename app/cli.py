@@ -120,12 +120,18 @@ def _parse_sources(value: str | None) -> list[str] | None:
 def _parse_day(value: str | None, option: str) -> date | None:
     if value is None:
         return None
+    from app.repositories.database import storable_day
+
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(
             f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
         ) from None
+    try:
+        return storable_day(day)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 @cli.command()

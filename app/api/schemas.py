@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.orchestration.sources.registry import REGISTRY
+from app.repositories.database import storable_day
 from app.repositories.runs import RunRecord, SourceProgress
 from app.vocabulary import SourceStatus
 
@@ -15,10 +16,10 @@ from app.vocabulary import SourceStatus
 def _iso_date(value: object) -> object:
     """A day is `YYYY-MM-DD`: not a number read as a Unix timestamp, as lax parsing would."""
     if isinstance(value, date):
-        return value
+        return storable_day(value)
     if not isinstance(value, str):
         raise ValueError("a date is a YYYY-MM-DD string")
-    return date.fromisoformat(value)
+    return storable_day(date.fromisoformat(value))
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import asyncpg
 
 from app.config import Settings
@@ -16,6 +18,19 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
 )
+
+
+# asyncpg writes date.min and date.max as PostgreSQL's -infinity and infinity: a range of days
+# ending at either never ends (a generate_series over it does not return).
+FIRST_STORABLE_DAY = date.min + timedelta(days=1)
+LAST_STORABLE_DAY = date.max - timedelta(days=1)
+
+
+def storable_day(day: date) -> date:
+    """`day`, if PostgreSQL stores it as that day; else a ValueError naming the range."""
+    if not FIRST_STORABLE_DAY <= day <= LAST_STORABLE_DAY:
+        raise ValueError(f"{day} is out of range ({FIRST_STORABLE_DAY} to {LAST_STORABLE_DAY})")
+    return day
 
 
 def resolve_dsn(settings: Settings) -> str:

@@ -280,3 +280,32 @@ async def test_the_analyst_view_says_which_days_are_final(
     by_day = {row["usage_date"]: (row["all_final"], row["any_final"]) for row in rows}
     assert by_day == {old: (True, True), yesterday: (False, False)}
     assert [row["usage_date"] for row in final_cursor_days] == [old]
+
+
+async def test_days_postgresql_would_store_as_infinity_are_refused(
+    db: asyncpg.Pool, database_dsn: str, simulator: Simulator
+) -> None:
+    """asyncpg writes 0001-01-01 and 9999-12-31 as -infinity and infinity: a coverage range
+    over them never ended (its day series does not), pinning a database backend. They are
+    refused where they come in, with the range that is accepted."""
+    settings = simulator.settings(database_url=database_dsn)
+    async with serve(settings) as api:
+        for params in ({"start": "0001-01-01", "end": "0001-01-01"},
+                       {"start": "9999-12-01", "end": "9999-12-31"}):  # fmt: skip
+            response = await asyncio.wait_for(api.get("/coverage", params=params), timeout=10)
+            assert response.status_code == 422, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "out of range (0001-01-02 to 9999-12-30)" in response.text
+        response = await api.post(
+            "/runs", json={"start_date": "0001-01-01", "end_date": "0001-01-02"}, headers=AUTH
+        )
+        assert response.status_code == 422 and "out of range" in response.text
+        ok = await asyncio.wait_for(
+            api.get("/coverage", params={"start": "0001-01-02", "end": "0001-01-03"}), timeout=10
+        )
+        assert ok.status_code == 200 and len(ok.json()["days"]) == 2 * len(ok.json()["counts"])
+    env = {"DATABASE_URL": database_dsn, "CURSOR_API_KEY": "k"}
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["run", "--start", "0001-01-01", "--dry-run"], env=env
+    )
+    assert result.exit_code == 2 and "out of range" in result.output, result.output
