@@ -30,6 +30,7 @@ from app.simulator.app import SimulatorOptions
 from app.simulator.rate_limits import BUDGETS
 from bench import floor
 from bench.common import median
+from bench.replay import endpoint_of
 
 SOURCES = ("cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai")
 LAST_DAY = date(2026, 8, 31)
@@ -75,17 +76,6 @@ class Simulator:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         _wait_http(f"{self.url}/_sim/healthz")
-
-    def requests(self) -> dict[str, int]:
-        """Requests the simulator has answered so far, per endpoint (429s included)."""
-        counts: dict[str, int] = httpx.get(f"{self.url}/_sim/faults", timeout=10).json()["requests"]
-        return counts
-
-    def rate_limited(self) -> dict[str, int]:
-        limited: dict[str, int] = httpx.get(f"{self.url}/_sim/faults", timeout=10).json()[
-            "rate_limited"
-        ]
-        return limited
 
     def _per_minute(self, budget: str) -> str:
         if self.rate_limit_scale is None:
@@ -220,11 +210,10 @@ def _page_rows(page: Any) -> int:
 
 def recorded_rows(folder: Path) -> dict[str, int]:
     """Upstream rows per endpoint (as `bench.floor` names them) in a recording."""
-    endpoints = {e for names in floor.SOURCE_ENDPOINTS.values() for e in names}
     rows: dict[str, int] = {}
     for line in (folder / "index").read_text().splitlines():
         key, path = line.split(" ", 1)
-        endpoint = next((e for e in endpoints if path.endswith("/" + e)), path)
+        endpoint = endpoint_of(path)
         rows[endpoint] = rows.get(endpoint, 0) + _page_rows(json.loads((folder / key).read_bytes()))
     return rows
 

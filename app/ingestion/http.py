@@ -286,12 +286,12 @@ class UpstreamHttp:
             return wait
 
         where = f"{endpoint}{' ' + context if context else ''}"
+        spooled = isinstance(decode, FromFile)
         try:
             async for retry in stamina.retry_context(
                 on=backoff, attempts=None, timeout=None, wait_max=self._policy.max_wait_seconds
             ):
                 with retry:
-                    spooled = isinstance(decode, FromFile)
                     body = await self._send_once(
                         method, path, endpoint, stats, params, json_body, spooled
                     )
