@@ -53,7 +53,7 @@ class _Replay:
         page = self.directory / recording_key(method, path, query, body)
         if page.exists():
             return "200 OK", {}, page.read_bytes()
-        return "404 Not Found", {}, f"not recorded: {method} {target}".encode()
+        return "404 Not Found", {}, f"not recorded: {method} {target} {body[:200]!r}".encode()
 
 
 async def _serve(replay: _Replay, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):

@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
-
 from app.ingestion.cursor_client import chunk_window
 from app.ingestion.http import MalformedPageError, RequestStats, UpstreamHttp
 from app.ingestion.models import (
@@ -34,10 +32,7 @@ from app.ingestion.models import (
 )
 from app.ingestion.pagination import (
     Page,
-    exact_page,
-    fetch_json_page,
-    json_page,
-    parse_page,
+    fetch_page,
     restartable,
 )
 from app.logs import get_logger
@@ -79,7 +74,7 @@ ANALYTICS_PRODUCTS = (
 # The documents allow all four; the list's default is not documented, so each is asked for.
 API_KEY_STATUSES = ("active", "inactive", "archived", "expired")
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
 AnalyticsRow = TypeVar("AnalyticsRow", AnalyticsUsageRow, AnalyticsCostRow)
 Params = list[tuple[str, str | int]]
 
@@ -109,13 +104,9 @@ class AnthropicClient:
         model: type[M],
         stats: RequestStats,
         window: str,
-        *,
-        numbers_are_counts: bool = False,
     ) -> AsyncIterator[tuple[M, Page[Any]]]:
         """Follow `next_page`, from page 1 again if the upstream rejects a cursor (see
-        `restartable`). `numbers_are_counts`: the model has no money in a JSON number, so
-        pages are validated straight from their bytes (see `json_page`)."""
-        decoder = json_page if numbers_are_counts else exact_page
+        `restartable`)."""
         pages: dict[int, M] = {}  # the page behind each Page yielded, until it is taken
 
         async def chain() -> AsyncIterator[Page[Any]]:
@@ -124,9 +115,9 @@ class AnthropicClient:
             while True:
                 where = f"{window} page {number + 1}"
                 request = params + ([("page", cursor)] if cursor else [])
-                page = await self._http.request_json(
-                    "GET", path, endpoint=endpoint, stats=stats, params=request, context=where,
-                    decode=decoder(model, upstream=self.upstream, endpoint=endpoint, where=where),
+                page = await fetch_page(
+                    self._http, "GET", path, model, endpoint=endpoint, stats=stats, where=where,
+                    params=request,
                 )  # fmt: skip
                 number += 1
                 next_page = getattr(page, "next_page", None)
@@ -202,7 +193,6 @@ class AnthropicClient:
             page_model,
             stats,
             f"{start}..{end}",
-            numbers_are_counts=page_model is MessagesUsagePage,  # cost amounts stay exact
         )
         async for page, meta in chain:
             data = page.data
@@ -250,15 +240,15 @@ class AnthropicClient:
             while True:
                 number += 1
                 params = [("limit", LIST_LIMIT), *extra] + ([("after_id", after)] if after else [])
-                raw = await self._http.request_json(
-                    "GET", path, endpoint=endpoint, stats=stats, params=params
-                )
-                page = parse_page(
+                page: ListPage[M] = await fetch_page(
+                    self._http,
+                    "GET",
+                    path,
                     ListPage[item],  # type: ignore[valid-type]
-                    raw,
-                    upstream=self.upstream,
                     endpoint=endpoint,
+                    stats=stats,
                     where=f"after {after or 'start'}",
+                    params=params,
                 )
                 yield Page(list(page.data), number, last=not page.has_more)
                 if not page.has_more:
@@ -322,7 +312,7 @@ class AnthropicClient:
             while True:
                 number += 1
                 where = f"{start}..{end} page {number}"
-                page = await fetch_json_page(
+                page = await fetch_page(
                     self._http,
                     "GET",
                     "/v1/compliance/activities",
@@ -379,7 +369,6 @@ class AnthropicClient:
                 AnalyticsPage[row],  # type: ignore[valid-type]
                 stats,
                 f"{chunk_start}..{chunk_end}",
-                numbers_are_counts=row is AnalyticsUsageRow,  # cost amounts stay exact
             ):
                 data, refreshed = page.data, page.data_refreshed_at
                 del page

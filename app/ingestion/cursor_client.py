@@ -10,6 +10,7 @@ from typing import TypeVar, cast
 from app.ingestion.http import MalformedPageError, RequestStats, UpstreamHttp
 from app.ingestion.models import (
     CursorDailyRow,
+    CursorDailyUsageEnvelope,
     CursorDailyUsagePage,
     CursorMember,
     CursorMemberSpend,
@@ -21,10 +22,10 @@ from app.ingestion.pagination import (
     InconsistentChain,
     Page,
     StreamedPage,
-    exact_page,
-    parse_page,
+    convert_item,
     restartable,
     streamed_page,
+    typed_page,
 )
 
 MAX_WINDOW_DAYS = 30
@@ -140,11 +141,11 @@ class CursorClient:
                 json_body={"startDate": day_start_ms(chunk_start),
                            "endDate": day_end_ms(chunk_end),
                            "page": page_number, "pageSize": users},
-                decode=streamed_page(CursorDailyUsagePage, "data", CursorDailyRow,
+                decode=streamed_page(CursorDailyUsagePage, CursorDailyUsageEnvelope, "data",
                                      upstream=self.upstream, endpoint="daily-usage-data",
                                      where=where),
             )  # fmt: skip
-            pagination = cast(CursorDailyUsagePage, page.envelope).pagination
+            pagination = cast(CursorDailyUsageEnvelope, page.envelope).pagination
             has_next = pagination is not None and pagination.hasNextPage
             if pagination is not None and pagination.totalUsers is not None:
                 totals.add(pagination.totalUsers)
@@ -218,7 +219,7 @@ class CursorClient:
                 context=where,
                 json_body={"startDate": start_ms, "endDate": end_ms, "page": page_number,
                            "pageSize": EVENTS_PAGE_SIZE},
-                decode=exact_page(CursorUsageEventsPage, upstream=self.upstream,
+                decode=typed_page(CursorUsageEventsPage, upstream=self.upstream,
                                   endpoint="filtered-usage-events", where=where),
             )  # fmt: skip
             has_next = page.pagination.hasNextPage
@@ -257,7 +258,7 @@ class CursorClient:
                 "POST", SPEND, endpoint="teams/spend", stats=stats,
                 context=f"page {page_number}",
                 json_body={"page": page_number, "pageSize": SPEND_PAGE_SIZE},
-                decode=exact_page(CursorSpendPage, upstream=self.upstream,
+                decode=typed_page(CursorSpendPage, upstream=self.upstream,
                                   endpoint="teams/spend", where=f"page {page_number}"),
             )  # fmt: skip
             cycle_start = page.subscriptionCycleStart or cycle_start
@@ -277,7 +278,7 @@ class CursorClient:
                 endpoint="teams/members",
             )
         return [
-            parse_page(
+            convert_item(
                 CursorMember, item, upstream=self.upstream, endpoint="teams/members", where="list"
             )
             for item in members

@@ -1,8 +1,14 @@
-"""Typed upstream records (pydantic): pages as models, their rows as slotted dataclasses.
+"""Typed upstream records, decoded by msgspec straight from the JSON bytes.
 
 Unknown fields are ignored (upstreams add fields over time); documented-optional fields are
 optional; required fields are required, so a page missing them fails loudly instead of
 producing silent zeros. Field names follow the upstream JSON.
+
+msgspec reads a JSON number into a `Decimal` from its text, so money sent as a number (Claude
+Code's `estimated_cost.amount`, Cursor's cents) stays exact without a float in between; and it
+validates a page of thousands of rows in a tenth of the time pydantic took (measured in
+docs/performance.md). Rules a type cannot say (a JSON null count means 0, a timestamp without
+an offset is UTC) are applied in `__post_init__`, which msgspec runs for every decoded row.
 """
 
 from __future__ import annotations
@@ -10,74 +16,85 @@ from __future__ import annotations
 import datetime as dt
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Generic, Optional, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
-from pydantic.dataclasses import dataclass as pydantic_dataclass
+import msgspec
+from msgspec.structs import force_setattr
 
 T = TypeVar("T")
 
-
-class Upstream(BaseModel):
-    """A page, an envelope or a short list's item: validated once, a few per page."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-# Rows, of which a page holds thousands, are slotted frozen dataclasses validated by pydantic
-# with the same rules: a page of 10,000 messages-usage results takes 3.7 MB instead of 24 MB as
-# BaseModels (no per-instance `__dict__` or fields-set), and validates in about 60 % of the time.
-ROW_CONFIG = ConfigDict(extra="ignore")
-
-
-def _null_is_zero(value: object) -> object:
-    """A count sent as JSON null means none. (A count that is *missing* still fails.)"""
-    return 0 if value is None else value
+# Types as msgspec reads them, and as the rest of the code sees them once `__post_init__` has
+# applied the rule: a count sent as JSON null is 0, a nested object sent as null is empty, a
+# day sent as text (a date or an RFC 3339 timestamp) is a date.
+if TYPE_CHECKING:
+    Count = int
+    NullIsEmpty = Annotated[T, "null is empty"]
+    DayText = dt.date
+else:
+    Count = int | None
+    NullIsEmpty = Optional  # subscripted below: Optional[X]
+    DayText = str
 
 
-def _null_is_empty(value: object) -> object:
-    """A nested object sent as JSON null means an empty one (its own defaults apply)."""
-    return {} if value is None else value
+class Upstream(msgspec.Struct, frozen=True, kw_only=True):
+    """A page, an envelope or a short list's item."""
 
 
-Count = Annotated[int, BeforeValidator(_null_is_zero)]
+class Row(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A row, of which a page holds thousands. Rows hold only scalars and other rows, so they
+    can never be part of a reference cycle: the garbage collector need not track them."""
 
 
-def _to_date(value: object) -> object:
-    """RFC 3339 timestamp or bare YYYY-MM-DD (docs drifted between the two) → date."""
-    if isinstance(value, str) and "T" in value:
+def zero_nulls(row: msgspec.Struct, names: tuple[str, ...]) -> None:
+    """A count sent as JSON null means none. (A required count that is *missing* still fails.)"""
+    for name in names:
+        if getattr(row, name) is None:
+            force_setattr(row, name, 0)
+
+
+def finite_money(row: msgspec.Struct, names: tuple[str, ...]) -> None:
+    """Money is a finite number: a decimal string may say "NaN" or "Infinity", which no
+    amount is."""
+    for name in names:
+        value = getattr(row, name)
+        if value is not None and not value.is_finite():
+            raise ValueError(f"`{name}` is not a finite amount: {value}")
+
+
+def utc_date(value: str) -> dt.date:
+    """RFC 3339 timestamp or bare YYYY-MM-DD (docs drifted between the two) → UTC date."""
+    if "T" in value:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return parsed.astimezone(UTC).date() if parsed.tzinfo else parsed.date()
-    return value
+    return dt.date.fromisoformat(value)
 
 
-UtcDate = Annotated[dt.date, BeforeValidator(_to_date)]
-
-
-def _assume_utc(value: datetime) -> datetime:
+def assume_utc(value: datetime) -> datetime:
     """A timestamp without an offset is UTC — said explicitly, never the host's time zone."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
+def _utc_fields(row: msgspec.Struct, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(row, name)
+        if value is not None and value.tzinfo is None:
+            force_setattr(row, name, value.replace(tzinfo=UTC))
 
 
 # --- Cursor ---------------------------------------------------------------------------------
 
+_DAILY_COUNTS = (
+    "totalLinesAdded", "totalLinesDeleted", "acceptedLinesAdded", "acceptedLinesDeleted",
+    "totalApplies", "totalAccepts", "totalRejects", "totalTabsShown", "totalTabsAccepted",
+    "composerRequests", "chatRequests", "agentRequests", "cmdkUsages",
+    "subscriptionIncludedReqs", "apiKeyReqs", "usageBasedReqs", "bugbotUsages",
+)  # fmt: skip
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class CursorDailyRow:
+
+class CursorDailyRow(Row, frozen=True, kw_only=True):
     email: str | None  # null for a removed member: the row is skipped (and counted), not the page
     date: int | None = None  # epoch ms of the UTC day (older docs: the only day field)
-    day: dt.date | None = None
+    day: DayText | None = None  # YYYY-MM-DD; "" is sent for none
     userId: int | str | None = None
     isActive: bool | None = None
     totalLinesAdded: Count
@@ -102,26 +119,23 @@ class CursorDailyRow:
     tabMostUsedExtension: str | None = None
     clientVersion: str | None = None
 
-    @field_validator("day", mode="before")
-    @classmethod
-    def _blank_day(cls, value: object) -> object:
-        return None if value == "" else value
-
-    @model_validator(mode="after")
-    def _has_a_day(self) -> CursorDailyRow:
+    def __post_init__(self) -> None:
+        zero_nulls(self, _DAILY_COUNTS)
+        day: object = self.day
+        if isinstance(day, str):
+            force_setattr(self, "day", dt.date.fromisoformat(day) if day else None)
         if self.day is None and self.date is None:
             raise ValueError("row has neither `day` nor `date`")
-        return self
 
     @property
     def usage_date(self) -> dt.date:
         if self.day is not None:
             return self.day
-        assert self.date is not None  # guaranteed by _has_a_day
+        assert self.date is not None  # guaranteed by __post_init__
         return datetime.fromtimestamp(self.date / 1000, tz=UTC).date()
 
 
-class CursorPagination(Upstream):
+class CursorPagination(Upstream, frozen=True, kw_only=True):
     page: int | None = None
     pageSize: int | None = None
     totalUsers: int | None = None
@@ -129,12 +143,18 @@ class CursorPagination(Upstream):
     hasNextPage: bool
 
 
-class CursorDailyUsagePage(Upstream):
+class CursorDailyUsagePage(Upstream, frozen=True, kw_only=True):
     data: list[CursorDailyRow]
     pagination: CursorPagination | None = None
 
 
-class CursorMember(Upstream):
+class CursorDailyUsageEnvelope(Upstream, frozen=True, kw_only=True):
+    """A daily-usage page without its rows: what is read of it before the rows are taken."""
+
+    pagination: CursorPagination | None = None
+
+
+class CursorMember(Upstream, frozen=True, kw_only=True):
     id: int | str | None = None
     name: str | None = None
     email: str
@@ -142,27 +162,25 @@ class CursorMember(Upstream):
     isRemoved: bool = False
 
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class CursorTokenUsage:
+_TOKEN_COUNTS = ("inputTokens", "outputTokens", "cacheWriteTokens", "cacheReadTokens")
+
+
+class CursorTokenUsage(Row, frozen=True, kw_only=True):
     inputTokens: Count = 0
     outputTokens: Count = 0
     cacheWriteTokens: Count = 0
     cacheReadTokens: Count = 0
     totalCents: Decimal = Decimal(0)  # model cost in cents (fractional), a JSON number
 
-
-def _epoch_ms(value: object) -> object:
-    """`timestamp` is epoch milliseconds as a *string* (documented), or a number."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return value
+    def __post_init__(self) -> None:
+        zero_nulls(self, _TOKEN_COUNTS)
+        finite_money(self, ("totalCents",))
 
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class CursorUsageEvent:
+class CursorUsageEvent(Row, frozen=True, kw_only=True):
     """One billable or included request (`POST /teams/filtered-usage-events`); no event id."""
 
-    timestamp: Annotated[int, BeforeValidator(_epoch_ms)]
+    timestamp: int  # epoch milliseconds, documented as a *string* (a number is taken too)
     userEmail: str | None = None
     serviceAccountId: str | None = None
     serviceAccountName: str | None = None
@@ -177,33 +195,40 @@ class CursorUsageEvent:
     chargedCents: Decimal = Decimal(0)  # model cost + Cursor Token Rate (what spend adds up)
     cursorTokenFee: Decimal | None = None
 
+    def __post_init__(self) -> None:
+        finite_money(self, ("requestsCosts", "chargedCents", "cursorTokenFee"))
+
     @property
     def usage_date(self) -> dt.date:
         return datetime.fromtimestamp(self.timestamp / 1000, tz=UTC).date()
 
 
-class CursorEventsPagination(Upstream):
+class CursorEventsPagination(Upstream, frozen=True, kw_only=True):
     numPages: int | None = None
     currentPage: int | None = None
     pageSize: int | None = None
     hasNextPage: bool
 
 
-class CursorUsageEventsPage(Upstream):
+class CursorUsageEventsPage(Upstream, frozen=True, kw_only=True):
     totalUsageEventsCount: int | None = None
     pagination: CursorEventsPagination
-    usageEvents: Annotated[
-        list[CursorUsageEvent], BeforeValidator(lambda v: [] if v is None else v)
-    ]
+    usageEvents: NullIsEmpty[list[CursorUsageEvent]]
+
+    def __post_init__(self) -> None:
+        if self.usageEvents is None:
+            force_setattr(self, "usageEvents", [])
 
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class CursorMemberSpend:
+class CursorMemberSpend(Row, frozen=True, kw_only=True):
     userId: int | str | None = None
     email: str | None = None
     name: str | None = None
     spendCents: Decimal | None = None  # on-demand only (older shape: the total)
     overallSpendCents: Decimal | None = None  # on-demand + included (newer shape)
+
+    def __post_init__(self) -> None:
+        finite_money(self, ("spendCents", "overallSpendCents"))
 
     @property
     def total_cents(self) -> Decimal:
@@ -213,85 +238,107 @@ class CursorMemberSpend:
         return self.spendCents or Decimal(0)
 
 
-class CursorSpendPage(Upstream):
-    teamMemberSpend: Annotated[
-        list[CursorMemberSpend], BeforeValidator(lambda v: [] if v is None else v)
-    ]
+class CursorSpendPage(Upstream, frozen=True, kw_only=True):
+    teamMemberSpend: NullIsEmpty[list[CursorMemberSpend]]
     subscriptionCycleStart: int | None = None  # epoch ms
     totalMembers: int | None = None
     totalPages: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.teamMemberSpend is None:
+            force_setattr(self, "teamMemberSpend", [])
 
 
 # --- Anthropic: Claude Code analytics --------------------------------------------------------
 
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class ClaudeCodeActor:
-    type: Literal["user_actor", "api_actor"] | str
+class ClaudeCodeActor(Row, frozen=True, kw_only=True):
+    type: str  # "user_actor" or "api_actor"; another is kept as sent
     email_address: str | None = None
     api_key_name: str | None = None
 
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class LinesOfCode:
+class LinesOfCode(Row, frozen=True, kw_only=True):
     added: Count = 0
     removed: Count = 0
 
+    def __post_init__(self) -> None:
+        zero_nulls(self, ("added", "removed"))
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class CoreMetrics:
+
+class CoreMetrics(Row, frozen=True, kw_only=True):
     num_sessions: Count = 0
-    lines_of_code: Annotated[LinesOfCode, BeforeValidator(_null_is_empty)] = LinesOfCode()
+    lines_of_code: NullIsEmpty[LinesOfCode] = msgspec.field(default_factory=LinesOfCode)
     commits_by_claude_code: Count = 0
     pull_requests_by_claude_code: Count = 0
 
+    def __post_init__(self) -> None:
+        zero_nulls(self, ("num_sessions", "commits_by_claude_code", "pull_requests_by_claude_code"))
+        if self.lines_of_code is None:
+            force_setattr(self, "lines_of_code", LinesOfCode())
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class ToolAction:
+
+class ToolAction(Row, frozen=True, kw_only=True):
     accepted: Count = 0
     rejected: Count = 0
 
+    def __post_init__(self) -> None:
+        zero_nulls(self, ("accepted", "rejected"))
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class ModelTokens:
+
+class ModelTokens(Row, frozen=True, kw_only=True):
     input: Count = 0
     output: Count = 0
     cache_read: Count = 0
     cache_creation: Count = 0
 
+    def __post_init__(self) -> None:
+        zero_nulls(self, ("input", "output", "cache_read", "cache_creation"))
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class EstimatedCost:
+
+class EstimatedCost(Row, frozen=True, kw_only=True):
     currency: str = "USD"
     amount: Decimal  # cents, a JSON number
 
+    def __post_init__(self) -> None:
+        finite_money(self, ("amount",))
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class ModelBreakdown:
+
+class ModelBreakdown(Row, frozen=True, kw_only=True):
     model: str
-    tokens: Annotated[ModelTokens, BeforeValidator(_null_is_empty)]
+    tokens: NullIsEmpty[ModelTokens]
     estimated_cost: EstimatedCost | None = None
 
+    def __post_init__(self) -> None:
+        if self.tokens is None:
+            force_setattr(self, "tokens", ModelTokens())
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class ClaudeCodeRecord:
-    date: UtcDate
+
+class ClaudeCodeRecord(Row, frozen=True, kw_only=True):
+    date: DayText  # YYYY-MM-DD or an RFC 3339 timestamp: its UTC day
     actor: ClaudeCodeActor
     organization_id: str | None = None
     customer_type: str
     subscription_type: str | None = None
     terminal_type: str | None = None
     is_remote: bool | None = None  # newer field
-    core_metrics: Annotated[CoreMetrics, BeforeValidator(_null_is_empty)]
-    tool_actions: Annotated[dict[str, ToolAction], BeforeValidator(_null_is_empty)] = Field(
-        default_factory=dict
-    )
-    model_breakdown: Annotated[
-        list[ModelBreakdown], BeforeValidator(lambda v: [] if v is None else v)
-    ] = Field(default_factory=list)
+    core_metrics: NullIsEmpty[CoreMetrics]
+    tool_actions: NullIsEmpty[dict[str, ToolAction]] = msgspec.field(default_factory=dict)
+    model_breakdown: NullIsEmpty[list[ModelBreakdown]] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        day: object = self.date
+        if isinstance(day, str):
+            force_setattr(self, "date", utc_date(day))
+        if self.core_metrics is None:
+            force_setattr(self, "core_metrics", CoreMetrics())
+        if self.tool_actions is None:
+            force_setattr(self, "tool_actions", {})
+        if self.model_breakdown is None:
+            force_setattr(self, "model_breakdown", [])
 
 
-class ClaudeCodePage(Upstream):
+class ClaudeCodePage(Upstream, frozen=True, kw_only=True):
     data: list[ClaudeCodeRecord]
     has_more: bool
     next_page: str | None = None
@@ -300,21 +347,27 @@ class ClaudeCodePage(Upstream):
 # --- Anthropic: messages usage and cost reports ---------------------------------------------
 
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class CacheCreation:
+class CacheCreation(Row, frozen=True, kw_only=True):
     ephemeral_1h_input_tokens: Count = 0
     ephemeral_5m_input_tokens: Count = 0
 
+    def __post_init__(self) -> None:
+        zero_nulls(self, ("ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens"))
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class ServerToolUse:
+
+class ServerToolUse(Row, frozen=True, kw_only=True):
     web_search_requests: Count = 0
 
+    def __post_init__(self) -> None:
+        zero_nulls(self, ("web_search_requests",))
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class MessagesUsageResult:
+
+_USAGE_COUNTS = ("uncached_input_tokens", "cache_read_input_tokens", "output_tokens")
+
+
+class MessagesUsageResult(Row, frozen=True, kw_only=True):
     uncached_input_tokens: Count
-    cache_creation: Annotated[CacheCreation, BeforeValidator(_null_is_empty)] = CacheCreation()
+    cache_creation: NullIsEmpty[CacheCreation] = msgspec.field(default_factory=CacheCreation)
     cache_read_input_tokens: Count
     output_tokens: Count
     server_tool_use: ServerToolUse | None = None
@@ -327,23 +380,30 @@ class MessagesUsageResult:
     account_id: str | None = None
     service_account_id: str | None = None
 
+    def __post_init__(self) -> None:
+        zero_nulls(self, _USAGE_COUNTS)
+        if self.cache_creation is None:
+            force_setattr(self, "cache_creation", CacheCreation())
 
-class MessagesUsageBucket(Upstream):
-    starting_at: UtcDatetime
+
+class MessagesUsageBucket(Upstream, frozen=True, kw_only=True):
+    starting_at: datetime
     ending_at: datetime
     results: list[MessagesUsageResult]
 
+    def __post_init__(self) -> None:
+        _utc_fields(self, ("starting_at",))
 
-class MessagesUsagePage(Upstream):
+
+class MessagesUsagePage(Upstream, frozen=True, kw_only=True):
     data: list[MessagesUsageBucket]
     has_more: bool
     next_page: str | None = None
 
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class CostResult:
+class CostResult(Row, frozen=True, kw_only=True):
     currency: str = "USD"
-    amount: Decimal  # a decimal *string* in cents
+    amount: Decimal  # a decimal *string* in cents (a number is read exactly too)
     workspace_id: str | None = None
     description: str | None = None
     cost_type: str | None = None
@@ -353,21 +413,20 @@ class CostResult:
     context_window: str | None = None
     inference_geo: str | None = None
 
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _amount_is_text_or_number(cls, value: object) -> object:
-        if isinstance(value, float):  # only reachable if a caller bypassed the Decimal parser
-            raise ValueError("amount must be a decimal string")
-        return value
+    def __post_init__(self) -> None:
+        finite_money(self, ("amount",))
 
 
-class CostBucket(Upstream):
-    starting_at: UtcDatetime
+class CostBucket(Upstream, frozen=True, kw_only=True):
+    starting_at: datetime
     ending_at: datetime
     results: list[CostResult]
 
+    def __post_init__(self) -> None:
+        _utc_fields(self, ("starting_at",))
 
-class CostReportPage(Upstream):
+
+class CostReportPage(Upstream, frozen=True, kw_only=True):
     data: list[CostBucket]
     has_more: bool
     next_page: str | None = None
@@ -376,12 +435,12 @@ class CostReportPage(Upstream):
 # --- Anthropic: directory lists -------------------------------------------------------------
 
 
-class PrincipalRef(Upstream):
+class PrincipalRef(Upstream, frozen=True, kw_only=True):
     id: str
     type: str | None = None
 
 
-class ApiKey(Upstream):
+class ApiKey(Upstream, frozen=True, kw_only=True):
     id: str
     name: str | None = None
     workspace_id: str | None = None
@@ -390,20 +449,23 @@ class ApiKey(Upstream):
     status: str | None = None
 
 
-class OrgUser(Upstream):
+class OrgUser(Upstream, frozen=True, kw_only=True):
     id: str
     email: str
     name: str | None = None
     role: str | None = None
 
 
-class Workspace(Upstream):
+class Workspace(Upstream, frozen=True, kw_only=True):
     id: str
     name: str
-    archived_at: UtcDatetime | None = None
+    archived_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _utc_fields(self, ("archived_at",))
 
 
-class ListPage(Upstream, Generic[T]):
+class ListPage(Upstream, Generic[T], frozen=True, kw_only=True):
     data: list[T]
     has_more: bool
     first_id: str | None = None
@@ -413,30 +475,30 @@ class ListPage(Upstream, Generic[T]):
 # --- claude.ai: Compliance activity feed and Enterprise Analytics --------------------------------
 
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class ActivityActor:
+class ActivityActor(Row, frozen=True, kw_only=True):
     type: str
     email_address: str | None = None
     user_id: str | None = None
 
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class ComplianceActivity:
+class ComplianceActivity(Row, frozen=True, kw_only=True):
     id: str
-    created_at: UtcDatetime
+    created_at: datetime
     type: str
     actor: ActivityActor
 
+    def __post_init__(self) -> None:
+        _utc_fields(self, ("created_at",))
 
-class ComplianceActivityPage(Upstream):
+
+class ComplianceActivityPage(Upstream, frozen=True, kw_only=True):
     data: list[ComplianceActivity]
     has_more: bool
     first_id: str | None = None
     last_id: str | None = None
 
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class AnalyticsActor:
+class AnalyticsActor(Row, frozen=True, kw_only=True):
     type: str | None = None
     user_id: str | None = None
     name: str | None = None
@@ -444,32 +506,46 @@ class AnalyticsActor:
     deleted: bool = False
 
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class AnalyticsUsageRow:
+_ANALYTICS_COUNTS = (*_USAGE_COUNTS, "requests")
+
+
+class AnalyticsUsageRow(Row, frozen=True, kw_only=True):
     actor: AnalyticsActor
-    starting_at: UtcDatetime | None = None
+    starting_at: datetime | None = None
     product: str | None = None
     model: str | None = None
     uncached_input_tokens: Count = 0
-    cache_creation: Annotated[CacheCreation, BeforeValidator(_null_is_empty)] = CacheCreation()
+    cache_creation: NullIsEmpty[CacheCreation] = msgspec.field(default_factory=CacheCreation)
     cache_read_input_tokens: Count = 0
     output_tokens: Count = 0
     server_tool_use: ServerToolUse | None = None
     requests: Count = 0
 
+    def __post_init__(self) -> None:
+        zero_nulls(self, _ANALYTICS_COUNTS)
+        _utc_fields(self, ("starting_at",))
+        if self.cache_creation is None:
+            force_setattr(self, "cache_creation", CacheCreation())
 
-@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ROW_CONFIG)
-class AnalyticsCostRow:
+
+class AnalyticsCostRow(Row, frozen=True, kw_only=True):
     actor: AnalyticsActor
-    starting_at: UtcDatetime | None = None
+    starting_at: datetime | None = None
     product: str | None = None
     model: str | None = None
     currency: str = "USD"
     amount: Decimal  # decimal string in cents
 
+    def __post_init__(self) -> None:
+        _utc_fields(self, ("starting_at",))
+        finite_money(self, ("amount",))
 
-class AnalyticsPage(Upstream, Generic[T]):
+
+class AnalyticsPage(Upstream, Generic[T], frozen=True, kw_only=True):
     data: list[T]
     has_more: bool | None = None
     next_page: str | None = None
-    data_refreshed_at: UtcDatetime | None = None  # answers after it are still incomplete
+    data_refreshed_at: datetime | None = None  # answers after it are still incomplete
+
+    def __post_init__(self) -> None:
+        _utc_fields(self, ("data_refreshed_at",))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+import functools
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar, cast
 
-import ijson
-from pydantic import BaseModel, TypeAdapter, ValidationError
+import msgspec
 
 from app.ingestion.http import (
     FromFile,
@@ -19,7 +19,6 @@ from app.ingestion.http import (
     RequestStats,
     UpstreamError,
     UpstreamHttp,
-    json_with_decimals,
 )
 from app.logs import get_logger
 
@@ -30,8 +29,8 @@ log = get_logger(__name__)
 MAX_RESTARTS = 3
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
-R = TypeVar("R")  # a row of a page (a pydantic dataclass)
+M = TypeVar("M")  # a page or item model (app.ingestion.models)
+R = TypeVar("R")  # a row of a page
 
 
 @dataclass(frozen=True)
@@ -56,52 +55,46 @@ class Page(Generic[T]):
 
 
 def _malformed(
-    exc: ValidationError, upstream: str, endpoint: str, where: str
+    exc: msgspec.ValidationError, upstream: str, endpoint: str, where: str
 ) -> MalformedPageError:
-    first = exc.errors()[0]
-    location = ".".join(str(part) for part in first.get("loc", ()))
+    # msgspec names the first problem and where it is, e.g. "Expected `int`, got `str` - at
+    # `$.data[3].totalApplies`"; it stops at the first.
     return MalformedPageError(
-        f"{upstream} {endpoint} {where}: malformed page ({exc.error_count()} problem(s); "
-        f"first: {location or 'body'}: {first.get('msg')})",
+        f"{upstream} {endpoint} {where}: malformed page ({exc})",
         upstream=upstream,
         endpoint=endpoint,
     )
 
 
-def parse_page(model: type[M], raw: Any, *, upstream: str, endpoint: str, where: str) -> M:
-    """Validate a page; a shape error names endpoint, window and page, never drops rows."""
+@functools.cache
+def _decoder(model: Any) -> msgspec.json.Decoder[Any]:
+    # Lax: a number sent as a string ("12"), as pydantic accepted, is still read as a number.
+    return msgspec.json.Decoder(model, strict=False)
+
+
+def decode_page(model: type[M], body: bytes, *, upstream: str, endpoint: str, where: str) -> M:
+    """A page validated straight from its JSON bytes. A shape error names endpoint, window and
+    page and never drops rows; a body that is not JSON is retried (`InvalidBody`)."""
     try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
+        page: M = _decoder(cast(Hashable, model)).decode(body)
+    except msgspec.ValidationError as exc:
+        raise _malformed(exc, upstream, endpoint, where) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidBody(str(exc)) from None
+    return page
+
+
+def convert_item(model: type[M], raw: Any, *, upstream: str, endpoint: str, where: str) -> M:
+    """An item already decoded from JSON (a list whose shape varies), validated as `model`."""
+    try:
+        return msgspec.convert(raw, model, strict=False)
+    except msgspec.ValidationError as exc:
         raise _malformed(exc, upstream, endpoint, where) from None
 
 
-def exact_page(model: type[M], *, upstream: str, endpoint: str, where: str) -> Callable[[bytes], M]:
-    """A decoder keeping every JSON number exact (non-integers as `Decimal`) before the page is
-    validated: for pages with money in JSON numbers."""
-
-    def decode(body: bytes) -> M:
-        raw = json_with_decimals(body)
-        return parse_page(model, raw, upstream=upstream, endpoint=endpoint, where=where)
-
-    return decode
-
-
-def json_page(model: type[M], *, upstream: str, endpoint: str, where: str) -> Callable[[bytes], M]:
-    """A decoder validating a page straight from its JSON bytes — several times cheaper than
-    JSON → dicts → model on pages of thousands of rows. Only for models with no money parsed
-    from a JSON *number* (that goes through a float here; `json_with_decimals` keeps it
-    exact)."""
-
-    def decode(body: bytes) -> M:
-        try:
-            return model.model_validate_json(body)
-        except ValidationError as exc:
-            if any(error["type"] == "json_invalid" for error in exc.errors()):
-                raise InvalidBody(str(exc)) from None
-            raise _malformed(exc, upstream, endpoint, where) from None
-
-    return decode
+def typed_page(model: type[M], *, upstream: str, endpoint: str, where: str) -> Callable[[bytes], M]:
+    """A decoder for `request_json`: the page as `model` (see `decode_page`)."""
+    return functools.partial(decode_page, model, upstream=upstream, endpoint=endpoint, where=where)
 
 
 ITEMS_PER_PART = 2000
@@ -110,81 +103,66 @@ ITEMS_PER_PART = 2000
 @dataclass(frozen=True)
 class StreamedPage(Generic[R]):
     """A page whose envelope (everything but its items) is validated, and whose items are
-    validated part by part as they are taken (`parts`).
+    validated when they are taken (`parts`).
 
-    The body is a temporary file (`FromFile`): a page of 30,000 Cursor rows is 17 MB of JSON
-    and would be 100 MB as validated rows. The file is parsed once to check the whole body and
-    read the envelope, and again, part by part, for the items — so a page at the documented
-    maximum size costs a part's rows in memory, whatever its size.
+    The body is a temporary file (`FromFile`): a page of 30,000 Cursor rows is 17 MB of JSON,
+    and the next page downloads while this one is processed. Only the page being taken is in
+    memory as rows, handed on in parts of `ITEMS_PER_PART` and released part by part.
     """
 
     body: IO[bytes]
-    envelope: BaseModel
+    envelope: Any
+    page: type[Any]  # the whole page's model; its `items_key` holds the rows
     items_key: str
-    item: type[R]
     where: str
     upstream: str
     endpoint: str
 
     def parts(self) -> Iterator[list[R]]:
-        adapter = TypeAdapter(list[self.item])  # type: ignore[name-defined]
-
-        def validated(batch: list[Any]) -> list[R]:
-            try:
-                return adapter.validate_python(batch)
-            except ValidationError as exc:
-                raise _malformed(exc, self.upstream, self.endpoint, self.where) from None
-
-        batch: list[Any] = []
         try:
             self.body.seek(0)
-            for raw in ijson.items(self.body, f"{self.items_key}.item", use_float=True):
-                batch.append(raw)
-                if len(batch) == ITEMS_PER_PART:
-                    yield validated(batch)
-                    batch = []
-            if batch:
-                yield validated(batch)
+            whole = decode_page(
+                self.page,
+                self.body.read(),
+                upstream=self.upstream,
+                endpoint=self.endpoint,
+                where=self.where,
+            )
         finally:
-            self.body.close()  # taken, or abandoned by a restarted chain
+            self.body.close()  # taken (or refused): the file is not needed again
+        rows: list[R] = getattr(whole, self.items_key)
+        del whole
+        rows.reverse()  # taken from the end, so each part is released once it is handed on
+        while rows:
+            part = rows[-ITEMS_PER_PART:]
+            del rows[-ITEMS_PER_PART:]
+            part.reverse()
+            yield part
+            del part
 
 
 def streamed_page(
-    envelope: type[BaseModel],
+    page: type[Any],
+    envelope: type[Any],
     items_key: str,
-    item: type[R],
     *,
     upstream: str,
     endpoint: str,
     where: str,
 ) -> FromFile:
-    """A decoder that checks the whole body and validates its envelope (every top-level key
-    but `items_key`), leaving the items to `StreamedPage.parts`. Only for items with no money
-    in JSON numbers (see `json_page`)."""
+    """A decoder that checks the whole body is JSON and validates its `envelope` (the page's
+    model without `items_key`), leaving the rows to `StreamedPage.parts`."""
 
-    def decode(body: IO[bytes]) -> StreamedPage[R]:
-        top: dict[str, Any] = {items_key: []}
-        if not body.read(4096).lstrip().startswith(b"{"):
-            raise InvalidBody("the page is not a JSON object")
-        try:
-            for name in envelope.model_fields:
-                if name == items_key:
-                    continue
-                # Each pass reads the body to its end (checking all of it) and builds only
-                # this key's value; the envelopes read here have one such key.
-                body.seek(0)
-                values = list(ijson.items(body, name, use_float=True))
-                if values:
-                    top[name] = values[0]
-        except ijson.JSONError as exc:
-            raise InvalidBody(str(exc)) from None
-        parsed = parse_page(envelope, top, upstream=upstream, endpoint=endpoint, where=where)
-        return StreamedPage(body, parsed, items_key, item, where, upstream, endpoint)
+    def decode(body: IO[bytes]) -> StreamedPage[Any]:
+        checked = decode_page(
+            envelope, body.read(), upstream=upstream, endpoint=endpoint, where=where
+        )
+        return StreamedPage(body, checked, page, items_key, where, upstream, endpoint)
 
     return FromFile(decode)
 
 
-async def fetch_json_page(
+async def fetch_page(
     http: UpstreamHttp,
     method: str,
     path: str,
@@ -196,7 +174,7 @@ async def fetch_json_page(
     params: Sequence[tuple[str, str | int]] | None = None,
     json_body: Mapping[str, Any] | None = None,
 ) -> M:
-    """One page of `model` (no money in JSON numbers), validated straight from its bytes."""
+    """One page of `model`, validated straight from its bytes."""
     page: M = await http.request_json(
         method,
         path,
@@ -205,7 +183,7 @@ async def fetch_json_page(
         params=params,
         json_body=json_body,
         context=where,
-        decode=json_page(model, upstream=http.upstream, endpoint=endpoint, where=where),
+        decode=typed_page(model, upstream=http.upstream, endpoint=endpoint, where=where),
     )
     return page
 

@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import respx
-from pydantic import TypeAdapter
 
 from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
 from app.ingestion.cursor_client import CursorClient, chunk_window, day_end_ms, day_start_ms
@@ -28,6 +27,7 @@ from app.ingestion.http import (
 from app.ingestion.models import CostResult
 from app.ingestion.money import cents_to_usd
 from app.ingestion.pagination import MAX_RESTARTS
+from tests.unit.test_models import decoded
 
 BASE = "https://api.test"
 COUNTERS = dict.fromkeys(
@@ -356,7 +356,7 @@ async def test_list_endpoints_page_on_last_id(client: httpx.AsyncClient) -> None
      ("41280.000000", "412.80"), ("0", "0")],
 )  # fmt: skip
 def test_cost_report_cents_strings_become_exact_usd(amount: str, usd: str) -> None:
-    result = TypeAdapter(CostResult).validate_python({"amount": amount, "currency": "USD"})
+    result = decoded(CostResult, {"amount": amount, "currency": "USD"})
     assert cents_to_usd(result.amount) == Decimal(usd)
 
 
@@ -370,24 +370,22 @@ def test_money_refuses_floats_and_garbage() -> None:
 
 
 def test_null_counts_and_objects_mean_zero_and_empty_but_missing_still_fails() -> None:
-    from pydantic import ValidationError
-
     from app.ingestion.models import ClaudeCodeRecord, CursorDailyRow, MessagesUsageResult
 
-    row = TypeAdapter(CursorDailyRow).validate_python(
-        {**cursor_row("a@x.dev", "2026-01-01"), "apiKeyReqs": None}
-    )
+    row = decoded(CursorDailyRow, {**cursor_row("a@x.dev", "2026-01-01"), "apiKeyReqs": None})
     assert row.apiKeyReqs == 0
-    result = TypeAdapter(MessagesUsageResult).validate_python(
-        usage_result(cache_creation=None, server_tool_use=None, output_tokens=None)
+    result = decoded(
+        MessagesUsageResult,
+        usage_result(cache_creation=None, server_tool_use=None, output_tokens=None),
     )
     assert (result.cache_creation.ephemeral_5m_input_tokens, result.output_tokens) == (0, 0)
-    record = TypeAdapter(ClaudeCodeRecord).validate_python(
+    record = decoded(
+        ClaudeCodeRecord,
         {
             "date": "2026-08-03", "actor": {"type": "user_actor", "email_address": "a@x.dev"},
             "customer_type": "api", "core_metrics": {"num_sessions": None, "lines_of_code": None},
             "tool_actions": None, "model_breakdown": None,
-        }
+        },
     )  # fmt: skip
     assert (record.core_metrics.num_sessions, record.tool_actions, record.model_breakdown) == (
         0,
@@ -396,8 +394,8 @@ def test_null_counts_and_objects_mean_zero_and_empty_but_missing_still_fails() -
     )
     incomplete = cursor_row("a@x.dev", "2026-01-01")
     del incomplete["apiKeyReqs"]
-    with pytest.raises(ValidationError):
-        TypeAdapter(CursorDailyRow).validate_python(incomplete)
+    with pytest.raises(MalformedPageError, match="apiKeyReqs"):
+        decoded(CursorDailyRow, incomplete)
 
 
 @respx.mock

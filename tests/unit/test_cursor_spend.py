@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from app.config import DEFAULT_CONFIDENCES
 from app.ingestion.models import CursorMemberSpend, CursorUsageEvent, CursorUsageEventsPage
-from app.ingestion.pagination import exact_page
+from app.ingestion.pagination import decode_page
 from app.processing.attribution import build_directory
 from app.processing.cursor_spend import DayTally, reconcile, spend_facts, tally_events
 
@@ -42,8 +42,7 @@ EXAMPLE = b"""{
 
 
 def _page() -> CursorUsageEventsPage:
-    decode = exact_page(CursorUsageEventsPage, upstream="cursor", endpoint="e", where="test")
-    return decode(EXAMPLE)
+    return decode_page(CursorUsageEventsPage, EXAMPLE, upstream="cursor", endpoint="e", where="t")
 
 
 def test_the_documented_page_folds_to_exact_money_per_person() -> None:

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
+import pytest
 
-from app.ingestion.models import CursorDailyRow, MessagesUsageBucket
+from app.ingestion.http import InvalidBody, MalformedPageError
+from app.ingestion.models import (
+    ClaudeCodePage,
+    ComplianceActivity,
+    CostResult,
+    CursorDailyRow,
+    CursorUsageEvent,
+    MessagesUsageBucket,
+)
+from app.ingestion.pagination import decode_page
+
+M = TypeVar("M")
+
+
+def decoded(model: type[M], value: Any) -> M:
+    """`value` as the clients read it: from JSON bytes."""
+    return decode_page(model, json.dumps(value).encode(), upstream="u", endpoint="e", where="w")
 
 
 def test_a_timestamp_without_offset_is_utc() -> None:
     """Never the host's time zone: a naive timestamp is taken as UTC, explicitly."""
-    bucket = MessagesUsageBucket.model_validate(
-        {"starting_at": "2026-08-01T00:00:00", "ending_at": "2026-08-02T00:00:00Z", "results": []}
+    bucket = decoded(
+        MessagesUsageBucket,
+        {"starting_at": "2026-08-01T00:00:00", "ending_at": "2026-08-02T00:00:00Z", "results": []},
     )
     assert bucket.starting_at == datetime(2026, 8, 1, tzinfo=UTC)
     assert bucket.starting_at.astimezone(UTC).date().isoformat() == "2026-08-01"
@@ -28,7 +48,50 @@ def test_a_removed_members_null_email_is_a_row_not_a_broken_page() -> None:
         ),
         0,
     )  # fmt: skip
-    row = TypeAdapter(CursorDailyRow).validate_python(
-        {"email": None, "day": "2026-08-01", **counters}
-    )
+    row = decoded(CursorDailyRow, {"email": None, "day": "2026-08-01", **counters})
     assert row.email is None
+
+
+def test_money_in_a_json_number_is_read_exactly_from_its_text() -> None:
+    """Claude Code's `estimated_cost.amount` and Cursor's cents are JSON numbers: no float in
+    between, even past a float's 17 significant digits."""
+    body = (
+        b'{"has_more": false, "data": [{"date": "2026-08-03T00:00:00Z", "customer_type": "api",'
+        b' "actor": {"type": "user_actor", "email_address": "a@x.dev"}, "core_metrics": {},'
+        b' "model_breakdown": [{"model": "m", "tokens": {},'
+        b' "estimated_cost": {"currency": "USD", "amount": 123456789012345678.123456789}}]}]}'
+    )
+    page = decode_page(ClaudeCodePage, body, upstream="u", endpoint="e", where="w")
+    [record] = page.data
+    assert record.date == date(2026, 8, 3)
+    cost = record.model_breakdown[0].estimated_cost
+    assert cost is not None and cost.amount == Decimal("123456789012345678.123456789")
+    event = decoded(CursorUsageEvent, {"timestamp": "1750979225854", "chargedCents": 0.1})
+    assert (event.timestamp, event.chargedCents) == (1750979225854, Decimal("0.1"))
+
+
+def test_a_naive_activity_time_is_utc_and_a_bad_row_names_where_it_is() -> None:
+    actor = {"type": "user_actor", "email_address": "a@x.dev"}
+    activity = decoded(
+        ComplianceActivity,
+        CostResult,
+        {"id": "a1", "created_at": "2026-08-01T23:30:00", "type": "t", "actor": actor},
+    )
+    assert activity.created_at == datetime(2026, 8, 1, 23, 30, tzinfo=UTC)
+    with pytest.raises(MalformedPageError, match=r"u e w: malformed page .*\$\.data\[1\]"):
+        decoded(
+            ClaudeCodePage,
+            {"has_more": False, "data": [
+                {"date": "2026-08-03", "customer_type": "api", "actor": actor, "core_metrics": {}},
+                {"date": "not a day", "customer_type": "api", "actor": actor, "core_metrics": {}},
+            ]},
+        )  # fmt: skip
+    with pytest.raises(InvalidBody):
+        decode_page(ClaudeCodePage, b'{"has_more": false, "data": [', upstream="u", endpoint="e",
+                    where="w")  # fmt: skip
+
+
+@pytest.mark.parametrize("amount", ["NaN", "Infinity", "-Infinity"])
+def test_an_amount_that_is_not_a_finite_number_is_a_malformed_page(amount: str) -> None:
+    with pytest.raises(MalformedPageError, match="not a finite amount"):
+        decoded(CostResult, {"amount": amount, "currency": "USD"})
