@@ -74,7 +74,6 @@ def test_a_naive_activity_time_is_utc_and_a_bad_row_names_where_it_is() -> None:
     actor = {"type": "user_actor", "email_address": "a@x.dev"}
     activity = decoded(
         ComplianceActivity,
-        CostResult,
         {"id": "a1", "created_at": "2026-08-01T23:30:00", "type": "t", "actor": actor},
     )
     assert activity.created_at == datetime(2026, 8, 1, 23, 30, tzinfo=UTC)
