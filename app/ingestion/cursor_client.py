@@ -11,7 +11,6 @@ from app.ingestion.http import MalformedPageError, RequestStats, UpstreamHttp
 from app.ingestion.models import (
     CursorDailyRow,
     CursorDailyUsageEnvelope,
-    CursorDailyUsagePage,
     CursorMember,
     CursorMemberSpend,
     CursorSpendPage,
@@ -141,7 +140,7 @@ class CursorClient:
                 json_body={"startDate": day_start_ms(chunk_start),
                            "endDate": day_end_ms(chunk_end),
                            "page": page_number, "pageSize": users},
-                decode=streamed_page(CursorDailyUsagePage, CursorDailyUsageEnvelope, "data",
+                decode=streamed_page(CursorDailyUsageEnvelope, "data", CursorDailyRow,
                                      upstream=self.upstream, endpoint="daily-usage-data",
                                      where=where),
             )  # fmt: skip

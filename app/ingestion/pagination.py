@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
+import mmap
+import re
+import tempfile
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import IO, Any, Generic, TypeVar, cast
@@ -12,6 +17,7 @@ from typing import IO, Any, Generic, TypeVar, cast
 import msgspec
 
 from app.ingestion.http import (
+    SPOOL_IN_MEMORY_BYTES,
     FromFile,
     InvalidBody,
     InvalidCursorError,
@@ -55,7 +61,7 @@ class Page(Generic[T]):
 
 
 def _malformed(
-    exc: msgspec.ValidationError, upstream: str, endpoint: str, where: str
+    exc: msgspec.ValidationError | str, upstream: str, endpoint: str, where: str
 ) -> MalformedPageError:
     # msgspec names the first problem and where it is, e.g. "Expected `int`, got `str` - at
     # `$.data[3].totalApplies`"; it stops at the first.
@@ -72,7 +78,9 @@ def _decoder(model: Any) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(model, strict=False)
 
 
-def decode_page(model: type[M], body: bytes, *, upstream: str, endpoint: str, where: str) -> M:
+def decode_page(
+    model: type[M], body: bytes | mmap.mmap, *, upstream: str, endpoint: str, where: str
+) -> M:
     """A page validated straight from its JSON bytes. A shape error names endpoint, window and
     page and never drops rows; a body that is not JSON is retried (`InvalidBody`)."""
     try:
@@ -102,64 +110,195 @@ ITEMS_PER_PART = 2000
 
 @dataclass(frozen=True)
 class StreamedPage(Generic[R]):
-    """A page whose envelope (everything but its items) is validated, and whose items are
-    validated when they are taken (`parts`).
+    """A page whose envelope (everything but its rows) is validated, and whose rows are
+    validated part by part as they are taken (`parts`).
 
-    The body is a temporary file (`FromFile`): a page of 30,000 Cursor rows is 17 MB of JSON,
-    and the next page downloads while this one is processed. Only the page being taken is in
-    memory as rows, handed on in parts of `ITEMS_PER_PART` and released part by part.
+    A page of 30,000 Cursor rows is 17 MB of JSON and 40 MB as rows. Its body waits on disk
+    (`FromFile`) while the page before is processed; when it is decoded, its rows are cut, still
+    as JSON, into parts of `ITEMS_PER_PART` written to `body`, so only one part is ever in
+    memory as rows, whatever the page's size.
     """
 
-    body: IO[bytes]
-    envelope: Any
-    page: type[Any]  # the whole page's model; its `items_key` holds the rows
+    body: IO[bytes]  # the parts, one JSON array after another
+    part_sizes: list[int]  # bytes of each part in `body`
+    envelope: Any  # the page without its rows
     items_key: str
+    item: type[R]
     where: str
     upstream: str
     endpoint: str
 
     def parts(self) -> Iterator[list[R]]:
+        decoder = _decoder(list[self.item])  # type: ignore[name-defined]
+        first = 0  # the page's index of the part's first row
         try:
             self.body.seek(0)
-            whole = decode_page(
-                self.page,
-                self.body.read(),
-                upstream=self.upstream,
-                endpoint=self.endpoint,
-                where=self.where,
-            )
+            for size in self.part_sizes:
+                try:
+                    part: list[R] = decoder.decode(self.body.read(size))
+                except msgspec.ValidationError as exc:
+                    message = _in_page(str(exc), self.items_key, first)
+                    raise _malformed(message, self.upstream, self.endpoint, self.where) from None
+                first += len(part)
+                yield part
+                del part
         finally:
-            self.body.close()  # taken (or refused): the file is not needed again
-        rows: list[R] = getattr(whole, self.items_key)
-        del whole
-        rows.reverse()  # taken from the end, so each part is released once it is handed on
-        while rows:
-            part = rows[-ITEMS_PER_PART:]
-            del rows[-ITEMS_PER_PART:]
-            part.reverse()
-            yield part
-            del part
+            self.body.close()  # taken, or abandoned by a restarted chain
+
+
+_PART_ROW = re.compile(r"`\$\[(\d+)\]")
+
+
+def _in_page(message: str, items_key: str, first: int) -> str:
+    """msgspec's location in a part as the page's: `$[3]` of a part is `$.data[2003]`."""
+    at = _PART_ROW.search(message)
+    if at is None:
+        return message
+    return f"{message[: at.start()]}`$.{items_key}[{first + int(at[1])}]{message[at.end() :]}"
+
+
+@contextmanager
+def _mapped(body: IO[bytes]) -> Iterator[bytes | mmap.mmap]:
+    """The body's bytes, mapped from its file rather than read into memory."""
+    size = body.seek(0, io.SEEK_END)
+    body.seek(0)
+    if size < SPOOL_IN_MEMORY_BYTES:
+        yield body.read()
+        return
+    mapped = mmap.mmap(body.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        yield mapped
+    finally:
+        mapped.close()
+
+
+_READ_BYTES = 1 << 20
+_BETWEEN_ROWS = re.compile(rb"\}\s*,\s*\{")
+_AFTER_LAST_ROW = re.compile(rb"\}\s*\]")
+_EMPTY_REST = re.compile(rb"\s*\]")
+
+
+class _NotCut(Exception):
+    """The body could not be cut into parts by its row boundaries alone (see `_cut_rows`)."""
+
+
+def _cut_rows(body: IO[bytes], items_key: str, parts: IO[bytes]) -> tuple[bytes, list[int]]:
+    """Cut the rows of `items_key` into JSON arrays of `ITEMS_PER_PART` rows on `parts`, reading
+    the body a megabyte at a time; return the page without its rows, and each part's size.
+
+    Rows are cut where one object ends and the next begins (`},{`). Such bytes inside a string
+    or a nested object would make a part that is not valid JSON, so every part is checked
+    (`list[msgspec.Raw]`: syntax and row count, no row built) and any doubt raises `_NotCut`:
+    the caller then decodes the page whole. A cut never changes what a row says."""
+    body.seek(0)
+    buffer = body.read(_READ_BYTES)
+    opening = re.search(rb'"' + re.escape(items_key.encode()) + rb'"\s*:\s*\[', buffer)
+    if opening is None:
+        raise _NotCut
+    head = buffer[: opening.end()]
+    buffer = buffer[opening.end() :]  # from the first row on (a part starts at offset 0)
+    sizes: list[int] = []
+
+    def write(part: bytes, rows: int) -> None:
+        array = b"[" + part + b"]"
+        try:
+            if len(_decoder(list[msgspec.Raw]).decode(array)) != rows:
+                raise _NotCut
+        except msgspec.DecodeError:
+            raise _NotCut from None
+        sizes.append(parts.write(array))
+
+    if empty := _EMPTY_REST.match(buffer):  # no rows at all
+        return head + b"]" + buffer[empty.end() :] + body.read(), sizes
+    rows_in_part = 0  # boundaries seen in the part being cut (its rows, less one)
+    last_row = 0  # where the last row seen begins
+    scanned = 0
+    while True:
+        for boundary in _BETWEEN_ROWS.finditer(buffer, scanned):
+            rows_in_part += 1
+            last_row = boundary.end() - 1
+            if rows_in_part == ITEMS_PER_PART:
+                write(buffer[: boundary.start() + 1], rows_in_part)
+                buffer = buffer[last_row:]
+                rows_in_part, last_row, scanned = 0, 0, 0
+                break
+        else:
+            chunk = body.read(_READ_BYTES)
+            if not chunk:
+                break
+            # A boundary split by the read is found again (one spread over more whitespace
+            # than this is missed, which only makes its part larger); none is counted twice.
+            scanned = max(last_row, len(buffer) - 64)
+            buffer += chunk
+    end = _AFTER_LAST_ROW.search(buffer, last_row)
+    if end is None:
+        raise _NotCut
+    write(buffer[: end.start() + 1], rows_in_part + 1)
+    return head + b"]" + buffer[end.end() :], sizes
 
 
 def streamed_page(
-    page: type[Any],
     envelope: type[Any],
     items_key: str,
+    item: type[R],
     *,
     upstream: str,
     endpoint: str,
     where: str,
 ) -> FromFile:
-    """A decoder that checks the whole body is JSON and validates its `envelope` (the page's
-    model without `items_key`), leaving the rows to `StreamedPage.parts`."""
+    """A decoder that checks the page and validates its `envelope` — the page's model with
+    `items_key` as a list of `msgspec.Raw` — and writes the rows, still JSON, to a new file in
+    parts for `StreamedPage.parts`.
 
-    def decode(body: IO[bytes]) -> StreamedPage[Any]:
-        checked = decode_page(
-            envelope, body.read(), upstream=upstream, endpoint=endpoint, where=where
-        )
-        return StreamedPage(body, checked, page, items_key, where, upstream, endpoint)
+    The body is read a megabyte at a time and cut at row boundaries (`_cut_rows`): a page of
+    30,000 Cursor rows never takes 17 MB of memory. A body that cannot be cut so is decoded
+    whole from its mapped file."""
+
+    def decode(body: IO[bytes]) -> StreamedPage[R]:
+        parts = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 - the page owns it
+        try:
+            try:
+                rest, sizes = _cut_rows(body, items_key, parts)
+                checked = decode_page(
+                    envelope, rest, upstream=upstream, endpoint=endpoint, where=where
+                )
+            except _NotCut:
+                parts.seek(0)
+                parts.truncate()
+                checked, sizes = _cut_decoded(body, envelope, items_key, parts, where=where,
+                                              upstream=upstream, endpoint=endpoint)  # fmt: skip
+        except BaseException:
+            parts.close()
+            raise
+        finally:
+            body.close()
+        return StreamedPage(parts, sizes, checked, items_key, item, where, upstream, endpoint)
 
     return FromFile(decode)
+
+
+def _cut_decoded(
+    body: IO[bytes],
+    envelope: type[Any],
+    items_key: str,
+    parts: IO[bytes],
+    *,
+    where: str,
+    upstream: str,
+    endpoint: str,
+) -> tuple[Any, list[int]]:
+    """`_cut_rows` for any JSON: the page decoded whole (rows as `msgspec.Raw`) from its mapped
+    file, then written in parts."""
+    sizes: list[int] = []
+    with _mapped(body) as contents:
+        checked = decode_page(envelope, contents, upstream=upstream, endpoint=endpoint, where=where)
+        rows: list[msgspec.Raw] = getattr(checked, items_key)
+        for start in range(0, len(rows), ITEMS_PER_PART):
+            sizes.append(parts.write(b"[" + b",".join(rows[start : start + ITEMS_PER_PART]) + b"]"))
+        # The rows point into the mapped body: gone before it is unmapped.
+        checked = msgspec.structs.replace(checked, **{items_key: []})
+        del rows
+    return checked, sizes
 
 
 async def fetch_page(

@@ -497,11 +497,13 @@ async def test_a_large_page_waits_on_disk_and_its_file_is_closed_once_taken(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Cursor page past SPOOL_IN_MEMORY_BYTES is written to a temporary file as it arrives
-    (not held in memory while the rows before it are processed), read from there whole, and
-    the file is closed once its last part is taken."""
+    (not held in memory while the rows before it are processed); decoding it cuts its rows,
+    still JSON, into parts on another file, which is read one part at a time and closed once
+    its last part is taken."""
     import tempfile
 
     from app.ingestion import http as upstream_http
+    from app.ingestion import pagination
 
     files: list[tempfile.SpooledTemporaryFile[bytes]] = []
 
@@ -510,17 +512,24 @@ async def test_a_large_page_waits_on_disk_and_its_file_is_closed_once_taken(
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
             files.append(self)
 
-    monkeypatch.setattr(upstream_http.tempfile, "SpooledTemporaryFile", Recorded)
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", Recorded)
     monkeypatch.setattr(upstream_http, "SPOOL_IN_MEMORY_BYTES", 10_000)
+    monkeypatch.setattr(pagination, "SPOOL_IN_MEMORY_BYTES", 10_000)
+    monkeypatch.setattr(pagination, "ITEMS_PER_PART", 120)
     rows = [cursor_row(f"u{n}@x.dev", "2026-01-01") for n in range(300)]
     respx.post(f"{BASE}/teams/daily-usage-data").mock(
         return_value=httpx.Response(200, json={"data": rows})
     )
-    taken = []
+    taken, parts = [], []
     async for page in CursorClient(http(client, "cursor")).daily_usage(
         date(2026, 1, 1), date(2026, 1, 1), RequestStats()
     ):
-        assert len(files) == 1 and files[0]._rolled  # on disk, past the in-memory size
+        body, cut = files  # the body as it arrived, and its rows cut into parts
+        assert body._rolled and body.closed  # it was on disk, and is done with once cut
+        assert cut._rolled  # the parts wait on disk too
         taken += [row.email for row in page.items]
+        parts.append((len(page.items), cut.closed))
     assert taken == [row["email"] for row in rows]
-    assert files[0].closed
+    # Closed once the last part is read (the last part is known as such by then).
+    assert parts == [(120, False), (120, False), (60, True)]
+    assert all(file.closed for file in files)
