@@ -26,6 +26,7 @@ from app.ingestion.http import (
     UpstreamError,
     UpstreamHttp,
 )
+from app.ingestion.models import page_decoded
 from app.logs import get_logger
 
 log = get_logger(__name__)
@@ -89,6 +90,8 @@ def decode_page(
         raise _malformed(exc, upstream, endpoint, where) from None
     except msgspec.DecodeError as exc:
         raise InvalidBody(str(exc)) from None
+    finally:
+        page_decoded()
     return page
 
 
@@ -139,6 +142,8 @@ class StreamedPage(Generic[R]):
                 except msgspec.ValidationError as exc:
                     message = _in_page(str(exc), self.items_key, first)
                     raise _malformed(message, self.upstream, self.endpoint, self.where) from None
+                finally:
+                    page_decoded()
                 first += len(part)
                 yield part
                 del part
