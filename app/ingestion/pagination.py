@@ -231,8 +231,9 @@ def _cut_rows(body: IO[bytes], items_key: str, parts: IO[bytes]) -> tuple[bytes,
             chunk = body.read(_READ_BYTES)
             if not chunk:
                 break
-            # A boundary split by the read is found again (one spread over more whitespace
-            # than this is missed, which only makes its part larger); none is counted twice.
+            # A boundary split by the read is found again, and none is counted twice. (One
+            # spread over more whitespace than this is missed: its part then fails the row
+            # count, and the page is decoded whole.)
             scanned = max(last_row, len(buffer) - 64)
             buffer += chunk
     end = _AFTER_LAST_ROW.search(buffer, last_row)

@@ -71,3 +71,12 @@ def test_a_bad_row_is_a_malformed_page_when_its_part_is_taken() -> None:
     # Named where it is in the page, not in its part.
     with pytest.raises(MalformedPageError, match=r"at `\$\.data\[8\]\.totalApplies`"):
         next(parts)
+
+
+def test_rows_far_apart_are_still_all_taken() -> None:
+    """Whitespace wider than a read's overlap between two rows: a boundary may be missed, and
+    the page is then decoded whole; nothing is lost or repeated either way."""
+    rows = [json.dumps(row) for row in _rows(30)]
+    body = ('{"data": [' + (" " * 300 + ",\n" + " " * 300).join(rows) + "]}").encode()
+    parts, _ = _taken(body)
+    assert [row.userId for part in parts for row in part] == list(range(30))
