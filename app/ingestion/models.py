@@ -6,9 +6,10 @@ producing silent zeros. Field names follow the upstream JSON.
 
 msgspec reads a JSON number into a `Decimal` from its text, so money sent as a number (Claude
 Code's `estimated_cost.amount`, Cursor's cents) stays exact without a float in between; and it
-validates a page of thousands of rows in a tenth of the time pydantic took (measured in
-docs/performance.md). Rules a type cannot say (a JSON null count means 0, a timestamp without
-an offset is UTC) are applied in `__post_init__`, which msgspec runs for every decoded row.
+decodes and validates a page of thousands of rows in 1.4 to 5 times less time than pydantic
+did (the README's Performance section). Rules a type cannot say (a JSON null count means 0, a
+timestamp without an offset is UTC, an amount is finite) are applied in `__post_init__`, which
+msgspec runs for every decoded row.
 """
 
 from __future__ import annotations
