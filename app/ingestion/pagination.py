@@ -178,6 +178,7 @@ def _mapped(body: IO[bytes]) -> Iterator[bytes | mmap.mmap]:
 
 
 _READ_BYTES = 1 << 20
+_RAW_ROWS = msgspec.json.Decoder(list[msgspec.Raw])  # syntax and row count, no row built
 _BETWEEN_ROWS = re.compile(rb"\}\s*,\s*\{")
 _AFTER_LAST_ROW = re.compile(rb"\}\s*\]")
 _EMPTY_REST = re.compile(rb"\s*\]")
@@ -207,7 +208,7 @@ def _cut_rows(body: IO[bytes], items_key: str, parts: IO[bytes]) -> tuple[bytes,
     def write(part: bytes, rows: int) -> None:
         array = b"[" + part + b"]"
         try:
-            if len(_decoder(list[msgspec.Raw]).decode(array)) != rows:
+            if len(_RAW_ROWS.decode(array)) != rows:
                 raise _NotCut
         except msgspec.DecodeError:
             raise _NotCut from None
@@ -243,6 +244,21 @@ def _cut_rows(body: IO[bytes], items_key: str, parts: IO[bytes]) -> tuple[bytes,
     return head + b"]" + buffer[end.end() :], sizes
 
 
+def _decoded_rest(envelope: type[Any], rest: bytes, items_key: str) -> Any:
+    """The page without the rows `_cut_rows` took, if those were all of its rows. Otherwise
+    (an `items_key` nested earlier in the page was cut instead, say) the page is decoded whole,
+    which also gives any error its own words."""
+    try:
+        checked = _decoder(cast(Hashable, envelope)).decode(rest)
+    except msgspec.DecodeError:  # ValidationError included
+        raise _NotCut from None
+    finally:
+        page_decoded()
+    if getattr(checked, items_key):
+        raise _NotCut
+    return checked
+
+
 def streamed_page(
     envelope: type[Any],
     items_key: str,
@@ -265,9 +281,7 @@ def streamed_page(
         try:
             try:
                 rest, sizes = _cut_rows(body, items_key, parts)
-                checked = decode_page(
-                    envelope, rest, upstream=upstream, endpoint=endpoint, where=where
-                )
+                checked = _decoded_rest(envelope, rest, items_key)
             except _NotCut:
                 parts.seek(0)
                 parts.truncate()

@@ -80,3 +80,12 @@ def test_rows_far_apart_are_still_all_taken() -> None:
     body = ('{"data": [' + (" " * 300 + ",\n" + " " * 300).join(rows) + "]}").encode()
     parts, _ = _taken(body)
     assert [row.userId for part in parts for row in part] == list(range(30))
+
+
+@pytest.mark.parametrize("nested", [[], [1]])
+def test_the_items_key_nested_before_the_rows_is_not_taken_for_them(nested: list[int]) -> None:
+    """The first `"data": [` in the body may belong to an object before the page's own rows;
+    cutting from there would lose them. Every row is still taken, once."""
+    body = {"meta": {"data": nested}, "data": _rows(10), "pagination": {"hasNextPage": False}}
+    parts, _ = _taken(json.dumps(body).encode())
+    assert [row.userId for part in parts for row in part] == list(range(10))
