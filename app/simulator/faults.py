@@ -9,7 +9,8 @@ applied, and used up after `times` hits (`times: null` = forever). Kinds:
 - `malformed`: a 200 whose body is not JSON;
 - `truncate`: a 200 whose body stops half way (the connection closes early);
 - `reset`: the connection is dropped after half of the body was sent;
-- `add_field`: every item of the page's data gains unknown fields (additive schema drift);
+- `add_field`: every item of the page's data gains unknown fields, nested ones and strings with
+  braces among them (additive schema drift);
 - `invalid_cursor`: a 400 on a request that carries a page cursor (Cursor: a page after
   the first); `expired_cursor`: the same as a 410 (Enterprise Analytics' expired cursor);
 - `drop_field`: remove `field` from every item of the page's data (a required field missing);

@@ -338,7 +338,11 @@ def _reshape(fault: FaultSpec, body: dict[str, Any]) -> None:
         elif fault.kind == "set_field" and fault.field:
             _set(item, fault.field, fault.value)
         elif fault.kind == "add_field" and isinstance(item, dict):
-            item["x_new_field"] = {"added": "later", "n": 1}
+            # Nested objects in a list, and a string holding what ends one row and starts the
+            # next: a client that splits rows by their bytes must not be fooled.
+            item["x_new_field"] = {
+                "added": "later", "n": 1, "notes": [{"text": 'a},{"b": 1}]'}, {"tags": []}],
+            }  # fmt: skip
             item.setdefault(fault.field or "x_new_flag", True)
 
 
