@@ -5,6 +5,10 @@ for the same request bytes when it recorded DIR (`app.cli simulate --record DIR`
 asyncio HTTP/1.1 server, keep-alive, no framework, no JSON — so what a run costs in CPU is the
 pipeline's own. A request never recorded gets a 404 naming it.
 
+Today's usage events are read up to the last full hour, so their request changes when an hour
+passes between recording and replay: such a request is answered with the page recorded for the
+same request an hour or two earlier (today's events so far, as the upstream would answer).
+
 `--rate-limit-scale N` enforces the documented rate limits ×N with the simulator's own budgets
 (`app.simulator.rate_limits`) and 429 envelopes, so a run at the rate-limit floor is measured
 without the simulator's CPU on the same cores. `GET /_replay/stats` counts the requests per
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +28,8 @@ from app.simulator.plumbing import rate_limited_response, recording_key
 from app.simulator.rate_limits import BUDGETS, RateLimits
 
 _ENDPOINTS = sorted({e for _, endpoints in BUDGETS.values() for e in endpoints}, key=len)
+_END_DATE = re.compile(rb'"endDate": ?(\d+)')
+HOUR_MS = 3_600_000
 
 
 def endpoint_of(path: str) -> str:
@@ -50,10 +57,24 @@ class _Replay:
                 "cursor" if path.startswith("/teams/") else "anthropic", retry_after
             )
             return "429 Too Many Requests", {"retry-after": f"{retry_after:.3f}"}, limited.body
-        page = self.directory / recording_key(method, path, query, body)
-        if page.exists():
-            return "200 OK", {}, page.read_bytes()
+        for candidate in (body, *_earlier_hours(body)):
+            page = self.directory / recording_key(method, path, query, candidate)
+            if page.exists():
+                return "200 OK", {}, page.read_bytes()
         return "404 Not Found", {}, f"not recorded: {method} {target} {body[:200]!r}".encode()
+
+
+def _earlier_hours(body: bytes, hours: int = 2) -> list[bytes]:
+    """The same usage-events request as sent up to `hours` hours earlier: its `endDate` (the
+    last full hour) moved back, the bytes otherwise as they are."""
+    found = _END_DATE.search(body)
+    if found is None:
+        return []
+    end = int(found.group(1))
+    return [
+        body[: found.start(1)] + str(end - back * HOUR_MS).encode() + body[found.end(1) :]
+        for back in range(1, hours + 1)
+    ]
 
 
 async def _serve(replay: _Replay, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):

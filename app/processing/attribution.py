@@ -122,17 +122,19 @@ class AttributionDirectory:
     owners_by_key_id: Mapping[str, str] = field(default_factory=dict)
     owners_by_key_name: Mapping[str, str] = field(default_factory=dict)
     # Answers already worked out: the lookups are pure, and a 30-day window asks the same
-    # ones for every day of every person (255,000 Cursor rows, 8,500 people).
-    _memo: dict[tuple[str, object], Any] = field(
-        default_factory=dict, init=False, compare=False, repr=False
+    # ones for every day of every person (255,000 Cursor rows, 8,500 people). One dict per
+    # kind of lookup, keyed by the argument alone: no key tuple is built per lookup, and none
+    # is kept per answer (kept objects made amid a page's pin its memory blocks).
+    _memo: defaultdict[str, dict[Any, Any]] = field(
+        default_factory=lambda: defaultdict(dict), init=False, compare=False, repr=False
     )
 
     def _remembered(self, kind: str, argument: T, compute: Callable[[T], R]) -> R:
-        key = (kind, argument)
+        answers = self._memo[kind]
         try:
-            found: R = self._memo[key]
+            found: R = answers[argument]
         except KeyError:
-            found = self._memo[key] = compute(argument)
+            found = answers[argument] = compute(argument)
         return found
 
     def key_ids_named(self, name: str) -> list[str]:
