@@ -1,6 +1,13 @@
 """Fixed-rate HTTP load from its own process: GET /livez and GET /runs/{id}, latencies out.
 
 python -m bench.load URL RUN_ID --rate 200 --seconds 20
+
+Open loop: request n is due at start + n / rate, and its latency is counted from then, so a
+slow server shows as latency however the requests queue. The client is a few lines of asyncio
+over keep-alive connections, not httpx: at 200 requests a second with hundreds in flight,
+httpx's connection pool spent the load process's CPU (its work grows with the requests
+waiting), fell behind, and reported seconds of latency while the server answered a second
+client in 4 ms.
 """
 
 from __future__ import annotations
@@ -10,40 +17,70 @@ import asyncio
 import json
 import sys
 import time
+from urllib.parse import urlsplit
 
-import httpx
+CONNECTIONS = 64
+
+
+async def _get(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str
+) -> int:
+    """One GET on a keep-alive connection; its status (the body is read and dropped)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length = None
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    if length is None:
+        raise ValueError("a response without content-length")
+    await reader.readexactly(length)
+    return status
 
 
 async def drive(url: str, run_id: str, rate: int, seconds: float) -> dict[str, object]:
     latencies: list[float] = []
     errors: dict[str, int] = {}
     paths = ["/livez", f"/runs/{run_id}"]
-    in_flight = asyncio.Semaphore(256)
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    due: asyncio.Queue[tuple[float, str] | None] = asyncio.Queue()
 
-    async def one(client: httpx.AsyncClient, n: int) -> None:
-        started = time.perf_counter()
+    def failed(reason: str) -> None:
+        errors[reason] = errors.get(reason, 0) + 1
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
         try:
-            response = await client.get(paths[n % 2])
-            if response.status_code != 200:
-                errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
-        except httpx.HTTPError as exc:
-            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            while (item := await due.get()) is not None:
+                scheduled, path = item
+                try:
+                    status = await _get(reader, writer, f"{host}:{port}", path)
+                    if status != 200:
+                        failed(str(status))
+                except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
+                    failed(type(exc).__name__)
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+                latencies.append(time.perf_counter() - scheduled)
         finally:
-            latencies.append(time.perf_counter() - started)
-            in_flight.release()
+            writer.close()
 
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
-        tasks = []
-        begin = time.perf_counter()
-        for n in range(int(rate * seconds)):
-            delay = begin + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await in_flight.acquire()
-            tasks.append(asyncio.create_task(one(client, n)))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - begin
+    workers = [asyncio.create_task(connection()) for _ in range(CONNECTIONS)]
+    begin = time.perf_counter()
+    for n in range(int(rate * seconds)):
+        scheduled = begin + n / rate
+        if (delay := scheduled - time.perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        due.put_nowait((scheduled, paths[n % 2]))
+    for _ in workers:
+        due.put_nowait(None)
+    await asyncio.gather(*workers)
+    elapsed = time.perf_counter() - begin
     latencies.sort()
 
     def pct(p: float) -> float:
