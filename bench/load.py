@@ -19,6 +19,8 @@ import sys
 import time
 from urllib.parse import urlsplit
 
+from bench.http1 import parse_head
+
 CONNECTIONS = 64
 
 
@@ -28,14 +30,8 @@ async def _get(
     """One GET on a keep-alive connection; its status (the body is read and dropped)."""
     writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     await writer.drain()
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    length = None
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value)
+    start, length = parse_head(await reader.readuntil(b"\r\n\r\n"))
+    status = int(start.split(" ", 2)[1])
     if length is None:
         raise ValueError("a response without content-length")
     await reader.readexactly(length)
@@ -48,6 +44,7 @@ async def drive(url: str, run_id: str, rate: int, seconds: float) -> dict[str, o
     paths = ["/livez", f"/runs/{run_id}"]
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    authority = f"{host}:{port}"
     due: asyncio.Queue[tuple[float, str] | None] = asyncio.Queue()
 
     def failed(reason: str) -> None:
@@ -59,7 +56,7 @@ async def drive(url: str, run_id: str, rate: int, seconds: float) -> dict[str, o
             while (item := await due.get()) is not None:
                 scheduled, path = item
                 try:
-                    status = await _get(reader, writer, f"{host}:{port}", path)
+                    status = await _get(reader, writer, authority, path)
                     if status != 200:
                         failed(str(status))
                 except (OSError, ValueError, asyncio.IncompleteReadError) as exc:

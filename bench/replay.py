@@ -26,10 +26,12 @@ from pathlib import Path
 
 from app.simulator.plumbing import rate_limited_response, recording_key
 from app.simulator.rate_limits import BUDGETS, RateLimits
+from bench.http1 import parse_head
 
 _ENDPOINTS = sorted({e for _, endpoints in BUDGETS.values() for e in endpoints}, key=len)
 _END_DATE = re.compile(rb'"endDate": ?(\d+)')
 HOUR_MS = 3_600_000
+USAGE_EVENTS = "filtered-usage-events"  # read up to the last full hour: see the module doc
 
 
 def endpoint_of(path: str) -> str:
@@ -57,7 +59,8 @@ class _Replay:
                 "cursor" if path.startswith("/teams/") else "anthropic", retry_after
             )
             return "429 Too Many Requests", {"retry-after": f"{retry_after:.3f}"}, limited.body
-        for candidate in (body, *_earlier_hours(body)):
+        earlier = _earlier_hours(body) if endpoint == USAGE_EVENTS else []
+        for candidate in (body, *earlier):
             page = self.directory / recording_key(method, path, query, candidate)
             if page.exists():
                 return "200 OK", {}, page.read_bytes()
@@ -81,13 +84,8 @@ async def _serve(replay: _Replay, reader: asyncio.StreamReader, writer: asyncio.
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            method, target, _ = lines[0].split(" ", 2)
-            length = 0
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
+            start, length = parse_head(head)
+            method, target, _ = start.split(" ", 2)
             body = await reader.readexactly(length) if length else b""
             status, headers, payload = replay.answer(method, target, body)
             extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())

@@ -43,3 +43,12 @@ def test_a_later_end_is_never_served_for_an_earlier_request(tmp_path: Path) -> N
     replay = _Replay(tmp_path, RateLimits(None))
 
     assert replay.answer("POST", EVENTS, _events_body(HOUR_MS * 10))[0] == "404 Not Found"
+
+
+def test_only_usage_events_are_answered_from_an_earlier_hour(tmp_path: Path) -> None:
+    # Daily usage also sends an `endDate`, but a whole day's: a miss there is a real miss.
+    daily = "/teams/daily-usage-data"
+    record(tmp_path, "POST", daily, "", _events_body(HOUR_MS * 10), b'{"data":[]}')
+    replay = _Replay(tmp_path, RateLimits(None))
+
+    assert replay.answer("POST", daily, _events_body(HOUR_MS * 11))[0] == "404 Not Found"
