@@ -23,8 +23,14 @@ class KeyOwnersFileError(ValueError):
     pass
 
 
+# A cell starting with one of these is a formula to Excel and LibreOffice (CSV injection):
+# exported with a leading apostrophe, which they show as text. Import strips it again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def parse_key_owners(text: str) -> list[KeyOwner]:
-    reader = csv.DictReader(io.StringIO(text))
+    # Excel's "CSV UTF-8" starts the file with a byte-order mark.
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
     header = [name.strip() for name in reader.fieldnames or []]
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
@@ -36,7 +42,7 @@ def parse_key_owners(text: str) -> list[KeyOwner]:
     owners: list[KeyOwner] = []
     seen: set[tuple[str, str]] = set()
     for line, raw in enumerate(reader, start=2):
-        row = {key.strip(): (value or "").strip() for key, value in raw.items() if key}
+        row = {key.strip(): _unescaped((value or "").strip()) for key, value in raw.items() if key}
         key_id, name = row.get("api_key_id") or None, row.get("key_name") or None
         email = normalize_email(row.get("owner_email"))
         if key_id is None and name is None:
@@ -51,12 +57,20 @@ def parse_key_owners(text: str) -> list[KeyOwner]:
     return owners
 
 
+def _escaped(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def _unescaped(cell: str) -> str:
+    """What `_escaped` wrote, read back: an apostrophe before a formula start is ours."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
+
+
 def format_key_owners(owners: Iterable[KeyOwner]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for owner in owners:
-        writer.writerow(
-            [owner.api_key_id or "", owner.key_name or "", owner.owner_email, owner.note or ""]
-        )
+        cells = (owner.api_key_id or "", owner.key_name or "", owner.owner_email, owner.note or "")
+        writer.writerow([_escaped(cell) for cell in cells])
     return out.getvalue()

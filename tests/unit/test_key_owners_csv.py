@@ -35,3 +35,24 @@ def test_bad_files_are_rejected_with_a_clear_message(text: str, message: str) ->
     with pytest.raises(KeyOwnersFileError) as caught:
         parse_key_owners(text)
     assert str(caught.value).startswith(message)
+
+
+def test_excel_utf8_bom_is_accepted() -> None:
+    text = "\ufeffapi_key_id,key_name,owner_email,note\napikey_1,,ana@example.com,\n"
+    [owner] = parse_key_owners(text)
+    assert (owner.api_key_id, owner.owner_email) == ("apikey_1", "ana@example.com")
+
+
+def test_formula_cells_are_neutralised_on_export_and_read_back_as_sent() -> None:
+    owners = [
+        KeyOwner("apikey_1", "=HYPERLINK(\"http://x\")", "ana@example.com", "+1 team"),
+        KeyOwner(None, "@SUM(A1)", "bo@example.com", "-note"),
+        KeyOwner(None, "plain-name", "cy@example.com", None),
+    ]
+    exported = format_key_owners(owners)
+    rows = exported.splitlines()[1:]
+    assert rows[0].startswith("apikey_1,\"'=HYPERLINK(")
+    assert ",'+1 team" in rows[0]
+    assert rows[1] == ",'@SUM(A1),bo@example.com,'-note"
+    assert rows[2] == ",plain-name,cy@example.com,"
+    assert parse_key_owners(exported) == owners
