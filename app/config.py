@@ -6,7 +6,9 @@ start-up with one line naming the variable (see `load_settings`).
 
 from __future__ import annotations
 
+import ipaddress
 import zoneinfo
+from datetime import date
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +24,19 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app import redaction
+from app.access import API_TOKEN_NAME, NamedToken, TokenListError, parse_tokens, token_problem
+from app.access import secret_problem as _secret_problem
+from app.vocabulary import ApiScope
+
+UPSTREAM_KEY_SETTINGS = (
+    "cursor_api_key",
+    "anthropic_admin_api_key",
+    "anthropic_compliance_api_key",
+    "anthropic_analytics_api_key",
+)
+UPSTREAM_URL_SETTINGS = ("cursor_api_base_url", "anthropic_api_base_url")
 
 DEFAULT_CONFIDENCES: dict[str, Decimal] = {
     "direct_email": Decimal("1.00"),
@@ -48,6 +63,9 @@ class Settings(BaseSettings):
 
     # --- database -----------------------------------------------------------------
     database_url: SecretStr | None = None
+    # Without DATABASE_URL, `serve` refuses to start unless this asks for the embedded server
+    # (a pod would otherwise keep its data in its own /tmp); the demo and CLI set it themselves.
+    embedded_database: bool = False
     data_dir: Path = Path("./.data")
     db_pool_min_size: int = Field(default=0, ge=0, le=100)
     db_pool_max_size: int = Field(default=10, ge=1, le=200)
@@ -82,7 +100,21 @@ class Settings(BaseSettings):
     anthropic_compliance_api_key: SecretStr | None = None
     anthropic_analytics_api_key: SecretStr | None = None
 
+    # http:// upstreams other than loopback are refused (the key would cross the network in
+    # clear) unless this allows them. Proxy variables of the environment are not read; a
+    # proxy is set here, explicitly.
+    allow_insecure_upstreams: bool = False
+    upstream_proxy: SecretStr | None = None
     upstream_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Hard bounds on what an upstream can cost us: one request (send and whole body), one
+    # source, one run; bytes of one page (decompressed) and of every page waiting on disk;
+    # pages of one chain.
+    upstream_request_deadline_seconds: float = Field(default=300.0, gt=0)
+    upstream_source_deadline_seconds: float = Field(default=4 * 3600.0, gt=0)
+    run_deadline_seconds: float = Field(default=6 * 3600.0, gt=0)
+    upstream_max_page_bytes: int = Field(default=256 << 20, ge=1 << 16)
+    upstream_max_pages_per_chain: int = Field(default=20_000, ge=1)
+    spool_max_bytes: int = Field(default=2 << 30, ge=1 << 20)
     upstream_max_attempts: int = Field(default=6, ge=1, le=50)
     upstream_retry_base_seconds: float = Field(default=1.0, ge=0)
     upstream_max_retry_wait_seconds: float = Field(default=120.0, ge=0)
@@ -93,7 +125,19 @@ class Settings(BaseSettings):
     upstream_rate_window_seconds: float = Field(default=60.0, gt=0, le=60)
 
     # --- API, schedule and runs -----------------------------------------------------------
+    # API_TOKEN: one token with every scope. API_TOKENS / API_TOKENS_FILE: named, scoped
+    # tokens (app.access). Reads need a `read` token unless API_READS_OPEN says otherwise.
     api_token: SecretStr | None = None
+    api_tokens: SecretStr | None = None
+    api_tokens_file: Path | None = None
+    api_reads_open: bool = False
+    max_queued_runs_per_token: int = Field(default=5, ge=1, le=1000)
+    # No window may start before this day: none of these APIs has data from before 2023.
+    earliest_day: date = date(2023, 1, 1)
+    # /metrics answers from gauges refreshed this often in the background, not per scrape.
+    metrics_refresh_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # Serve /metrics (without a token) on this port too, for a scrape the NetworkPolicy allows.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     schedule_cron: str = "30 2 * * *"
     schedule_timezone: str = "UTC"
     scheduler_enabled: bool = True
@@ -139,6 +183,53 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_format(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator(*UPSTREAM_KEY_SETTINGS, "upstream_proxy", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and value == "" else value
+
+    @field_validator(*UPSTREAM_KEY_SETTINGS)
+    @classmethod
+    def _clean_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and (problem := _secret_problem(value.get_secret_value())):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and value == "" else value
+
+    @field_validator("api_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and (problem := token_problem(value.get_secret_value())):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _token_list(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            try:
+                parse_tokens(value.get_secret_value())
+            except TokenListError as exc:
+                raise ValueError(str(exc)) from None
+            return value
+        return None
+
+    @field_validator("api_tokens_file")
+    @classmethod
+    def _token_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                parse_tokens(value.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise ValueError(f"cannot read {value} ({exc.strerror})") from None
+            except TokenListError as exc:
+                raise ValueError(f"{value}: {exc}") from None
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -193,6 +284,46 @@ class Settings(BaseSettings):
             raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
         return self
 
+    @model_validator(mode="after")
+    def _secure_upstreams(self) -> Settings:
+        if self.allow_insecure_upstreams:
+            return self
+        for name in UPSTREAM_URL_SETTINGS:
+            url: HttpUrl = getattr(self, name)
+            if url.scheme != "https" and not _is_loopback(url.host or ""):
+                raise ValueError(
+                    f"{name.upper()} must be https:// (the key would travel in clear to"
+                    f" {url.host}); ALLOW_INSECURE_UPSTREAMS=true allows it"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> Settings:
+        """Every secret this process is configured with, masked wherever text is made."""
+        secrets = [self._secret(name) for name in (*UPSTREAM_KEY_SETTINGS, "api_token")]
+        secrets += [token.secret.get_secret_value() for token in self.listed_tokens()]
+        if self.database_url is not None:
+            dsn = self.database_url.get_secret_value()
+            password = dsn.partition("://")[2].rpartition("@")[0].partition(":")[2]
+            secrets += [dsn, password if len(password) >= 4 else None]
+        if self.upstream_proxy is not None:
+            secrets.append(self.upstream_proxy.get_secret_value())
+        redaction.remember(secrets)
+        return self
+
+    def _secret(self, name: str) -> str | None:
+        value: SecretStr | None = getattr(self, name)
+        return None if value is None else value.get_secret_value()
+
+    def listed_tokens(self) -> list[NamedToken]:
+        """API_TOKEN (every scope) and API_TOKENS; API_TOKENS_FILE is read by the API."""
+        tokens = []
+        if self.api_token is not None:
+            tokens.append(NamedToken(API_TOKEN_NAME, ApiScope.ADMIN, self.api_token))
+        if self.api_tokens is not None:
+            tokens += parse_tokens(self.api_tokens.get_secret_value())
+        return tokens
+
     # --- derived ----------------------------------------------------------------------------
     @cached_property
     def confidences(self) -> dict[str, Decimal]:
@@ -204,6 +335,15 @@ class Settings(BaseSettings):
         if not self.claude_ai_activity_enabled:
             return None
         return self.anthropic_compliance_api_key or self.anthropic_admin_api_key
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _describe(error: ValidationError) -> str:

@@ -8,13 +8,19 @@ import sys
 import structlog
 
 from app.config import Settings
+from app.redaction import redact_rendered
+
+# Tracebacks name the frames, never their local variables: a local is often a key or a page.
+_DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
 
 
 def configure_logging(settings: Settings) -> None:
     level = logging.getLevelNamesMapping()[settings.log_level]
     log_format = settings.log_format or ("console" if sys.stderr.isatty() else "json")
     renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer()
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
         if log_format == "console"
         else structlog.processors.JSONRenderer()
     )
@@ -26,10 +32,9 @@ def configure_logging(settings: Settings) -> None:
     structlog.configure(
         processors=[
             *shared,
-            structlog.processors.dict_tracebacks
-            if log_format == "json"
-            else structlog.processors.format_exc_info,
+            _DICT_TRACEBACKS if log_format == "json" else structlog.processors.format_exc_info,
             renderer,
+            redact_rendered,  # last: the whole line as written, whatever a value held
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
@@ -40,7 +45,11 @@ def configure_logging(settings: Settings) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+                redact_rendered,
+            ],
         )
     )
     root = logging.getLogger()

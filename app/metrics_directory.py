@@ -12,10 +12,9 @@ PROMETHEUS_MULTIPROC_DIR yourself to choose it (it must start empty).
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
+
+from app.scratch import scratch_dir
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SHARE_METRICS_ENV = "AI_USAGE_PIPELINE_SHARE_METRICS"
@@ -38,8 +37,8 @@ def settle_metrics_directory() -> str:
         return os.environ[MULTIPROC_ENV]
     _settled_in[:] = [os.getpid()]
     if _ours_to_make():
-        directory = tempfile.mkdtemp(prefix="aup-metrics-")
+        # Removed at exit; one left by a killed process is removed by the next one's start.
+        directory = str(scratch_dir("aup-metrics"))
         os.environ[MULTIPROC_ENV] = directory
         os.environ[_MADE_BY_US] = directory
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
     return os.environ[MULTIPROC_ENV]

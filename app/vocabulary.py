@@ -43,6 +43,20 @@ class RunTrigger(StrEnum):
     CLI = "cli"
 
 
+class ApiScope(StrEnum):
+    """What an API token may do. Each scope includes the ones before it: `read` every GET,
+    `trigger` also queueing and cancelling its own runs, `admin` also cancelling anyone's and
+    queueing past the per-token cap."""
+
+    READ = "read"
+    TRIGGER = "trigger"
+    ADMIN = "admin"
+
+    def includes(self, needed: ApiScope) -> bool:
+        order = list(ApiScope)
+        return order.index(self) >= order.index(needed)
+
+
 def sql_list(values: tuple[StrEnum, ...] | type[StrEnum]) -> str:
     """`'a', 'b'` for an SQL `IN (…)`: the values are this module's constants, never input."""
     return ", ".join(f"'{value.value}'" for value in values)

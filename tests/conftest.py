@@ -147,7 +147,7 @@ class Simulator:
             "claude_ai_activity_enabled": True,
             "anthropic_compliance_api_key": self.options.compliance_api_key,
             "anthropic_analytics_api_key": self.options.analytics_api_key,
-            "api_token": "test-api-token-0123456789",
+            "api_token": "test-api-token-0123456789abcdefghijkl",
             "upstream_retry_base_seconds": 0.01,
             "upstream_max_retry_wait_seconds": 1.0,
             "cursor_requests_per_minute": 600_000,

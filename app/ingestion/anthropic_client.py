@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from app.ingestion.cursor_client import chunk_window
-from app.ingestion.http import MalformedPageError, RequestStats, UpstreamHttp
+from app.ingestion.errors import MalformedPageError
+from app.ingestion.http import RequestStats, UpstreamHttp
 from app.ingestion.models import (
     AnalyticsCostRow,
     AnalyticsPage,
@@ -30,11 +31,7 @@ from app.ingestion.models import (
     OrgUser,
     Workspace,
 )
-from app.ingestion.pagination import (
-    Page,
-    fetch_page,
-    restartable,
-)
+from app.ingestion.pagination import Page, fetch_page, restartable
 from app.logs import get_logger
 
 log = get_logger(__name__)
@@ -112,7 +109,9 @@ class AnthropicClient:
         async def chain() -> AsyncIterator[Page[Any]]:
             cursor: str | None = None
             number = 0
+            guard = self._http.chain_guard(endpoint, window)
             while True:
+                guard.page()
                 where = f"{window} page {number + 1}"
                 request = params + ([("page", cursor)] if cursor else [])
                 page = await fetch_page(
@@ -135,6 +134,7 @@ class AnthropicClient:
                 yield Page([], number, last=not has_more)
                 if not has_more:
                     return
+                guard.advance(next_page)
                 cursor = next_page
 
         return self._with_pages(
@@ -237,7 +237,9 @@ class AnthropicClient:
         async def chain() -> AsyncIterator[Page[M]]:
             after: str | None = None
             number = 0
+            guard = self._http.chain_guard(endpoint, "list")
             while True:
+                guard.page()
                 number += 1
                 params = [("limit", LIST_LIMIT), *extra] + ([("after_id", after)] if after else [])
                 page: ListPage[M] = await fetch_page(
@@ -253,12 +255,7 @@ class AnthropicClient:
                 yield Page(list(page.data), number, last=not page.has_more)
                 if not page.has_more:
                     return
-                if not page.last_id or page.last_id == after:
-                    raise MalformedPageError(
-                        f"anthropic {endpoint}: has_more is true but last_id does not advance",
-                        upstream=self.upstream,
-                        endpoint=endpoint,
-                    )
+                guard.advance(page.last_id, "last_id")
                 after = page.last_id
 
         items: list[M] = []
@@ -309,7 +306,9 @@ class AnthropicClient:
         async def chain() -> AsyncIterator[Page[ComplianceActivity]]:
             after: str | None = None
             number = 0
+            guard = self._http.chain_guard("compliance/activities", f"{start}..{end}")
             while True:
+                guard.page()
                 number += 1
                 where = f"{start}..{end} page {number}"
                 page = await fetch_page(
@@ -329,12 +328,7 @@ class AnthropicClient:
                 del data
                 if not has_more:
                     return
-                if not last_id or last_id == after:
-                    raise MalformedPageError(
-                        f"anthropic compliance/activities {where}: has_more without a new last_id",
-                        upstream=self.upstream,
-                        endpoint="compliance/activities",
-                    )
+                guard.advance(last_id, "last_id")
                 after = last_id
 
         return restartable(

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar, cast
 
-from app.ingestion.http import MalformedPageError, RequestStats, UpstreamHttp
+from app.ingestion.errors import MalformedPageError
+from app.ingestion.http import RequestStats, UpstreamHttp
 from app.ingestion.models import (
     CursorDailyRow,
     CursorDailyUsageEnvelope,
@@ -133,7 +134,9 @@ class CursorClient:
         seen: set[int | str] = set()  # users of earlier pages of this reading
         totals: set[int] = set()
         page_number = 1
+        guard = self._http.chain_guard("daily-usage-data", f"{chunk_start}..{chunk_end}")
         while True:
+            guard.page()
             where = f"{chunk_start}..{chunk_end} page {page_number}"
             page: StreamedPage[CursorDailyRow] = await self._http.request_json(
                 "POST", DAILY_USAGE, endpoint="daily-usage-data", stats=stats, context=where,
@@ -184,6 +187,13 @@ class CursorClient:
                 del rows
             if not has_next:
                 return
+            if totals and (page_number - 1) * users >= max(totals) + users:
+                raise MalformedPageError(
+                    f"cursor daily-usage-data {where}: hasNextPage is still true after"
+                    f" {page_number} pages of {users} for {max(totals)} users",
+                    upstream=self.upstream,
+                    endpoint="daily-usage-data",
+                )
             page_number += 1
 
     def usage_events(
@@ -211,7 +221,9 @@ class CursorClient:
         totals: set[int] = set()
         read = 0
         page_number = 1
+        guard = self._http.chain_guard("filtered-usage-events", day)
         while True:
+            guard.page()
             where = f"{day} page {page_number}"
             page: CursorUsageEventsPage = await self._events_http.request_json(
                 "POST", USAGE_EVENTS, endpoint="filtered-usage-events", stats=stats,
@@ -233,7 +245,8 @@ class CursorClient:
             read += len(page.usageEvents)
             events = [e for e in page.usageEvents if start_ms <= e.timestamp <= end_ms]
             del page
-            if len(totals) > 1 or (not has_next and totals and read != min(totals)):
+            over = bool(has_next and totals and read >= max(totals))  # pages past the events
+            if len(totals) > 1 or over or (not has_next and totals and read != min(totals)):
                 raise InconsistentChain(
                     f"cursor filtered-usage-events {where}: {read} events read, "
                     f"totalUsageEventsCount said {', '.join(map(str, sorted(totals)))}"
@@ -252,7 +265,9 @@ class CursorClient:
         members: dict[str, CursorMemberSpend] = {}
         cycle_start: int | None = None
         page_number = 1
+        guard = self._http.chain_guard("teams/spend", "")
         while True:
+            guard.page()
             page = await self._http.request_json(
                 "POST", SPEND, endpoint="teams/spend", stats=stats,
                 context=f"page {page_number}",

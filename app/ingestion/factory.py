@@ -9,8 +9,11 @@ import httpx
 
 from app.config import Settings
 from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
+from app.ingestion.bounds import SPOOL_PREFIX, Bounds, configure_spool
 from app.ingestion.cursor_client import CursorClient
-from app.ingestion.http import RateLimiter, RetryPolicy, UpstreamHttp
+from app.ingestion.http import RetryPolicy, UpstreamHttp
+from app.ingestion.rate_limit import RateLimiter
+from app.scratch import sweep_leftovers
 
 
 @dataclass(frozen=True)
@@ -22,15 +25,33 @@ class UpstreamClients:
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The one outbound client: explicit timeouts, pooled connections, no implicit retries."""
+    """The one outbound client: explicit timeouts, pooled connections, no implicit retries, no
+    redirects, and no settings from the environment (`trust_env=False`: HTTP(S)_PROXY, NO_PROXY
+    and .netrc are not read, so no variable set for something else reroutes the admin keys;
+    UPSTREAM_PROXY sets a proxy explicitly). Bodies are asked for as gzip, which
+    `app.ingestion.bounds` decompresses with a size limit."""
+    proxy = settings.upstream_proxy.get_secret_value() if settings.upstream_proxy else None
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=10.0),
         limits=httpx.Limits(
             max_connections=settings.upstream_max_concurrency * 4,
             max_keepalive_connections=settings.upstream_max_concurrency * 2,
         ),
-        headers={"User-Agent": "ai-usage-pipeline/0.1 (+https://github.com/ai-usage-pipeline)"},
+        headers={
+            "User-Agent": "ai-usage-pipeline/0.1 (+https://github.com/ai-usage-pipeline)",
+            "Accept-Encoding": "gzip",
+        },
         follow_redirects=False,
+        trust_env=False,
+        proxy=proxy,
+    )
+
+
+def upstream_bounds(settings: Settings) -> Bounds:
+    return Bounds(
+        request_deadline_seconds=settings.upstream_request_deadline_seconds,
+        max_page_bytes=settings.upstream_max_page_bytes,
+        max_pages=settings.upstream_max_pages_per_chain,
     )
 
 
@@ -42,20 +63,12 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def _secrets(settings: Settings) -> list[str]:
-    keys = (
-        settings.cursor_api_key,
-        settings.anthropic_admin_api_key,
-        settings.anthropic_compliance_api_key,
-        settings.anthropic_analytics_api_key,
-        settings.api_token,
-    )
-    return [key.get_secret_value() for key in keys if key is not None]
-
-
 def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClients:
     policy = retry_policy(settings)
-    secrets = _secrets(settings)
+    bounds = upstream_bounds(settings)
+    spool = settings.data_dir / "spool"
+    configure_spool(settings.spool_max_bytes, spool)
+    sweep_leftovers(spool, SPOOL_PREFIX)  # pages a killed process left waiting
     anthropic_url = str(settings.anthropic_api_base_url)
 
     def anthropic(key: str, setting: str, per_minute: float) -> AnthropicClient:
@@ -69,7 +82,7 @@ def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClie
                 limiter=RateLimiter(per_minute, settings.upstream_rate_window_seconds),
                 concurrency=asyncio.Semaphore(settings.upstream_max_concurrency),
                 policy=policy,
-                secrets=secrets,
+                bounds=bounds,
             ),
             report_days_per_page=settings.anthropic_report_days_per_page,
         )
@@ -89,7 +102,7 @@ def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClie
                 limiter=RateLimiter(per_minute, settings.upstream_rate_window_seconds),
                 concurrency=concurrency,
                 policy=policy,
-                secrets=secrets,
+                bounds=bounds,
             )
 
         cursor = CursorClient(

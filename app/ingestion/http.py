@@ -1,41 +1,51 @@
-"""Shared upstream HTTP: one retry policy, client-side rate limits, counted waits.
+"""Shared upstream HTTP: one retry policy, client-side rate limits, counted waits, bounds.
 
 Every upstream call goes through `UpstreamHttp.request_json`:
 - 429, 5xx (incl. Anthropic's 529), timeouts, connection errors and unparseable bodies are
   retried (POST too: these reads are safe to repeat) with full-jitter exponential backoff;
 - `Retry-After` (seconds or HTTP-date) is honoured, capped by a maximum wait;
 - a per-source time budget bounds all waiting; past it the source fails clearly;
-- any other 4xx fails at once with the upstream's own message.
-Retries and rate-limit waits are counted in `RequestStats` so a run can report them.
+- one request (sending it and reading its whole body) has a deadline, and a body a size
+  limit, counted as it is decompressed (`app.ingestion.bounds`);
+- a redirect is not followed and any other 4xx fails at once with the upstream's own message.
+Messages pass through `app.redaction` before they are cut short or stored. Retries and
+rate-limit waits are counted in `RequestStats` so a run can report them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import contextlib
 import json
 import random
-import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any, cast
 
 import httpx
 import stamina
 
-from app import metrics
+from app import metrics, redaction
+from app.ingestion.bounds import (
+    ERROR_BODY_BYTES,
+    SPOOL,
+    BadEncoding,
+    BodyTooLarge,
+    Bounds,
+    ChainGuard,
+    SpoolFull,
+    bounded_body,
+)
+from app.ingestion.errors import InvalidBody, InvalidCursorError, UpstreamError
+from app.ingestion.responses import parse_retry_after, transport_failure, upstream_message
 from app.logs import get_logger
 
 log = get_logger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
-# A body read for a `FromFile` decoder stays in memory up to this size, beyond it on disk.
-SPOOL_IN_MEMORY_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -50,25 +60,6 @@ class FromFile:
 # stamina would log each retry with the exception's repr; we log (redacted) and count retries
 # ourselves, so its own hooks stay off.
 stamina.instrumentation.set_on_retry_hooks([])
-MAX_MESSAGE_CHARS = 300
-
-
-class UpstreamError(Exception):
-    """A request failed for good. The message is safe to store and show (no secrets)."""
-
-    def __init__(self, message: str, *, upstream: str, endpoint: str, status: int | None = None):
-        super().__init__(message)
-        self.upstream = upstream
-        self.endpoint = endpoint
-        self.status = status
-
-
-class InvalidCursorError(UpstreamError):
-    """The upstream rejected a page cursor (400 on a follow-up page)."""
-
-
-class MalformedPageError(UpstreamError):
-    """A page did not match the documented shape."""
 
 
 @dataclass
@@ -93,49 +84,12 @@ class RetryPolicy:
     max_wait_seconds: float = 120.0
 
 
-class RateLimiter:
-    """At most `per_minute` requests in any minute (a sliding window of send times).
-
-    The upstreams count requests per minute — Cursor per calendar minute, Anthropic with a
-    bucket refilled continuously — and a window that never holds more than the limit is
-    within every one of those readings. A leaky bucket sized to a minute is not (it lets a
-    minute's budget go at once and then drains a second one into the same minute); one
-    paced request every 60/N seconds is, but it cannot make up a slot it missed while the
-    event loop was busy. This can: a late request is sent as soon as the window allows.
-    """
-
-    def __init__(self, per_minute: float, window_seconds: float = 60.0) -> None:
-        # `window_seconds` below 60 compresses time (the benchmark's scaled limits): the same
-        # number of requests per window, a shorter window. A fractional limit widens it.
-        allowed = per_minute * window_seconds / 60
-        self._limit = max(1, int(allowed))
-        self._window = window_seconds * self._limit / allowed
-        self._sent: deque[float] = deque()
-        self._turn = asyncio.Lock()  # first come, first served
-
-    async def __aenter__(self) -> None:
-        async with self._turn:
-            while True:
-                now = time.monotonic()
-                while self._sent and self._sent[0] <= now - self._window:
-                    self._sent.popleft()
-                if len(self._sent) < self._limit:
-                    self._sent.append(now)
-                    return
-                await asyncio.sleep(self._sent[0] + self._window - now)
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        return None
-
-
-class InvalidBody(Exception):
-    """A response body that is not JSON at all — cut short or garbled in transit: retried."""
-
-
 def json_with_decimals(body: bytes) -> Any:
     """The default decoder: JSON with every non-integer number as an exact `Decimal`."""
     try:
         return json.loads(body, parse_float=Decimal)
+    except RecursionError:
+        raise InvalidBody("JSON nested too deeply") from None
     except ValueError as exc:
         raise InvalidBody(str(exc)) from None
 
@@ -148,59 +102,14 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def upstream_message(response: httpx.Response) -> str:
-    """The upstream's own error text: Cursor `{error, message}`, Anthropic `{error: {message}}`."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip()
-        return text[:MAX_MESSAGE_CHARS] or response.reason_phrase
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:MAX_MESSAGE_CHARS]
-        if body.get("message"):
-            return str(body["message"])[:MAX_MESSAGE_CHARS]
-        if isinstance(error, str):
-            return error[:MAX_MESSAGE_CHARS]
-    return response.reason_phrase
-
-
 def _retry_reason(exc: Exception) -> str:
     if isinstance(exc, _Retryable):
         if exc.status == 429:
             return "rate_limited"
         if exc.status is not None and exc.status >= 400:
             return "server_error"
-        return "invalid_body"
+        return "timeout" if exc.status is None else "invalid_body"
     return "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
-
-
-async def _spooled_body(response: httpx.Response) -> IO[bytes]:
-    """The body in a temporary file (in memory while small), positioned at its start."""
-    file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 - the page owns it
-    async for chunk in response.aiter_bytes():
-        file.write(chunk)
-    file.seek(0)
-    return cast(IO[bytes], file)
 
 
 class UpstreamHttp:
@@ -219,6 +128,7 @@ class UpstreamHttp:
         concurrency: asyncio.Semaphore,
         policy: RetryPolicy,
         secrets: Sequence[str] = (),
+        bounds: Bounds = Bounds(),  # noqa: B008 - frozen
     ) -> None:
         self._client = client
         self.upstream = upstream
@@ -229,12 +139,12 @@ class UpstreamHttp:
         self._limiter = limiter
         self._concurrency = concurrency
         self._policy = policy
-        self._secrets = [secret for secret in secrets if secret]
+        self.bounds = bounds
+        redaction.remember(secrets)  # usually known already, from the settings
 
-    def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+    def chain_guard(self, endpoint: str, where: str) -> ChainGuard:
+        """The bounds of one page chain of this upstream (`app.ingestion.bounds.ChainGuard`)."""
+        return ChainGuard(self.upstream, endpoint, where, self.bounds.max_pages)
 
     async def request_json(
         self,
@@ -247,14 +157,50 @@ class UpstreamHttp:
         json_body: Mapping[str, Any] | None = None,
         context: str = "",
         decode: Callable[[bytes], Any] | FromFile = json_with_decimals,
+        max_bytes: int | None = None,
     ) -> Any:
         """Send one request with retries; return the body as `decode` reads it (by default
-        JSON with floats as Decimal)."""
-        attempt = 0
+        JSON with floats as Decimal). `max_bytes` (default: the upstream's page limit) bounds
+        the decompressed body."""
+        attempts = [0]
+        backoff = self._backoff(endpoint, stats, attempts)
+        where = f"{endpoint}{' ' + context if context else ''}"
+        limit = max_bytes or self.bounds.max_page_bytes
+        try:
+            async for retry in stamina.retry_context(
+                on=backoff, attempts=None, timeout=None, wait_max=self._policy.max_wait_seconds
+            ):
+                with retry:
+                    body = await self._send_once(
+                        method, path, endpoint, stats, params, json_body, decode, limit
+                    )
+                    return self._decoded(body, decode, stats)
+        except _Retryable as exc:
+            message = f"failed after {attempts[0]} attempts: {exc.reason}"
+            raise self._error(where, message, endpoint, exc.status) from None
+        except httpx.TransportError as exc:
+            message = f"failed after {attempts[0]} attempts: {transport_failure(exc)}"
+            raise self._error(where, message, endpoint) from None
+        except httpx.RequestError as exc:  # not retried: e.g. an unsupported URL
+            raise self._error(where, f"failed: {transport_failure(exc)}", endpoint) from None
+        except BodyTooLarge as exc:
+            message = (
+                f"answered more than {exc.limit} bytes (decompressed) for one page"
+                " (UPSTREAM_MAX_PAGE_BYTES)"
+            )
+            raise self._error(where, message, endpoint, stats.last_status) from None
+        except SpoolFull as exc:
+            raise self._error(where, f"not read: {exc}", endpoint, stats.last_status) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff(
+        self, endpoint: str, stats: RequestStats, attempts: list[int]
+    ) -> Callable[[Exception], bool | float]:
+        """stamina's `on`: whether to retry, and after how long (counted in `attempts[0]`)."""
 
         def backoff(exc: Exception) -> bool | float:
-            nonlocal attempt
-            attempt += 1
+            attempts[0] += 1
+            attempt = attempts[0]
             if not isinstance(exc, _Retryable | httpx.TransportError):
                 return False
             if attempt >= self._policy.max_attempts:
@@ -285,42 +231,29 @@ class UpstreamHttp:
             )
             return wait
 
-        where = f"{endpoint}{' ' + context if context else ''}"
-        spooled = isinstance(decode, FromFile)
+        return backoff
+
+    def _error(
+        self, where: str, message: str, endpoint: str, status: int | None = None
+    ) -> UpstreamError:
+        text = redaction.redact(f"{self.upstream} {where} {message}")
+        return UpstreamError(text, upstream=self.upstream, endpoint=endpoint, status=status)
+
+    @staticmethod
+    def _decoded(
+        body: bytes | IO[bytes], decode: Callable[[bytes], Any] | FromFile, stats: RequestStats
+    ) -> Any:
         try:
-            async for retry in stamina.retry_context(
-                on=backoff, attempts=None, timeout=None, wait_max=self._policy.max_wait_seconds
-            ):
-                with retry:
-                    body = await self._send_once(
-                        method, path, endpoint, stats, params, json_body, spooled
-                    )
-                    try:
-                        if isinstance(decode, FromFile):
-                            return decode.read(cast(IO[bytes], body))
-                        return decode(cast(bytes, body))
-                    except InvalidBody:
-                        # Cut short or garbled in transit: a fresh read is safe, usually whole.
-                        raise _Retryable(
-                            f"HTTP {stats.last_status} with a body that is not valid JSON",
-                            status=stats.last_status,
-                        ) from None
-        except _Retryable as exc:
-            raise UpstreamError(
-                f"{self.upstream} {where} failed after {attempt} attempts: "
-                f"{self.redact(exc.reason)}",
-                upstream=self.upstream,
-                endpoint=endpoint,
-                status=exc.status,
+            if isinstance(decode, FromFile):
+                return decode.read(cast(IO[bytes], body))
+            return decode(cast(bytes, body))
+        except InvalidBody as exc:
+            # Cut short or garbled in transit: a fresh read is safe, usually whole.
+            nested = "nested too deeply" in str(exc)
+            what = "JSON nested too deeply" if nested else "a body that is not valid JSON"
+            raise _Retryable(
+                f"HTTP {stats.last_status} with {what}", status=stats.last_status
             ) from None
-        except httpx.TransportError as exc:
-            raise UpstreamError(
-                f"{self.upstream} {where} failed after {attempt} attempts: "
-                f"{type(exc).__name__} {self.redact(str(exc))}".rstrip(),
-                upstream=self.upstream,
-                endpoint=endpoint,
-            ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send_once(
         self,
@@ -330,63 +263,110 @@ class UpstreamHttp:
         stats: RequestStats,
         params: Sequence[tuple[str, str | int]] | None,
         json_body: Mapping[str, Any] | None,
-        spooled: bool = False,
+        decode: Callable[[bytes], Any] | FromFile,
+        limit: int,
     ) -> bytes | IO[bytes]:
         async with self._concurrency, self._limiter:
             stats.requests += 1
             started = time.perf_counter()
+            deadline = self.bounds.request_deadline_seconds
             try:
-                async with self._client.stream(
-                    method,
-                    f"{self._base_url}{path}",
-                    params=list(params) if params else None,
-                    json=json_body,
-                    headers=self._headers,
-                    auth=self._auth or httpx.USE_CLIENT_DEFAULT,
-                ) as response:
-                    if response.is_success:
-                        # The body is ours, not the Response's: httpx responses sit in
-                        # reference cycles until a GC pass, and a page body is megabytes.
-                        body: bytes | IO[bytes] = (
-                            await _spooled_body(response)
-                            if spooled
-                            else b"".join([chunk async for chunk in response.aiter_bytes()])
-                        )
-                    else:
-                        await response.aread()  # a short error text, for the message
-                        body = b""
-            except httpx.TransportError:
+                async with asyncio.timeout(deadline):
+                    status, headers, body = await self._exchange(
+                        method, path, params, json_body, isinstance(decode, FromFile), limit
+                    )
+            except TimeoutError:
+                metrics.UPSTREAM_REQUESTS.labels(self.upstream, endpoint, "error").inc()
+                raise _Retryable(
+                    f"no whole answer within {deadline:g} s (UPSTREAM_REQUEST_DEADLINE_SECONDS)"
+                ) from None
+            except httpx.RequestError:
                 metrics.UPSTREAM_REQUESTS.labels(self.upstream, endpoint, "error").inc()
                 raise
             finally:
                 elapsed = time.perf_counter() - started
                 metrics.UPSTREAM_DURATION.labels(self.upstream, endpoint).observe(elapsed)
         metrics.UPSTREAM_REQUESTS.labels(
-            self.upstream, endpoint, metrics.status_class(response.status_code)
+            self.upstream, endpoint, metrics.status_class(status)
         ).inc()
-        stats.last_status = response.status_code
-        if response.status_code in RETRYABLE_STATUS:
+        stats.last_status = status
+        if 200 <= status < 300:
+            return body
+        self._raise_for(status, headers, cast(bytes, body), endpoint)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: Sequence[tuple[str, str | int]] | None,
+        json_body: Mapping[str, Any] | None,
+        spooled: bool,
+        limit: int,
+    ) -> tuple[int, httpx.Headers, bytes | IO[bytes]]:
+        """One request and its body (bounded, decompressed by us); an error body is read only
+        as far as its message needs."""
+        async with self._client.stream(
+            method,
+            f"{self._base_url}{path}",
+            params=list(params) if params else None,
+            json=json_body,
+            headers=self._headers,
+            auth=self._auth or httpx.USE_CLIENT_DEFAULT,
+        ) as response:
+            encoding = response.headers.get("content-encoding", "")
+            if not response.is_success:
+                chunks: list[bytes] = []
+                with contextlib.suppress(BodyTooLarge, BadEncoding):  # the message: what was read
+                    await bounded_body(response.aiter_raw(), encoding, ERROR_BODY_BYTES,
+                                       chunks.append)  # fmt: skip
+                return response.status_code, response.headers, b"".join(chunks)
+            # The body is ours, not the Response's: httpx responses sit in reference cycles
+            # until a GC pass, and a page body is megabytes.
+            sink: IO[bytes] | list[bytes] = SPOOL.file() if spooled else []
+            try:
+                write = sink.write if not isinstance(sink, list) else sink.append
+                await bounded_body(response.aiter_raw(), encoding, limit, write)
+            except BadEncoding as exc:
+                raise _Retryable(f"HTTP {response.status_code} with {exc}") from None
+            except BaseException:
+                if not isinstance(sink, list):
+                    sink.close()
+                raise
+            if isinstance(sink, list):
+                return response.status_code, response.headers, b"".join(sink)
+            sink.seek(0)
+            return response.status_code, response.headers, sink
+
+    def _raise_for(self, status: int, headers: httpx.Headers, body: bytes, endpoint: str) -> None:
+        message = upstream_message(body, httpx.codes.get_reason_phrase(status) or "error")
+        if status in RETRYABLE_STATUS:
             raise _Retryable(
-                f"HTTP {response.status_code}: {self.redact(upstream_message(response))}",
-                status=response.status_code,
-                retry_after=parse_retry_after(response.headers.get("retry-after")),
+                f"HTTP {status}: {message}",
+                status=status,
+                retry_after=parse_retry_after(headers.get("retry-after")),
             )
-        if response.status_code in (401, 403):
+        if status in (401, 403):
             raise UpstreamError(
-                f"{self.upstream} rejected {self._key_setting} "
-                f"(HTTP {response.status_code}: {self.redact(upstream_message(response))})",
+                f"{self.upstream} rejected {self._key_setting} (HTTP {status}: {message})",
                 upstream=self.upstream,
                 endpoint=endpoint,
-                status=response.status_code,
+                status=status,
             )
-        if response.status_code >= 400:
-            # 400 on a cursor request, or 410 (Enterprise Analytics: cursor expired).
-            error_type = InvalidCursorError if response.status_code in (400, 410) else UpstreamError
-            raise error_type(
-                f"{self.upstream} {endpoint} answered HTTP {response.status_code}: "
-                f"{self.redact(upstream_message(response))}",
+        if 300 <= status < 400:
+            target = redaction.safe_text(headers.get("location", "nowhere"), 120)
+            raise UpstreamError(
+                f"{self.upstream} {endpoint} answered HTTP {status}, a redirect to {target}"
+                " (not followed: check the base URL setting)",
                 upstream=self.upstream,
                 endpoint=endpoint,
-                status=response.status_code,
+                status=status,
             )
-        return body
+        # 400 on a cursor request, or 410 (Enterprise Analytics: cursor expired).
+        error_type = InvalidCursorError if status in (400, 410) else UpstreamError
+        raise error_type(
+            f"{self.upstream} {endpoint} answered HTTP {status}: {message}",
+            upstream=self.upstream,
+            endpoint=endpoint,
+            status=status,
+        )

@@ -7,7 +7,6 @@ import functools
 import io
 import mmap
 import re
-import tempfile
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -16,16 +15,9 @@ from typing import IO, Any, Generic, TypeVar, cast
 
 import msgspec
 
-from app.ingestion.http import (
-    SPOOL_IN_MEMORY_BYTES,
-    FromFile,
-    InvalidBody,
-    InvalidCursorError,
-    MalformedPageError,
-    RequestStats,
-    UpstreamError,
-    UpstreamHttp,
-)
+from app.ingestion.bounds import SPOOL, SPOOL_IN_MEMORY_BYTES
+from app.ingestion.errors import InvalidBody, InvalidCursorError, MalformedPageError, UpstreamError
+from app.ingestion.http import FromFile, RequestStats, UpstreamHttp
 from app.ingestion.models import page_decoded
 from app.logs import get_logger
 
@@ -86,6 +78,8 @@ def decode_page(
     page and never drops rows; a body that is not JSON is retried (`InvalidBody`)."""
     try:
         page: M = _decoder(cast(Hashable, model)).decode(body)
+    except RecursionError:  # msgspec's own depth limit is far deeper than any page
+        raise InvalidBody("JSON nested too deeply") from None
     except msgspec.ValidationError as exc:
         raise _malformed(exc, upstream, endpoint, where) from None
     except msgspec.DecodeError as exc:
@@ -277,7 +271,7 @@ def streamed_page(
     whole from its mapped file."""
 
     def decode(body: IO[bytes]) -> StreamedPage[R]:
-        parts = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 - the page owns it
+        parts = SPOOL.file()  # the page owns it
         try:
             try:
                 rest, sizes = _cut_rows(body, items_key, parts)

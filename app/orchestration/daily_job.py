@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 
 import asyncpg
 import stamina
 import structlog
 
-from app import metrics
+from app import metrics, redaction
 from app.config import Settings
+from app.ingestion.errors import UpstreamError
 from app.ingestion.factory import UpstreamClients
-from app.ingestion.http import UpstreamError
 from app.logs import get_logger
 from app.orchestration import coverage
 from app.orchestration.run_request import PlannedRun
@@ -108,24 +109,10 @@ class DailyJob:
         structlog.contextvars.bind_contextvars(source=source.name)  # this task's context only
         tracker = run.tracker
         self.tracker.mark_started(tracker)
-        status, error = SourceStatus.SUCCEEDED, None
         tracker.stats.start_budget(run.settings.upstream_source_time_budget_seconds)
-        try:
-            await source.ingest(run)
-        except RunCancelled as exc:
-            status, error = SourceStatus.CANCELLED, f"{exc} before this source completed"
-        except UpstreamError as exc:
-            status, error = SourceStatus.FAILED, str(exc)
-            tracker.progress.upstream_status = exc.status
-        except UnusableData as exc:
-            status, error = SourceStatus.FAILED, str(exc)
-        except DATABASE_ERRORS as exc:
-            status, error = SourceStatus.FAILED, f"database error: {type(exc).__name__}: {exc}"
-        except Exception as exc:
-            log.exception("source crashed", source=source.name)
-            status, error = SourceStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+        status, error = await self._ingest(source, run)
         if error is not None:
-            error = error[:ERROR_LIMIT]
+            error = redaction.safe_text(error, ERROR_LIMIT)  # redacted before it is cut
         await coverage.record(self.scope.pool, source, run, status, error)
         self.tracker.mark_finished(tracker, status, error)
         progress = tracker.progress
@@ -142,6 +129,60 @@ class DailyJob:
             deleted=progress.rows_deleted,
             retries=tracker.stats.retries,
         )
+
+    async def _ingest(self, source: Source, run: SourceRun) -> tuple[SourceStatus, str | None]:
+        """The source's `ingest`, bounded by its deadline and the run's, and interrupted (not
+        only at its next page) when the run is cancelled. An interrupted day's transaction
+        rolls back, so no day is half-written."""
+        settings = run.settings
+        deadline, setting = min(
+            (settings.upstream_source_deadline_seconds, "UPSTREAM_SOURCE_DEADLINE_SECONDS"),
+            (settings.run_deadline_seconds, "RUN_DEADLINE_SECONDS"),
+        )
+        bound = asyncio.timeout(deadline)
+        try:
+            async with bound:
+                await self._until_cancelled(source.ingest(run))
+        except RunCancelled as exc:
+            return SourceStatus.CANCELLED, f"{exc} before this source completed"
+        except TimeoutError as exc:
+            if not bound.expired():  # a timeout of its own (the database's, say)
+                return SourceStatus.FAILED, f"database error: {type(exc).__name__}: {exc}"
+            return SourceStatus.FAILED, (
+                f"{source.name} did not finish within {deadline:g} s ({setting}); the days it"
+                " had not written stay as they were"
+            )
+        except UpstreamError as exc:
+            run.tracker.progress.upstream_status = exc.status
+            return SourceStatus.FAILED, str(exc)
+        except UnusableData as exc:
+            return SourceStatus.FAILED, str(exc)
+        except DATABASE_ERRORS as exc:
+            return SourceStatus.FAILED, f"database error: {type(exc).__name__}: {exc}"
+        except Exception as exc:
+            log.exception("source crashed", source=source.name)
+            return SourceStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+        return SourceStatus.SUCCEEDED, None
+
+    async def _until_cancelled(self, work: Coroutine[object, object, None]) -> None:
+        """Await `work`; if the run is cancelled first, cancel it and raise `RunCancelled`."""
+        cancel = self.tracker.cancel
+        task = asyncio.ensure_future(work)
+        waiter = asyncio.ensure_future(cancel.event.wait())
+        try:
+            await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                return task.result()
+            task.cancel()
+            await asyncio.wait((task,))
+            if not task.cancelled() and task.exception() is None:
+                return None  # it finished just as the cancel came
+            raise RunCancelled(cancel.reason)
+        finally:
+            waiter.cancel()
+            if not task.done():  # our own task was cancelled (shutdown): take the source down
+                task.cancel()
+                await asyncio.wait((task,))
 
     def _outcome(self) -> RunOutcome:
         progress = {name: tracker.snapshot() for name, tracker in self.tracker.sources.items()}

@@ -21,7 +21,7 @@ from app.simulator.app import SimulatorOptions
 from app.simulator.model import GroundTruth
 from tests.conftest import Simulator, create_database, drop_database, start_simulator
 
-TOKEN = "e2e-token-abcdefghijklmnop"
+TOKEN = "e2e-token-abcdefghijklmnop0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # A schedule firing every minute; each slot heals three days, as the old lookback window did.
 EVERY_MINUTE = {

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.main import create_app
 from tests.conftest import Simulator
 
-TOKEN = "test-api-token-0123456789"
+TOKEN = "test-api-token-0123456789abcdefghijkl"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WINDOW = {"start_date": "2026-08-01", "end_date": "2026-08-03"}
 

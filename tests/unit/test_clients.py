@@ -16,17 +16,12 @@ import respx
 
 from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
 from app.ingestion.cursor_client import CursorClient, chunk_window, day_end_ms, day_start_ms
-from app.ingestion.http import (
-    InvalidCursorError,
-    MalformedPageError,
-    RateLimiter,
-    RequestStats,
-    RetryPolicy,
-    UpstreamHttp,
-)
+from app.ingestion.errors import InvalidCursorError, MalformedPageError
+from app.ingestion.http import RequestStats, RetryPolicy, UpstreamHttp
 from app.ingestion.models import CostResult
 from app.ingestion.money import cents_to_usd
 from app.ingestion.pagination import MAX_RESTARTS
+from app.ingestion.rate_limit import RateLimiter
 from tests.unit.test_models import decoded
 
 BASE = "https://api.test"
@@ -502,7 +497,7 @@ async def test_a_large_page_waits_on_disk_and_its_file_is_closed_once_taken(
     its last part is taken."""
     import tempfile
 
-    from app.ingestion import http as upstream_http
+    from app.ingestion import bounds as upstream_http
     from app.ingestion import pagination
 
     files: list[tempfile.SpooledTemporaryFile[bytes]] = []

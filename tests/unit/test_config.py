@@ -32,7 +32,7 @@ def test_workspace_ids_are_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_secrets_never_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CURSOR_API_KEY", "key_supersecret")
-    monkeypatch.setenv("API_TOKEN", "token_supersecret")
+    monkeypatch.setenv("API_TOKEN", "token_supersecret_0123456789abcdef")
     settings = load_settings(_env_file=None)
     assert "supersecret" not in repr(settings)
     assert "supersecret" not in str(settings.model_dump())

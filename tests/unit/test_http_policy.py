@@ -11,15 +11,10 @@ import httpx
 import pytest
 import respx
 
-from app.ingestion.http import (
-    InvalidCursorError,
-    RateLimiter,
-    RequestStats,
-    RetryPolicy,
-    UpstreamError,
-    UpstreamHttp,
-    parse_retry_after,
-)
+from app.ingestion.errors import InvalidCursorError, UpstreamError
+from app.ingestion.http import RequestStats, RetryPolicy, UpstreamHttp
+from app.ingestion.rate_limit import RateLimiter
+from app.ingestion.responses import parse_retry_after
 
 BASE = "https://api.test"
 

@@ -45,7 +45,7 @@ def test_excel_utf8_bom_is_accepted() -> None:
 
 def test_formula_cells_are_neutralised_on_export_and_read_back_as_sent() -> None:
     owners = [
-        KeyOwner("apikey_1", "=HYPERLINK(\"http://x\")", "ana@example.com", "+1 team"),
+        KeyOwner("apikey_1", '=HYPERLINK("http://x")', "ana@example.com", "+1 team"),
         KeyOwner(None, "@SUM(A1)", "bo@example.com", "-note"),
         KeyOwner(None, "plain-name", "cy@example.com", None),
     ]

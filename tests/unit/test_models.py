@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from app.ingestion.http import InvalidBody, MalformedPageError
+from app.ingestion.errors import InvalidBody, MalformedPageError
 from app.ingestion.models import (
     ClaudeCodePage,
     ComplianceActivity,

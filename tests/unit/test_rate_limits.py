@@ -8,7 +8,7 @@ import time
 import httpx
 from fastapi.testclient import TestClient
 
-from app.ingestion.http import RateLimiter
+from app.ingestion.rate_limit import RateLimiter
 from app.simulator.app import SimulatorOptions, create_simulator
 from app.simulator.model import GroundTruth
 from app.simulator.rate_limits import BUDGETS, RateLimits, budget_of

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.ingestion import pagination
-from app.ingestion.http import MalformedPageError
+from app.ingestion.errors import MalformedPageError
 from app.ingestion.models import CursorDailyRow, CursorDailyUsageEnvelope
 from app.ingestion.pagination import StreamedPage, streamed_page
 from tests.unit.test_clients import cursor_row

@@ -19,7 +19,7 @@ import asyncio
 from datetime import UTC, date
 from typing import Any
 
-from app.ingestion.http import UpstreamError
+from app.ingestion.errors import UpstreamError
 from app.ingestion.models import CostBucket, MessagesUsageBucket
 from app.orchestration.sources.assembly import Day, DayFold
 from app.orchestration.sources.claude_shared import claude_context

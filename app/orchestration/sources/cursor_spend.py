@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from app.ingestion.cursor_client import CursorClient, day_start_ms
-from app.ingestion.http import UpstreamError
+from app.ingestion.errors import UpstreamError
 from app.ingestion.money import cents_to_usd
 from app.orchestration.concurrency import each_at_most
 from app.orchestration.sources.claude_shared import direct_directory
