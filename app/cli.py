@@ -61,7 +61,15 @@ def serve(
     migrate: Annotated[bool, typer.Option(help="Run `alembic upgrade head` first.")] = False,
 ) -> None:
     """Run the HTTP service (API, worker and scheduler)."""
-    _serve(settings_or_exit(), host, port, migrate)
+    settings = settings_or_exit()
+    if settings.database_url is None and not settings.embedded_database:
+        typer.echo(
+            "usage-pipeline: DATABASE_URL is not set: serve needs a PostgreSQL (for a try-out"
+            " on an embedded server in DATA_DIR, set EMBEDDED_DATABASE=true)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    _serve(settings, host, port, migrate)
 
 
 def _serve(settings: Settings, host: str, port: int, migrate: bool) -> None:
@@ -70,6 +78,10 @@ def _serve(settings: Settings, host: str, port: int, migrate: bool) -> None:
     from app.main import create_app
 
     app = create_app(settings, migrate=migrate)
+    if settings.metrics_port is not None:
+        from app.api.metrics import serve_on_own_port
+
+        serve_on_own_port(host, settings.metrics_port)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=5)
     _GracefulServer(app, config).run()
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import uvicorn
 from pydantic import SecretStr
 from rich.live import Live
 
+from app import redaction
 from app.api.schemas import RunOut
 from app.cli_output import console, output, print_outcome, print_summary, progress_table
 from app.config import Settings
@@ -61,13 +63,19 @@ def demo_overrides(base_url: str) -> dict[str, Any]:
         "log_level": "WARNING",
         # The demo's run is the one it triggers over HTTP; `serve` runs the daily schedule.
         "scheduler_enabled": False,
+        # The demo serves on loopback only: its pages and GETs open, POSTs need its token.
+        "api_reads_open": True,
+        "embedded_database": True,
     }
 
 
 def run_demo(settings: Settings, base_url: str, port: int, serve_after: bool) -> int:
     """Migrate, serve, trigger one run and follow it; keep serving if asked. The exit code."""
     if settings.api_token is None:
-        settings = settings.model_copy(update={"api_token": SecretStr(secrets.token_urlsafe(24))})
+        token = secrets.token_urlsafe(32)
+        redaction.remember([token])  # a copy of settings skips their validators
+        settings = settings.model_copy(update={"api_token": SecretStr(token)})
+    token_file = _write_token(settings)
     database = "DATABASE_URL" if settings.database_url else "embedded PostgreSQL"
     output.print(f"Simulator: {base_url}  ·  database: {database}")
     upgrade_to_head(resolve_dsn(settings))
@@ -79,13 +87,24 @@ def run_demo(settings: Settings, base_url: str, port: int, serve_after: bool) ->
         if code != 0 or not serve_after:
             return code
         output.print(
-            f"Serving on http://127.0.0.1:{port} (GET /runs, /sources, /livez, /readyz, /docs; "
-            "POST /runs with the API_TOKEN as bearer). Ctrl-C stops."
+            f"Serving on http://127.0.0.1:{port} (GET /runs, /sources, /coverage, /docs open to"
+            f" loopback; POST /runs with the token in {token_file} as bearer). Ctrl-C stops."
         )
         service.wait()
         return 0
     finally:
         service.stop()
+
+
+def _write_token(settings: Settings) -> Path:
+    """The demo's token, for curl: in a file only its owner reads, never on the screen."""
+    assert settings.api_token is not None
+    path = settings.data_dir / "demo-api-token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(settings.api_token.get_secret_value() + "\n", encoding="utf-8")
+    return path
 
 
 class ServiceThread:

@@ -13,9 +13,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from app import metrics
-from app.api import coverage, health, runs, sources
+from app.api import coverage, docs, health, runs, sources
 from app.api import metrics as metrics_api
-from app.api.problems import install_problem_handlers, problem_response
+from app.api.limits import RequestLimits
+from app.api.problems import install_problem_handlers
 from app.api.runtime import Runtime, Services, Worker, install_runtime
 from app.config import Settings, load_settings
 from app.gc_tuning import tune_garbage_collector
@@ -32,7 +33,6 @@ from app.repositories.migrations import upgrade_to_head_async
 
 log = get_logger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
 QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})  # probes and scrapes: no request logs
 
 
@@ -56,7 +56,8 @@ async def _start(runtime: Runtime, migrate: bool) -> DailySchedule | None:
             settings=settings,
             worker_id=worker_identity(),
         )
-    runtime.services = Services(pool, http, worker)
+    refresher = asyncio.create_task(metrics_api.refresh_forever(pool, settings), name="metrics")
+    runtime.services = Services(pool, http, worker, refresher)
     worker.start()
     tune_garbage_collector()  # what exists now lives as long as the service
     schedule = None
@@ -82,6 +83,7 @@ async def _stop(runtime: Runtime, schedule: DailySchedule | None) -> None:
         schedule.shutdown()
     services = runtime.services
     if services is not None:
+        services.metrics_refresh.cancel()
         await services.worker.stop(runtime.settings.shutdown_deadline_seconds)
         await services.http.aclose()
         with contextlib.suppress(Exception):
@@ -107,6 +109,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
         version="0.1.0",
         description="Daily Cursor and Claude usage, attributed and costed, in PostgreSQL.",
         lifespan=lifespan,
+        # Served by app.api.docs, behind the `read` scope and without a CDN.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     runtime = install_runtime(app, settings)
     install_problem_handlers(app)
@@ -116,16 +122,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fa
 
 
 def _observe_requests(app: FastAPI) -> None:
-    """A body-size limit, and a metric and a log line for every request (not probes)."""
-
-    @app.middleware("http")
-    async def limit_body_size(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return problem_response(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-        return await call_next(request)
+    """Request size limits, and a metric and a log line for every request (not probes)."""
+    app.add_middleware(RequestLimits)
 
     @app.middleware("http")
     async def observe(
@@ -156,7 +154,14 @@ def _observe_requests(app: FastAPI) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    routers = (health.router, runs.router, sources.router, coverage.router, metrics_api.router)
+    routers = (
+        health.router,
+        runs.router,
+        sources.router,
+        coverage.router,
+        metrics_api.router,
+        docs.router,
+    )
     for router in routers:
         app.include_router(router)
     metrics.initialise_routes(

@@ -181,6 +181,10 @@ def record_pool(in_use: int, idle: int, maximum: int) -> None:
     DB_POOL.labels("max").set(maximum)
 
 
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV)
+
+
 def exposition() -> bytes:
     """Every process's metrics (API and worker) in one Prometheus exposition.
 

@@ -31,6 +31,21 @@ from app.simulator.app import SimulatorOptions, create_simulator
 from app.simulator.model import GroundTruth
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+class BearerUnlessGiven(httpx.Auth):
+    """A test client's token, sent unless the request names its own Authorization (a test
+    of a missing token sends its request with `auth=None`)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        if "authorization" not in request.headers:
+            request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
+
+
 TABLES = (
     "fact_cursor_daily_usage",
     "fact_claude_daily_usage",

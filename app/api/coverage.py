@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from app.api import database
+from app.api.auth import READ
 from app.api.problems import ProblemError, documented
 from app.api.runtime import runtime_of
 from app.api.schemas import IsoDate
@@ -18,7 +19,7 @@ from app.orchestration.sources.registry import REGISTRY
 from app.repositories import coverage as coverage_repo
 from app.vocabulary import CoverageState
 
-router = APIRouter(tags=["coverage"])
+router = APIRouter(tags=["coverage"], dependencies=[READ])
 MAX_COVERAGE_DAYS = 366
 DEFAULT_COVERAGE_DAYS = 30
 
@@ -47,7 +48,7 @@ class CoverageOut(BaseModel):
     "/coverage",
     response_model=CoverageOut,
     summary="Days × sources: missing, failed, provisional or final, with the last fetch",
-    responses=documented(422, 503),
+    responses=documented(401, 403, 422, 503),
 )
 async def get_coverage(
     request: Request,
@@ -65,10 +66,13 @@ async def get_coverage(
         raise ProblemError(422, f"end {end} is before start {start}")
     if (end - start).days + 1 > MAX_COVERAGE_DAYS:
         raise ProblemError(422, f"at most {MAX_COVERAGE_DAYS} days at a time")
-    unknown = [name for name in source or () if name not in REGISTRY]
+    # Each source once, whatever the query repeats: the answer is sources × days rows, and
+    # both are bounded (the registry's sources, MAX_COVERAGE_DAYS).
+    asked = list(dict.fromkeys(source or ()))
+    unknown = [name for name in asked if name not in REGISTRY]
     if unknown:
-        raise ProblemError(422, f"unknown source(s): {', '.join(unknown)}")
-    sources = source or REGISTRY.configured(settings)
+        raise ProblemError(422, f"unknown source(s): {', '.join(unknown[:10])}")
+    sources = asked or REGISTRY.configured(settings)
     async with database.connection(request) as connection:
         days = await coverage_repo.coverage(connection, sources, start, end)
     counts = coverage_repo.count_states(days, sources)

@@ -1,14 +1,25 @@
-"""GET /metrics: Prometheus exposition of the service (API and worker processes)."""
+"""GET /metrics: Prometheus exposition of the service (API and worker processes).
+
+A scrape never queries the database: the coverage and pool gauges are refreshed in the
+background every METRICS_REFRESH_SECONDS (`refresh_forever`), so any number of scrapers cost
+the shared pool nothing. With METRICS_PORT the same exposition is also served on a port of its
+own, without a token (`serve_on_own_port`), for a scrape the NetworkPolicy lets in.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
-from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+import asyncpg
+import prometheus_client
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, multiprocess
+from prometheus_client.exposition import start_http_server
 
 from app import metrics
-from app.api.runtime import runtime_of
+from app.api.auth import READ
+from app.config import Settings
 from app.logs import get_logger
 from app.orchestration.heal import horizon_window
 from app.orchestration.run_request import utc_today
@@ -19,29 +30,48 @@ from app.repositories.database import DATABASE_ERRORS
 
 router = APIRouter(tags=["operations"])
 log = get_logger(__name__)
-COVERAGE_TIMEOUT_SECONDS = 2.0
+COVERAGE_TIMEOUT_SECONDS = 10.0
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def prometheus_metrics(request: Request) -> Response:
-    runtime = runtime_of(request)
-    pool = runtime.pool
-    size, idle = pool.get_size(), pool.get_idle_size()
-    metrics.record_pool(in_use=size - idle, idle=idle, maximum=pool.get_max_size())
-    try:
-        await asyncio.wait_for(_refresh_coverage(request), COVERAGE_TIMEOUT_SECONDS)
-    except DATABASE_ERRORS as exc:
-        # A scrape answers whatever the database does; the gauges keep their last values.
-        log.warning("coverage metrics not refreshed", error=type(exc).__name__)
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response, dependencies=[READ])
+async def prometheus_metrics() -> Response:
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _refresh_coverage(request: Request) -> None:
-    settings = runtime_of(request).settings
+async def refresh_once(pool: asyncpg.Pool, settings: Settings) -> None:
+    size, idle = pool.get_size(), pool.get_idle_size()
+    metrics.record_pool(in_use=size - idle, idle=idle, maximum=pool.get_max_size())
     start, end = horizon_window(settings, utc_today())
     sources = REGISTRY.configured(settings)
-    async with runtime_of(request).pool.acquire(timeout=COVERAGE_TIMEOUT_SECONDS) as connection:
+    async with pool.acquire(timeout=COVERAGE_TIMEOUT_SECONDS) as connection:
         days = await coverage_repo.coverage(connection, sources, start, end)
         details = await runs_repo.latest_details(connection, sources)
     metrics.record_coverage(coverage_repo.count_states(days, sources))
     metrics.record_details(details)
+
+
+async def refresh_forever(pool: asyncpg.Pool, settings: Settings) -> None:
+    """The gauges a scrape shows, refreshed on a timer; a database away keeps the last ones."""
+    while True:
+        try:
+            await asyncio.wait_for(refresh_once(pool, settings), COVERAGE_TIMEOUT_SECONDS)
+        except DATABASE_ERRORS as exc:  # TimeoutError included
+            log.warning("coverage metrics not refreshed", error=type(exc).__name__)
+        await asyncio.sleep(settings.metrics_refresh_seconds)
+
+
+_started_ports: set[int] = set()
+_lock = threading.Lock()
+
+
+def serve_on_own_port(host: str, port: int) -> None:
+    """prometheus_client's own HTTP server (a daemon thread) on `port`, once per process."""
+    with _lock:
+        if port in _started_ports:
+            return
+        registry = prometheus_client.REGISTRY  # this process alone, without a directory
+        if metrics.multiprocess_dir() is not None:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        start_http_server(port, addr=host, registry=registry)
+        _started_ports.add(port)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import ValidationError
 
 from app.api import database
-from app.api.auth import require_token
+from app.api.auth import READ, Caller, require
 from app.api.problems import ProblemError, documented
 from app.api.runtime import runtime_of
 from app.api.schemas import RunList, RunOut, RunRequest
@@ -22,13 +22,14 @@ from app.orchestration.heal import plan_heal
 from app.orchestration.run_request import PlannedRun
 from app.repositories import run_queue
 from app.repositories import runs as runs_repo
-from app.vocabulary import RunStatus, RunTrigger
+from app.vocabulary import ApiScope, RunStatus, RunTrigger
 
 router = APIRouter(tags=["runs"])
+Trigger = Annotated[Caller, Depends(require(ApiScope.TRIGGER))]
 
 # RFC 8941 sf-string content (optionally quoted): printable ASCII, no control characters.
 IDEMPOTENCY_KEY = re.compile(r'^"?([\x20-\x21\x23-\x7e]{1,255})"?$')
-PROBLEMS = documented(400, 401, 404, 409, 413, 422, 503)
+PROBLEMS = documented(400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 
 def _fingerprint(body: RunRequest | None) -> str:
@@ -85,8 +86,7 @@ async def _request_body(request: Request) -> RunRequest | None:
     "/runs",
     status_code=202,
     response_model=RunOut,
-    dependencies=[Depends(require_token)],
-    summary="Queue an ingestion run",
+    summary="Queue an ingestion run (scope `trigger`)",
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -101,6 +101,7 @@ async def _request_body(request: Request) -> RunRequest | None:
 async def create_run(
     request: Request,
     response: Response,
+    caller: Trigger,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> RunOut:
     runtime = runtime_of(request)
@@ -123,7 +124,13 @@ async def create_run(
                 fingerprint=_fingerprint(body),
                 key_ttl_hours=runtime.settings.idempotency_key_ttl_hours,
                 source_windows=plan.source_windows,
+                requested_by=caller.name,
+                max_queued=None
+                if caller.scope is ApiScope.ADMIN
+                else runtime.settings.max_queued_runs_per_token,
             )
+        except run_queue.TooManyQueued as exc:
+            raise ProblemError(429, str(exc), headers={"Retry-After": "60"}) from None
         except run_queue.IdempotencyMismatch as exc:
             raise ProblemError(
                 422,
@@ -151,6 +158,7 @@ async def create_run(
     response_model=RunOut,
     summary="A run: status, window, per-source progress and counts, errors",
     responses=PROBLEMS,
+    dependencies=[READ],
 )
 async def get_run(request: Request, run_id: uuid.UUID) -> RunOut:
     async with database.connection(request) as connection:
@@ -160,7 +168,13 @@ async def get_run(request: Request, run_id: uuid.UUID) -> RunOut:
     return RunOut.from_record(run)
 
 
-@router.get("/runs", response_model=RunList, summary="Runs, newest first", responses=PROBLEMS)
+@router.get(
+    "/runs",
+    response_model=RunList,
+    summary="Runs, newest first",
+    responses=PROBLEMS,
+    dependencies=[READ],
+)
 async def list_runs(
     request: Request,
     status: RunStatus | None = None,
@@ -191,12 +205,21 @@ async def list_runs(
     "/runs/{run_id}/cancel",
     status_code=202,
     response_model=RunOut,
-    dependencies=[Depends(require_token)],
-    summary="Cancel a queued or running run (running sources stop at the next page boundary)",
+    summary="Cancel a queued or running run (scope `trigger` for its own runs, `admin` for"
+    " anyone's); a running source is interrupted where it is, and its open day rolls back",
     responses=PROBLEMS,
 )
-async def cancel_run(request: Request, run_id: uuid.UUID) -> RunOut:
+async def cancel_run(request: Request, run_id: uuid.UUID, caller: Trigger) -> RunOut:
     async with database.connection(request) as connection:
+        asked = await runs_repo.get_run(connection, run_id)
+        if asked is None:
+            raise ProblemError(404, f"no run {run_id}")
+        if asked.requested_by != caller.name and caller.scope is not ApiScope.ADMIN:
+            raise ProblemError(
+                403,
+                f"run {run_id} was requested by {asked.requested_by!r}; cancelling another's"
+                " run needs scope admin",
+            )
         outcome = await runs_repo.request_cancel(connection, run_id)
         if outcome is None:
             raise ProblemError(404, f"no run {run_id}")

@@ -3,6 +3,7 @@ routes use. One `Runtime` per app, at `app.state.runtime`; nothing else lives on
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
@@ -11,6 +12,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI, Request
 
+from app.api.tokens import TokenStore
 from app.config import Settings
 
 
@@ -33,11 +35,13 @@ class Services:
     pool: asyncpg.Pool
     http: httpx.AsyncClient
     worker: Worker
+    metrics_refresh: asyncio.Task[None]
 
 
 @dataclass
 class Runtime:
     settings: Settings
+    tokens: TokenStore
     shutting_down: bool = False
     services: Services | None = None
 
@@ -56,7 +60,7 @@ class Runtime:
 
 
 def install_runtime(app: FastAPI, settings: Settings) -> Runtime:
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, TokenStore(settings))
     app.state.runtime = runtime
     return runtime
 

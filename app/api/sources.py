@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from app.api.auth import READ
 from app.api.runtime import runtime_of
 from app.orchestration.sources.registry import REGISTRY
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], dependencies=[READ])
 
 
 class SourceOut(BaseModel):

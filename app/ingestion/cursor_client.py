@@ -35,6 +35,7 @@ USAGE_EVENTS = "/teams/filtered-usage-events"
 SPEND = "/teams/spend"
 EVENTS_PAGE_SIZE = 1000  # the documented maximum
 SPEND_PAGE_SIZE = 1000  # no documented maximum; one page for most teams
+STALE_PAGES = 3  # daily-usage pages in a row with no new user, while more are promised
 T = TypeVar("T")
 
 
@@ -135,8 +136,10 @@ class CursorClient:
         totals: set[int] = set()
         page_number = 1
         guard = self._http.chain_guard("daily-usage-data", f"{chunk_start}..{chunk_end}")
+        stale = 0
         while True:
             guard.page()
+            fresh = 0  # users this page brings that no earlier page did
             where = f"{chunk_start}..{chunk_end} page {page_number}"
             page: StreamedPage[CursorDailyRow] = await self._http.request_json(
                 "POST", DAILY_USAGE, endpoint="daily-usage-data", stats=stats, context=where,
@@ -173,6 +176,7 @@ class CursorClient:
                             upstream=self.upstream,
                             endpoint="daily-usage-data",
                         )
+                    fresh = len(on_page - seen)
                     seen |= on_page
                     if not has_next:
                         warning = _check_users(where, seen, totals, readings)
@@ -187,10 +191,12 @@ class CursorClient:
                 del rows
             if not has_next:
                 return
-            if totals and (page_number - 1) * users >= max(totals) + users:
+            # Pages that bring nobody new while more are promised: the chain is going round.
+            stale = stale + 1 if not fresh else 0
+            if stale >= STALE_PAGES:
                 raise MalformedPageError(
-                    f"cursor daily-usage-data {where}: hasNextPage is still true after"
-                    f" {page_number} pages of {users} for {max(totals)} users",
+                    f"cursor daily-usage-data {where}: {stale} pages in a row repeat users"
+                    " already read, and hasNextPage is still true",
                     upstream=self.upstream,
                     endpoint="daily-usage-data",
                 )

@@ -21,8 +21,10 @@ from app.repositories import coverage as coverage_repo
 
 
 def horizon_window(settings: Settings, today: date) -> tuple[date, date]:
-    """The days the schedule keeps complete: the last BACKFILL_HORIZON_DAYS complete days."""
-    return today - timedelta(days=settings.backfill_horizon_days), today - timedelta(days=1)
+    """The days the schedule keeps complete: the last BACKFILL_HORIZON_DAYS complete days, none
+    before EARLIEST_DAY."""
+    start = max(settings.earliest_day, today - timedelta(days=settings.backfill_horizon_days))
+    return start, today - timedelta(days=1)
 
 
 async def plan_heal(

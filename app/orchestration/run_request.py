@@ -75,6 +75,11 @@ def plan_run(
         raise InvalidRunRequest(f"end_date {end} is before start_date {start}")
     if end > today:
         raise InvalidRunRequest(f"end_date {end} is in the future (today is {today} UTC)")
+    if start < settings.earliest_day:
+        raise InvalidRunRequest(
+            f"start_date {start} is before EARLIEST_DAY={settings.earliest_day}"
+            " (none of these APIs has data from before it)"
+        )
     days = (end - start).days + 1
     if days > settings.max_window_days:
         raise InvalidRunRequest(

@@ -29,6 +29,14 @@ class IdempotencyMismatch(Exception):
         self.run_id = run_id
 
 
+class TooManyQueued(Exception):
+    def __init__(self, requested_by: str, queued: int) -> None:
+        super().__init__(
+            f"{requested_by!r} has {queued} runs queued already (MAX_QUEUED_RUNS_PER_TOKEN);"
+            " wait for one to start, or cancel one"
+        )
+
+
 class OverlappingRun(Exception):
     def __init__(self, run_id: uuid.UUID) -> None:
         super().__init__(
@@ -48,9 +56,12 @@ async def create_requested_run(
     fingerprint: str | None = None,
     key_ttl_hours: int = 24,
     source_windows: SourceWindows | None = None,
+    requested_by: str | None = None,
+    max_queued: int | None = None,
 ) -> Created:
     """Create a requested run, exactly once per idempotency key, never beside an active run of
-    an overlapping window and source (raises `OverlappingRun` naming it).
+    an overlapping window and source (raises `OverlappingRun` naming it), and never more than
+    `max_queued` queued runs of one requester (`TooManyQueued`).
 
     An API run is queued for the worker; a CLI run is executed by the process that asked, so it
     is created `running` and no replica's worker can claim it too."""
@@ -85,6 +96,14 @@ async def create_requested_run(
         )
         if overlapping is not None:
             raise OverlappingRun(overlapping)
+        if max_queued is not None and requested_by is not None:
+            queued = await connection.fetchval(
+                f"SELECT count(*) FROM ingestion_runs WHERE status = '{RunStatus.QUEUED}'"
+                " AND requested_by = $1",
+                requested_by,
+            )
+            if queued >= max_queued:
+                raise TooManyQueued(requested_by, queued)
         run_id = await create_run(
             connection,
             trigger=trigger,
@@ -95,6 +114,7 @@ async def create_requested_run(
             idempotency_key=idempotency_key,
             request_fingerprint=fingerprint,
             source_windows=source_windows,
+            requested_by=requested_by,
         )
     return Created(run_id, created=True)
 
@@ -113,8 +133,8 @@ async def enqueue_scheduled(
     run_id: uuid.UUID | None = await connection.fetchval(
         f"""
         INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, schedule_job,
-                                    scheduled_for, source_windows)
-        VALUES ('{RunTrigger.SCHEDULE}', $1, $2, $3, $4, $5, $6::jsonb)
+                                    scheduled_for, source_windows, requested_by)
+        VALUES ('{RunTrigger.SCHEDULE}', $1, $2, $3, $4, $5, $6::jsonb, '{RunTrigger.SCHEDULE}')
         ON CONFLICT (schedule_job, scheduled_for) DO NOTHING
         RETURNING id
         """,

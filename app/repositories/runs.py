@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.vocabulary import (
     ACTIVE_RUN_STATUSES,
@@ -89,6 +89,9 @@ class RunRecord(BaseModel):
     cancel_requested_at: datetime | None
     status_reason: str | None
     worker_id: str | None
+    requested_by: str | None = Field(
+        default=None, description="The API token's name, `schedule` or `cli`."
+    )
     source_windows: dict[str, tuple[date, date]] | None = None
     progress: tuple[SourceProgress, ...] = ()
 
@@ -135,7 +138,9 @@ async def create_run(
     schedule_job: str | None = None,
     scheduled_for: datetime | None = None,
     source_windows: SourceWindows | None = None,
+    requested_by: str | None = None,
 ) -> uuid.UUID:
+    """`requested_by` defaults to the trigger's name (`schedule`, `cli`)."""
     # A run created `running` (a CLI run) heartbeats from its first moment, so the reaper
     # ends it `crashed` should its process die before the run's tracker starts.
     run_id: uuid.UUID = await connection.fetchval(
@@ -143,8 +148,8 @@ async def create_run(
         INSERT INTO ingestion_runs
                (status, trigger, window_start, window_end, sources,
                 idempotency_key, request_fingerprint, schedule_job, scheduled_for,
-                source_windows, started_at, heartbeat_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb,
+                source_windows, requested_by, started_at, heartbeat_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11,
                 CASE WHEN $1 = '{RunStatus.RUNNING}' THEN now() END,
                 CASE WHEN $1 = '{RunStatus.RUNNING}' THEN now() END)
         RETURNING id
@@ -159,6 +164,7 @@ async def create_run(
         schedule_job,
         scheduled_for,
         windows_to_json(source_windows),
+        requested_by or RunTrigger(trigger).value,
     )
     return run_id
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Simulator
+from tests.conftest import BearerUnlessGiven, Simulator
 from tests.e2e.conftest import AUTH, TOKEN, WINDOW, wait_for_run
 
 RUN_EVENTS = {"run started", "source finished", "run finished", "upstream request retried"}
@@ -19,7 +19,9 @@ async def test_a_runs_logs_are_json_with_run_context_and_no_secrets(
 ) -> None:
     service = services(LOG_LEVEL="INFO")
     sim.fault("usage_report/claude_code", kind="status", status=503, times=2)  # some retries to log
-    async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        auth=BearerUnlessGiven(TOKEN), base_url=service.url, timeout=30
+    ) as client:
         await client.get("/livez")
         await client.get("/readyz")
         response = await client.post("/runs", json=WINDOW, headers=AUTH)

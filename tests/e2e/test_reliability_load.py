@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.conftest import AUTH, EVERY_MINUTE
+from tests.e2e.conftest import AUTH, EVERY_MINUTE, TOKEN
 
 pytestmark = pytest.mark.reliability
 
@@ -78,8 +78,8 @@ async def _offer_load(replicas: list[Any], rng: random.Random) -> Load:
 
     limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
     async with (
-        httpx.AsyncClient(timeout=10, limits=limits) as a,
-        httpx.AsyncClient(timeout=10, limits=limits) as b,
+        httpx.AsyncClient(auth=BearerUnlessGiven(TOKEN), timeout=10, limits=limits) as a,
+        httpx.AsyncClient(auth=BearerUnlessGiven(TOKEN), timeout=10, limits=limits) as b,
     ):
         tasks = []
         started = time.monotonic()
@@ -145,3 +145,6 @@ async def test_two_replicas_under_load_no_5xx_no_duplicates(
     assert all(row["runs"] == 1 for row in keyed)  # zero duplicate runs
     assert slots and all(row["runs"] == 1 for row in slots)  # one run per scheduled slot
     assert concurrent == 0
+
+
+from tests.conftest import BearerUnlessGiven

@@ -13,7 +13,7 @@ import pytest
 
 from app.simulator.app import SimulatorOptions
 from app.simulator.model import GroundTruth
-from tests.conftest import Simulator, start_simulator
+from tests.conftest import BearerUnlessGiven, Simulator, start_simulator
 from tests.e2e.conftest import TOKEN, WINDOW, wait_for_run
 
 pytestmark = pytest.mark.reliability
@@ -65,7 +65,9 @@ async def test_secrets_never_leak(services: Any, sim: Simulator, e2e_database: s
         message=f"overloaded for {KEYS.admin_api_key}",
     )
     seen: list[str] = []
-    async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        auth=BearerUnlessGiven(TOKEN), base_url=service.url, timeout=30
+    ) as client:
         auth = {"Authorization": f"Bearer {TOKEN}"}
         response = await client.post("/runs", json=WINDOW, headers=auth)
         run = await wait_for_run(client, response.headers["location"])

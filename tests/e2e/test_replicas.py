@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.conftest import Simulator
-from tests.e2e.conftest import AUTH, EVERY_MINUTE, wait_for_run
+from tests.conftest import BearerUnlessGiven, Simulator
+from tests.e2e.conftest import AUTH, EVERY_MINUTE, TOKEN, wait_for_run
 from tests.integration.jobs import expected_totals, normalise, view_totals
 
 # Two weeks at 400 ms a page: Claude Code alone walks 14 sequential day chains (≥ 5.6 s), so a
@@ -26,7 +26,7 @@ async def test_twenty_posts_over_two_replicas_each_run_exactly_once(
 ) -> None:
     replicas = [services(), services()]
     locations = []
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(auth=BearerUnlessGiven(TOKEN), timeout=30) as client:
         for index in range(20):
             day = str(date(2026, 7, 1) + timedelta(days=index))
             replica = replicas[index % 2]
@@ -73,7 +73,7 @@ async def test_sigkill_mid_run_is_marked_crashed_and_a_rerun_is_exact(
 ) -> None:
     first, second = services(), services()
     sim.fault("*", kind="latency", ms=400, times=None)  # long enough to be killed mid-run
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(auth=BearerUnlessGiven(TOKEN), timeout=30) as client:
         response = await client.post(f"{first.url}/runs", json=LONG_WINDOW, headers=AUTH)
         location = response.headers["location"]
         run: dict[str, Any] = {}
@@ -109,7 +109,7 @@ async def test_sigterm_mid_run_cancels_within_the_deadline(
 ) -> None:
     service = services()
     sim.fault("*", kind="latency", ms=400, times=None)
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(auth=BearerUnlessGiven(TOKEN), timeout=30) as client:
         location = (
             await client.post(f"{service.url}/runs", json=LONG_WINDOW, headers=AUTH)
         ).headers["location"]

@@ -14,7 +14,7 @@ from asgi_lifespan import LifespanManager
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import Simulator
+from tests.conftest import BearerUnlessGiven, Simulator
 
 TOKEN = "test-api-token-0123456789abcdefghijkl"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -36,7 +36,9 @@ async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with LifespanManager(app, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        async with httpx.AsyncClient(
+            auth=BearerUnlessGiven(TOKEN), transport=transport, base_url="http://service"
+        ) as client:
             yield client
 
 

@@ -13,7 +13,8 @@ from asgi_lifespan import LifespanManager
 from app.config import load_settings
 from app.main import create_app
 from app.repositories.migrations import upgrade_to_head
-from tests.conftest import create_database, drop_database
+from tests.conftest import BearerUnlessGiven, create_database, drop_database
+from tests.integration.conftest import TOKEN
 
 
 @pytest.fixture
@@ -24,7 +25,11 @@ async def own_database(admin_dsn: str) -> AsyncIterator[str]:
 
 
 def _client(app: object) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service")  # type: ignore[arg-type]
+    return httpx.AsyncClient(
+        auth=BearerUnlessGiven(TOKEN),
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://service",
+    )  # type: ignore[arg-type]
 
 
 async def _set_connections(admin_dsn: str, dsn: str, allowed: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -49,7 +50,10 @@ async def service(
     """Both worker modes: in a child process, the run's metrics are recorded there and must
     still appear in the API's exposition."""
     settings = simulator.settings(
-        database_url=database_dsn, worker_poll_seconds=0.2, worker_process=request.param
+        database_url=database_dsn,
+        worker_poll_seconds=0.2,
+        worker_process=request.param,
+        metrics_refresh_seconds=1,
     )
     async with serve(settings) as client:
         yield client
@@ -71,6 +75,7 @@ async def test_metrics_after_a_run(service: httpx.AsyncClient) -> None:
     run = await wait_for(api, location)
     assert run["status"] == "succeeded"
     await api.get("/runs/not-a-uuid")
+    await asyncio.sleep(1.5)  # the gauges a scrape shows are refreshed every second here
     after = await scrape(api)
 
     def delta(name: str, sample: str, **labels: str) -> float:
@@ -118,7 +123,7 @@ async def test_metrics_after_a_run(service: httpx.AsyncClient) -> None:
             > 0
         )
     assert value(after, "db_pool_connections", "db_pool_connections", state="max") == 10
-    # What a source measured, e.g. the Cursor spend reconciliation (refreshed at scrape).
+    # What a source measured, e.g. the Cursor spend reconciliation (refreshed on a timer).
     measured = next(p["details"] for p in run["progress"] if p["source"] == "cursor_spend")
     assert value(
         after, "ingestion_source_measure", "ingestion_source_measure",
@@ -137,3 +142,29 @@ async def test_metrics_after_a_run(service: httpx.AsyncClient) -> None:
         )
         == 1
     )
+
+
+async def test_a_scrape_does_not_query_the_database(
+    db: asyncpg.Pool, database_dsn: str, simulator: Simulator
+) -> None:
+    """Gauges from the ledger are refreshed every METRICS_REFRESH_SECONDS, not per scrape:
+    with the refresh an hour away (and the worker idle), twenty scrapes leave the database's
+    transaction counter where it was."""
+    settings = simulator.settings(
+        database_url=database_dsn, metrics_refresh_seconds=3600, worker_poll_seconds=300
+    )
+    async with serve(settings) as api:
+        run = await wait_for(
+            api, (await api.post("/runs", json=WINDOW, headers=AUTH)).headers["location"]
+        )
+        assert run["status"] == "succeeded"
+        async with db.acquire() as connection:
+            calls = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            await connection.execute("SELECT pg_stat_clear_snapshot()")
+            before = await connection.fetchval(calls)
+            for _ in range(20):
+                await scrape(api)
+            await asyncio.sleep(0.6)  # statistics reach the view within 500 ms
+            await connection.execute("SELECT pg_stat_clear_snapshot()")
+            after = await connection.fetchval(calls)
+        assert after - before <= 2  # this test's own statements, not twenty scrapes'

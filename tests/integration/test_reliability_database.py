@@ -17,8 +17,8 @@ from asgi_lifespan import LifespanManager
 
 from app.main import create_app
 from app.repositories.migrations import upgrade_to_head
-from tests.conftest import Simulator
-from tests.integration.conftest import AUTH, WINDOW, wait_for
+from tests.conftest import BearerUnlessGiven, Simulator
+from tests.integration.conftest import AUTH, TOKEN, WINDOW, wait_for
 from tests.integration.jobs import expected_totals, normalise, view_totals
 
 pytestmark = pytest.mark.reliability
@@ -46,7 +46,11 @@ async def test_postgres_restarted_mid_run(restartable_server: Any, simulator: Si
     app = create_app(settings)
     async with (
         LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as api,
+        httpx.AsyncClient(
+            auth=BearerUnlessGiven(TOKEN),
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://s",
+        ) as api,
     ):
         location = (await api.post("/runs", json=WINDOW, headers=AUTH)).headers["location"]
         await asyncio.sleep(1.0)  # mid-run
@@ -102,7 +106,11 @@ async def small_pool_api(
     app = create_app(settings)
     async with (
         LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client,
+        httpx.AsyncClient(
+            auth=BearerUnlessGiven(TOKEN),
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://s",
+        ) as client,
     ):
         yield client, app
 

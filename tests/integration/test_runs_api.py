@@ -13,7 +13,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from app.main import create_app
-from tests.conftest import Simulator
+from tests.conftest import BearerUnlessGiven, Simulator
 from tests.integration.conftest import AUTH, TOKEN, WINDOW, wait_for
 from tests.integration.jobs import expected_totals, normalise, view_totals
 
@@ -98,7 +98,7 @@ async def test_missing_or_wrong_token_is_401(
     api: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
     for path in ("/runs", f"/runs/{uuid.uuid4()}/cancel"):
-        response = await api.post(path, json={}, headers=headers)
+        response = await api.post(path, json={}, headers=headers, auth=None)
         assert response.status_code == 401
         assert response.headers["content-type"] == "application/problem+json"
         assert response.headers["www-authenticate"].startswith("Bearer")
@@ -139,7 +139,11 @@ async def test_source_not_configured_is_422(
     app = create_app(settings)
     async with (
         LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client,
+        httpx.AsyncClient(
+            auth=BearerUnlessGiven(TOKEN),
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://s",
+        ) as client,
     ):
         response = await client.post("/runs", json={"sources": ["cursor"]}, headers=AUTH)
     assert response.status_code == 422

@@ -55,7 +55,7 @@ EXPECTED = {
     },
     "ingestion_runs": {
         "id", "status", "trigger", "window_start", "window_end", "sources", "idempotency_key",
-        "request_fingerprint", "schedule_job", "scheduled_for", "worker_id", "created_at",
+        "request_fingerprint", "schedule_job", "scheduled_for", "worker_id", "requested_by", "created_at",
         "started_at", "finished_at", "heartbeat_at", "cancel_requested_at", "status_reason",
         "source_windows",
     },

@@ -13,8 +13,8 @@ from asgi_lifespan import LifespanManager
 
 from app.main import create_app
 from app.orchestration.worker_process import WorkerProcess
-from tests.conftest import Simulator
-from tests.integration.conftest import AUTH, WINDOW, wait_for
+from tests.conftest import BearerUnlessGiven, Simulator
+from tests.integration.conftest import AUTH, TOKEN, WINDOW, wait_for
 
 
 async def test_a_killed_worker_process_is_replaced_and_runs_go_on(
@@ -30,7 +30,9 @@ async def test_a_killed_worker_process_is_replaced_and_runs_go_on(
         first = worker.pid
         assert first is not None and first != os.getpid()
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        async with httpx.AsyncClient(
+            auth=BearerUnlessGiven(TOKEN), transport=transport, base_url="http://service"
+        ) as client:
             os.kill(first, signal.SIGKILL)
             for _ in range(100):
                 if worker.pid not in (None, first):
