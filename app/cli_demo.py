@@ -72,9 +72,9 @@ def demo_overrides(base_url: str) -> dict[str, Any]:
 def run_demo(settings: Settings, base_url: str, port: int, serve_after: bool) -> int:
     """Migrate, serve, trigger one run and follow it; keep serving if asked. The exit code."""
     if settings.api_token is None:
-        token = secrets.token_urlsafe(32)
-        redaction.remember([token])  # a copy of settings skips their validators
-        settings = settings.model_copy(update={"api_token": SecretStr(token)})
+        token = SecretStr(secrets.token_urlsafe(32))
+        settings = settings.model_copy(update={"api_token": token})
+        redaction.remember(settings.secret_values())  # a copy runs no validator
     token_file = _write_token(settings)
     database = "DATABASE_URL" if settings.database_url else "embedded PostgreSQL"
     output.print(f"Simulator: {base_url}  ·  database: {database}")

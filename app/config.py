@@ -299,7 +299,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _remember_secrets(self) -> Settings:
-        """Every secret this process is configured with, masked wherever text is made."""
+        """Every secret this process is configured with, masked wherever text is made. (A copy
+        or an unpickled Settings runs no validator: `configure_logging` remembers them too.)"""
+        redaction.remember(self.secret_values())
+        return self
+
+    def secret_values(self) -> list[str | None]:
         secrets = [self._secret(name) for name in (*UPSTREAM_KEY_SETTINGS, "api_token")]
         secrets += [token.secret.get_secret_value() for token in self.listed_tokens()]
         if self.database_url is not None:
@@ -308,8 +313,7 @@ class Settings(BaseSettings):
             secrets += [dsn, password if len(password) >= 4 else None]
         if self.upstream_proxy is not None:
             secrets.append(self.upstream_proxy.get_secret_value())
-        redaction.remember(secrets)
-        return self
+        return secrets
 
     def _secret(self, name: str) -> str | None:
         value: SecretStr | None = getattr(self, name)

@@ -8,7 +8,7 @@ import sys
 import structlog
 
 from app.config import Settings
-from app.redaction import redact_rendered
+from app.redaction import redact_rendered, remember
 
 # Tracebacks name the frames, never their local variables: a local is often a key or a page.
 _DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
@@ -17,6 +17,7 @@ _DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
 
 
 def configure_logging(settings: Settings) -> None:
+    remember(settings.secret_values())  # this process's secrets, however settings reached it
     level = logging.getLevelNamesMapping()[settings.log_level]
     log_format = settings.log_format or ("console" if sys.stderr.isatty() else "json")
     renderer: structlog.types.Processor = (

@@ -389,7 +389,7 @@ def api_latency(
     """A served backfill of `days` days while another process drives GET traffic."""
     simulator = Simulator(users, latency_ms)
     port = _port()
-    token = "bench-token-0123456789"
+    token = "bench-token-0123456789abcdefghijklmnop"
     env = {**simulator.env(dsn), "API_TOKEN": token}
     service = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
@@ -412,9 +412,12 @@ def api_latency(
         load = subprocess.run(
             [sys.executable, "-m", "bench.load", url, run_id, "--rate", str(rate), "--seconds", str(seconds)],
             capture_output=True, text=True, timeout=seconds * 4 + 60, check=True,
+            env={**os.environ, "AUP_BENCH_TOKEN": token},
         )  # fmt: skip
         result: dict[str, Any] = json.loads(load.stdout)
-        status = httpx.get(f"{url}/runs/{run_id}", timeout=10).json()["status"]
+        status = httpx.get(
+            f"{url}/runs/{run_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ).json()["status"]
         result["run_status_at_end_of_load"] = status
         result["run_was_executing"] = status in ("running", "succeeded")
         return result

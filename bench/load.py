@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from urllib.parse import urlsplit
@@ -27,8 +28,12 @@ CONNECTIONS = 64
 async def _get(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str
 ) -> int:
-    """One GET on a keep-alive connection; its status (the body is read and dropped)."""
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    """One GET on a keep-alive connection; its status (the body is read and dropped). The
+    read token comes from AUP_BENCH_TOKEN (reads need one)."""
+    token = os.environ.get("AUP_BENCH_TOKEN", "")
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    )
     await writer.drain()
     start, length = parse_head(await reader.readuntil(b"\r\n\r\n"))
     status = int(start.split(" ", 2)[1])

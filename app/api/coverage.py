@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from app.api import database
 from app.api.auth import READ
-from app.api.problems import ProblemError, documented
+from app.api.problems import PROTECTED, ProblemError, documented
 from app.api.runtime import runtime_of
 from app.api.schemas import IsoDate
 from app.orchestration.run_request import utc_today
@@ -19,7 +19,7 @@ from app.orchestration.sources.registry import REGISTRY
 from app.repositories import coverage as coverage_repo
 from app.vocabulary import CoverageState
 
-router = APIRouter(tags=["coverage"], dependencies=[READ])
+router = APIRouter(tags=["coverage"], dependencies=[READ], responses=PROTECTED)
 MAX_COVERAGE_DAYS = 366
 DEFAULT_COVERAGE_DAYS = 30
 

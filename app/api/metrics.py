@@ -19,6 +19,7 @@ from prometheus_client.exposition import start_http_server
 
 from app import metrics
 from app.api.auth import READ
+from app.api.problems import PROTECTED
 from app.config import Settings
 from app.logs import get_logger
 from app.orchestration.heal import horizon_window
@@ -28,7 +29,7 @@ from app.repositories import coverage as coverage_repo
 from app.repositories import runs as runs_repo
 from app.repositories.database import DATABASE_ERRORS
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=PROTECTED)
 log = get_logger(__name__)
 COVERAGE_TIMEOUT_SECONDS = 10.0
 

@@ -101,3 +101,9 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": Problem, "content": {"application/problem+json": {}}}
         for status in statuses
     }
+
+
+# What any route behind a token may answer besides its own: a request that is not HTTP, no or
+# a bad token, a token without the scope, a body or a query string past its limit
+# (app.api.limits).
+PROTECTED = documented(400, 401, 403, 413, 414)

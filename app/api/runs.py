@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from app.api import database
 from app.api.auth import READ, Caller, require
-from app.api.problems import ProblemError, documented
+from app.api.problems import PROTECTED, ProblemError, documented
 from app.api.runtime import runtime_of
 from app.api.schemas import RunList, RunOut, RunRequest
 from app.config import Settings
@@ -24,7 +24,7 @@ from app.repositories import run_queue
 from app.repositories import runs as runs_repo
 from app.vocabulary import ApiScope, RunStatus, RunTrigger
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], responses=PROTECTED)
 Trigger = Annotated[Caller, Depends(require(ApiScope.TRIGGER))]
 
 # RFC 8941 sf-string content (optionally quoted): printable ASCII, no control characters.

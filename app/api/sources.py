@@ -6,10 +6,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from app.api.auth import READ
+from app.api.problems import PROTECTED
 from app.api.runtime import runtime_of
 from app.orchestration.sources.registry import REGISTRY
 
-router = APIRouter(tags=["runs"], dependencies=[READ])
+router = APIRouter(tags=["runs"], dependencies=[READ], responses=PROTECTED)
 
 
 class SourceOut(BaseModel):

@@ -204,7 +204,7 @@ def _cut_rows(body: IO[bytes], items_key: str, parts: IO[bytes]) -> tuple[bytes,
         try:
             if len(_RAW_ROWS.decode(array)) != rows:
                 raise _NotCut
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # the whole decode gives the error
             raise _NotCut from None
         sizes.append(parts.write(array))
 
@@ -244,7 +244,7 @@ def _decoded_rest(envelope: type[Any], rest: bytes, items_key: str) -> Any:
     which also gives any error its own words."""
     try:
         checked = _decoder(cast(Hashable, envelope)).decode(rest)
-    except msgspec.DecodeError:  # ValidationError included
+    except (msgspec.DecodeError, RecursionError):  # ValidationError included
         raise _NotCut from None
     finally:
         page_decoded()

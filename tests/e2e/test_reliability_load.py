@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.conftest import BearerUnlessGiven
 from tests.e2e.conftest import AUTH, EVERY_MINUTE, TOKEN
 
 pytestmark = pytest.mark.reliability
@@ -145,6 +146,3 @@ async def test_two_replicas_under_load_no_5xx_no_duplicates(
     assert all(row["runs"] == 1 for row in keyed)  # zero duplicate runs
     assert slots and all(row["runs"] == 1 for row in slots)  # one run per scheduled slot
     assert concurrent == 0
-
-
-from tests.conftest import BearerUnlessGiven

@@ -1,0 +1,168 @@
+"""A hostile or broken upstream (tests/integration/hostile.py) behind one tool, the simulator
+behind the other: every misbehaviour ends the hostile side's source in a clear, bounded failure
+naming its upstream, no secret in any form reaches a stored field, an API answer or a log line,
+the failing source's table is untouched, and the other tool's tables equal the ground truth."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app import redaction
+from app.logs import configure_logging
+from app.simulator.app import SimulatorOptions
+from app.simulator.model import GroundTruth
+from tests.conftest import Simulator, start_simulator
+from tests.integration.conftest import serve
+from tests.integration.hostile import Hostile, hostile_server
+from tests.integration.jobs import (
+    cursor_against_truth,
+    expected_totals,
+    normalise,
+    run_job,
+    view_totals,
+)
+
+pytestmark = pytest.mark.reliability
+
+# Keys whose every echo form differs from the raw key: base64, percent-encoding, repr.
+KEYS = SimulatorOptions(
+    cursor_api_key="crsr_HOSTILE+/=key%20~7f3a'q",
+    admin_api_key='sk-ant-admin01-HOSTILE/+=x%41"z',
+    compliance_api_key="sk-ant-api01-HOSTILE_compliance_99e2",
+    analytics_api_key="sk-ant-HOSTILE_analytics_c0de",
+)
+BOUNDS = {
+    "upstream_max_attempts": 2,
+    "upstream_retry_base_seconds": 0.01,
+    "upstream_request_deadline_seconds": 1.0,
+    "upstream_max_page_bytes": 1 << 20,
+    "upstream_max_pages_per_chain": 30,
+    "log_format": "json",
+}
+# What each misbehaviour must end as: (Cursor side, Anthropic side) fragments of the error.
+EXPECTED = {
+    "trickle": ("no whole answer within 1 s (UPSTREAM_REQUEST_DEADLINE_SECONDS)",) * 2,
+    "cycle": ("pages in a row repeat users already read", "points back to a page already read"),
+    "endless": ("still more pages after 30 (UPSTREAM_MAX_PAGES_PER_CHAIN)",) * 2,
+    "gzip_bomb": ("more than 1048576 bytes (decompressed) for one page (UPSTREAM_MAX_PAGE_BYTES)",)
+    * 2,
+    "bad_gzip": ("gzip body",) * 2,
+    "redirect": ("answered HTTP 302, a redirect to https://elsewhere.invalid/x (not followed",) * 2,
+    "echo_auth": (
+        "rejected CURSOR_API_KEY (HTTP 401:",
+        "rejected ANTHROPIC_ADMIN_API_KEY (HTTP 401:",
+    ),
+    # Cursor's rows are cut as raw JSON, which goes all the way down; Anthropic's typed
+    # decoder refuses the first row that is not an object.
+    "nested": ("JSON nested too deeply", "malformed page (Expected `object`, got `array`"),
+    "huge_error": ("HTTP 500: xxxxxxxx",) * 2,
+}
+
+
+@pytest.fixture(scope="module")
+def truth() -> GroundTruth:
+    return GroundTruth(seed=3, users=8)
+
+
+@pytest.fixture(scope="module")
+def sim(truth: GroundTruth) -> Iterator[Simulator]:
+    simulator = start_simulator(truth, KEYS)
+    yield simulator
+    simulator.server.should_exit = True
+
+
+@pytest.fixture(scope="module")
+def hostile(truth: GroundTruth) -> Iterator[Hostile]:
+    yield from hostile_server(truth)
+
+
+@dataclass
+class Seen:
+    texts: list[str]
+
+    def assert_clean(self) -> None:
+        forms = set()
+        for key in (KEYS.cursor_api_key, KEYS.admin_api_key):
+            forms |= redaction.echo_forms(key)
+        for text in self.texts:
+            for form in forms:
+                assert form not in text, f"{form!r} leaked into: {text[:300]}"
+
+
+async def _stored(db: asyncpg.Pool) -> list[str]:
+    async with db.acquire() as connection:
+        rows = await connection.fetch(
+            "SELECT r.status_reason AS a, s.last_error AS b FROM ingestion_runs r"
+            " LEFT JOIN ingestion_run_sources s ON s.run_id = r.id"
+            " UNION ALL SELECT last_error, NULL FROM coverage_days"
+        )
+    return [str(value) for row in rows for value in row.values() if value is not None]
+
+
+async def _rows(db: asyncpg.Pool, table: str) -> int:
+    async with db.acquire() as connection:
+        count: int = await connection.fetchval(f"SELECT count(*) FROM {table}")
+    return count
+
+
+def _settings(sim: Simulator, hostile: Hostile, side: str) -> dict[str, Any]:
+    where = "cursor_api_base_url" if side == "cursor" else "anthropic_api_base_url"
+    return {**BOUNDS, where: hostile.url}
+
+
+@pytest.mark.parametrize("mode", list(EXPECTED))
+@pytest.mark.parametrize("side", ["cursor", "anthropic"])
+async def test_a_hostile_upstream_fails_one_source_clearly(
+    db: asyncpg.Pool,
+    database_dsn: str,
+    sim: Simulator,
+    hostile: Hostile,
+    mode: str,
+    side: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    hostile.mode = mode
+    overrides = _settings(sim, hostile, side)
+    configure_logging(sim.settings(**overrides))
+    failing = "cursor" if side == "cursor" else "claude_code"
+    others = ["claude_code", "claude_usage", "claude_cost", "claude_ai"] if side == "cursor" else []
+    started = time.monotonic()
+    run_id, outcome = await run_job(
+        db, sim, sources=[failing, *others, *([] if side == "cursor" else ["cursor"])],
+        database_url=database_dsn, **overrides,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert elapsed < 20, f"{mode} held the run for {elapsed:.1f} s"
+    progress = outcome.sources[failing]
+    assert progress.status == "failed", progress
+    error = progress.last_error or ""
+    expected = EXPECTED[mode][0 if side == "cursor" else 1]
+    assert error.startswith(side), error  # names the upstream
+    assert expected in error, error
+    assert "internal error" not in (outcome.reason or "")
+    assert outcome.status == "partial"
+    assert all(p.status == "succeeded" for name, p in outcome.sources.items() if name != failing)
+    # The failing source wrote nothing; the other tool's tables are the ground truth.
+    if side == "cursor":
+        assert await _rows(db, "fact_cursor_daily_usage") == 0
+        assert normalise(await view_totals(db)) == expected_totals(sim)
+    else:
+        assert await _rows(db, "fact_claude_daily_usage") == 0
+        table, truth = await cursor_against_truth(db, sim)
+        assert table == truth
+    # The run as the API shows it, the stored errors, and every log line: no key, any form.
+    async with serve(sim.settings(database_url=database_dsn, **overrides)) as api:
+        shown = [
+            (await api.get(f"/runs/{run_id}")).text,
+            (await api.get("/coverage", params={"start": "2026-08-01", "end": "2026-08-03"})).text,
+        ]
+    seen = Seen([*await _stored(db), *shown, capfd.readouterr().err, outcome.reason or ""])
+    seen.assert_clean()
+    if mode == "echo_auth":  # the upstream did echo what it was sent
+        assert any(c for c in hostile.seen_credentials)
