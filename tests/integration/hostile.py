@@ -60,10 +60,8 @@ def _cursor_page(truth: GroundTruth, page: int, mode: str) -> dict[str, Any]:
 
 
 def _anthropic_page(page: int, mode: str, cursor: str | None) -> dict[str, Any]:
-    if mode == "cycle":
-        following = "B" if cursor == "A" else "A"
-    else:
-        following = f"cursor-{page + 1}"
+    cycled = "B" if cursor == "A" else "A"  # A, B, A, B…
+    following = cycled if mode == "cycle" else f"cursor-{page + 1}"
     return {"data": [], "has_more": True, "next_page": following, "last_id": following}
 
 
@@ -109,9 +107,8 @@ def _app(state: Hostile, truth: GroundTruth) -> Starlette:
         if mode == "nested":
             depth = 100_000  # inside the page's rows, where a decoder must go down into it
             nested = b"[" * depth + b"]" * depth
-            key = b'"data": [' if is_cursor else b'"data": ['
-            return Response(b"{" + key + nested + b'], "has_more": false}',
-                            media_type="application/json")  # fmt: skip
+            page_body = b'{"data": [' + nested + b'], "has_more": false}'
+            return Response(page_body, media_type="application/json")
         if mode == "huge_error":
             return Response(b"x" * (20 << 20), status_code=500, media_type="text/plain")
         return JSONResponse(body)  # cycle, endless
@@ -128,7 +125,7 @@ def start_hostile(truth: GroundTruth) -> Hostile:
     server = uvicorn.Server(
         uvicorn.Config(
             _app(state, truth), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )  # fmt: skip
+        )
     )
     state.server = server
     threading.Thread(target=server.run, daemon=True).start()
