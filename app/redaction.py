@@ -21,9 +21,6 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
-_lock = threading.Lock()
-_secrets: set[str] = set()
-_pattern: re.Pattern[str] | None = None
 
 
 def _b64_forms(data: bytes) -> set[str]:
@@ -51,34 +48,45 @@ def echo_forms(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= 4}
 
 
-def remember(secrets: Iterable[str | None]) -> None:
-    """Add secrets to what `redact` masks (idempotent; never forgets within a process)."""
-    global _pattern
-    new = {secret for secret in secrets if secret and secret not in _secrets}
-    if not new:
-        return
-    with _lock:
-        _secrets.update(new)
-        forms = set().union(*(echo_forms(secret) for secret in _secrets))
-        # Longest first: a form that contains another is masked whole.
-        ordered = sorted(forms, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(form) for form in ordered))
+class Redactor:
+    """The secrets of one process and one pattern that finds every form of each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def remember(self, secrets: Iterable[str | None]) -> None:
+        """Add secrets to what `redact` masks (idempotent; never forgets)."""
+        new = {secret for secret in secrets if secret and secret not in self._secrets}
+        if not new:
+            return
+        with self._lock:
+            self._secrets.update(new)
+            forms = set().union(*(echo_forms(secret) for secret in self._secrets))
+            # Longest first: a form that contains another is masked whole.
+            ordered = sorted(forms, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(form) for form in ordered))
+
+    def redact(self, text: str) -> str:
+        """`text` with every known secret, in every form, replaced by `***`."""
+        pattern = self._pattern
+        if pattern is None or not text:
+            return text
+        return pattern.sub(MASK, text)
+
+    def safe_text(self, text: str, limit: int | None = None) -> str:
+        """`text` redacted, then cut to `limit` characters (in that order: no part survives)."""
+        cleaned = self.redact(text)
+        if limit is not None and len(cleaned) > limit:
+            return cleaned[: limit - 1] + "…"
+        return cleaned
 
 
-def redact(text: str) -> str:
-    """`text` with every known secret, in every form, replaced by `***`."""
-    pattern = _pattern
-    if pattern is None or not text:
-        return text
-    return pattern.sub(MASK, text)
-
-
-def safe_text(text: str, limit: int | None = None) -> str:
-    """`text` redacted, then cut to `limit` characters (in that order, so no part survives)."""
-    cleaned = redact(text)
-    if limit is not None and len(cleaned) > limit:
-        return cleaned[: limit - 1] + "…"
-    return cleaned
+_PROCESS = Redactor()  # what every module of this process redacts with
+remember = _PROCESS.remember
+redact = _PROCESS.redact
+safe_text = _PROCESS.safe_text
 
 
 def redact_rendered(_logger: Any, _method: str, rendered: Any) -> Any:

@@ -115,15 +115,20 @@ class SpoolBudget:
             max_size=SPOOL_IN_MEMORY_BYTES, dir=str(self.directory())
         )
         counted = [0]
-        write = spool.write
+        write, close = spool.write, spool.close
 
         def counted_write(data: bytes) -> int:
             self._take(len(data))
             counted[0] += len(data)
             return write(data)
 
+        def counted_close() -> None:
+            self._release(counted)
+            close()
+
         spool.write = counted_write  # type: ignore[method-assign,assignment]
-        weakref.finalize(spool, self._release, counted)
+        spool.close = counted_close  # type: ignore[method-assign]
+        weakref.finalize(spool, self._release, counted)  # one never closed: when it is freed
         return cast(IO[bytes], spool)
 
     def _take(self, size: int) -> None:
@@ -135,6 +140,7 @@ class SpoolBudget:
     def _release(self, counted: list[int]) -> None:
         with self._lock:
             self.held -= counted[0]
+            counted[0] = 0  # released once, whether closed or freed
 
 
 class SpoolFull(Exception):
