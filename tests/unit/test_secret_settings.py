@@ -104,3 +104,18 @@ def test_upstreams_are_https_unless_loopback_or_allowed(url: str, allowed: bool)
         with pytest.raises(SettingsError, match="CURSOR_API_BASE_URL must be https://"):
             load_settings(_env_file=None, cursor_api_base_url=url)
         load_settings(_env_file=None, cursor_api_base_url=url, allow_insecure_upstreams=True)
+
+
+def test_serve_needs_a_database_unless_the_embedded_one_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pod without DATABASE_URL must not start its own PostgreSQL in /tmp and report ready."""
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("EMBEDDED_DATABASE", raising=False)
+    result = CliRunner().invoke(cli, ["serve"], env={"DATABASE_URL": ""})
+    assert result.exit_code == 2
+    assert "DATABASE_URL is not set" in result.output and "EMBEDDED_DATABASE=true" in result.output
