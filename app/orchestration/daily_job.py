@@ -101,6 +101,7 @@ class DailyJob:
                 *(self._guard(source, run) for source, run in zip(self.sources, runs, strict=True))
             )
         finally:
+            await self.scope.close()
             await self.tracker.stop()
         return self._outcome()
 

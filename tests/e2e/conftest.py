@@ -63,7 +63,7 @@ def sim() -> Iterator[Simulator]:
     simulator.server.should_exit = True
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -74,7 +74,7 @@ def services(e2e_database: str, sim: Simulator, tmp_path: Path) -> Iterator[Any]
     started: list[Service] = []
 
     def start(**env: str) -> Service:
-        port = _free_port()
+        port = free_port()
         environment = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("CURSOR_", "ANTHROPIC_"))},
             "DATABASE_URL": e2e_database,

@@ -14,7 +14,7 @@ import pytest
 from app.simulator.app import SimulatorOptions
 from app.simulator.model import GroundTruth
 from tests.conftest import BearerUnlessGiven, Simulator, start_simulator
-from tests.e2e.conftest import TOKEN, WINDOW, wait_for_run
+from tests.e2e.conftest import TOKEN, WINDOW, free_port, wait_for_run
 
 pytestmark = pytest.mark.reliability
 
@@ -42,7 +42,9 @@ def sim() -> Iterator[Simulator]:
 
 
 async def test_secrets_never_leak(services: Any, sim: Simulator, e2e_database: str) -> None:
+    metrics_port = free_port()
     service = services(
+        METRICS_PORT=str(metrics_port),
         CLAUDE_AI_ACTIVITY_ENABLED="true",
         ANTHROPIC_COMPLIANCE_API_KEY=KEYS.compliance_api_key,
         ANTHROPIC_ANALYTICS_API_KEY=KEYS.analytics_api_key,
@@ -86,6 +88,11 @@ async def test_secrets_never_leak(services: Any, sim: Simulator, e2e_database: s
             f"/runs/{run['id']}",
         ):
             seen.append((await client.get(path)).text)
+    # /metrics on its own port, without a token, for Prometheus behind the NetworkPolicy.
+    async with httpx.AsyncClient(timeout=10) as bare:
+        own = await bare.get(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert own.status_code == 200 and "ingestion_runs_total" in own.text
+    seen.append(own.text)
     await asyncio.sleep(0.2)
     connection = await asyncpg.connect(e2e_database)
     try:

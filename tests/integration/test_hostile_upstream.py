@@ -166,3 +166,31 @@ async def test_a_hostile_upstream_fails_one_source_clearly(
     seen.assert_clean()
     if mode == "echo_auth":  # the upstream did echo what it was sent
         assert any(c for c in hostile.seen_credentials)
+
+
+async def test_the_cli_shows_an_echoing_upstream_without_its_key(
+    db: asyncpg.Pool, database_dsn: str, sim: Simulator, hostile: Hostile
+) -> None:
+    """`usage-pipeline run` against an upstream that echoes the credentials it was sent: the
+    progress table, the outcome and the log lines it prints hold no form of the key."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    hostile.mode = "echo_auth"
+    env = {
+        **os.environ, "COLUMNS": "200", "DATABASE_URL": database_dsn,
+        "CURSOR_API_KEY": KEYS.cursor_api_key, "CURSOR_API_BASE_URL": hostile.url,
+        "ANTHROPIC_ADMIN_API_KEY": KEYS.admin_api_key, "ANTHROPIC_API_BASE_URL": hostile.url,
+        "LOG_LEVEL": "DEBUG", "UPSTREAM_MAX_ATTEMPTS": "1",
+    }  # fmt: skip
+    command = [sys.executable, "-m", "app.cli", "run", "--start", "2026-08-01", "--end",
+               "2026-08-01", "--sources", "cursor,claude_code"]  # fmt: skip
+    result = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "rejected CURSOR_API_KEY (HTTP 401:" in result.stdout
+    assert "rejected ANTHROPIC_ADMIN_API_KEY (HTTP 401:" in result.stdout
+    Seen([result.stdout, result.stderr]).assert_clean()

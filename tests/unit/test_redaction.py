@@ -106,7 +106,7 @@ def test_every_log_line_is_redacted_and_tracebacks_carry_no_locals(
         log.exception("crashed")
     import logging
 
-    logging.getLogger("uvicorn.error").warning("stdlib says %s", quote(key, safe=""))
+    logging.getLogger("aup.test.stdlib").warning("stdlib says %s", quote(key, safe=""))
     written = stream.getvalue()
     assert "echoed" in written and "crashed" in written and "stdlib says" in written
     assert _leaks(key, written) == []

@@ -16,6 +16,7 @@ a source is a module with a `Source` subclass and one line there.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
@@ -52,6 +53,18 @@ class RunScope:
     @property
     def run_id(self) -> uuid.UUID:
         return self.tracker.run_id
+
+    async def close(self) -> None:
+        """End shared tasks no source awaits any more (every source that wanted one failed or
+        was cancelled): they must not outlive the run and its clients."""
+        tasks = [item for item in self.objects.values() if isinstance(item, asyncio.Future)]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled():
+                task.exception()  # retrieved: its sources already reported it
 
 
 class SourceRun:
