@@ -31,13 +31,15 @@ async def api(
 
 
 @asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan (pool, worker, …), called in-process over ASGI."""
+async def serve(settings: Settings, token: str | None = TOKEN) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan (pool, worker, …), called in-process over ASGI; the client
+    sends `token` unless a request names its own (None: a client without one)."""
     app = create_app(settings)
+    auth = BearerUnlessGiven(token) if token is not None else None
     async with LifespanManager(app, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            auth=BearerUnlessGiven(TOKEN), transport=transport, base_url="http://service"
+            auth=auth, transport=transport, base_url="http://service"
         ) as client:
             yield client
 

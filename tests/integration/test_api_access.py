@@ -14,13 +14,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi.routing import APIRoute
 
-from app.main import ROUTERS, create_app
+from app.main import ROUTERS
 from app.repositories import run_queue
 from tests.conftest import Simulator
-from tests.integration.conftest import TOKEN
+from tests.integration.conftest import TOKEN, serve
 
 READER, RUNNER, OPS = ("r" * 32, "t" * 32, "o" * 32)
 TOKENS = [
@@ -42,11 +41,8 @@ async def client(
     db: asyncpg.Pool, database_dsn: str, simulator: Simulator
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = simulator.settings(database_url=database_dsn, api_tokens=json.dumps(TOKENS))
-    app = create_app(settings)
-    async with LifespanManager(app, shutdown_timeout=60):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
-            yield client
+    async with serve(settings, token=None) as client:
+        yield client
 
 
 def _auth(token: str | None) -> dict[str, str]:
@@ -118,11 +114,7 @@ async def test_reads_can_be_opened_writes_never(
     db: asyncpg.Pool, database_dsn: str, simulator: Simulator
 ) -> None:
     settings = simulator.settings(database_url=database_dsn, api_reads_open=True)
-    app = create_app(settings)
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client,
-    ):
+    async with serve(settings, token=None) as client:
         assert (await client.get("/runs")).status_code == 200
         assert (await client.get("/docs")).status_code == 200
         assert (await client.get("/runs", headers=_auth("w" * 40))).status_code == 401
@@ -136,11 +128,7 @@ async def test_a_token_file_is_rotated_without_a_restart(
     path = tmp_path / "tokens.json"
     path.write_text(json.dumps([{"name": "grafana", "scopes": ["read"], "token": old}]))
     settings = simulator.settings(database_url=database_dsn, api_tokens_file=path)
-    app = create_app(settings)
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client,
-    ):
+    async with serve(settings, token=None) as client:
 
         async def status(token: str) -> int:
             return (await client.get("/sources", headers=_auth(token))).status_code

@@ -212,16 +212,22 @@ async def test_list_is_newest_first_with_keyset_pages(
     assert (await api.get("/runs", params={"status": "exploded"})).status_code == 422
 
 
-async def test_cancel_a_running_run_stops_cleanly(
-    api: httpx.AsyncClient, db: asyncpg.Pool, simulator: Simulator
-) -> None:
-    simulator.fault("*", kind="latency", ms=250, times=None)
-    location = (await api.post("/runs", json=WINDOW, headers=AUTH)).headers["location"]
+async def _running(api: httpx.AsyncClient) -> str:
+    """A run of WINDOW queued, seen running, and given half a second to get going."""
+    location: str = (await api.post("/runs", json=WINDOW, headers=AUTH)).headers["location"]
     for _ in range(100):
         if (await api.get(location)).json()["status"] == "running":
             break
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)
+    return location
+
+
+async def test_cancel_a_running_run_stops_cleanly(
+    api: httpx.AsyncClient, db: asyncpg.Pool, simulator: Simulator
+) -> None:
+    simulator.fault("*", kind="latency", ms=250, times=None)
+    location = await _running(api)
     cancelled = await api.post(f"{location}/cancel", headers=AUTH)
     assert cancelled.status_code == 202
     run = await wait_for(api, location, within=30)
@@ -287,12 +293,7 @@ async def test_cancel_interrupts_a_request_in_flight(
     """A source waiting on a slow upstream is interrupted where it is, not at its next page:
     the run ends within seconds of the cancel, not when the 30-second answer would come."""
     simulator.fault("usage_report/claude_code", kind="latency", ms=30_000, times=None)
-    location = (await api.post("/runs", json=WINDOW, headers=AUTH)).headers["location"]
-    for _ in range(100):
-        if (await api.get(location)).json()["status"] == "running":
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)
+    location = await _running(api)
     asked = asyncio.get_running_loop().time()
     assert (await api.post(f"{location}/cancel", headers=AUTH)).status_code == 202
     run = await wait_for(api, location, within=10)
