@@ -24,3 +24,12 @@ class MalformedPageError(UpstreamError):
 
 class InvalidBody(Exception):
     """A response body that is not JSON at all — cut short or garbled in transit: retried."""
+
+    what = "a body that is not valid JSON"
+
+
+class NestedTooDeeply(InvalidBody):
+    """JSON nested past what a decoder follows (a hostile or broken body): retried, then
+    reported as such rather than as a crash."""
+
+    what = "JSON nested too deeply"

@@ -39,7 +39,7 @@ from app.ingestion.bounds import (
     SpoolFull,
     bounded_body,
 )
-from app.ingestion.errors import InvalidBody, InvalidCursorError, UpstreamError
+from app.ingestion.errors import InvalidBody, InvalidCursorError, NestedTooDeeply, UpstreamError
 from app.ingestion.responses import parse_retry_after, transport_failure, upstream_message
 from app.logs import get_logger
 
@@ -89,7 +89,7 @@ def json_with_decimals(body: bytes) -> Any:
     try:
         return json.loads(body, parse_float=Decimal)
     except RecursionError:
-        raise InvalidBody("JSON nested too deeply") from None
+        raise NestedTooDeeply from None
     except ValueError as exc:
         raise InvalidBody(str(exc)) from None
 
@@ -249,10 +249,8 @@ class UpstreamHttp:
             return decode(cast(bytes, body))
         except InvalidBody as exc:
             # Cut short or garbled in transit: a fresh read is safe, usually whole.
-            nested = "nested too deeply" in str(exc)
-            what = "JSON nested too deeply" if nested else "a body that is not valid JSON"
             raise _Retryable(
-                f"HTTP {stats.last_status} with {what}", status=stats.last_status
+                f"HTTP {stats.last_status} with {exc.what}", status=stats.last_status
             ) from None
 
     async def _send_once(

@@ -16,7 +16,13 @@ from typing import IO, Any, Generic, TypeVar, cast
 import msgspec
 
 from app.ingestion.bounds import SPOOL, SPOOL_IN_MEMORY_BYTES
-from app.ingestion.errors import InvalidBody, InvalidCursorError, MalformedPageError, UpstreamError
+from app.ingestion.errors import (
+    InvalidBody,
+    InvalidCursorError,
+    MalformedPageError,
+    NestedTooDeeply,
+    UpstreamError,
+)
 from app.ingestion.http import FromFile, RequestStats, UpstreamHttp
 from app.ingestion.models import page_decoded
 from app.logs import get_logger
@@ -79,7 +85,7 @@ def decode_page(
     try:
         page: M = _decoder(cast(Hashable, model)).decode(body)
     except RecursionError:  # msgspec's own depth limit is far deeper than any page
-        raise InvalidBody("JSON nested too deeply") from None
+        raise NestedTooDeeply from None
     except msgspec.ValidationError as exc:
         raise _malformed(exc, upstream, endpoint, where) from None
     except msgspec.DecodeError as exc:
