@@ -69,6 +69,18 @@ def share_text(row: msgspec.Struct, names: tuple[str, ...]) -> None:
             force_setattr(row, name, _page_texts.setdefault(value, value))
 
 
+def share_ids(row: msgspec.Struct, names: tuple[str, ...]) -> None:
+    """Ids and emails: a value that only looks present — "", whitespace, or the string "null"
+    (captured from live Cursor accounts on human events: `"serviceAccountId": "null"`) — is
+    absent; others are shared as `share_text` does. A person's event must never become a
+    service account's."""
+    for name in names:
+        value = getattr(row, name)
+        if isinstance(value, str) and value.strip().lower() in ("", "null"):
+            force_setattr(row, name, None)
+    share_text(row, names)
+
+
 def page_decoded() -> None:
     """Forget the page's shared strings (its rows keep theirs)."""
     _page_texts.clear()
@@ -113,9 +125,7 @@ _DAILY_COUNTS = (
 )  # fmt: skip
 
 
-_DAILY_TEXT = (
-    "email", "mostUsedModel", "applyMostUsedExtension", "tabMostUsedExtension", "clientVersion",
-)  # fmt: skip
+_DAILY_TEXT = ("mostUsedModel", "applyMostUsedExtension", "tabMostUsedExtension", "clientVersion")
 
 
 class CursorDailyRow(Row, frozen=True, kw_only=True):
@@ -147,6 +157,7 @@ class CursorDailyRow(Row, frozen=True, kw_only=True):
     clientVersion: str | None = None
 
     def __post_init__(self) -> None:
+        share_ids(self, ("email",))
         share_text(self, _DAILY_TEXT)
         zero_nulls(self, _DAILY_COUNTS)
         day: object = self.day
@@ -221,7 +232,8 @@ class CursorUsageEvent(Row, frozen=True, kw_only=True):
     cursorTokenFee: Decimal | None = None
 
     def __post_init__(self) -> None:
-        share_text(self, ("userEmail", "model", "kind", "serviceAccountId", "serviceAccountName"))
+        share_ids(self, ("userEmail", "serviceAccountId", "serviceAccountName"))
+        share_text(self, ("model", "kind"))
         finite_money(self, ("requestsCosts", "chargedCents", "cursorTokenFee"))
 
     @property
@@ -254,6 +266,7 @@ class CursorMemberSpend(Row, frozen=True, kw_only=True):
     overallSpendCents: Decimal | None = None  # on-demand + included (newer shape)
 
     def __post_init__(self) -> None:
+        share_ids(self, ("email",))
         finite_money(self, ("spendCents", "overallSpendCents"))
 
     @property
@@ -284,7 +297,8 @@ class ClaudeCodeActor(Row, frozen=True, kw_only=True):
     api_key_name: str | None = None
 
     def __post_init__(self) -> None:
-        share_text(self, ("type", "email_address", "api_key_name"))
+        share_ids(self, ("email_address", "api_key_name"))
+        share_text(self, ("type",))
 
 
 class LinesOfCode(Row, frozen=True, kw_only=True):
@@ -393,10 +407,8 @@ class ServerToolUse(Row, frozen=True, kw_only=True):
         zero_nulls(self, ("web_search_requests",))
 
 
-_USAGE_TEXT = (
-    "api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo",
-    "account_id", "service_account_id",
-)  # fmt: skip
+_USAGE_IDS = ("api_key_id", "workspace_id", "account_id", "service_account_id")
+_USAGE_TEXT = ("model", "service_tier", "context_window", "inference_geo")
 _USAGE_COUNTS = ("uncached_input_tokens", "cache_read_input_tokens", "output_tokens")
 
 
@@ -416,6 +428,7 @@ class MessagesUsageResult(Row, frozen=True, kw_only=True):
     service_account_id: str | None = None
 
     def __post_init__(self) -> None:
+        share_ids(self, _USAGE_IDS)
         share_text(self, _USAGE_TEXT)
         zero_nulls(self, _USAGE_COUNTS)
         if self.cache_creation is None:
@@ -438,7 +451,7 @@ class MessagesUsagePage(Upstream, frozen=True, kw_only=True):
 
 
 _COST_TEXT = (
-    "currency", "workspace_id", "description", "cost_type", "model", "token_type", "service_tier",
+    "currency", "description", "cost_type", "model", "token_type", "service_tier",
     "context_window", "inference_geo",
 )  # fmt: skip
 
@@ -456,6 +469,7 @@ class CostResult(Row, frozen=True, kw_only=True):
     inference_geo: str | None = None
 
     def __post_init__(self) -> None:
+        share_ids(self, ("workspace_id",))
         share_text(self, _COST_TEXT)
         finite_money(self, ("amount",))
 
@@ -524,7 +538,8 @@ class ActivityActor(Row, frozen=True, kw_only=True):
     user_id: str | None = None
 
     def __post_init__(self) -> None:
-        share_text(self, ("type", "email_address", "user_id"))
+        share_ids(self, ("email_address", "user_id"))
+        share_text(self, ("type",))
 
 
 class ComplianceActivity(Row, frozen=True, kw_only=True):
@@ -553,7 +568,8 @@ class AnalyticsActor(Row, frozen=True, kw_only=True):
     deleted: bool = False
 
     def __post_init__(self) -> None:
-        share_text(self, ("type", "user_id", "name", "email"))
+        share_ids(self, ("user_id", "email"))
+        share_text(self, ("type", "name"))
 
 
 _ANALYTICS_COUNTS = (*_USAGE_COUNTS, "requests")

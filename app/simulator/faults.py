@@ -23,7 +23,11 @@ applied, and used up after `times` hits (`times: null` = forever). Kinds:
   a member joins (person `value`, default the first hidden one) or leaves (person `value`,
   default the first listed), as happens while a large team's pages are read;
 - `events_arrive` (Cursor usage events): before page `min_page` is served, `value` (default
-  1) new events of the requested day arrive, shifting every later offset.
+  1) new events of the requested day arrive, shifting every later offset;
+- `blank_ids`: ids that are absent sent as if present, the way live accounts were captured
+  sending them: a human's Cursor event gains `"serviceAccountId": "null"`,
+  `"serviceAccountName": ""` and `"cloudAgentId": "null"`; a null `service_account_id`,
+  `account_id` or `api_key_id` of a usage result becomes `"null"`, `""` or `" "`.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ FaultKind = Literal[
     "member_joins",
     "member_leaves",
     "events_arrive",
+    "blank_ids",
 ]
 # Changes to the truth itself, taken by a router before it serves a page.
 TRUTH_CHANGE_KINDS: frozenset[str] = frozenset({"member_joins", "member_leaves", "events_arrive"})

@@ -215,7 +215,9 @@ async def respond(
         await asyncio.sleep(latency / 1000)
     fault = sim.faults.take(endpoint, page, has_cursor)
     if fault is not None:
-        if fault.kind in ("drop_field", "add_field", "null_field", "set_field", "empty_day"):
+        if fault.kind in (
+            "drop_field", "add_field", "null_field", "set_field", "empty_day", "blank_ids",
+        ):  # fmt: skip
             body = copy.deepcopy(body)  # pages share a cached day's records
         faulty = _faulty_response(fault, upstream, body)
         if faulty is not None:
@@ -329,6 +331,9 @@ def _reshape(fault: FaultSpec, body: dict[str, Any]) -> None:
     if fault.kind == "empty_day" and fault.field:
         _empty_day(body, fault.field)
         return
+    if fault.kind == "blank_ids":
+        _blank_ids(body)
+        return
     items = _items(body)
     if fault.kind == "null_field" and fault.field and items and isinstance(items[0], dict):
         items[0][fault.field] = None
@@ -356,6 +361,28 @@ def _faulty_response(fault: FaultSpec, upstream: str, body: dict[str, Any]) -> R
         return _broken_body(fault.kind, body)
     _reshape(fault, body)
     return None
+
+
+_BLANKS = ("null", "", " ")
+
+
+def _blank_ids(item: Any, turn: list[int] | None = None) -> None:
+    """Absent ids sent as the strings live accounts send (see `blank_ids`)."""
+    turn = turn if turn is not None else [0]
+    if isinstance(item, list):
+        for value in item:
+            _blank_ids(value, turn)
+        return
+    if not isinstance(item, dict):
+        return
+    if "userEmail" in item and "serviceAccountId" not in item:  # a human's Cursor event
+        item.update(serviceAccountId="null", serviceAccountName="", cloudAgentId="null")
+    for name in ("service_account_id", "account_id", "api_key_id"):
+        if name in item and item[name] is None:
+            item[name] = _BLANKS[turn[0] % len(_BLANKS)]
+            turn[0] += 1
+    for value in item.values():
+        _blank_ids(value, turn)
 
 
 def _drop(item: Any, name: str) -> None:

@@ -34,6 +34,10 @@ from tests.integration.jobs import (
 )
 
 pytestmark = pytest.mark.reliability
+SPEND_FIELDS = (
+    "charged_cost_usd", "model_cost_usd", "token_fee_usd", "billable_requests", "usage_events",
+    "chargeable_events", "headless_events", "input_tokens", "output_tokens",
+)  # fmt: skip
 BILLING = ["claude_usage", "claude_cost"]
 
 
@@ -171,6 +175,37 @@ async def test_a_row_with_a_null_email_is_skipped_and_counted(
     async with db.acquire() as connection:
         stored = await runs_repo.get_run(connection, run_id)
     assert stored is not None and stored.progress[0].skipped_by_reason == {"missing email": 1}
+
+
+async def test_ids_sent_as_null_strings_are_absent(db: asyncpg.Pool, simulator: Simulator) -> None:
+    """Live accounts send `"serviceAccountId": "null"` on a person's Cursor event (a captured
+    fixture, docs/upstream-fixtures.md); an absent id may also come as "" or " ". A person's
+    spend stays on the person's row, a key-less usage result is nobody's service account, and
+    every table equals the truth."""
+    simulator.fault("filtered-usage-events", kind="blank_ids", times=None)
+    simulator.fault("usage_report/messages", kind="blank_ids", times=None)
+    _, outcome = await run_job(db, simulator)
+    assert outcome.status == "succeeded", outcome.reason
+    assert simulator.app.state.faults.hits["filtered-usage-events"] > 0
+    spend = {
+        key: {column: values[column] for column in SPEND_FIELDS}
+        for key, values in simulator.truth.expected_cursor_spend(START, END).items()
+    }
+    async with db.acquire() as connection:
+        rows = await connection.fetch(
+            f"SELECT usage_date, email, {', '.join(SPEND_FIELDS)} FROM fact_cursor_daily_usage"
+            " WHERE usage_events IS NOT NULL"
+        )
+        blank = await connection.fetchval(
+            "SELECT count(*) FROM fact_claude_daily_usage WHERE service_account_id IN"
+            " ('null', '', ' ') OR account_id IN ('null', '', ' ')"
+            " OR api_key_id IN ('null', '', ' ')"
+        )
+    table = {(r["usage_date"], r["email"]): {c: r[c] for c in SPEND_FIELDS} for r in rows}
+    assert not any(email.endswith(":null") for _, email in table)
+    assert table == spend
+    assert blank == 0
+    await _claude_equals_truth(db, simulator)
 
 
 # --- 5. inexact cost coordinates -------------------------------------------------------------

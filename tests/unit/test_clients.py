@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -528,3 +529,30 @@ async def test_a_large_page_waits_on_disk_and_its_file_is_closed_once_taken(
     # Closed once the last part is read (the last part is known as such by then).
     assert parts == [(120, False), (120, False), (60, True)]
     assert all(file.closed for file in files)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@respx.mock
+async def test_a_captured_event_with_a_string_null_service_account_is_the_persons(
+    client: httpx.AsyncClient,
+) -> None:
+    """tests/fixtures/README.md: a live account's event says `"serviceAccountId": "null"`; it
+    is the person's, charged as sent."""
+    from app.processing.cursor_spend import identity_of
+
+    page = json.loads((FIXTURES / "cursor" / "usage_events_string_null_ids.json").read_text())
+    respx.post(f"{BASE}/teams/filtered-usage-events").mock(
+        return_value=httpx.Response(200, json=page)
+    )
+    day = date(2026, 6, 18)  # 1781804248151 ms
+    events = [
+        event
+        async for chunk in CursorClient(http(client, "cursor")).usage_events(day, RequestStats())
+        for event in chunk.items
+    ]
+    [event] = events
+    assert event.serviceAccountId is None and event.serviceAccountName is None
+    assert identity_of(event) == "person@example.com"
+    assert event.chargedCents == Decimal("14.68865")
