@@ -112,6 +112,7 @@ class DailyJob:
         self.tracker.mark_started(tracker)
         tracker.stats.start_budget(run.settings.upstream_source_time_budget_seconds)
         status, error = await self._ingest(source, run)
+        tracker.warn_kept()
         if error is not None:
             error = redaction.safe_text(error, ERROR_LIMIT)  # redacted before it is cut
         await coverage.record(self.scope.pool, source, run, status, error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 
@@ -52,6 +52,26 @@ class SourceTracker:
             source=source, target_table=target_table, days_total=days_total
         )
         self.stats = RequestStats()
+        self.kept_days: set[date] = set()
+
+    def kept(self, day: date) -> None:
+        """A day the shrink guard kept: it came back empty beside days with rows, and holds
+        rows of its own. Said once per run (`warn_kept`), not once per day."""
+        self.kept_days.add(day)
+
+    def warn_kept(self) -> None:
+        if not self.kept_days:
+            return
+        days = sorted(self.kept_days)
+        shown = ", ".join(map(str, days[:31])) + (
+            f" and {len(days) - 31} more" if len(days) > 31 else ""
+        )
+        self.warn(
+            f"{len(days)} day(s) came back empty while other days of the same answer had rows,"
+            f" and were kept as they were (ALLOW_EMPTY_DAY_REPLACEMENT=true applies such days):"
+            f" {shown}"
+        )
+        self.kept_days.clear()
 
     def page(self, rows: int, *, continued: bool = False) -> None:
         """Rows of a page; a part continuing the page before is not another page."""

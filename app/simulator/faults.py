@@ -27,7 +27,9 @@ applied, and used up after `times` hits (`times: null` = forever). Kinds:
 - `blank_ids`: ids that are absent sent as if present, the way live accounts were captured
   sending them: a human's Cursor event gains `"serviceAccountId": "null"`,
   `"serviceAccountName": ""` and `"cloudAgentId": "null"`; a null `service_account_id`,
-  `account_id` or `api_key_id` of a usage result becomes `"null"`, `""` or `" "`.
+  `account_id` or `api_key_id` of a usage result becomes `"null"`, `""` or `" "`;
+- `quiet_days`: an organisation active only on the days listed in `value` (YYYY-MM-DD): every
+  other day answers nothing (report buckets without results, no rows, no events).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ FaultKind = Literal[
     "member_leaves",
     "events_arrive",
     "blank_ids",
+    "quiet_days",
 ]
 # Changes to the truth itself, taken by a router before it serves a page.
 TRUTH_CHANGE_KINDS: frozenset[str] = frozenset({"member_joins", "member_leaves", "events_arrive"})

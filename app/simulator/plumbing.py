@@ -217,6 +217,7 @@ async def respond(
     if fault is not None:
         if fault.kind in (
             "drop_field", "add_field", "null_field", "set_field", "empty_day", "blank_ids",
+            "quiet_days",
         ):  # fmt: skip
             body = copy.deepcopy(body)  # pages share a cached day's records
         faulty = _faulty_response(fault, upstream, body)
@@ -311,6 +312,37 @@ def _of_day(item: Any, day: str) -> bool:
     )
 
 
+def _day_of(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    if "timestamp" in item:  # Cursor usage events: epoch ms
+        return datetime.fromtimestamp(int(item["timestamp"]) / 1000, tz=UTC).date().isoformat()
+    for key in ("day", "starting_at", "created_at", "date"):
+        if isinstance(item.get(key), str):
+            return str(item[key])[:10]
+    return None
+
+
+def _quiet(body: dict[str, Any], active: set[str]) -> None:
+    """Every day but the active ones answers nothing."""
+    for key in ITEM_KEYS:
+        items = body.get(key)
+        if not isinstance(items, list):
+            continue
+        kept = []
+        for item in items:
+            day = _day_of(item)
+            if day is None or day in active:
+                kept.append(item)
+            elif "results" in item:
+                kept.append({**item, "results": []})
+        if key == "usageEvents" and len(kept) < len(items):  # one day per chain: all of it
+            body.update(totalUsageEventsCount=0, pagination={**body["pagination"],
+                        "hasNextPage": False, "numPages": 1})  # fmt: skip
+            kept = []
+        body[key] = kept
+
+
 def _empty_day(body: dict[str, Any], day: str) -> None:
     """The day's report bucket answers no results; its rows and events are left out."""
     for key in ITEM_KEYS:
@@ -333,6 +365,9 @@ def _reshape(fault: FaultSpec, body: dict[str, Any]) -> None:
         return
     if fault.kind == "blank_ids":
         _blank_ids(body)
+        return
+    if fault.kind == "quiet_days":
+        _quiet(body, set(fault.value or ()))
         return
     items = _items(body)
     if fault.kind == "null_field" and fault.field and items and isinstance(items[0], dict):

@@ -54,7 +54,7 @@ class BillingJoin:
         self._usage: SourceRun | None = None
         self._cost: SourceRun | None = None
         self._pending_usage: dict[date, Day[list[ClaudeFact]]] = {}
-        self._pending_cost: dict[date, list[CostLine]] = {}
+        self._pending_cost: dict[date, Day[list[CostLine]]] = {}
         self._usage_error: BaseException | None = None
         self.cost_finished = asyncio.Event()
         self.usage_finished = asyncio.Event()
@@ -106,16 +106,10 @@ class BillingJoin:
             raise UpstreamError(
                 f"cost not written: {USAGE_FAILED}", upstream="anthropic", endpoint="cost_report"
             )
-        if day.suspect:  # an empty report for a day while others have lines: not trusted
-            if self._cost is not None:
-                self._cost.warn(f"{day.day}: empty cost report kept out; stored lines used")
-            lines = None
-        else:
-            lines = day.value
         if day.day in self._pending_usage:
-            await self._write(self._pending_usage.pop(day.day), lines)
-        elif lines is not None:
-            self._pending_cost[day.day] = lines
+            await self._write(self._pending_usage.pop(day.day), day)
+        else:
+            self._pending_cost[day.day] = day
 
     def finish_cost(self) -> None:
         """The cost stream ended, whole or not: usage days not delivered use stored lines."""
@@ -134,22 +128,31 @@ class BillingJoin:
                 endpoint="cost_report",
             )
 
-    async def _write(self, day: Day[list[ClaudeFact]], fresh: list[CostLine] | None) -> None:
-        """One billing day in one transaction; `fresh` None: the lines stored for the day."""
+    async def _write(self, day: Day[list[ClaudeFact]], cost: Day[list[CostLine]] | None) -> None:
+        """One billing day in one transaction; `cost` None: the lines stored for the day.
+
+        The shrink guard keeps only what the day holds: an empty (suspect) usage day that holds
+        rows, or an empty (suspect) cost report of a day that holds lines, is kept as it was.
+        The same empty answer for a day that holds nothing is a quiet day, written as such."""
         run = self._usage
         assert run is not None  # only usage offers rows, and it attaches first
         context = await claude_context(run)
         usage = fold_duplicates(day.value)
+        guard = not run.settings.allow_empty_day_replacement
+        fresh = None if cost is None else cost.value
         async with run.pool.acquire() as connection, connection.transaction():
             await lock_day(connection, f"billing:{day.day.isoformat()}")
-            guarded = day.suspect and not run.settings.allow_empty_day_replacement
-            if guarded and await day_has_rows(connection, "usage_report", day.day):
-                run.warn(f"{day.day}: came back empty while other days had rows; kept")
+            if guard and day.suspect and await day_has_rows(connection, "usage_report", day.day):
+                run.tracker.kept(day.day)
                 return
-            if fresh is None:
-                fresh_or_stored = await cost_lines.stored_lines(connection, day.day)
-            else:
-                fresh_or_stored = fresh
+            stored = None
+            if fresh is None or (guard and cost is not None and cost.suspect):
+                stored = await cost_lines.stored_lines(connection, day.day)
+            if fresh is not None and stored:  # an empty report where lines are held: kept
+                assert self._cost is not None
+                self._cost.tracker.kept(day.day)
+                fresh = None
+            fresh_or_stored = (stored or []) if fresh is None else fresh
             residuals = transform.apply_cost(
                 day.day, usage, fresh_or_stored, context.categories, context.directory
             )

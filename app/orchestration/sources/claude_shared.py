@@ -158,5 +158,3 @@ async def write_one_claude_source(
     keep = suspect and not run.settings.allow_empty_day_replacement
     counts = await write_claude_day(run, day, [ClaudeDayWrite(source, facts, keep)])
     run.written(counts[source], day)
-    if counts[source].kept:
-        run.warn(f"{day}: came back empty while other days had rows; kept")

@@ -116,7 +116,9 @@ class SourceRun:
         """A day written (or found unchanged): counted, and remembered for the ledger unless
         the shrink guard kept it."""
         self.tracker.written(counts)
-        if not counts.kept:
+        if counts.kept:
+            self.tracker.kept(day)
+        else:
             self.writes[day] = self.writes.get(day, 0) + 1
             done = self.fetched.setdefault(day, WriteCounts())
             done += counts

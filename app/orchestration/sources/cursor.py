@@ -87,5 +87,3 @@ async def _write_chunk(run: SourceRun, window: CursorWindow, days: list[date]) -
         async with run.pool.acquire() as connection:
             counts = await window.write_day(connection, day, run.scope.run_id, guard)
         run.written(counts, day)
-        if counts.kept:
-            run.warn(f"{day}: came back empty while other days of the chunk had rows; kept")

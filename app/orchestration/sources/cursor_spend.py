@@ -86,8 +86,6 @@ async def _write(run: SourceRun, day: date, tally: DayTally, *, suspect: bool) -
     async with run.pool.acquire() as connection:
         counts = await replace_cursor_spend_day(connection, day, facts, run.scope.run_id, keep)
     run.written(counts, day)
-    if counts.kept:
-        run.warn(f"{day}: no usage events while other days had some; kept")
 
 
 async def _reconcile(run: SourceRun, client: CursorClient, until: int) -> None:
