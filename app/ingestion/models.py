@@ -206,11 +206,16 @@ class CursorTokenUsage(Row, frozen=True, kw_only=True):
     outputTokens: Count = 0
     cacheWriteTokens: Count = 0
     cacheReadTokens: Count = 0
-    totalCents: Decimal = Decimal(0)  # model cost in cents (fractional), a JSON number
+    # The model cost in cents *before* the discount (fractional, a JSON number). Absent in some
+    # captured shapes: then derived from `chargedCents` (app.processing.cursor_spend), never 0.
+    totalCents: Decimal | None = None
+    discountPercentOff: Decimal | None = None  # e.g. 10 or 12.5; the fee is not discounted
 
     def __post_init__(self) -> None:
         zero_nulls(self, _TOKEN_COUNTS)
-        finite_money(self, ("totalCents",))
+        finite_money(self, ("totalCents", "discountPercentOff"))
+        if self.discountPercentOff is not None and not 0 <= self.discountPercentOff <= 100:
+            raise ValueError(f"`discountPercentOff` is not a percentage: {self.discountPercentOff}")
 
 
 class CursorUsageEvent(Row, frozen=True, kw_only=True):
@@ -228,10 +233,16 @@ class CursorUsageEvent(Row, frozen=True, kw_only=True):
     isChargeable: bool = False
     isHeadless: bool = False
     tokenUsage: CursorTokenUsage | None = None
-    chargedCents: Decimal = Decimal(0)  # model cost + Cursor Token Rate (what spend adds up)
+    # Model cost after discount + Cursor Token Rate (what spend adds up), stored as sent. An
+    # older documented shape lacks it: derived from `tokenUsage` then, and the page fails when
+    # there is nothing to derive it from — never a charge of 0.
+    chargedCents: Decimal | None = None
     cursorTokenFee: Decimal | None = None
 
     def __post_init__(self) -> None:
+        usage = self.tokenUsage
+        if self.chargedCents is None and (usage is None or usage.totalCents is None):
+            raise ValueError("`chargedCents` is missing and no `tokenUsage.totalCents` gives it")
         share_ids(self, ("userEmail", "serviceAccountId", "serviceAccountName"))
         share_text(self, ("model", "kind"))
         finite_money(self, ("requestsCosts", "chargedCents", "cursorTokenFee"))
@@ -264,17 +275,23 @@ class CursorMemberSpend(Row, frozen=True, kw_only=True):
     name: str | None = None
     spendCents: Decimal | None = None  # on-demand only (older shape: the total)
     overallSpendCents: Decimal | None = None  # on-demand + included (newer shape)
+    includedSpendCents: Decimal | None = None  # undocumented; captured beside spendCents
 
     def __post_init__(self) -> None:
         share_ids(self, ("email",))
-        finite_money(self, ("spendCents", "overallSpendCents"))
+        finite_money(self, ("spendCents", "overallSpendCents", "includedSpendCents"))
+        if self.spendCents is None and self.overallSpendCents is None:
+            raise ValueError("neither `spendCents` nor `overallSpendCents` is sent")
 
     @property
     def total_cents(self) -> Decimal:
-        """Both documented shapes: `overallSpendCents` when sent, else `spendCents`."""
+        """On-demand + included, from whichever documented shape was sent: `overallSpendCents`;
+        else `spendCents` + `includedSpendCents`; else `spendCents` (the oldest shape, where it
+        was the total)."""
         if self.overallSpendCents is not None:
             return self.overallSpendCents
-        return self.spendCents or Decimal(0)
+        assert self.spendCents is not None
+        return self.spendCents + (self.includedSpendCents or Decimal(0))
 
 
 class CursorSpendPage(Upstream, frozen=True, kw_only=True):

@@ -22,13 +22,68 @@ from app.processing.facts import CursorSpendFact
 SERVICE_ACCOUNT_PREFIX = "service-account:"
 
 
+@dataclass(frozen=True, slots=True)
+class EventMoney:
+    """One event's cents, each as documented (`shared/reference/upstream-apis.md` §12.2):
+    charged = model cost × (1 − discount %) + Token Rate; the fee is never discounted."""
+
+    charged: Decimal  # as sent; derived by the formula only when absent
+    model: Decimal  # after the discount
+    discount: Decimal
+    fee: Decimal
+    on_demand: bool  # billed beyond the plan (else included in it)
+    derived: bool  # `chargedCents` or `tokenUsage.totalCents` was absent and derived
+
+
+def plan_part(kind: str | None, chargeable: bool) -> bool:
+    """Whether an event is billed beyond the plan: its `kind` says so ("Usage-based") or says
+    it is included ("Included in Business"); `isChargeable` decides only where `kind` says
+    neither (captured included events carry `isChargeable: true`)."""
+    words = (kind or "").lower()
+    if "usage" in words and "based" in words:
+        return True
+    if "included" in words:
+        return False
+    return chargeable
+
+
+def event_money(event: CursorUsageEvent) -> EventMoney:
+    fee = event.cursorTokenFee or Decimal(0)
+    usage = event.tokenUsage
+    share = (usage.discountPercentOff or Decimal(0)) / 100 if usage is not None else Decimal(0)
+    listed = usage.totalCents if usage is not None else None
+    charged, derived = event.chargedCents, False
+    if listed is not None:
+        model = listed * (1 - share)
+        if charged is None:  # the model guarantees one of the two
+            charged, derived = model + fee, True
+    elif usage is not None and charged is not None:  # token-based, its model cost not sent
+        model, derived = charged - fee, True
+        listed = model / (1 - share) if share < 1 else model
+    else:  # request-based: charged per request, no model cost of its own
+        model = listed = Decimal(0)
+    assert charged is not None
+    return EventMoney(
+        charged=charged,
+        model=model,
+        discount=(listed or Decimal(0)) - model,
+        fee=fee,
+        on_demand=plan_part(event.kind, event.isChargeable),
+        derived=derived,
+    )
+
+
 @dataclass(slots=True)
 class SpendTally:
     """One identity's events of one day, added up."""
 
     charged_cents: Decimal = Decimal(0)
+    on_demand_cents: Decimal = Decimal(0)
+    included_cents: Decimal = Decimal(0)
     model_cents: Decimal = Decimal(0)
+    discount_cents: Decimal = Decimal(0)
     token_fee_cents: Decimal = Decimal(0)
+    derived: int = 0
     request_units: Decimal = Decimal(0)
     events: int = 0
     chargeable: int = 0
@@ -65,14 +120,21 @@ def tally_events(events: Iterable[CursorUsageEvent], day: DayTally) -> int:
                 service_account_id=event.serviceAccountId,
                 service_account_name=event.serviceAccountName,
             )
-        tally.charged_cents += event.chargedCents
-        tally.token_fee_cents += event.cursorTokenFee or 0
+        money = event_money(event)
+        tally.charged_cents += money.charged
+        if money.on_demand:
+            tally.on_demand_cents += money.charged
+        else:
+            tally.included_cents += money.charged
+        tally.model_cents += money.model
+        tally.discount_cents += money.discount
+        tally.token_fee_cents += money.fee
+        tally.derived += money.derived
         tally.request_units += event.requestsCosts
         tally.events += 1
         tally.chargeable += event.isChargeable
         tally.headless += event.isHeadless
         if (usage := event.tokenUsage) is not None:
-            tally.model_cents += usage.totalCents
             tally.input_tokens += usage.inputTokens
             tally.output_tokens += usage.outputTokens
             tally.cache_write_tokens += usage.cacheWriteTokens
@@ -97,8 +159,12 @@ def spend_facts(
                 usage_date=day,
                 email=identity,
                 charged_cost_usd=cents_to_usd(tally.charged_cents),
+                on_demand_cost_usd=cents_to_usd(tally.on_demand_cents),
+                included_cost_usd=cents_to_usd(tally.included_cents),
                 model_cost_usd=cents_to_usd(tally.model_cents),
+                discount_usd=cents_to_usd(tally.discount_cents),
                 token_fee_usd=cents_to_usd(tally.token_fee_cents),
+                derived_cost_events=tally.derived,
                 billable_requests=tally.request_units,
                 usage_events=tally.events,
                 chargeable_events=tally.chargeable,

@@ -62,9 +62,13 @@ class CursorSpendFact:
 
     usage_date: date
     email: str  # a person's, or `service-account:<id>` for a service account's row
-    charged_cost_usd: Decimal
-    model_cost_usd: Decimal
+    charged_cost_usd: Decimal  # Σ chargedCents: what /teams/spend and the dashboard add up
+    on_demand_cost_usd: Decimal  # of which billed beyond the plan
+    included_cost_usd: Decimal  # of which included in the plan
+    model_cost_usd: Decimal  # after the discount: model + token fee = charged (token-based)
+    discount_usd: Decimal
     token_fee_usd: Decimal
+    derived_cost_events: int  # events whose charged or model cost was derived, not sent
     billable_requests: Decimal
     usage_events: int
     chargeable_events: int

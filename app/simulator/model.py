@@ -393,7 +393,6 @@ class GroundTruth:
         rendered: dict[str, object] = {
             "timestamp": str(event.timestamp),
             "model": event.model,
-            "kind": "Usage-based" if event.chargeable else "Included in Business",
             "maxMode": event.max_mode,
             "requestsCosts": event.request_units,
             "isTokenBasedCall": event.tokens is not None,
@@ -401,6 +400,8 @@ class GroundTruth:
             "isHeadless": event.headless,
             "chargedCents": event.charged_cents,
         }
+        if event.kind is not None:
+            rendered["kind"] = event.kind
         if event.person < 0:
             rendered["serviceAccountId"], rendered["serviceAccountName"] = CURSOR_SERVICE_ACCOUNT
         else:
@@ -408,10 +409,13 @@ class GroundTruth:
             rendered["conversationId"] = f"conv-{event.timestamp}-{event.person}"
         if event.tokens is not None:
             inputs, outputs, writes, reads = event.tokens
-            rendered["tokenUsage"] = {
+            usage: dict[str, object] = {
                 "inputTokens": inputs, "outputTokens": outputs, "cacheWriteTokens": writes,
                 "cacheReadTokens": reads, "totalCents": event.model_cents,
             }  # fmt: skip
+            if event.discount is not None:
+                usage["discountPercentOff"] = event.discount
+            rendered["tokenUsage"] = usage
         if event.token_fee_cents is not None:
             rendered["cursorTokenFee"] = event.token_fee_cents
         return rendered
@@ -432,7 +436,7 @@ class GroundTruth:
                 for event in self.cursor_events(day):
                     if event.person in spend and event.timestamp <= until:
                         on_demand, overall = spend[event.person]
-                        extra = event.charged_cents if event.chargeable else Decimal(0)
+                        extra = event.charged_cents if event.on_demand else Decimal(0)
                         spend[event.person] = (on_demand + extra, overall + event.charged_cents)
             return spend
 
@@ -453,14 +457,20 @@ class GroundTruth:
                     identity = self.people[event.person].email
                 row = expected.setdefault(
                     (day, identity),
-                    {"charged_cost_usd": Decimal(0), "model_cost_usd": Decimal(0),
+                    {"charged_cost_usd": Decimal(0), "on_demand_cost_usd": Decimal(0),
+                     "included_cost_usd": Decimal(0), "model_cost_usd": Decimal(0),
+                     "discount_usd": Decimal(0), "derived_cost_events": 0,
                      "token_fee_usd": Decimal(0), "billable_requests": Decimal(0),
                      "usage_events": 0, "chargeable_events": 0, "headless_events": 0,
                      "input_tokens": 0, "output_tokens": 0, "cache_write_tokens": 0,
                      "cache_read_tokens": 0},
                 )  # fmt: skip
                 row["charged_cost_usd"] += event.charged_cents / 100
-                row["model_cost_usd"] += event.model_cents / 100
+                part = "on_demand_cost_usd" if event.on_demand else "included_cost_usd"
+                row[part] += event.charged_cents / 100
+                discount = event.model_cents * (event.discount or Decimal(0)) / 100
+                row["model_cost_usd"] += (event.model_cents - discount) / 100
+                row["discount_usd"] += discount / 100
                 row["token_fee_usd"] += (event.token_fee_cents or Decimal(0)) / 100
                 row["billable_requests"] += event.request_units
                 row["usage_events"] += 1
@@ -1086,7 +1096,10 @@ class CursorEvent(NamedTuple):
     timestamp: int  # epoch ms
     person: int  # index; negative: the service account
     model: str
-    chargeable: bool
+    on_demand: bool  # billed beyond the plan (else included in it)
+    chargeable: bool  # the `isChargeable` flag as sent (true on some included events too)
+    kind: str | None  # None: an older event without `kind`
+    discount: Decimal | None  # discountPercentOff
     headless: bool
     max_mode: bool
     request_units: Decimal
@@ -1103,6 +1116,7 @@ def _cursor_event(
     tokens = None
     model_cents = Decimal(0)
     fee = None
+    discount = None
     if token_based:
         tokens = (
             rng.randint(100, 20_000), rng.randint(50, 8_000),
@@ -1111,14 +1125,24 @@ def _cursor_event(
         model_cents = Decimal(rng.randint(100, 5_000_000)) / 100_000  # fractional cents
         if rng.random() < 0.5:  # a third-party model: Cursor's Token Rate on top
             fee = Decimal(rng.randint(1, 300)) / 100
-        charged = model_cents + (fee or 0)
+        discount = rng.choice((None, None, None, Decimal(10), Decimal("12.5")))
+        # The documented formula: the discount applies to the model cost, not to the fee.
+        charged = model_cents * (1 - (discount or Decimal(0)) / 100) + (fee or 0)
     else:
         charged = Decimal(rng.choice((0, 4, 8)))
+    on_demand = rng.random() < 0.4
+    kind: str | None = "Usage-based" if on_demand else "Included in Business"
+    chargeable = on_demand or rng.random() < 0.25  # captured: included events flagged true
+    if rng.random() < 0.1:  # an older event without `kind`: the flag is all there is
+        kind, chargeable = None, on_demand
     return CursorEvent(
         timestamp=midnight + rng.randint(0, 86_399_999),
         person=person,
         model=rng.choice(CURSOR_EVENT_MODELS),
-        chargeable=rng.random() < 0.4,
+        on_demand=on_demand,
+        chargeable=chargeable,
+        kind=kind,
+        discount=discount if token_based else None,
         headless=headless or rng.random() < 0.1,
         max_mode=rng.random() < 0.3,
         request_units=rng.choice(REQUEST_UNITS),

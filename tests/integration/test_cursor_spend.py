@@ -15,7 +15,8 @@ from tests.integration.jobs import END, START, run_job, snapshot
 
 SPEND = ["cursor_spend"]
 SPEND_FIELDS = (
-    "charged_cost_usd", "model_cost_usd", "token_fee_usd", "billable_requests", "usage_events",
+    "charged_cost_usd", "on_demand_cost_usd", "included_cost_usd", "model_cost_usd",
+    "discount_usd", "derived_cost_events", "token_fee_usd", "billable_requests", "usage_events",
     "chargeable_events", "headless_events", "input_tokens", "output_tokens",
     "cache_write_tokens", "cache_read_tokens",
 )  # fmt: skip
@@ -222,7 +223,9 @@ async def test_the_cross_tool_view_puts_cursor_and_claude_side_by_side_once(
     assert set(cursor) == set(spend) | set(daily)
     for key, row in cursor.items():
         values = spend.get(key)
-        assert row["billed_cost_usd"] == (values["charged_cost_usd"] if values else 0)
+        # Billed: what reaches the invoice beyond the plan; the included part beside it.
+        assert row["billed_cost_usd"] == (values["on_demand_cost_usd"] if values else 0)
+        assert row["included_cost_usd"] == (values["included_cost_usd"] if values else 0)
         tokens = sum(  # type: ignore[misc]
             values[c] for c in ("input_tokens", "output_tokens", "cache_write_tokens",
                                 "cache_read_tokens")

@@ -23,12 +23,13 @@ def readme_queries() -> list[str]:
 
 
 def _truth(simulator: Simulator) -> tuple[dict[str, Decimal], Decimal]:
-    """Per person: Cursor charged cost (people only), and the Claude billed total."""
+    """Per person: Cursor cost billed beyond the plan (people only), and the Claude billed
+    total."""
     truth = simulator.truth
     cursor: dict[str, Decimal] = defaultdict(Decimal)
     for (_, identity), values in truth.expected_cursor_spend(START, END).items():
         if not identity.startswith("service-account:"):
-            cursor[identity] += values["charged_cost_usd"]  # type: ignore[operator]
+            cursor[identity] += values["on_demand_cost_usd"]  # type: ignore[operator]
     claude_total = sum(
         (values["billed_cost_usd"] for values in expected_totals(simulator).values()),
         Decimal(0),
@@ -87,7 +88,7 @@ async def test_readme_queries_run_and_add_up(db: asyncpg.Pool, simulator: Simula
     by_tool = {r["tool"]: r for r in per_line}
     assert set(by_tool) == {"cursor", "claude"}
     assert by_tool["cursor"]["billed_usd"] == sum(
-        (values["charged_cost_usd"] for values in
+        (values["on_demand_cost_usd"] for values in
          simulator.truth.expected_cursor_spend(START, END).values()),
         Decimal(0),
     )  # fmt: skip

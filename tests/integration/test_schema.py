@@ -37,6 +37,7 @@ EXPECTED = {
         "client_version", "attribution_method", "attribution_confidence", "run_id",
         "first_seen_at", "updated_at", "in_daily_usage",
         "charged_cost_usd", "model_cost_usd", "token_fee_usd", "billable_requests",
+        "on_demand_cost_usd", "included_cost_usd", "discount_usd", "derived_cost_events",
         "usage_events", "chargeable_events", "headless_events", "input_tokens", "output_tokens",
         "cache_write_tokens", "cache_read_tokens", "service_account_id", "service_account_name",
     },
