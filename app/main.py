@@ -56,6 +56,7 @@ async def _start(runtime: Runtime, migrate: bool) -> DailySchedule | None:
             settings=settings,
             worker_id=worker_identity(),
         )
+    await metrics_api.refresh_quietly(pool, settings)  # right from the first scrape
     refresher = asyncio.create_task(metrics_api.refresh_forever(pool, settings), name="metrics")
     runtime.services = Services(pool, http, worker, refresher)
     worker.start()

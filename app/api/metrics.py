@@ -51,14 +51,19 @@ async def refresh_once(pool: asyncpg.Pool, settings: Settings) -> None:
     metrics.record_details(details)
 
 
+async def refresh_quietly(pool: asyncpg.Pool, settings: Settings) -> None:
+    """One refresh; a database away keeps the gauges' last values."""
+    try:
+        await asyncio.wait_for(refresh_once(pool, settings), COVERAGE_TIMEOUT_SECONDS)
+    except DATABASE_ERRORS as exc:  # TimeoutError included
+        log.warning("coverage metrics not refreshed", error=type(exc).__name__)
+
+
 async def refresh_forever(pool: asyncpg.Pool, settings: Settings) -> None:
-    """The gauges a scrape shows, refreshed on a timer; a database away keeps the last ones."""
+    """The gauges a scrape shows, refreshed on a timer (the lifespan did the first)."""
     while True:
-        try:
-            await asyncio.wait_for(refresh_once(pool, settings), COVERAGE_TIMEOUT_SECONDS)
-        except DATABASE_ERRORS as exc:  # TimeoutError included
-            log.warning("coverage metrics not refreshed", error=type(exc).__name__)
         await asyncio.sleep(settings.metrics_refresh_seconds)
+        await refresh_quietly(pool, settings)
 
 
 _started_ports: set[int] = set()

@@ -167,4 +167,4 @@ async def test_a_scrape_does_not_query_the_database(
             await asyncio.sleep(0.6)  # statistics reach the view within 500 ms
             await connection.execute("SELECT pg_stat_clear_snapshot()")
             after = await connection.fetchval(calls)
-        assert after - before <= 2  # this test's own statements, not twenty scrapes'
+        assert after - before < 10  # this test's own few, not two or more per scrape'
