@@ -57,6 +57,13 @@ UPSTREAM_DURATION = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 UPSTREAM_RETRIES = Counter("upstream_retries", "Upstream retries.", ["upstream", "reason"])
+UPSTREAM_DRIFT = Counter(
+    "upstream_drift",
+    "Answers that say an endpoint is going away: a Deprecation or Sunset header (`deprecated`),"
+    " or 404/410 from an endpoint that answered before (`gone`).",
+    ["upstream", "endpoint", "signal"],
+)
+DRIFT_SIGNALS = ("deprecated", "gone")
 LAST_SUCCESS = Gauge(
     "ingestion_last_success_timestamp_seconds",
     "When a source last finished a run successfully (Unix time).",
@@ -101,6 +108,9 @@ def _initialise() -> None:
                 UPSTREAM_REQUESTS.labels(upstream, endpoint, status_class)
         for reason in RETRY_REASONS:
             UPSTREAM_RETRIES.labels(upstream, reason)
+        for endpoint in endpoints:
+            for signal in DRIFT_SIGNALS:
+                UPSTREAM_DRIFT.labels(upstream, endpoint, signal)
     for state in POOL_STATES:
         DB_POOL.labels(state)
 

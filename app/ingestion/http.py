@@ -72,6 +72,8 @@ class RequestStats:
     rate_limit_wait_seconds: float = 0.0
     last_status: int | None = None
     deadline: float = field(default_factory=lambda: float("inf"))
+    # Per endpoint, what an answer said about its going away (Deprecation / Sunset headers).
+    drift: dict[str, str] = field(default_factory=dict)
 
     def start_budget(self, seconds: float) -> None:
         self.deadline = time.monotonic() + seconds
@@ -288,6 +290,7 @@ class UpstreamHttp:
             self.upstream, endpoint, metrics.status_class(status)
         ).inc()
         stats.last_status = status
+        self._notice_drift(headers, endpoint, stats)
         if 200 <= status < 300:
             return body
         self._raise_for(status, headers, cast(bytes, body), endpoint)
@@ -335,6 +338,21 @@ class UpstreamHttp:
                 return response.status_code, response.headers, b"".join(sink)
             sink.seek(0)
             return response.status_code, response.headers, sink
+
+    def _notice_drift(self, headers: httpx.Headers, endpoint: str, stats: RequestStats) -> None:
+        """A `Deprecation` or `Sunset` header (RFC 9745, RFC 8594): the endpoint is going away.
+        Counted on every answer; said once per endpoint and run (a source warning)."""
+        said = [
+            f"{name.title()}: {redaction.safe_text(value, 80)}"
+            for name in ("deprecation", "sunset")
+            if (value := headers.get(name))
+        ]
+        if not said:
+            return
+        metrics.UPSTREAM_DRIFT.labels(self.upstream, endpoint, "deprecated").inc()
+        stats.drift.setdefault(
+            endpoint, f"{self.upstream} {endpoint} answered with {', '.join(said)}"
+        )
 
     def _raise_for(self, status: int, headers: httpx.Headers, body: bytes, endpoint: str) -> None:
         message = upstream_message(body, httpx.codes.get_reason_phrase(status) or "error")

@@ -202,10 +202,10 @@ _TOKEN_COUNTS = ("inputTokens", "outputTokens", "cacheWriteTokens", "cacheReadTo
 
 
 class CursorTokenUsage(Row, frozen=True, kw_only=True):
-    inputTokens: Count = 0
-    outputTokens: Count = 0
-    cacheWriteTokens: Count = 0
-    cacheReadTokens: Count = 0
+    inputTokens: Count
+    outputTokens: Count
+    cacheWriteTokens: Count
+    cacheReadTokens: Count
     # The model cost in cents *before* the discount (fractional, a JSON number). Absent in some
     # captured shapes: then derived from `chargedCents` (app.processing.cursor_spend), never 0.
     totalCents: Decimal | None = None
@@ -228,7 +228,7 @@ class CursorUsageEvent(Row, frozen=True, kw_only=True):
     model: str | None = None
     kind: str | None = None
     maxMode: bool | None = None
-    requestsCosts: Decimal = Decimal(0)  # request units, may be fractional
+    requestsCosts: Decimal  # request units, may be fractional (documented on every event)
     isTokenBasedCall: bool | None = None
     isChargeable: bool = False
     isHeadless: bool = False
@@ -347,10 +347,10 @@ class ToolAction(Row, frozen=True, kw_only=True):
 
 
 class ModelTokens(Row, frozen=True, kw_only=True):
-    input: Count = 0
-    output: Count = 0
-    cache_read: Count = 0
-    cache_creation: Count = 0
+    input: Count
+    output: Count
+    cache_read: Count
+    cache_creation: Count
 
     def __post_init__(self) -> None:
         zero_nulls(self, ("input", "output", "cache_read", "cache_creation"))
@@ -364,6 +364,10 @@ class EstimatedCost(Row, frozen=True, kw_only=True):
         finite_money(self, ("amount",))
 
 
+# A tokens object sent as JSON null: none of each (a missing one fails the page).
+NO_MODEL_TOKENS = ModelTokens(input=0, output=0, cache_read=0, cache_creation=0)
+
+
 class ModelBreakdown(Row, frozen=True, kw_only=True):
     model: str
     tokens: NullIsEmpty[ModelTokens]
@@ -372,7 +376,7 @@ class ModelBreakdown(Row, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         share_text(self, ("model",))
         if self.tokens is None:
-            force_setattr(self, "tokens", ModelTokens())
+            force_setattr(self, "tokens", NO_MODEL_TOKENS)
 
 
 class ClaudeCodeRecord(Row, frozen=True, kw_only=True):
@@ -410,11 +414,14 @@ class ClaudeCodePage(Upstream, frozen=True, kw_only=True):
 
 
 class CacheCreation(Row, frozen=True, kw_only=True):
-    ephemeral_1h_input_tokens: Count = 0
-    ephemeral_5m_input_tokens: Count = 0
+    ephemeral_1h_input_tokens: Count
+    ephemeral_5m_input_tokens: Count
 
     def __post_init__(self) -> None:
         zero_nulls(self, ("ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens"))
+
+
+NO_CACHE_CREATION = CacheCreation(ephemeral_1h_input_tokens=0, ephemeral_5m_input_tokens=0)
 
 
 class ServerToolUse(Row, frozen=True, kw_only=True):
@@ -431,7 +438,7 @@ _USAGE_COUNTS = ("uncached_input_tokens", "cache_read_input_tokens", "output_tok
 
 class MessagesUsageResult(Row, frozen=True, kw_only=True):
     uncached_input_tokens: Count
-    cache_creation: NullIsEmpty[CacheCreation] = msgspec.field(default_factory=CacheCreation)
+    cache_creation: NullIsEmpty[CacheCreation]
     cache_read_input_tokens: Count
     output_tokens: Count
     server_tool_use: ServerToolUse | None = None
@@ -449,7 +456,7 @@ class MessagesUsageResult(Row, frozen=True, kw_only=True):
         share_text(self, _USAGE_TEXT)
         zero_nulls(self, _USAGE_COUNTS)
         if self.cache_creation is None:
-            force_setattr(self, "cache_creation", CacheCreation())
+            force_setattr(self, "cache_creation", NO_CACHE_CREATION)
 
 
 class MessagesUsageBucket(Upstream, frozen=True, kw_only=True):
@@ -597,10 +604,10 @@ class AnalyticsUsageRow(Row, frozen=True, kw_only=True):
     starting_at: datetime | None = None
     product: str | None = None
     model: str | None = None
-    uncached_input_tokens: Count = 0
-    cache_creation: NullIsEmpty[CacheCreation] = msgspec.field(default_factory=CacheCreation)
-    cache_read_input_tokens: Count = 0
-    output_tokens: Count = 0
+    uncached_input_tokens: Count
+    cache_creation: NullIsEmpty[CacheCreation]
+    cache_read_input_tokens: Count
+    output_tokens: Count
     server_tool_use: ServerToolUse | None = None
     requests: Count = 0
 
@@ -609,7 +616,7 @@ class AnalyticsUsageRow(Row, frozen=True, kw_only=True):
         zero_nulls(self, _ANALYTICS_COUNTS)
         _utc_fields(self, ("starting_at",))
         if self.cache_creation is None:
-            force_setattr(self, "cache_creation", CacheCreation())
+            force_setattr(self, "cache_creation", NO_CACHE_CREATION)
 
 
 class AnalyticsCostRow(Row, frozen=True, kw_only=True):

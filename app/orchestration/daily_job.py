@@ -30,6 +30,7 @@ from app.orchestration.sources.contract import RunScope, Source, SourceRun
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
 from app.orchestration.tracking import Cancellation, RunCancelled, RunTracker, SourceTracker
 from app.processing.errors import UnusableData
+from app.repositories import coverage as coverage_repo
 from app.repositories import runs as runs_repo
 from app.repositories.database import DATABASE_ERRORS
 from app.vocabulary import RunStatus, RunTrigger, SourceStatus
@@ -37,6 +38,7 @@ from app.vocabulary import RunStatus, RunTrigger, SourceStatus
 log = get_logger(__name__)
 
 ERROR_LIMIT = 2000
+GONE_STATUSES = frozenset({404, 410})
 OUTCOME_PERSIST_SECONDS = 300.0
 _TOTALS = (
     "pages",
@@ -112,7 +114,7 @@ class DailyJob:
         self.tracker.mark_started(tracker)
         tracker.stats.start_budget(run.settings.upstream_source_time_budget_seconds)
         status, error = await self._ingest(source, run)
-        tracker.warn_kept()
+        tracker.finish_warnings()
         if error is not None:
             error = redaction.safe_text(error, ERROR_LIMIT)  # redacted before it is cut
         await coverage.record(self.scope.pool, source, run, status, error)
@@ -156,6 +158,8 @@ class DailyJob:
             )
         except UpstreamError as exc:
             run.tracker.progress.upstream_status = exc.status
+            if exc.status in GONE_STATUSES:
+                return SourceStatus.FAILED, await self._gone(source, exc)
             return SourceStatus.FAILED, str(exc)
         except UnusableData as exc:
             return SourceStatus.FAILED, str(exc)
@@ -165,6 +169,23 @@ class DailyJob:
             log.exception("source crashed", source=source.name)
             return SourceStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
         return SourceStatus.SUCCEEDED, None
+
+    async def _gone(self, source: Source, exc: UpstreamError) -> str:
+        """404/410 from an endpoint the source has read before: the upstream may have withdrawn
+        it (GitHub shut an API down this way in 2026). Said loudly, counted, and the days stay
+        failed — never written as zeros."""
+        try:
+            async with self.scope.pool.acquire() as connection:
+                before = await coverage_repo.last_fetched(connection, source.name)
+        except DATABASE_ERRORS:
+            before = None
+        if before is None:
+            return str(exc)
+        metrics.UPSTREAM_DRIFT.labels(exc.upstream, exc.endpoint, "gone").inc()
+        return (
+            f"{exc}; it answered before (last on {before:%Y-%m-%d}): the endpoint may have been"
+            " withdrawn or moved — check the upstream's changelog; the days stay failed"
+        )
 
     async def _until_cancelled(self, work: Coroutine[object, object, None]) -> None:
         """Await `work`; if the run is cancelled first, cancel it and raise `RunCancelled`."""

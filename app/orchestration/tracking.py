@@ -59,6 +59,13 @@ class SourceTracker:
         rows of its own. Said once per run (`warn_kept`), not once per day."""
         self.kept_days.add(day)
 
+    def finish_warnings(self) -> None:
+        """What the source saw that it says once, at its end: kept days and upstream drift."""
+        self.warn_kept()
+        for notice in self.stats.drift.values():
+            self.warn(f"{notice}: the endpoint is being retired; see the upstream's changelog")
+        self.stats.drift.clear()
+
     def warn_kept(self) -> None:
         if not self.kept_days:
             return

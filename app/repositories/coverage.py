@@ -141,3 +141,11 @@ async def days_to_fetch(
         if day.state in NEEDS_FETCH:
             needed[day.source].append(day.day)
     return needed
+
+
+async def last_fetched(connection: asyncpg.Connection, source: str) -> datetime | None:
+    """When `source` last fetched any day, or None if it never did."""
+    when: datetime | None = await connection.fetchval(
+        "SELECT max(last_fetched_at) FROM coverage_days WHERE source = $1", source
+    )
+    return when

@@ -29,7 +29,9 @@ applied, and used up after `times` hits (`times: null` = forever). Kinds:
   `"serviceAccountName": ""` and `"cloudAgentId": "null"`; a null `service_account_id`,
   `account_id` or `api_key_id` of a usage result becomes `"null"`, `""` or `" "`;
 - `quiet_days`: an organisation active only on the days listed in `value` (YYYY-MM-DD): every
-  other day answers nothing (report buckets without results, no rows, no events).
+  other day answers nothing (report buckets without results, no rows, no events);
+- `deprecated`: the page as usual, with `Deprecation` and `Sunset` headers (RFC 9745, 8594),
+  as GitHub sent them before it shut an API down.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ FaultKind = Literal[
     "events_arrive",
     "blank_ids",
     "quiet_days",
+    "deprecated",
 ]
 # Changes to the truth itself, taken by a router before it serves a page.
 TRUTH_CHANGE_KINDS: frozenset[str] = frozenset({"member_joins", "member_leaves", "events_arrive"})

@@ -227,7 +227,11 @@ async def respond(
     if sim.options.record_to is not None:
         record(sim.options.record_to, request.method, request.url.path, request.url.query,
                await request.body(), payload)  # fmt: skip
-    return Response(payload, media_type="application/json")
+    headers = DEPRECATION_HEADERS if fault is not None and fault.kind == "deprecated" else None
+    return Response(payload, media_type="application/json", headers=headers)
+
+
+DEPRECATION_HEADERS = {"Deprecation": "@1767225600", "Sunset": "Thu, 31 Dec 2026 23:59:59 GMT"}
 
 
 def recording_key(method: str, path: str, query: str, body: bytes) -> str:

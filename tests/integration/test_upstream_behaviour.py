@@ -400,3 +400,63 @@ async def test_after_any_faults_and_one_clean_rerun_the_tables_equal_the_truth(
     await _claude_equals_truth(db, simulator)
     table, truth = await cursor_against_truth(db, simulator)
     assert table == truth
+
+
+# --- 10. upstream drift -----------------------------------------------------------------------
+
+
+async def test_an_endpoint_announcing_its_retirement_is_said_once_and_counted(
+    db: asyncpg.Pool, simulator: Simulator
+) -> None:
+    from app import metrics
+
+    counter = metrics.UPSTREAM_DRIFT.labels("anthropic", "cost_report", "deprecated")
+    before = counter._value.get()
+    simulator.fault("cost_report", kind="deprecated", times=None)
+    _, outcome = await run_job(db, simulator)
+    assert outcome.status == "succeeded", outcome.reason
+    said = [w for w in outcome.sources["claude_cost"].warnings if "Deprecation" in w]
+    assert said == [
+        "anthropic cost_report answered with Deprecation: @1767225600, Sunset: Thu, 31 Dec 2026"
+        " 23:59:59 GMT: the endpoint is being retired; see the upstream's changelog"
+    ]
+    assert counter._value.get() - before == simulator.app.state.faults.hits["cost_report"] > 1
+    await _claude_equals_truth(db, simulator)
+
+
+async def test_an_endpoint_that_answered_before_and_now_is_gone_fails_its_days(
+    db: asyncpg.Pool, simulator: Simulator
+) -> None:
+    """Eight dashboards went silently empty when an API they read was shut down: here the
+    source fails loudly, a day it never had is `failed` in the ledger (never zeros), the days it
+    had keep their rows and carry the error."""
+    from app import metrics
+    from app.repositories import coverage as coverage_repo
+
+    await run_job(db, simulator, sources=["claude_code"])
+    async with db.acquire() as connection:
+        held = await connection.fetchval(
+            "SELECT count(*) FROM fact_claude_daily_usage WHERE source = 'claude_code_analytics'"
+        )
+    counter = metrics.UPSTREAM_DRIFT.labels("anthropic", "usage_report/claude_code", "gone")
+    before = counter._value.get()
+    simulator.fault("usage_report/claude_code", kind="status", status=404, times=None,
+                    message="Not found")  # fmt: skip
+    later = END + timedelta(days=1)
+    _, outcome = await run_job(db, simulator, START, later, sources=["claude_code"])
+    error = outcome.sources["claude_code"].last_error or ""
+    assert outcome.status == "failed"
+    assert "answered HTTP 404: Not found; it answered before (last on " in error, error
+    assert "the days stay failed" in error
+    assert counter._value.get() - before == 1
+    async with db.acquire() as connection:
+        days = {
+            d.day: d
+            for d in await coverage_repo.coverage(connection, ["claude_code"], START, later)
+        }
+        still = await connection.fetchval(
+            "SELECT count(*) FROM fact_claude_daily_usage WHERE source = 'claude_code_analytics'"
+        )
+    assert days[later].state == "failed" and "it answered before" in (days[later].last_error or "")
+    assert all(days[d].last_error == days[later].last_error for d in days)
+    assert still == held > 0

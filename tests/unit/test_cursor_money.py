@@ -73,14 +73,18 @@ def test_an_included_event_flagged_chargeable_is_included() -> None:
 def test_a_missing_charge_is_derived_and_counted_or_fails_the_page() -> None:
     derivable = (
         b'{"pagination": {"hasNextPage": false}, "usageEvents": [{"timestamp": "1", "userEmail":'
-        b' "a@x.dev", "kind": "Usage-based", "cursorTokenFee": 1.18, "tokenUsage": {"inputTokens":'
+        b' "a@x.dev", "kind": "Usage-based", "requestsCosts": 10, "cursorTokenFee": 1.18,'
+        b' "tokenUsage": {"inputTokens":'
         b' 1, "outputTokens": 1, "cacheWriteTokens": 0, "cacheReadTokens": 0, "totalCents": 40.167,'
         b' "discountPercentOff": 10}}]}'
     )
     facts = _facts(_page(derivable))
     assert facts["a@x.dev"]["charged_cost_usd"] == Decimal("0.373303")  # 36.1503 + 1.18 cents
     assert facts["a@x.dev"]["derived_cost_events"] == 1
-    neither = b'{"pagination": {"hasNextPage": false}, "usageEvents": [{"timestamp": "1"}]}'
+    neither = (
+        b'{"pagination": {"hasNextPage": false}, "usageEvents": [{"timestamp": "1",'
+        b' "requestsCosts": 1}]}'
+    )
     with pytest.raises(MalformedPageError, match="`chargedCents` is missing"):
         _page(neither)
 

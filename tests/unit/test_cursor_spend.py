@@ -66,7 +66,9 @@ def test_the_documented_page_folds_to_exact_money_per_person() -> None:
 
 
 def test_an_event_naming_nobody_is_counted_not_folded() -> None:
-    event = CursorUsageEvent(timestamp=1750979225854, chargedCents=Decimal(3))
+    event = CursorUsageEvent(
+        timestamp=1750979225854, chargedCents=Decimal(3), requestsCosts=Decimal(1)
+    )
     tally: DayTally = {}
     assert tally_events([event], tally) == 1 and tally == {}
 
@@ -111,6 +113,7 @@ def test_folding_page_by_page_conserves_every_cent(
             userEmail=email,
             serviceAccountId=None if email or not headless else "sa_1",
             chargedCents=amount,
+            requestsCosts=Decimal(1),
             isHeadless=headless,
         )
         for email, amount, headless in events

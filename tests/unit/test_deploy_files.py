@@ -154,6 +154,7 @@ def test_example_alert_rules_use_metrics_the_service_exports() -> None:
         "ingestion_runs_total",
         "upstream_retries_total",
         "ingestion_coverage_days",
+        "upstream_drift_total",
     ):
         assert name in expressions
     exported = {
@@ -161,10 +162,12 @@ def test_example_alert_rules_use_metrics_the_service_exports() -> None:
         metrics.RUNS._name + "_total",
         metrics.UPSTREAM_RETRIES._name + "_total",
         metrics.COVERAGE_DAYS._name,
+        metrics.UPSTREAM_DRIFT._name + "_total",
     }
     assert exported == {
         "ingestion_coverage_days",
         "ingestion_last_success_timestamp_seconds",
         "ingestion_runs_total",
         "upstream_retries_total",
+        "upstream_drift_total",
     }

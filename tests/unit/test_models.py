@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -58,7 +59,8 @@ def test_money_in_a_json_number_is_read_exactly_from_its_text() -> None:
     body = (
         b'{"has_more": false, "data": [{"date": "2026-08-03T00:00:00Z", "customer_type": "api",'
         b' "actor": {"type": "user_actor", "email_address": "a@x.dev"}, "core_metrics": {},'
-        b' "model_breakdown": [{"model": "m", "tokens": {},'
+        b' "model_breakdown": [{"model": "m", "tokens": {"input": 1, "output": 1, "cache_read": 0,'
+        b' "cache_creation": 0},'
         b' "estimated_cost": {"currency": "USD", "amount": 123456789012345678.123456789}}]}]}'
     )
     page = decode_page(ClaudeCodePage, body, upstream="u", endpoint="e", where="w")
@@ -66,7 +68,9 @@ def test_money_in_a_json_number_is_read_exactly_from_its_text() -> None:
     assert record.date == date(2026, 8, 3)
     cost = record.model_breakdown[0].estimated_cost
     assert cost is not None and cost.amount == Decimal("123456789012345678.123456789")
-    event = decoded(CursorUsageEvent, {"timestamp": "1750979225854", "chargedCents": 0.1})
+    event = decoded(
+        CursorUsageEvent, {"timestamp": "1750979225854", "chargedCents": 0.1, "requestsCosts": 1}
+    )
     assert (event.timestamp, event.chargedCents) == (1750979225854, Decimal("0.1"))
 
 
@@ -94,3 +98,43 @@ def test_a_naive_activity_time_is_utc_and_a_bad_row_names_where_it_is() -> None:
 def test_an_amount_that_is_not_a_finite_number_is_a_malformed_page(amount: str) -> None:
     with pytest.raises(MalformedPageError, match="not a finite amount"):
         decoded(CostResult, {"amount": amount, "currency": "USD"})
+
+
+# Money and token fields that may be absent, each with what its absence means and where the
+# row records it. Anything else that names money or tokens must be required: a page without it
+# fails, naming the field. None of them defaults to 0.
+MAY_BE_ABSENT = {
+    ("CursorTokenUsage", "totalCents"): "derived from chargedCents; derived_cost_events",
+    ("CursorTokenUsage", "discountPercentOff"): "documented 'if any': no discount",
+    ("CursorUsageEvent", "chargedCents"): "derived from tokenUsage; derived_cost_events; "
+    "neither fails the page",
+    ("CursorUsageEvent", "cursorTokenFee"): "documented: absent for first-party models",
+    ("CursorMemberSpend", "spendCents"): "one of spendCents / overallSpendCents is required",
+    ("CursorMemberSpend", "overallSpendCents"): "one of spendCents / overallSpendCents",
+    ("CursorMemberSpend", "includedSpendCents"): "undocumented; added when sent",
+    ("ModelBreakdown", "estimated_cost"): "an estimate, stored NULL (cost_kind says so)",
+}
+MONEY_OR_TOKENS = re.compile(r"(?i)(cents|cost|amount|spend|tokens?$|^input$|^output$|cache_)")
+
+
+def test_every_money_and_token_field_is_required_or_its_absence_is_documented() -> None:
+    import msgspec
+
+    from app.ingestion import models
+
+    checked = 0
+    for name, cls in vars(models).items():
+        if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
+            continue
+        for field in msgspec.structs.fields(cls):
+            if not MONEY_OR_TOKENS.search(field.name) or "str" in str(field.type):
+                continue  # a name, a type, a currency: not an amount
+            checked += 1
+            required = (
+                field.default is msgspec.NODEFAULT and field.default_factory is msgspec.NODEFAULT
+            )
+            if required:
+                continue
+            assert field.default is None, f"{name}.{field.name} defaults to {field.default!r}"
+            assert (name, field.name) in MAY_BE_ABSENT, f"{name}.{field.name} may be absent: why?"
+    assert checked > 20
