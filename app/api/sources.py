@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from app.api import database
 from app.api.auth import READ
 from app.api.problems import PROTECTED
 from app.api.runtime import runtime_of
+from app.orchestration.sources.claude_shared import KEY_EXPIRY_WARNING
 from app.orchestration.sources.registry import REGISTRY
+from app.repositories import runs as runs_repo
 
 router = APIRouter(tags=["runs"], dependencies=[READ], responses=PROTECTED)
 
@@ -23,14 +29,28 @@ class SourceOut(BaseModel):
     )
 
 
+class KeyOut(BaseModel):
+    setting: str = Field(description="The setting that holds the key.")
+    expires_at: datetime = Field(description="When the upstream says the key expires.")
+    expires_in_days: float
+    expiring_soon: bool = Field(description="Within 14 days: rotate it (an expired key is 401).")
+
+
 class SourceList(BaseModel):
     sources: list[SourceOut]
+    keys: list[KeyOut] = Field(
+        description="Our keys whose expiry an upstream lists (Anthropic's keys list), from the"
+        " latest successful run that read it."
+    )
 
 
 @router.get("/sources", response_model=SourceList, summary="Sources a run can name")
 async def list_sources(request: Request) -> SourceList:
     configured = set(REGISTRY.configured(runtime_of(request).settings))
+    async with database.connection(request) as connection:
+        details = await runs_repo.latest_details(connection, REGISTRY.names())
     return SourceList(
+        keys=_keys(details),
         sources=[
             SourceOut(
                 name=source.name,
@@ -40,5 +60,22 @@ async def list_sources(request: Request) -> SourceList:
                 revision_horizon_days=source.revision_horizon.days,
             )
             for source in REGISTRY
-        ]
+        ],
     )
+
+
+def _keys(details: dict[str, dict[str, Any]]) -> list[KeyOut]:
+    expiries: dict[str, datetime] = {}
+    for measured in details.values():
+        for setting, when in (measured.get("key_expiry") or {}).items():
+            expiries[setting] = datetime.fromisoformat(when)
+    now = datetime.now(UTC)
+    return [
+        KeyOut(
+            setting=setting,
+            expires_at=when,
+            expires_in_days=round((when - now).total_seconds() / 86400, 2),
+            expiring_soon=when - now <= KEY_EXPIRY_WARNING,
+        )
+        for setting, when in sorted(expiries.items())
+    ]

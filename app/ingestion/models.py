@@ -528,6 +528,11 @@ class ApiKey(Upstream, frozen=True, kw_only=True):
     created_by: PrincipalRef | None = None
     principal: PrincipalRef | None = None
     status: str | None = None
+    partial_key_hint: str | None = None  # "sk-ant-api03-R2D...igAA"
+    expires_at: datetime | None = None  # since 2026-07; null: never
+
+    def __post_init__(self) -> None:
+        _utc_fields(self, ("expires_at",))
 
 
 class OrgUser(Upstream, frozen=True, kw_only=True):

@@ -194,7 +194,17 @@ def _api_keys(truth: GroundTruth, request: Request) -> list[dict[str, Any]]:
         return None if index is None else {"id": truth.people[index].user_id, "type": "user"}
 
     status = request.query_params.get("status", "active")
-    return [
+    ours = simulated(request).options
+    listed = []
+    if ours.compliance_key_expires_at is not None and status == "active":
+        key = ours.compliance_api_key
+        listed.append({
+            "id": "apikey_compliance_export", "type": "api_key", "name": "compliance export",
+            "workspace_id": None, "created_at": "2026-07-01T00:00:00Z", "created_by": None,
+            "expires_at": ours.compliance_key_expires_at,
+            "partial_key_hint": f"{key[:12]}...{key[-4:]}", "status": "active",
+        })  # fmt: skip
+    return listed + [
         {
             "id": key.id,
             "type": "api_key",

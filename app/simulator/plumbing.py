@@ -54,6 +54,9 @@ class SimulatorOptions:
     rate_limit_scale: float | None = None
     # Keep every page served (bench/replay.py serves them again, for almost no CPU).
     record_to: Path | None = None
+    # List the compliance key among the API keys, expiring then (RFC 3339), as keys created
+    # since 2026-07 do; its `partial_key_hint` is the key's head and tail.
+    compliance_key_expires_at: str | None = None
 
 
 @dataclass

@@ -460,3 +460,38 @@ async def test_an_endpoint_that_answered_before_and_now_is_gone_fails_its_days(
     assert days[later].state == "failed" and "it answered before" in (days[later].last_error or "")
     assert all(days[d].last_error == days[later].last_error for d in days)
     assert still == held > 0
+
+
+@pytest.mark.parametrize(("days_left", "warned"), [(10, True), (60, False)])
+async def test_a_key_of_ours_that_expires_soon_is_a_warning_and_shows_in_sources(
+    db: asyncpg.Pool, database_dsn: str, days_left: int, warned: bool
+) -> None:
+    from datetime import UTC, datetime
+
+    from app.simulator.app import SimulatorOptions
+    from app.simulator.model import GroundTruth
+    from tests.conftest import start_simulator
+    from tests.integration.conftest import serve
+
+    expires = (datetime.now(UTC) + timedelta(days=days_left)).replace(microsecond=0)
+    options = SimulatorOptions(compliance_key_expires_at=expires.isoformat())
+    sim = start_simulator(GroundTruth(seed=11, users=8), options)
+    try:
+        _, outcome = await run_job(db, sim, sources=["claude_code"])
+        assert outcome.status == "succeeded", outcome.reason
+        said = [w for w in outcome.sources["claude_code"].warnings if "expires" in w]
+        assert bool(said) is warned, said
+        if warned:
+            assert said[0].startswith(
+                "ANTHROPIC_COMPLIANCE_API_KEY (key apikey_compliance_export) expires "
+                f"{expires:%Y-%m-%d %H:%M} UTC"
+            )
+        async with serve(sim.settings(database_url=database_dsn)) as api:
+            keys = (await api.get("/sources")).json()["keys"]
+    finally:
+        sim.server.should_exit = True
+    [key] = keys
+    assert key["setting"] == "ANTHROPIC_COMPLIANCE_API_KEY"
+    assert datetime.fromisoformat(key["expires_at"]) == expires
+    assert key["expiring_soon"] is warned
+    assert days_left - 1 < key["expires_in_days"] <= days_left

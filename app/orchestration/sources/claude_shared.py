@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from app.config import Settings
 from app.ingestion.anthropic_client import AnthropicClient
@@ -20,6 +20,7 @@ from app.processing.attribution import AttributionDirectory, KeyInfo, SeenUser, 
 from app.processing.categorization import WorkspaceCategories
 from app.processing.emails import normalize_email
 from app.processing.facts import ClaudeFact, ClaudeSource, fold_duplicates
+from app.processing.key_expiry import our_key_expiries
 from app.repositories import directory as directory_repo
 from app.repositories.directory import KnownKey, SeenKey
 from app.repositories.facts import (
@@ -68,6 +69,7 @@ async def _load_context(run: SourceRun) -> ClaudeContext:
     keys, users, workspaces = await asyncio.gather(
         anthropic.api_keys(run.stats), anthropic.users(run.stats), anthropic.workspaces(run.stats)
     )
+    _watch_key_expiry(run, keys)
     async with run.pool.acquire() as connection:
         await directory_repo.remember_users(
             connection,
@@ -102,6 +104,37 @@ async def _load_context(run: SourceRun) -> ClaudeContext:
         owners=[(o.api_key_id, o.key_name, o.owner_email) for o in owners],
     )
     return ClaudeContext(directory, categories)
+
+
+# A key of ours this close to its expiry is a warning in every run and in GET /sources.
+KEY_EXPIRY_WARNING = timedelta(days=14)
+ANTHROPIC_KEY_SETTINGS = (
+    "anthropic_admin_api_key",
+    "anthropic_compliance_api_key",
+    "anthropic_analytics_api_key",
+)
+
+
+def _watch_key_expiry(run: SourceRun, keys: list[ApiKey]) -> None:
+    """Our keys' expiry, where the keys list says it: in the source's details (GET /sources
+    shows it), and a warning within 14 days of it."""
+    configured = {
+        name.upper(): secret.get_secret_value()
+        for name in ANTHROPIC_KEY_SETTINGS
+        if (secret := getattr(run.settings, name)) is not None
+    }
+    expiries = our_key_expiries(keys, configured)
+    if expiries:
+        run.tracker.progress.details["key_expiry"] = {
+            expiry.setting: expiry.expires_at.isoformat() for expiry in expiries
+        }
+    now = datetime.now(UTC)
+    for expiry in (e for e in expiries if e.expires_at - now <= KEY_EXPIRY_WARNING):
+        run.warn(
+            f"{expiry.setting} (key {expiry.key_id}) expires {expiry.expires_at:%Y-%m-%d %H:%M}"
+            " UTC: create a new key and rotate it before then (an expired key answers 401 and"
+            " cannot be reactivated)"
+        )
 
 
 def _seen_key(key: ApiKey) -> SeenKey:
