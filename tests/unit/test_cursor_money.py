@@ -122,3 +122,24 @@ def test_every_documented_member_spend_shape_gives_the_total(
 def test_a_member_without_any_spend_figure_is_an_error() -> None:
     with pytest.raises(msgspec.ValidationError, match="neither `spendCents`"):
         msgspec.json.decode(b'{"email": "a@x.dev"}', type=CursorMemberSpend)
+
+
+def test_our_keys_are_found_by_their_partial_hint_only() -> None:
+    from app.ingestion.models import ApiKey
+    from app.processing.key_expiry import matches, our_key_expiries
+
+    ours = "sk-ant-api03-R2D2abcdefghijklmnopqrstuvwxyzigAA"
+    assert matches("sk-ant-api03-R2D...igAA", ours)
+    assert not matches("sk-ant-api03-R2D...igAB", ours)
+    assert not matches("sk-...igAA", ours)  # too short a head to tell keys apart
+    assert not matches(None, ours) and not matches("sk-ant-api03-R2DigAA", ours)
+    listed = [
+        msgspec.convert({"id": "k1", "partial_key_hint": "sk-ant-api03-R2D...igAA",
+                         "expires_at": "2026-12-20T00:00:00Z"}, ApiKey),
+        msgspec.convert({"id": "k2", "partial_key_hint": "sk-ant-api03-XYZ...zzzz",
+                         "expires_at": "2026-12-10T00:00:00Z"}, ApiKey),
+        msgspec.convert({"id": "k3", "partial_key_hint": "sk-ant-api03-R2D...igAA"}, ApiKey),
+    ]  # fmt: skip
+    [found] = our_key_expiries(listed, {"ANTHROPIC_ADMIN_API_KEY": ours})
+    assert (found.setting, found.key_id, found.expires_at.isoformat()) == (
+        "ANTHROPIC_ADMIN_API_KEY", "k1", "2026-12-20T00:00:00+00:00")  # fmt: skip
