@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 
 from app.ingestion.anthropic_client import (
-    ANALYTICS_PRODUCTS,
     API_KEY_STATUSES,
     COST_GROUP_BY,
     MESSAGES_GROUP_BY,
@@ -175,8 +174,7 @@ async def _walk(ideal: _IdealClient, start: date, end: date) -> dict[str, int]:
                 f"{org}/{endpoint}",
                 ideal.analytics,
                 [("starting_at", _at(first)), ("ending_at", _at(last + timedelta(days=1))),
-                 ("bucket_width", "1d"), *[("products[]", p) for p in ANALYTICS_PRODUCTS],
-                 ("group_by[]", "product"), ("limit", PAGE_MAX)],
+                 ("bucket_width", "1d"), ("group_by[]", "product"), ("limit", PAGE_MAX)],
             )  # fmt: skip
     return counts
 

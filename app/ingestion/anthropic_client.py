@@ -58,16 +58,6 @@ LIST_LIMIT = 1000
 ACTIVITY_LIMIT = 5000  # the documented maximum: fewer round trips for a busy org
 ANALYTICS_MAX_SPAN_DAYS = 31
 ANALYTICS_FIRST_DAY = date(2026, 1, 1)
-# Every documented Enterprise Analytics product (reference §8.4), each row labelled with its own.
-ANALYTICS_PRODUCTS = (
-    "chat",
-    "claude_code",
-    "cowork",
-    "office_agent",
-    "claude_in_chrome",
-    "claude_design",
-    "claude-in-slack",
-)
 # The documents allow all four; the list's default is not documented, so each is asked for.
 API_KEY_STATUSES = ("active", "inactive", "archived", "expired")
 
@@ -352,7 +342,8 @@ class AnthropicClient:
                 ("starting_at", rfc3339(chunk_start)),
                 ("ending_at", rfc3339(chunk_end + timedelta(days=1))),
                 ("bucket_width", "1d"),
-                *[("products[]", product) for product in ANALYTICS_PRODUCTS],
+                # No `products[]`: the documented default is every product, including usage
+                # reported as "other" and rows no product claims (null) — a list would miss them.
                 ("group_by[]", "product"),
                 ("limit", LIST_LIMIT),
             ]

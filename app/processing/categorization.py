@@ -12,7 +12,10 @@
 - Every other such row is `claude_api`, including the Default Workspace (`workspace_id` null)
   and Console usage without an API key.
 - claude.ai activity-feed rows are `claude_ai`; Enterprise Analytics rows are `claude_code` for
-  the `claude_code` product and `claude_ai` for every other product.
+  the `claude_code` product and `claude_ai` for every other named product. Usage the upstream
+  reports as product `"other"` or with no product (it "cannot be attributed to a known
+  surface", code execution among it) is `claude_ai` too, by default rather than by the source's
+  word: `platform_basis` says `unattributed_product`.
 
 Each row records the rule that placed it in `platform_basis`.
 """
@@ -34,6 +37,8 @@ BY_SOURCE = "source"  # the source itself says (Claude Code analytics, claude.ai
 BY_CLAUDE_CODE_WORKSPACE = "claude_code_workspace"
 BY_CLAUDE_CODE_KEY = "claude_code_key"
 BY_OTHER_WORKSPACE = "other_workspace"
+BY_DEFAULT_FOR_UNATTRIBUTED = "unattributed_product"  # Analytics' "other" or no product
+UNATTRIBUTED_PRODUCTS = (None, "other")
 
 
 class Placement(NamedTuple):
@@ -98,6 +103,8 @@ def placement(
         return Placement("claude_code", BY_SOURCE)
     if source == "claude_ai_analytics" and product == CLAUDE_CODE_PRODUCT:
         return Placement("claude_code", BY_SOURCE)
+    if source == "claude_ai_analytics" and product in UNATTRIBUTED_PRODUCTS:
+        return Placement("claude_ai", BY_DEFAULT_FOR_UNATTRIBUTED)
     if source in ("claude_ai_activity", "claude_ai_analytics"):
         return Placement("claude_ai", BY_SOURCE)
     if categories.platform_of_workspace(workspace_id) == "claude_code":

@@ -97,9 +97,10 @@ def _actor(truth: GroundTruth, person: Person) -> dict[str, Any]:
 
 
 def _analytics_rows(
-    truth: GroundTruth, kind: str, start: datetime, end: datetime, products: tuple[str, ...]
+    truth: GroundTruth, kind: str, start: datetime, end: datetime, products: tuple[str, ...] | None
 ) -> list[dict[str, Any]]:
-    """A request span's rows, one per (person, day, product) of the products asked for (only
+    """A request span's rows, one per (person, day, product) of the products asked for — every
+    product, "other" and none included, when none is asked for (the documented default; only
     `group_by[]=product` is served: the client always asks for it)."""
 
     def build() -> list[dict[str, Any]]:
@@ -107,7 +108,7 @@ def _analytics_rows(
         for day in truth.days(start.date(), (end - timedelta(microseconds=1)).date()):
             for person in truth.people:
                 for product, (tokens, cents) in truth.product_usage(person, day).items():
-                    if product not in products:
+                    if products is not None and product not in products:
                         continue
                     common = {
                         "actor": _actor(truth, person),
@@ -134,8 +135,9 @@ async def _analytics(request: Request, kind: str, endpoint: str) -> Response:
     asked = request.query_params.getlist("products[]")
     if unknown := sorted(set(asked) - set(PRODUCTS)):
         raise bad_request(f"unknown products[]: {', '.join(unknown)}")
-    products = tuple(sorted(asked)) if asked else PRODUCTS
-    if request.query_params.getlist("group_by[]") != ["product"] and len(products) > 1:
+    products = tuple(sorted(asked)) if asked else None
+    several = products is None or len(products) > 1
+    if request.query_params.getlist("group_by[]") != ["product"] and several:
         raise bad_request("simulator serves several products only with group_by[]=product")
     rows = _analytics_rows(sim.truth, kind, start, end, products)
     limit = page_limit(request, 20, 1000, sim.options.page_cap)

@@ -39,6 +39,8 @@ SERVICE_ACCOUNT_ID = "svac_01SimDeployBot000000000"  # OIDC federation: no key, 
 # Enterprise Analytics products (reference §8.4); `claude_code` is seat users' Claude Code.
 OTHER_PRODUCTS = ("cowork", "office_agent", "claude_in_chrome", "claude_design", "claude-in-slack")
 PRODUCTS = ("chat", "claude_code", *OTHER_PRODUCTS)
+# Usage Enterprise Analytics cannot attribute to a surface: "other", and no product at all.
+UNATTRIBUTED_PRODUCTS: tuple[str | None, ...] = ("other", None)
 # Cursor usage events: a background-agent service account beside the people.
 CURSOR_SERVICE_ACCOUNT = ("sa_01SimBackgroundAgent", "Background agent")
 CURSOR_EVENT_MODELS = ("claude-4.5-sonnet", "gpt-5", "claude-4-sonnet-thinking", "composer-1")
@@ -706,11 +708,13 @@ class GroundTruth:
         }
         return tokens, _chat_cents(tokens)
 
-    def product_usage(self, person: Person, day: date) -> dict[str, tuple[dict[str, int], Decimal]]:
+    def product_usage(
+        self, person: Person, day: date
+    ) -> dict[str | None, tuple[dict[str, int], Decimal]]:
         """Enterprise Analytics tokens and cost (cents) of one person-day, per product: chat,
         Claude Code for seat (subscription) users — the same tokens Claude Code analytics
         reports, at their estimated cost — and the other products now and then."""
-        products: dict[str, tuple[dict[str, int], Decimal]] = {}
+        products: dict[str | None, tuple[dict[str, int], Decimal]] = {}
         if chat := self.chat_usage(person, day):
             products["chat"] = chat
         if person.claude_code_subscription:
@@ -731,7 +735,7 @@ class GroundTruth:
                 products["claude_code"] = tokens, cents
         if person.uses_claude_ai:
             rng = self._rng("claude_ai_products", person.index, day)
-            for product in OTHER_PRODUCTS:
+            for product in (*OTHER_PRODUCTS, *UNATTRIBUTED_PRODUCTS):
                 if rng.random() < 0.15:
                     used = {
                         "uncached_input_tokens": rng.randint(100, 40_000),
@@ -744,10 +748,10 @@ class GroundTruth:
 
     def expected_product_rows(
         self, start: date, end: date
-    ) -> dict[tuple[date, str | None, str], tuple[int, int, Decimal]]:
+    ) -> dict[tuple[date, str | None, str | None], tuple[int, int, Decimal]]:
         """Enterprise Analytics per (day, email — None for a deleted user never seen, product):
         (input + cache read + output tokens, requests, cost in USD), as the table must hold."""
-        rows: dict[tuple[date, str | None, str], tuple[int, int, Decimal]] = {}
+        rows: dict[tuple[date, str | None, str | None], tuple[int, int, Decimal]] = {}
         for day in self.days(start, end):
             for person in self.people:
                 for product, (tokens, cents) in self.product_usage(person, day).items():

@@ -246,17 +246,19 @@ async def test_an_enterprise_only_org_gets_every_product_and_its_deleted_users(
         rows = await connection.fetch(
             "SELECT * FROM fact_claude_daily_usage WHERE source = 'claude_ai_analytics'"
         )
-    expected: dict[tuple[date, str | None, str], tuple] = {}
+    expected: dict[tuple[date, str | None, str | None], tuple] = {}
     for (day, email, product), value in truth.expected_product_rows(START, END).items():
         expected[(day, None if email == never_seen.email else email, product)] = value
     assert _product_rows(rows) == expected
+    # Every product, asked for by asking for none: "other" and product-less usage included.
     assert {r["product"] for r in rows} == {
         "chat", "claude_code", "cowork", "office_agent", "claude_in_chrome", "claude_design",
-        "claude-in-slack",
+        "claude-in-slack", "other", None,
     }  # fmt: skip
     for row in rows:
         platform = "claude_code" if row["product"] == "claude_code" else "claude_ai"
-        assert (row["platform"], row["platform_basis"]) == (platform, "source")
+        basis = "unattributed_product" if row["product"] in ("other", None) else "source"
+        assert (row["platform"], row["platform_basis"]) == (platform, basis)
         if row["actor_name"] == remembered.email:
             assert (row["user_email"], row["attribution_method"]) == (
                 remembered.email,
