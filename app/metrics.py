@@ -34,6 +34,8 @@ UPSTREAM_ENDPOINTS = {
         "compliance/activities",
         "analytics/user_usage_report",
         "analytics/user_cost_report",
+        "analytics/usage_report",
+        "analytics/cost_report",
     ),
 }
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")

@@ -38,6 +38,8 @@ SOURCE_ENDPOINTS: dict[str, tuple[str, ...]] = {
         "compliance/activities",
         "analytics/user_usage_report",
         "analytics/user_cost_report",
+        "analytics/usage_report",
+        "analytics/cost_report",
     ),
 }
 CURSOR_MAX_DAYS = 30
@@ -175,6 +177,16 @@ async def _walk(ideal: _IdealClient, start: date, end: date) -> dict[str, int]:
                 ideal.analytics,
                 [("starting_at", _at(first)), ("ending_at", _at(last + timedelta(days=1))),
                  ("bucket_width", "1d"), ("group_by[]", "product"), ("limit", PAGE_MAX)],
+            )  # fmt: skip
+    for endpoint in ("analytics/usage_report", "analytics/cost_report"):  # daily buckets
+        counts[endpoint] = 0
+        for first, last in _chunks(start, end, ANALYTICS_MAX_DAYS):
+            counts[endpoint] += await ideal.next_page(
+                f"{org}/{endpoint}",
+                ideal.analytics,
+                [("starting_at", _at(first)), ("ending_at", _at(last + timedelta(days=1))),
+                 ("bucket_width", "1d"), ("group_by[]", "product"),
+                 ("limit", REPORT_MAX_BUCKETS)],
             )  # fmt: skip
     return counts
 

@@ -16,6 +16,10 @@ from app.ingestion.errors import MalformedPageError
 from app.ingestion.http import RequestStats, UpstreamHttp
 from app.ingestion.models import (
     AnalyticsCostRow,
+    AnalyticsOrgBucket,
+    AnalyticsOrgCost,
+    AnalyticsOrgPage,
+    AnalyticsOrgUsage,
     AnalyticsPage,
     AnalyticsUsageRow,
     ApiKey,
@@ -62,7 +66,6 @@ ANALYTICS_FIRST_DAY = date(2026, 1, 1)
 API_KEY_STATUSES = ("active", "inactive", "archived", "expired")
 
 M = TypeVar("M")
-AnalyticsRow = TypeVar("AnalyticsRow", AnalyticsUsageRow, AnalyticsCostRow)
 Params = list[tuple[str, str | int]]
 
 
@@ -80,8 +83,6 @@ class AnthropicClient:
     def __init__(self, http: UpstreamHttp, *, report_days_per_page: int = REPORT_BUCKET_LIMIT):
         self._http = http
         self._report_days_per_page = report_days_per_page
-
-    # --- report endpoints (opaque cursor) -------------------------------------------------
 
     def _cursor_chain(
         self,
@@ -216,8 +217,6 @@ class AnthropicClient:
             stats,
         )
 
-    # --- list endpoints (after_id) ----------------------------------------------------------
-
     async def _list_all(
         self, path: str, endpoint: str, item: type[M], stats: RequestStats, extra: Params
     ) -> list[M]:
@@ -280,8 +279,6 @@ class AnthropicClient:
             [("include_archived", "true")],
         )
 
-    # --- claude.ai: Compliance activity feed ----------------------------------------------------
-
     def compliance_activities(
         self, start: date, end: date, stats: RequestStats
     ) -> AsyncIterator[Page[ComplianceActivity]]:
@@ -325,17 +322,19 @@ class AnthropicClient:
             chain, upstream=self.upstream, endpoint="compliance/activities", where=f"{start}..{end}"
         )
 
-    # --- claude.ai: Enterprise Analytics (every product) ---------------------------------------
-
     async def _analytics(
         self,
         path: str,
         endpoint: str,
-        row: type[AnalyticsRow],
+        page_model: Any,
         start: date,
         end: date,
         stats: RequestStats,
-    ) -> AsyncIterator[Page[AnalyticsRow]]:
+        *,
+        limit: int = LIST_LIMIT,
+    ) -> AsyncIterator[Page[Any]]:
+        """Per-user reports (rows) or the organisation's bucketed ones (daily buckets), a chunk
+        of days at a time."""
         start = max(start, ANALYTICS_FIRST_DAY)
         for chunk_start, chunk_end in chunk_window(start, end, ANALYTICS_MAX_SPAN_DAYS):
             params: Params = [
@@ -345,15 +344,10 @@ class AnthropicClient:
                 # No `products[]`: the documented default is every product, including usage
                 # reported as "other" and rows no product claims (null) — a list would miss them.
                 ("group_by[]", "product"),
-                ("limit", LIST_LIMIT),
+                ("limit", limit),
             ]
             async for page, meta in self._cursor_chain(
-                path,
-                endpoint,
-                params,
-                AnalyticsPage[row],  # type: ignore[valid-type]
-                stats,
-                f"{chunk_start}..{chunk_end}",
+                path, endpoint, params, page_model, stats, f"{chunk_start}..{chunk_end}"
             ):
                 data, refreshed = page.data, page.data_refreshed_at
                 del page
@@ -364,22 +358,33 @@ class AnthropicClient:
         self, start: date, end: date, stats: RequestStats
     ) -> AsyncIterator[Page[AnalyticsUsageRow]]:
         return self._analytics(
-            "/v1/organizations/analytics/user_usage_report",
-            "analytics/user_usage_report",
-            AnalyticsUsageRow,
-            start,
-            end,
-            stats,
-        )
+            "/v1/organizations/analytics/user_usage_report", "analytics/user_usage_report",
+            AnalyticsPage[AnalyticsUsageRow], start, end, stats,
+        )  # fmt: skip
 
     def analytics_cost(
         self, start: date, end: date, stats: RequestStats
     ) -> AsyncIterator[Page[AnalyticsCostRow]]:
         return self._analytics(
-            "/v1/organizations/analytics/user_cost_report",
-            "analytics/user_cost_report",
-            AnalyticsCostRow,
-            start,
-            end,
-            stats,
-        )
+            "/v1/organizations/analytics/user_cost_report", "analytics/user_cost_report",
+            AnalyticsPage[AnalyticsCostRow], start, end, stats,
+        )  # fmt: skip
+
+    def analytics_org_usage(
+        self, start: date, end: date, stats: RequestStats
+    ) -> AsyncIterator[Page[AnalyticsOrgBucket[AnalyticsOrgUsage]]]:
+        """The organisation's tokens, a daily bucket per day grouped by product, API-key
+        traffic included (31 days a request)."""
+        return self._analytics(
+            "/v1/organizations/analytics/usage_report", "analytics/usage_report",
+            AnalyticsOrgPage[AnalyticsOrgUsage], start, end, stats, limit=ANALYTICS_MAX_SPAN_DAYS,
+        )  # fmt: skip
+
+    def analytics_org_cost(
+        self, start: date, end: date, stats: RequestStats
+    ) -> AsyncIterator[Page[AnalyticsOrgBucket[AnalyticsOrgCost]]]:
+        """The organisation's cost, as `analytics_org_usage`."""
+        return self._analytics(
+            "/v1/organizations/analytics/cost_report", "analytics/cost_report",
+            AnalyticsOrgPage[AnalyticsOrgCost], start, end, stats, limit=ANALYTICS_MAX_SPAN_DAYS,
+        )  # fmt: skip

@@ -646,3 +646,54 @@ class AnalyticsPage(Upstream, Generic[T], frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         _utc_fields(self, ("data_refreshed_at",))
+
+
+# --- Enterprise Analytics, organisation-wide (bucketed) ----------------------------------------
+# Per-user reports hold seat users only; these include API-key and automation traffic.
+
+
+class AnalyticsOrgUsage(Row, frozen=True, kw_only=True):
+    product: str | None = None  # grouped by product: null where none claims the usage
+    uncached_input_tokens: Count
+    cache_creation: NullIsEmpty[CacheCreation]
+    cache_read_input_tokens: Count
+    output_tokens: Count
+    server_tool_use: ServerToolUse | None = None
+    requests: Count = 0
+
+    def __post_init__(self) -> None:
+        share_text(self, ("product",))
+        zero_nulls(self, _ANALYTICS_COUNTS)
+        if self.cache_creation is None:
+            force_setattr(self, "cache_creation", NO_CACHE_CREATION)
+
+
+class AnalyticsOrgCost(Row, frozen=True, kw_only=True):
+    product: str | None = None
+    currency: str = "USD"
+    amount: Decimal  # decimal string in cents, after discounts
+
+    def __post_init__(self) -> None:
+        share_text(self, ("product", "currency"))
+        finite_money(self, ("amount",))
+
+
+class AnalyticsOrgBucket(Upstream, Generic[T], frozen=True, kw_only=True):
+    starting_at: datetime
+    ending_at: datetime
+    results: NullIsEmpty[list[T]]
+
+    def __post_init__(self) -> None:
+        _utc_fields(self, ("starting_at", "ending_at"))
+        if self.results is None:
+            force_setattr(self, "results", [])
+
+
+class AnalyticsOrgPage(Upstream, Generic[T], frozen=True, kw_only=True):
+    data: list[AnalyticsOrgBucket[T]]
+    has_more: bool | None = None
+    next_page: str | None = None
+    data_refreshed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _utc_fields(self, ("data_refreshed_at",))

@@ -151,6 +151,85 @@ async def _analytics(request: Request, kind: str, endpoint: str) -> Response:
     return await respond(request, endpoint, "anthropic", body, page, has_cursor)
 
 
+def _org_buckets(truth: GroundTruth, kind: str, start: datetime, end: datetime) -> list[Any]:
+    """The organisation's daily buckets grouped by product: its seat users' rows summed, plus
+    what only these reports hold (`org_analytics_extra`)."""
+
+    def build() -> list[Any]:
+        buckets = []
+        for day in truth.days(start.date(), (end - timedelta(microseconds=1)).date()):
+            first = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            rows = _analytics_rows(truth, kind, first, first + timedelta(days=1), None)
+            results = _org_results(kind, rows, truth.org_analytics_extra(day))
+            buckets.append({"starting_at": _z(first), "ending_at": _z(first + timedelta(days=1)),
+                            "results": results})  # fmt: skip
+        return buckets
+
+    return truth.views.get("analytics_org", (kind, start, end), 4, build)
+
+
+def _z(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _org_results(
+    kind: str, rows: list[dict[str, Any]], extra: dict[str | None, tuple[dict[str, int], Decimal]]
+) -> list[dict[str, Any]]:
+    results = []
+    for product in sorted({row["product"] for row in rows} | set(extra), key=lambda p: p or ""):
+        mine = [row for row in rows if row["product"] == product]
+        more = extra.get(product)
+        if kind == "cost":
+            cents = sum((Decimal(row["amount"]) for row in mine), Decimal(0))
+            cents += Decimal(cents_text(more[1])) if more else Decimal(0)
+            amount = format(cents, "f")
+            results.append(
+                {"product": product, "currency": "USD", "amount": amount, "list_amount": amount}
+            )
+            continue
+        tokens = {name: sum(row[name] for row in mine) for name in _ORG_COUNTS}
+        tokens["cache_creation_5m"] = sum(
+            row["cache_creation"]["ephemeral_5m_input_tokens"] for row in mine
+        )
+        for name, value in (more[0] if more else {}).items():
+            tokens[name] = tokens.get(name, 0) + value
+        results.append(_usage_row({"product": product}, tokens))
+    return results
+
+
+_ORG_COUNTS = ("uncached_input_tokens", "cache_read_input_tokens", "output_tokens", "requests")
+
+
+async def _org_report(request: Request, kind: str, endpoint: str) -> Response:
+    sim = simulated(request)
+    anthropic_auth(request, sim.options.analytics_api_key)
+    start = parse_rfc3339(request.query_params.get("starting_at"), "starting_at")
+    end = parse_rfc3339(request.query_params.get("ending_at"), "ending_at")
+    if (end - start).days > 31:
+        raise bad_request("span must be ≤ 31 days")
+    if request.query_params.getlist("group_by[]") != ["product"]:
+        raise bad_request("simulator serves the organisation's reports grouped by product")
+    buckets = _org_buckets(sim.truth, kind, start, end)
+    limit = page_limit(request, 7, 31, sim.options.bucket_cap)
+    offset, has_cursor = cursor_offset(request, 0)
+    body = paged(request, buckets, int(offset), limit)
+    body |= {
+        "organization_id": "org_01Simulated",
+        "data_refreshed_at": datetime.now(UTC).isoformat(),
+    }
+    return await respond(request, endpoint, "anthropic", body, int(offset) // limit + 1, has_cursor)
+
+
+@router.get("/v1/organizations/analytics/usage_report")
+async def analytics_org_usage(request: Request) -> Response:
+    return await _org_report(request, "usage", "analytics/usage_report")
+
+
+@router.get("/v1/organizations/analytics/cost_report")
+async def analytics_org_cost(request: Request) -> Response:
+    return await _org_report(request, "cost", "analytics/cost_report")
+
+
 @router.get("/v1/organizations/analytics/user_usage_report")
 async def analytics_usage(request: Request) -> Response:
     return await _analytics(request, "usage", "analytics/user_usage_report")

@@ -746,6 +746,22 @@ class GroundTruth:
                     products[product] = used, _chat_cents(used)
         return products
 
+    def org_analytics_extra(self, day: date) -> dict[str | None, tuple[dict[str, int], Decimal]]:
+        """What the organisation's Analytics reports hold beyond its seat users, per product:
+        direct API-key traffic (no product) and automations (Claude Code), most days."""
+        rng = self._rng("org_api_traffic", 0, day)
+        extra: dict[str | None, tuple[dict[str, int], Decimal]] = {}
+        for product in (None, "claude_code"):
+            if rng.random() < 0.8:
+                used = {
+                    "uncached_input_tokens": rng.randint(1_000, 90_000),
+                    "cache_read_input_tokens": rng.randint(0, 200_000),
+                    "output_tokens": rng.randint(500, 40_000),
+                    "requests": rng.randint(5, 200),
+                }
+                extra[product] = used, _chat_cents(used)
+        return extra
+
     def expected_product_rows(
         self, start: date, end: date
     ) -> dict[tuple[date, str | None, str | None], tuple[int, int, Decimal]]:

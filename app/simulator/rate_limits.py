@@ -35,7 +35,14 @@ BUDGETS: dict[str, tuple[float, frozenset[str]]] = {
     ),
     "anthropic_analytics": (
         60.0,
-        frozenset({"analytics/user_usage_report", "analytics/user_cost_report"}),
+        frozenset(
+            {
+                "analytics/user_usage_report",
+                "analytics/user_cost_report",
+                "analytics/usage_report",
+                "analytics/cost_report",
+            }
+        ),
     ),
     "anthropic_compliance": (600.0, frozenset({"compliance/activities"})),
 }

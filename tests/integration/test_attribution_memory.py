@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from app.repositories import directory
-from app.simulator.model import CI_KEY_ID, CI_KEY_NAME, GroundTruth
+from app.simulator.model import CI_KEY_ID, CI_KEY_NAME, GroundTruth, cents_text
 from tests.conftest import Simulator
 from tests.integration.jobs import END, START, run_job
 
@@ -224,6 +224,38 @@ def _product_rows(rows: list[asyncpg.Record]) -> dict[tuple[date, str | None, st
     return table
 
 
+def _conserves_the_organisation(rows: list[asyncpg.Record], simulator: Simulator) -> None:
+    """Per day and product: the people's rows plus the remainder row equal the organisation's
+    report (its seat users and its API-key and automation traffic), to the last digit; the
+    remainder is nobody's."""
+    truth = simulator.truth
+    table: dict[tuple[date, str | None], tuple[int, int, Decimal]] = {}
+    for r in rows:
+        tokens, requests, cost = table.get((r["usage_date"], r["product"]), (0, 0, Decimal(0)))
+        table[(r["usage_date"], r["product"])] = (
+            tokens + r["uncached_input_tokens"] + r["cache_read_input_tokens"]
+            + r["output_tokens"] + r["cache_creation_input_tokens"],
+            requests + r["requests"],
+            cost + r["cost_usd"],
+        )  # fmt: skip
+        if r["actor_type"] == "organization_remainder":
+            assert r["user_email"] is None and r["attribution_method"] == "unattributed"
+    organisation: dict[tuple[date, str | None], tuple[int, int, Decimal]] = {}
+    for (day, _, product), (tokens, requests, cost) in truth.expected_product_rows(
+        START, END
+    ).items():
+        t, q, c = organisation.get((day, product), (0, 0, Decimal(0)))
+        organisation[(day, product)] = (t + tokens, q + requests, c + cost)
+    for day in truth.days(START, END):
+        for product, (used, cents) in truth.org_analytics_extra(day).items():
+            t, q, c = organisation.get((day, product), (0, 0, Decimal(0)))
+            extra = used["uncached_input_tokens"] + used["cache_read_input_tokens"]
+            extra += used["output_tokens"]
+            organisation[(day, product)] = (t + extra, q + used["requests"],
+                                            c + Decimal(cents_text(cents)) / 100)  # fmt: skip
+    assert table == organisation
+
+
 async def test_an_enterprise_only_org_gets_every_product_and_its_deleted_users(
     db: asyncpg.Pool, simulator: Simulator
 ) -> None:
@@ -243,9 +275,23 @@ async def test_an_enterprise_only_org_gets_every_product_and_its_deleted_users(
     assert outcome.status == "succeeded", outcome.reason
 
     async with db.acquire() as connection:
-        rows = await connection.fetch(
+        every = await connection.fetch(
             "SELECT * FROM fact_claude_daily_usage WHERE source = 'claude_ai_analytics'"
         )
+    rows = [r for r in every if r["actor_type"] != "organization_remainder"]
+    _conserves_the_organisation(every, simulator)
+    # Without the Admin API (no messages usage report), the remainder is the only account of
+    # API-key traffic: the analyst view counts it.
+    async with db.acquire() as connection:
+        view = await connection.fetch(
+            "SELECT usage_date, platform, sum(billed_cost_usd) AS cost"
+            " FROM claude_usage_by_user_day GROUP BY 1, 2"
+        )
+    by_platform: dict[tuple[date, str], Decimal] = {}
+    for r in every:
+        key = (r["usage_date"], r["platform"])
+        by_platform[key] = by_platform.get(key, Decimal(0)) + r["cost_usd"]
+    assert {(r["usage_date"], r["platform"]): r["cost"] for r in view} == by_platform
     expected: dict[tuple[date, str | None, str | None], tuple] = {}
     for (day, email, product), value in truth.expected_product_rows(START, END).items():
         expected[(day, None if email == never_seen.email else email, product)] = value

@@ -16,6 +16,7 @@ from app.processing.attribution import ACCOUNT_ID, KeyInfo, build_directory
 from app.processing.categorization import (
     BY_CLAUDE_CODE_KEY,
     BY_CLAUDE_CODE_WORKSPACE,
+    BY_DEFAULT_FOR_UNATTRIBUTED,
     BY_OTHER_WORKSPACE,
     BY_SOURCE,
     WorkspaceCategories,
@@ -90,5 +91,6 @@ def test_a_learned_key_is_claude_code_from_the_first_day_it_was_named() -> None:
 @given(product=st.one_of(st.none(), st.text(max_size=16)))
 def test_every_enterprise_product_has_one_platform(product: str | None) -> None:
     platform, basis = placement("claude_ai_analytics", None, CATEGORIES, product=product)
-    assert basis == BY_SOURCE
+    # Usage the upstream attributes to no surface is placed by default, and says so.
+    assert basis == (BY_DEFAULT_FOR_UNATTRIBUTED if product in (None, "other") else BY_SOURCE)
     assert platform == ("claude_code" if product == "claude_code" else "claude_ai")

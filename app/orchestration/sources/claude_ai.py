@@ -7,7 +7,7 @@ Claude side of a run."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from app.config import Settings
@@ -19,6 +19,7 @@ from app.orchestration.sources.assembly import DayFold, complete_days
 from app.orchestration.sources.claude_shared import direct_directory, write_one_claude_source
 from app.orchestration.sources.contract import Source, SourceRun
 from app.processing import transform
+from app.processing.analytics_remainder import remainder_facts
 from app.processing.attribution import build_directory
 from app.repositories import directory as directory_repo
 from app.repositories.facts import CLAUDE_TABLE
@@ -55,26 +56,37 @@ class ClaudeAiSource(Source):
 
 
 async def _analytics(run: SourceRun, client: AnthropicClient) -> None:
-    """Every product, day by day. People the reports name with an email are remembered, so a
-    user deleted later (email null) still resolves through their user id."""
+    """Every product, day by day: the people's reports and the organisation's, whose
+    difference is the day's remainder row per product (API-key and automation traffic). People
+    the reports name with an email are remembered, so a user deleted later (email null) still
+    resolves through their user id."""
     async with run.pool.acquire() as connection:
         known = dict(await directory_repo.remembered_users(connection))
 
-    async def rows(report: AsyncIterator[Page[Any]]) -> list[Any]:
-        """One day's report, whole: a chain started again replaces what was read of it."""
+    async def rows(report: AsyncIterator[Page[Any]], days: list[date]) -> list[Any]:
+        """A report of `days`, whole: a chain started again replaces what was read of it. The
+        days are only as fresh as the stalest answer about them."""
         collected: list[Any] = []
         async for page in run.pages(report):
             if page.restarted:
                 collected = []
             collected.extend(page.items)
-            if page.refreshed_at is not None:
-                known = run.freshness.get(day)
-                run.freshness[day] = min(known, page.refreshed_at) if known else page.refreshed_at
+            if (refreshed := page.refreshed_at) is not None:
+                for day in days:
+                    held = run.freshness.get(day)
+                    run.freshness[day] = min(held, refreshed) if held else refreshed
         return collected
 
+    # The organisation's reports are small (a bucket per day and product): the whole window
+    # at once, 31 days a request.
+    window = run.days
+    org_usage = _by_day(
+        await rows(client.analytics_org_usage(run.start, run.end, run.stats), window)
+    )
+    org_cost = _by_day(await rows(client.analytics_org_cost(run.start, run.end, run.stats), window))
     for day in run.days:
-        usage = await rows(client.analytics_usage(day, day, run.stats))
-        cost = await rows(client.analytics_cost(day, day, run.stats))
+        usage = await rows(client.analytics_usage(day, day, run.stats), [day])
+        cost = await rows(client.analytics_cost(day, day, run.stats), [day])
         seen = transform.analytics_people([*usage, *cost])
         if new := [person for person in seen if known.get(person.user_id) != person.email]:
             async with run.pool.acquire() as connection:
@@ -82,7 +94,21 @@ async def _analytics(run: SourceRun, client: AnthropicClient) -> None:
             known.update((person.user_id, person.email) for person in new if person.email)
         directory = build_directory(confidences=run.settings.confidences, users=known.items())
         facts = transform.analytics_facts(day, usage, cost, directory)
-        await write_one_claude_source(run, day, "claude_ai_analytics", facts)
+        rest, said = remainder_facts(
+            day, usage, cost, org_usage.get(day, []), org_cost.get(day, []),
+            run.settings.confidences,
+        )  # fmt: skip
+        for warning in said:
+            run.warn(warning)
+        await write_one_claude_source(run, day, "claude_ai_analytics", facts + rest)
+
+
+def _by_day(buckets: list[Any]) -> dict[date, list[Any]]:
+    """A bucketed report's results by their UTC day."""
+    days: dict[date, list[Any]] = {}
+    for bucket in buckets:
+        days.setdefault(bucket.starting_at.astimezone(UTC).date(), []).extend(bucket.results)
+    return days
 
 
 async def _activity(run: SourceRun, client: AnthropicClient) -> None:
