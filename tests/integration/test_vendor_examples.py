@@ -54,11 +54,13 @@ def upstream() -> Iterator[respx.MockRouter]:
         yield router
 
 
-async def _run(pool: asyncpg.Pool, database_dsn: str, day: date, sources: list[str]) -> RunOutcome:
+async def _run(
+    pool: asyncpg.Pool, database_dsn: str, day: date, sources: list[str], **keys: str
+) -> RunOutcome:
     settings = load_settings(
         _env_file=None, database_url=database_dsn, cursor_api_key="key_vendor_fixture_0001",
         anthropic_admin_api_key="sk-ant-admin01-vendor-fixture", scheduler_enabled=False,
-        upstream_max_attempts=1,
+        upstream_max_attempts=1, **keys,
     )  # fmt: skip
     async with pool.acquire() as connection:
         run_id: uuid.UUID = await runs_repo.create_run(
@@ -154,3 +156,38 @@ async def test_cursors_daily_usage_example_lands_with_its_inactive_member(
     assert (active["usage_based_reqs"], active["bugbot_usages"]) == (5, 3)
     assert (active["most_used_model"], active["client_version"]) == ("gpt-5", "0.25.1")
     assert inactive["is_active"] is False and inactive["total_lines_added"] == 0
+
+
+async def test_the_enterprise_analytics_example_lands_with_no_remainder(
+    db: asyncpg.Pool, database_dsn: str, upstream: respx.MockRouter
+) -> None:
+    """The article's per-user row; the organisation's report served as the same totals, so
+    the day's remainder is nothing and no remainder row is written."""
+    example = _example("anthropic/analytics_user_usage_report.json")
+    [person] = example["data"]
+    organisation = {
+        "data": [{"starting_at": "2026-08-03T00:00:00Z", "ending_at": "2026-08-04T00:00:00Z",
+                  "results": [{key: person[key] for key in (
+                      "product", "uncached_input_tokens", "cache_creation",
+                      "cache_read_input_tokens", "output_tokens", "server_tool_use", "requests")}]}],
+        "has_more": False, "next_page": None,
+    }  # fmt: skip
+    no_cost = {"data": [], "has_more": False, "next_page": None}
+    routes = {
+        "analytics/user_usage_report": example, "analytics/user_cost_report": no_cost,
+        "analytics/usage_report": organisation, "analytics/cost_report": no_cost,
+    }  # fmt: skip
+    for path, body in routes.items():
+        upstream.get(f"{ANTHROPIC}/{path}").mock(return_value=httpx.Response(200, json=body))
+    settings_key = {"anthropic_analytics_api_key": "sk-ant-analytics-vendor-fixture"}
+    outcome = await _run(db, database_dsn, date(2026, 8, 3), ["claude_ai"], **settings_key)
+    assert outcome.status == "succeeded", outcome.reason
+    async with db.acquire() as connection:
+        [row] = await connection.fetch("SELECT * FROM fact_claude_daily_usage")
+    assert (row["user_email"], row["product"], row["platform"]) == (
+        "jane@example.com", "chat", "claude_ai")  # fmt: skip
+    assert (row["uncached_input_tokens"], row["cache_read_input_tokens"]) == (1284500, 3200000)
+    assert (row["cache_creation_5m_input_tokens"], row["cache_creation_1h_input_tokens"]) == (
+        500, 1000)  # fmt: skip
+    assert (row["output_tokens"], row["web_search_requests"], row["requests"]) == (891000, 10, 128)
+    assert row["attribution_method"] == "direct_email"
