@@ -169,24 +169,18 @@ async def _walk(ideal: _IdealClient, start: date, end: date) -> dict[str, int]:
         [("created_at.gte", _at(start)), ("created_at.lt", _at(end + timedelta(days=1))),
          ("limit", ACTIVITIES_MAX)],
     )  # fmt: skip
-    for endpoint in ("analytics/user_usage_report", "analytics/user_cost_report"):
+    analytics = {  # rows per page for the people's reports, daily buckets for the org's
+        "analytics/user_usage_report": PAGE_MAX, "analytics/user_cost_report": PAGE_MAX,
+        "analytics/usage_report": REPORT_MAX_BUCKETS, "analytics/cost_report": REPORT_MAX_BUCKETS,
+    }  # fmt: skip
+    for endpoint, limit in analytics.items():
         counts[endpoint] = 0
         for first, last in _chunks(start, end, ANALYTICS_MAX_DAYS):
             counts[endpoint] += await ideal.next_page(
                 f"{org}/{endpoint}",
                 ideal.analytics,
                 [("starting_at", _at(first)), ("ending_at", _at(last + timedelta(days=1))),
-                 ("bucket_width", "1d"), ("group_by[]", "product"), ("limit", PAGE_MAX)],
-            )  # fmt: skip
-    for endpoint in ("analytics/usage_report", "analytics/cost_report"):  # daily buckets
-        counts[endpoint] = 0
-        for first, last in _chunks(start, end, ANALYTICS_MAX_DAYS):
-            counts[endpoint] += await ideal.next_page(
-                f"{org}/{endpoint}",
-                ideal.analytics,
-                [("starting_at", _at(first)), ("ending_at", _at(last + timedelta(days=1))),
-                 ("bucket_width", "1d"), ("group_by[]", "product"),
-                 ("limit", REPORT_MAX_BUCKETS)],
+                 ("bucket_width", "1d"), ("group_by[]", "product"), ("limit", limit)],
             )  # fmt: skip
     return counts
 

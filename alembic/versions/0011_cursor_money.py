@@ -22,6 +22,7 @@ Create Date: 2026-12-06
 from collections.abc import Sequence
 
 from alembic import op
+from app.repositories.migrations import frozen_migration
 
 revision: str = "0011"
 down_revision: str | None = "0010"
@@ -74,32 +75,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP VIEW ai_usage_by_user_day")
-    op.execute(_VIEW_0008)
+    op.execute(frozen_migration("0008_cursor_spend.py").CROSS_TOOL_VIEW)
     columns = ", ".join(f"DROP COLUMN {name}" for name, _ in COLUMNS)
     op.execute(f"ALTER TABLE fact_cursor_daily_usage {columns}")
-
-
-_VIEW_0008 = """
-    CREATE VIEW ai_usage_by_user_day AS
-    SELECT usage_date, email AS user_email, 'cursor'::text AS tool, 'cursor'::text AS platform,
-           coalesce(charged_cost_usd, 0) AS billed_cost_usd,
-           0::numeric AS estimated_cost_usd,
-           coalesce(input_tokens + output_tokens + cache_write_tokens + cache_read_tokens, 0)
-               AS tokens,
-           coalesce(billable_requests, 0) AS requests,
-           accepted_lines_added AS accepted_lines,
-           NULL::bigint AS sessions,
-           service_account_id IS NOT NULL AS is_service_account
-      FROM fact_cursor_daily_usage
-    UNION ALL
-    SELECT usage_date, user_email, 'claude'::text, platform,
-           billed_cost_usd,
-           estimated_cost_usd,
-           uncached_input_tokens + cache_creation_input_tokens + cache_read_input_tokens
-               + output_tokens,
-           coalesce(requests, 0)::numeric,
-           coalesce(lines_added, 0),
-           sessions,
-           false
-      FROM claude_usage_by_user_day
-"""

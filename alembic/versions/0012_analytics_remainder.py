@@ -15,27 +15,15 @@ in `fact_claude_daily_usage` either way: per-person rows plus the remainder equa
 organisation's report.
 """
 
-import importlib.util
 from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType
 
 from alembic import op
+from app.repositories.migrations import frozen_migration
 
 revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _migration(name: str) -> ModuleType:
-    """An earlier migration's module (its frozen definitions, reused as they were)."""
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 OLD_CASE = (
@@ -61,13 +49,13 @@ NEW_BILLED = (
 
 def _views() -> tuple[str, str, str]:
     """(the claude view as it was, as it is now, the cross-tool view over it)."""
-    before = _migration("0007_directory_history.py")._view()
+    before = frozen_migration("0007_directory_history.py")._view()
     changes = ((OLD_CASE, NEW_CASE), (OLD_DEDUP, NEW_DEDUP), (OLD_BILLED, NEW_BILLED))
     after = before
     for old, new in changes:
         assert old in after, old
         after = after.replace(old, new)
-    cross_tool = _migration("0011_cursor_money.py").VIEW
+    cross_tool = frozen_migration("0011_cursor_money.py").VIEW
     return before, after, cross_tool
 
 

@@ -604,55 +604,9 @@ class AnalyticsActor(Row, frozen=True, kw_only=True):
 _ANALYTICS_COUNTS = (*_USAGE_COUNTS, "requests")
 
 
-class AnalyticsUsageRow(Row, frozen=True, kw_only=True):
-    actor: AnalyticsActor
-    starting_at: datetime | None = None
-    product: str | None = None
-    model: str | None = None
-    uncached_input_tokens: Count
-    cache_creation: NullIsEmpty[CacheCreation]
-    cache_read_input_tokens: Count
-    output_tokens: Count
-    server_tool_use: ServerToolUse | None = None
-    requests: Count = 0
-
-    def __post_init__(self) -> None:
-        share_text(self, ("product", "model"))
-        zero_nulls(self, _ANALYTICS_COUNTS)
-        _utc_fields(self, ("starting_at",))
-        if self.cache_creation is None:
-            force_setattr(self, "cache_creation", NO_CACHE_CREATION)
-
-
-class AnalyticsCostRow(Row, frozen=True, kw_only=True):
-    actor: AnalyticsActor
-    starting_at: datetime | None = None
-    product: str | None = None
-    model: str | None = None
-    currency: str = "USD"
-    amount: Decimal  # decimal string in cents
-
-    def __post_init__(self) -> None:
-        share_text(self, ("product", "model", "currency"))
-        _utc_fields(self, ("starting_at",))
-        finite_money(self, ("amount",))
-
-
-class AnalyticsPage(Upstream, Generic[T], frozen=True, kw_only=True):
-    data: list[T]
-    has_more: bool | None = None
-    next_page: str | None = None
-    data_refreshed_at: datetime | None = None  # answers after it are still incomplete
-
-    def __post_init__(self) -> None:
-        _utc_fields(self, ("data_refreshed_at",))
-
-
-# --- Enterprise Analytics, organisation-wide (bucketed) ----------------------------------------
-# Per-user reports hold seat users only; these include API-key and automation traffic.
-
-
 class AnalyticsOrgUsage(Row, frozen=True, kw_only=True):
+    """Tokens of one product (a bucket's result; a person's row adds who and when)."""
+
     product: str | None = None  # grouped by product: null where none claims the usage
     uncached_input_tokens: Count
     cache_creation: NullIsEmpty[CacheCreation]
@@ -668,6 +622,17 @@ class AnalyticsOrgUsage(Row, frozen=True, kw_only=True):
             force_setattr(self, "cache_creation", NO_CACHE_CREATION)
 
 
+class AnalyticsUsageRow(AnalyticsOrgUsage, frozen=True, kw_only=True):
+    actor: AnalyticsActor
+    starting_at: datetime | None = None
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        share_text(self, ("model",))
+        _utc_fields(self, ("starting_at",))
+
+
 class AnalyticsOrgCost(Row, frozen=True, kw_only=True):
     product: str | None = None
     currency: str = "USD"
@@ -676,6 +641,31 @@ class AnalyticsOrgCost(Row, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         share_text(self, ("product", "currency"))
         finite_money(self, ("amount",))
+
+
+class AnalyticsCostRow(AnalyticsOrgCost, frozen=True, kw_only=True):
+    actor: AnalyticsActor
+    starting_at: datetime | None = None
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        share_text(self, ("model",))
+        _utc_fields(self, ("starting_at",))
+
+
+class AnalyticsPage(Upstream, Generic[T], frozen=True, kw_only=True):
+    data: list[T]
+    has_more: bool | None = None
+    next_page: str | None = None
+    data_refreshed_at: datetime | None = None  # answers after it are still incomplete
+
+    def __post_init__(self) -> None:
+        _utc_fields(self, ("data_refreshed_at",))
+
+
+# --- Enterprise Analytics, organisation-wide (bucketed) ----------------------------------------
+# Per-user reports hold seat users only; these include API-key and automation traffic.
 
 
 class AnalyticsOrgBucket(Upstream, Generic[T], frozen=True, kw_only=True):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import asyncpg
 from alembic.config import Config
@@ -19,6 +21,17 @@ def sqlalchemy_url(dsn: str) -> str:
     """The asyncpg DSN in SQLAlchemy's form (the dialect understands `?host=` sockets)."""
     scheme, rest = dsn.split("://", 1)
     return f"postgresql+asyncpg://{rest}" if scheme in {"postgresql", "postgres"} else dsn
+
+
+def frozen_migration(name: str) -> ModuleType:
+    """An earlier migration's module, for a later one to reuse its frozen definitions (a
+    view's text) as they were when it ran, instead of a copy."""
+    path = PROJECT_ROOT / "alembic" / "versions" / name
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def alembic_config(dsn: str | None = None) -> Config:

@@ -125,13 +125,32 @@ def _analytics_rows(
     return truth.views.get("analytics", (kind, start, end, products), 4, build)
 
 
-async def _analytics(request: Request, kind: str, endpoint: str) -> Response:
-    sim = simulated(request)
-    anthropic_auth(request, sim.options.analytics_api_key)
+def _span(request: Request) -> tuple[datetime, datetime]:
+    """An Analytics request's span, checked as the upstream does (its key first)."""
+    anthropic_auth(request, simulated(request).options.analytics_api_key)
     start = parse_rfc3339(request.query_params.get("starting_at"), "starting_at")
     end = parse_rfc3339(request.query_params.get("ending_at"), "ending_at")
     if (end - start).days > 31:
         raise bad_request("span must be ≤ 31 days")
+    return start, end
+
+
+async def _served(
+    request: Request, endpoint: str, items: list[Any], limits: tuple[int, int], cap: int | None
+) -> Response:
+    """One page of an Analytics answer, with its envelope."""
+    limit = page_limit(request, *limits, cap)
+    offset, has_cursor = cursor_offset(request, 0)
+    body = paged(request, items, int(offset), limit)
+    body |= {
+        "organization_id": "org_01Simulated",
+        "data_refreshed_at": datetime.now(UTC).isoformat(),
+    }
+    return await respond(request, endpoint, "anthropic", body, int(offset) // limit + 1, has_cursor)
+
+
+async def _analytics(request: Request, kind: str, endpoint: str) -> Response:
+    start, end = _span(request)
     asked = request.query_params.getlist("products[]")
     if unknown := sorted(set(asked) - set(PRODUCTS)):
         raise bad_request(f"unknown products[]: {', '.join(unknown)}")
@@ -139,16 +158,9 @@ async def _analytics(request: Request, kind: str, endpoint: str) -> Response:
     several = products is None or len(products) > 1
     if request.query_params.getlist("group_by[]") != ["product"] and several:
         raise bad_request("simulator serves several products only with group_by[]=product")
+    sim = simulated(request)
     rows = _analytics_rows(sim.truth, kind, start, end, products)
-    limit = page_limit(request, 20, 1000, sim.options.page_cap)
-    offset, has_cursor = cursor_offset(request, 0)
-    body = paged(request, rows, int(offset), limit)
-    body |= {
-        "organization_id": "org_01Simulated",
-        "data_refreshed_at": datetime.now(UTC).isoformat(),
-    }
-    page = int(offset) // limit + 1
-    return await respond(request, endpoint, "anthropic", body, page, has_cursor)
+    return await _served(request, endpoint, rows, (20, 1000), sim.options.page_cap)
 
 
 def _org_buckets(truth: GroundTruth, kind: str, start: datetime, end: datetime) -> list[Any]:
@@ -201,23 +213,12 @@ _ORG_COUNTS = ("uncached_input_tokens", "cache_read_input_tokens", "output_token
 
 
 async def _org_report(request: Request, kind: str, endpoint: str) -> Response:
-    sim = simulated(request)
-    anthropic_auth(request, sim.options.analytics_api_key)
-    start = parse_rfc3339(request.query_params.get("starting_at"), "starting_at")
-    end = parse_rfc3339(request.query_params.get("ending_at"), "ending_at")
-    if (end - start).days > 31:
-        raise bad_request("span must be ≤ 31 days")
+    start, end = _span(request)
     if request.query_params.getlist("group_by[]") != ["product"]:
         raise bad_request("simulator serves the organisation's reports grouped by product")
+    sim = simulated(request)
     buckets = _org_buckets(sim.truth, kind, start, end)
-    limit = page_limit(request, 7, 31, sim.options.bucket_cap)
-    offset, has_cursor = cursor_offset(request, 0)
-    body = paged(request, buckets, int(offset), limit)
-    body |= {
-        "organization_id": "org_01Simulated",
-        "data_refreshed_at": datetime.now(UTC).isoformat(),
-    }
-    return await respond(request, endpoint, "anthropic", body, int(offset) // limit + 1, has_cursor)
+    return await _served(request, endpoint, buckets, (7, 31), sim.options.bucket_cap)
 
 
 @router.get("/v1/organizations/analytics/usage_report")

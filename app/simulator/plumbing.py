@@ -10,7 +10,7 @@ import copy
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -310,15 +310,6 @@ def _items(body: dict[str, Any]) -> list[Any]:
     return [item for key in ITEM_KEYS for item in body.get(key, [])]
 
 
-def _of_day(item: Any, day: str) -> bool:
-    if isinstance(item, dict) and "timestamp" in item:  # Cursor usage events: epoch ms
-        moment = datetime.fromtimestamp(int(item["timestamp"]) / 1000, tz=UTC)
-        return moment.date().isoformat() == day
-    return isinstance(item, dict) and any(
-        str(item.get(key, "")).startswith(day) for key in ("day", "starting_at", "created_at")
-    )
-
-
 def _day_of(item: Any) -> str | None:
     if not isinstance(item, dict):
         return None
@@ -330,8 +321,9 @@ def _day_of(item: Any) -> str | None:
     return None
 
 
-def _quiet(body: dict[str, Any], active: set[str]) -> None:
-    """Every day but the active ones answers nothing."""
+def _clear_days(body: dict[str, Any], cleared: Callable[[str], bool]) -> None:
+    """The items of cleared days left out; a cleared day's report bucket stays, without
+    results."""
     for key in ITEM_KEYS:
         items = body.get(key)
         if not isinstance(items, list):
@@ -339,30 +331,25 @@ def _quiet(body: dict[str, Any], active: set[str]) -> None:
         kept = []
         for item in items:
             day = _day_of(item)
-            if day is None or day in active:
+            if day is None or not cleared(day):
                 kept.append(item)
             elif "results" in item:
                 kept.append({**item, "results": []})
-        if key == "usageEvents" and len(kept) < len(items):  # one day per chain: all of it
-            body.update(totalUsageEventsCount=0, pagination={**body["pagination"],
-                        "hasNextPage": False, "numPages": 1})  # fmt: skip
-            kept = []
         body[key] = kept
+
+
+def _quiet(body: dict[str, Any], active: set[str]) -> None:
+    """Every day but the active ones answers nothing."""
+    events = len(body.get("usageEvents") or ())
+    _clear_days(body, lambda day: day not in active)
+    if len(body.get("usageEvents") or ()) < events:  # one day per chain: all of it, said so
+        ended = {**body["pagination"], "hasNextPage": False, "numPages": 1}
+        body.update(usageEvents=[], totalUsageEventsCount=0, pagination=ended)
 
 
 def _empty_day(body: dict[str, Any], day: str) -> None:
     """The day's report bucket answers no results; its rows and events are left out."""
-    for key in ITEM_KEYS:
-        items = body.get(key)
-        if not isinstance(items, list):
-            continue
-        kept = []
-        for item in items:
-            if _of_day(item, day) and "results" in item:
-                kept.append({**item, "results": []})
-            elif not _of_day(item, day):
-                kept.append(item)
-        body[key] = kept
+    _clear_days(body, lambda cleared: cleared == day)
 
 
 def _reshape(fault: FaultSpec, body: dict[str, Any]) -> None:
