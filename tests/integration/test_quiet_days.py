@@ -26,6 +26,7 @@ pytestmark = pytest.mark.reliability
 DAILY = (
     "filtered-usage-events", "usage_report/claude_code", "usage_report/messages", "cost_report",
     "compliance/activities", "analytics/user_usage_report", "analytics/user_cost_report",
+    "analytics/usage_report", "analytics/cost_report",
 )  # fmt: skip
 HORIZON = 90
 
