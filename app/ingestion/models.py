@@ -76,7 +76,9 @@ def share_ids(row: msgspec.Struct, names: tuple[str, ...]) -> None:
     service account's."""
     for name in names:
         value = getattr(row, name)
-        if isinstance(value, str) and value.strip().lower() in ("", "null"):
+        if isinstance(value, str) and (
+            not value.strip() or (len(value.strip()) == 4 and value.strip().lower() == "null")
+        ):
             force_setattr(row, name, None)
     share_text(row, names)
 

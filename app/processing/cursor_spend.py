@@ -8,6 +8,7 @@ A service account's events are its own row, `service-account:<id>`, never a pers
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -35,6 +36,7 @@ class EventMoney:
     derived: bool  # `chargedCents` or `tokenUsage.totalCents` was absent and derived
 
 
+@functools.cache  # a handful of (kind, flag) pairs, asked for every event
 def plan_part(kind: str | None, chargeable: bool) -> bool:
     """Whether an event is billed beyond the plan: its `kind` says so ("Usage-based") or says
     it is included ("Included in Business"); `isChargeable` decides only where `kind` says
@@ -47,30 +49,32 @@ def plan_part(kind: str | None, chargeable: bool) -> bool:
     return chargeable
 
 
+_ZERO = Decimal(0)
+
+
 def event_money(event: CursorUsageEvent) -> EventMoney:
-    fee = event.cursorTokenFee or Decimal(0)
+    return EventMoney(*_money(event))
+
+
+def _money(event: CursorUsageEvent) -> tuple[Decimal, Decimal, Decimal, Decimal, bool, bool]:
+    """`EventMoney`'s fields, as a tuple: the fold takes them for every event."""
+    fee = event.cursorTokenFee or _ZERO
     usage = event.tokenUsage
-    share = (usage.discountPercentOff or Decimal(0)) / 100 if usage is not None else Decimal(0)
-    listed = usage.totalCents if usage is not None else None
     charged, derived = event.chargedCents, False
-    if listed is not None:
-        model = listed * (1 - share)
+    if usage is not None and (listed := usage.totalCents) is not None:
+        off = usage.discountPercentOff
+        model = listed * (1 - off / 100) if off else listed
         if charged is None:  # the model guarantees one of the two
             charged, derived = model + fee, True
     elif usage is not None and charged is not None:  # token-based, its model cost not sent
         model, derived = charged - fee, True
-        listed = model / (1 - share) if share < 1 else model
+        off = usage.discountPercentOff
+        listed = model / (1 - off / 100) if off and off < 100 else model
     else:  # request-based: charged per request, no model cost of its own
-        model = listed = Decimal(0)
+        model = listed = _ZERO
     assert charged is not None
-    return EventMoney(
-        charged=charged,
-        model=model,
-        discount=(listed or Decimal(0)) - model,
-        fee=fee,
-        on_demand=plan_part(event.kind, event.isChargeable),
-        derived=derived,
-    )
+    discount = listed - model if listed is not model else _ZERO
+    return charged, model, discount, fee, plan_part(event.kind, event.isChargeable), derived
 
 
 @dataclass(slots=True)
@@ -120,16 +124,17 @@ def tally_events(events: Iterable[CursorUsageEvent], day: DayTally) -> int:
                 service_account_id=event.serviceAccountId,
                 service_account_name=event.serviceAccountName,
             )
-        money = event_money(event)
-        tally.charged_cents += money.charged
-        if money.on_demand:
-            tally.on_demand_cents += money.charged
+        charged, model, discount, fee, on_demand, derived = _money(event)
+        tally.charged_cents += charged
+        if on_demand:
+            tally.on_demand_cents += charged
         else:
-            tally.included_cents += money.charged
-        tally.model_cents += money.model
-        tally.discount_cents += money.discount
-        tally.token_fee_cents += money.fee
-        tally.derived += money.derived
+            tally.included_cents += charged
+        tally.model_cents += model
+        if discount:
+            tally.discount_cents += discount
+        tally.token_fee_cents += fee
+        tally.derived += derived
         tally.request_units += event.requestsCosts
         tally.events += 1
         tally.chargeable += event.isChargeable
