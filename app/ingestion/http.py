@@ -159,15 +159,14 @@ class UpstreamHttp:
         json_body: Mapping[str, Any] | None = None,
         context: str = "",
         decode: Callable[[bytes], Any] | FromFile = json_with_decimals,
-        max_bytes: int | None = None,
     ) -> Any:
         """Send one request with retries; return the body as `decode` reads it (by default
-        JSON with floats as Decimal). `max_bytes` (default: the upstream's page limit) bounds
-        the decompressed body."""
+        JSON with floats as Decimal); the decompressed body is bounded by the upstream's page
+        limit."""
         attempts = [0]
         backoff = self._backoff(endpoint, stats, attempts)
         where = f"{endpoint}{' ' + context if context else ''}"
-        limit = max_bytes or self.bounds.max_page_bytes
+        limit = self.bounds.max_page_bytes
         try:
             async for retry in stamina.retry_context(
                 on=backoff, attempts=None, timeout=None, wait_max=self._policy.max_wait_seconds
@@ -328,8 +327,9 @@ class UpstreamHttp:
             try:
                 write = sink.write if not isinstance(sink, list) else sink.append
                 await bounded_body(response.aiter_raw(), encoding, limit, write)
-            except BadEncoding as exc:
-                raise _Retryable(f"HTTP {response.status_code} with {exc}") from None
+            except BadEncoding as exc:  # counted as an invalid body, not as a timeout
+                status = response.status_code
+                raise _Retryable(f"HTTP {status} with {exc}", status=status) from None
             except BaseException:
                 if not isinstance(sink, list):
                     sink.close()

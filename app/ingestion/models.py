@@ -69,6 +69,9 @@ def share_text(row: msgspec.Struct, names: tuple[str, ...]) -> None:
             force_setattr(row, name, _page_texts.setdefault(value, value))
 
 
+NULLISH = ("", "null")
+
+
 def share_ids(row: msgspec.Struct, names: tuple[str, ...]) -> None:
     """Ids and emails: a value that only looks present — "", whitespace, or the string "null"
     (captured from live Cursor accounts on human events: `"serviceAccountId": "null"`) — is
@@ -76,9 +79,8 @@ def share_ids(row: msgspec.Struct, names: tuple[str, ...]) -> None:
     service account's."""
     for name in names:
         value = getattr(row, name)
-        if isinstance(value, str) and (
-            not value.strip() or (len(value.strip()) == 4 and value.strip().lower() == "null")
-        ):
+        # Lower-cased only when it is short enough to be "null".
+        if isinstance(value, str) and len(bare := value.strip()) <= 4 and bare.lower() in NULLISH:
             force_setattr(row, name, None)
     share_text(row, names)
 

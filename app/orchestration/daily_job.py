@@ -149,13 +149,6 @@ class DailyJob:
                 await self._until_cancelled(source.ingest(run))
         except RunCancelled as exc:
             return SourceStatus.CANCELLED, f"{exc} before this source completed"
-        except TimeoutError as exc:
-            if not bound.expired():  # a timeout of its own (the database's, say)
-                return SourceStatus.FAILED, f"database error: {type(exc).__name__}: {exc}"
-            return SourceStatus.FAILED, (
-                f"{source.name} did not finish within {deadline:g} s ({setting}); the days it"
-                " had not written stay as they were"
-            )
         except UpstreamError as exc:
             run.tracker.progress.upstream_status = exc.status
             if exc.status in GONE_STATUSES:
@@ -163,7 +156,12 @@ class DailyJob:
             return SourceStatus.FAILED, str(exc)
         except UnusableData as exc:
             return SourceStatus.FAILED, str(exc)
-        except DATABASE_ERRORS as exc:
+        except DATABASE_ERRORS as exc:  # TimeoutError included: ours, or the database's
+            if isinstance(exc, TimeoutError) and bound.expired():
+                return SourceStatus.FAILED, (
+                    f"{source.name} did not finish within {deadline:g} s ({setting}); the days"
+                    " it had not written stay as they were"
+                )
             return SourceStatus.FAILED, f"database error: {type(exc).__name__}: {exc}"
         except Exception as exc:
             log.exception("source crashed", source=source.name)

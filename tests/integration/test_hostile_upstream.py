@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import structlog
 
 from app import redaction
 from app.logs import configure_logging
@@ -80,6 +81,14 @@ def sim(truth: GroundTruth) -> Iterator[Simulator]:
 @pytest.fixture(scope="module")
 def hostile(truth: GroundTruth) -> Iterator[Hostile]:
     yield from hostile_server(truth)
+
+
+@pytest.fixture(autouse=True)
+def _logs_back_to_defaults() -> Iterator[None]:
+    """A test here points the logs at its captured stderr, which closes when it ends: nothing
+    after it may still write there."""
+    yield
+    structlog.reset_defaults()
 
 
 @dataclass
@@ -194,3 +203,26 @@ async def test_the_cli_shows_an_echoing_upstream_without_its_key(
     assert "rejected CURSOR_API_KEY (HTTP 401:" in result.stdout
     assert "rejected ANTHROPIC_ADMIN_API_KEY (HTTP 401:" in result.stdout
     Seen([result.stdout, result.stderr]).assert_clean()
+
+
+async def test_a_source_that_outlives_its_deadline_fails_naming_the_setting(
+    db: asyncpg.Pool, sim: Simulator
+) -> None:
+    """Each request answers within its own deadline, but the source as a whole does not."""
+    sim.fault("usage_report/claude_code", kind="latency", ms=400, times=None)
+    started = time.monotonic()
+    _, outcome = await run_job(
+        db, sim, sources=["claude_code", "cursor"], upstream_source_deadline_seconds=1.0
+    )
+    try:
+        assert time.monotonic() - started < 10
+        error = outcome.sources["claude_code"].last_error or ""
+        assert outcome.sources["claude_code"].status == "failed"
+        assert error.startswith(
+            "claude_code did not finish within 1 s (UPSTREAM_SOURCE_DEADLINE_SECONDS)"
+        ), error
+        assert outcome.sources["cursor"].status == "succeeded"
+        table, truth = await cursor_against_truth(db, sim)
+        assert table == truth
+    finally:
+        sim.app.state.faults.clear()
