@@ -17,14 +17,14 @@ from typing import Any
 
 import httpx
 
-from app.ingestion.anthropic_client import (
+from app.simulator.app import SimulatorOptions, create_simulator
+from app.simulator.model import GroundTruth
+from app.simulator.rate_limits import BUDGETS, budget_of
+from app.upstreams.anthropic.client import (
     API_KEY_STATUSES,
     COST_GROUP_BY,
     MESSAGES_GROUP_BY,
 )
-from app.simulator.app import SimulatorOptions, create_simulator
-from app.simulator.model import GroundTruth
-from app.simulator.rate_limits import BUDGETS, budget_of
 
 # The endpoints each source needs (the directory lists serve every Admin API source once).
 LISTS = ("api_keys", "users", "workspaces")

@@ -9,7 +9,8 @@ import uuid
 from datetime import date
 from typing import Any
 
-from app.processing.facts import ClaudeFact, CursorFact
+from app.upstreams.anthropic.facts import ClaudeFact
+from app.upstreams.cursor.facts import CursorFact
 from bench.write_path import claude_rows, cursor_rows
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import asyncpg
 
 from app.processing.attribution import KEY_CREATOR
-from app.processing.facts import CLAUDE_COLUMNS, CURSOR_COLUMNS, ClaudeFact, CursorFact
 from app.repositories.cursor_window import CursorWindow
 from app.repositories.facts import ClaudeDayWrite, replace_claude_days
+from app.upstreams.anthropic.facts import CLAUDE_COLUMNS, ClaudeFact
+from app.upstreams.cursor.facts import CURSOR_COLUMNS, CursorFact
 from bench.common import median, timed
 
 FIRST_DAY = date(2026, 1, 1)

@@ -12,9 +12,9 @@ from app.api import database
 from app.api.auth import READ
 from app.api.problems import PROTECTED
 from app.api.runtime import runtime_of
-from app.orchestration.sources.claude_shared import KEY_EXPIRY_WARNING
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import runs as runs_repo
+from app.upstreams.anthropic.sources.shared import KEY_EXPIRY_WARNING
 
 router = APIRouter(tags=["runs"], dependencies=[READ], responses=PROTECTED)
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import httpx
 
 from app.config import Settings
-from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
 from app.ingestion.bounds import SPOOL_PREFIX, Bounds, configure_spool
-from app.ingestion.cursor_client import CursorClient
 from app.ingestion.http import RetryPolicy, UpstreamHttp
 from app.ingestion.rate_limit import RateLimiter
 from app.scratch import sweep_leftovers
+from app.upstreams.anthropic.client import AnthropicClient, anthropic_headers
+from app.upstreams.cursor.client import CursorClient
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.processing.facts import ClaudeFact
+from app.upstreams.anthropic.facts import ClaudeFact
 
 MAX_QUANTUM_EXPONENT = -10  # parts are at least this fine: 1e-10 USD
 

@@ -21,7 +21,6 @@ from typing import Any
 
 import asyncpg
 
-from app.processing.facts import CURSOR_COLUMNS, CursorFact, fold_cursor_duplicates
 from app.repositories.digests import (
     CHUNK_ROWS,
     RowDigests,
@@ -38,6 +37,7 @@ from app.repositories.facts import (
     replace_day,
     writing,
 )
+from app.upstreams.cursor.facts import CURSOR_COLUMNS, CursorFact, fold_cursor_duplicates
 
 _DATE_AT = CURSOR_COLUMNS.index("usage_date")
 _EMAIL_AT = CURSOR_COLUMNS.index("email")

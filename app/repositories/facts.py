@@ -26,14 +26,6 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from app.processing.facts import (
-    CLAUDE_COLUMNS,
-    CURSOR_COLUMNS,
-    CURSOR_SPEND_COLUMNS,
-    ClaudeFact,
-    ClaudeSource,
-    CursorSpendFact,
-)
 from app.repositories.digests import (
     CHUNK_ROWS,
     RowDigests,
@@ -41,6 +33,8 @@ from app.repositories.digests import (
     digest_rows,
     split_hashes,
 )
+from app.upstreams.anthropic.facts import CLAUDE_COLUMNS, ClaudeFact, ClaudeSource
+from app.upstreams.cursor.facts import CURSOR_COLUMNS, CURSOR_SPEND_COLUMNS, CursorSpendFact
 
 CURSOR_TABLE = "fact_cursor_daily_usage"
 CLAUDE_TABLE = "fact_claude_daily_usage"

@@ -14,9 +14,12 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from app.simulator import admin_api, claude_ai_api, control, cursor_api
+from app.simulator import control
 from app.simulator.model import GroundTruth
 from app.simulator.plumbing import Reject, Simulated, SimulatorOptions
+from app.upstreams.anthropic.simulator import admin as admin_api
+from app.upstreams.anthropic.simulator import claude_ai as claude_ai_api
+from app.upstreams.cursor.simulator import routes as cursor_api
 
 __all__ = ["SimulatorOptions", "create_simulator"]
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import asyncpg
 
-from app.processing.facts import ClaudeFact, CursorFact
 from app.repositories.cursor_window import CursorWindow
 from app.repositories.facts import ClaudeDayWrite, replace_claude_days
+from app.upstreams.anthropic.facts import ClaudeFact
+from app.upstreams.cursor.facts import CursorFact
 
 DAY = date(2026, 8, 3)
 

@@ -11,8 +11,8 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.processing.facts import ClaudeFact, fold_duplicates
 from app.repositories.facts import ClaudeDayWrite, replace_claude_days
+from app.upstreams.anthropic.facts import ClaudeFact, fold_duplicates
 
 DAY = date(2026, 8, 3)
 TEXT = st.one_of(st.none(), st.sampled_from(["a", "b", "NULL", "", "Ä"]))

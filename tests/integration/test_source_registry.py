@@ -13,11 +13,11 @@ import pytest
 
 from app.config import Settings
 from app.ingestion.pagination import Page
-from app.orchestration.sources.claude_shared import direct_directory, write_one_claude_source
 from app.orchestration.sources.contract import Source, SourceRun
 from app.orchestration.sources.registry import REGISTRY
-from app.processing import transform
 from app.repositories.facts import CLAUDE_TABLE
+from app.upstreams.anthropic import claude_ai_transform as transform
+from app.upstreams.anthropic.sources.shared import direct_directory, write_one_claude_source
 from tests.conftest import Simulator
 from tests.integration.conftest import AUTH, serve, wait_for
 from tests.integration.test_metrics import scrape, value

@@ -8,13 +8,13 @@ from decimal import Decimal
 import msgspec
 
 from app.config import DEFAULT_CONFIDENCES
-from app.ingestion.models import (
+from app.upstreams.anthropic.analytics_remainder import REMAINDER, remainder_facts
+from app.upstreams.anthropic.claude_ai_models import (
     AnalyticsCostRow,
     AnalyticsOrgCost,
     AnalyticsOrgUsage,
     AnalyticsUsageRow,
 )
-from app.processing.analytics_remainder import REMAINDER, remainder_facts
 
 DAY = date(2026, 8, 3)
 ACTOR = {"type": "user_actor", "user_id": "user_1", "email": "jane@example.com"}

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.processing.categorization import WorkspaceCategories, placement
-from app.processing.facts import ClaudeSource
+from app.upstreams.anthropic.categorization import WorkspaceCategories, placement
+from app.upstreams.anthropic.facts import ClaudeSource
 
 CC = "wrkspc_cc"
 LISTED = [(CC, "Claude Code"), ("wrkspc_prod", "Production"), ("wrkspc_arch", " claude  CODE ")]

@@ -15,14 +15,14 @@ import httpx
 import pytest
 import respx
 
-from app.ingestion.anthropic_client import AnthropicClient, anthropic_headers
-from app.ingestion.cursor_client import CursorClient, chunk_window, day_end_ms, day_start_ms
 from app.ingestion.errors import InvalidCursorError, MalformedPageError
 from app.ingestion.http import RequestStats, RetryPolicy, UpstreamHttp
-from app.ingestion.models import CostResult
 from app.ingestion.money import cents_to_usd
 from app.ingestion.pagination import MAX_RESTARTS
 from app.ingestion.rate_limit import RateLimiter
+from app.upstreams.anthropic.client import AnthropicClient, anthropic_headers
+from app.upstreams.anthropic.models import CostResult
+from app.upstreams.cursor.client import CursorClient, chunk_window, day_end_ms, day_start_ms
 from tests.unit.test_models import decoded
 
 BASE = "https://api.test"
@@ -366,7 +366,8 @@ def test_money_refuses_floats_and_garbage() -> None:
 
 
 def test_null_counts_and_objects_mean_zero_and_empty_but_missing_still_fails() -> None:
-    from app.ingestion.models import ClaudeCodeRecord, CursorDailyRow, MessagesUsageResult
+    from app.upstreams.anthropic.models import ClaudeCodeRecord, MessagesUsageResult
+    from app.upstreams.cursor.models import CursorDailyRow
 
     row = decoded(CursorDailyRow, {**cursor_row("a@x.dev", "2026-01-01"), "apiKeyReqs": None})
     assert row.apiKeyReqs == 0
@@ -540,7 +541,7 @@ async def test_a_captured_event_with_a_string_null_service_account_is_the_person
 ) -> None:
     """tests/fixtures/README.md: a live account's event says `"serviceAccountId": "null"`; it
     is the person's, charged as sent."""
-    from app.processing.cursor_spend import identity_of
+    from app.upstreams.cursor.spend import identity_of
 
     page = json.loads((FIXTURES / "cursor" / "usage_events_string_null_ids.json").read_text())
     respx.post(f"{BASE}/teams/filtered-usage-events").mock(

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from app.config import DEFAULT_CONFIDENCES
 from app.processing.attribution import build_directory
-from app.processing.categorization import WorkspaceCategories
 from app.processing.cost_allocation import CostLine, allocate, split_largest_remainder
-from app.processing.facts import ClaudeFact
-from app.processing.transform import apply_cost
+from app.upstreams.anthropic.categorization import WorkspaceCategories
+from app.upstreams.anthropic.facts import ClaudeFact
+from app.upstreams.anthropic.transform import apply_cost
 
 DAY = date(2026, 8, 3)
 

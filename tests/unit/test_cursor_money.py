@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from app.config import DEFAULT_CONFIDENCES
 from app.ingestion.errors import MalformedPageError
-from app.ingestion.models import CursorMemberSpend, CursorUsageEventsPage
 from app.ingestion.pagination import decode_page
 from app.processing.attribution import build_directory
-from app.processing.cursor_spend import DayTally, event_money, spend_facts, tally_events
 from app.simulator.model import GroundTruth
+from app.upstreams.cursor.models import CursorMemberSpend, CursorUsageEventsPage
+from app.upstreams.cursor.spend import DayTally, event_money, spend_facts, tally_events
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cursor"
 ROUNDING_CENTS = Decimal("0.005")  # the docs show charged cents rounded to 2 places
@@ -125,8 +125,8 @@ def test_a_member_without_any_spend_figure_is_an_error() -> None:
 
 
 def test_our_keys_are_found_by_their_partial_hint_only() -> None:
-    from app.ingestion.models import ApiKey
-    from app.processing.key_expiry import matches, our_key_expiries
+    from app.upstreams.anthropic.key_expiry import matches, our_key_expiries
+    from app.upstreams.anthropic.models import ApiKey
 
     ours = "sk-ant-api03-R2D2abcdefghijklmnopqrstuvwxyzigAA"
     assert matches("sk-ant-api03-R2D...igAA", ours)

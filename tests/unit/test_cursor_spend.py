@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.config import DEFAULT_CONFIDENCES
-from app.ingestion.models import CursorMemberSpend, CursorUsageEvent, CursorUsageEventsPage
 from app.ingestion.pagination import decode_page
 from app.processing.attribution import build_directory
-from app.processing.cursor_spend import DayTally, reconcile, spend_facts, tally_events
+from app.upstreams.cursor.models import CursorMemberSpend, CursorUsageEvent, CursorUsageEventsPage
+from app.upstreams.cursor.spend import DayTally, reconcile, spend_facts, tally_events
 
 DIRECTORY = build_directory(confidences=DEFAULT_CONFIDENCES)
 DAY = date(2025, 6, 26)

@@ -10,10 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.config import DEFAULT_CONFIDENCES
-from app.ingestion.models import AnalyticsActor, AnalyticsCostRow
-from app.processing import transform
 from app.processing.attribution import ACCOUNT_ID, KeyInfo, build_directory
-from app.processing.categorization import (
+from app.upstreams.anthropic import claude_ai_transform as transform
+from app.upstreams.anthropic.categorization import (
     BY_CLAUDE_CODE_KEY,
     BY_CLAUDE_CODE_WORKSPACE,
     BY_DEFAULT_FOR_UNATTRIBUTED,
@@ -22,6 +21,7 @@ from app.processing.categorization import (
     WorkspaceCategories,
     placement,
 )
+from app.upstreams.anthropic.claude_ai_models import AnalyticsActor, AnalyticsCostRow
 
 C = DEFAULT_CONFIDENCES
 DIRECTORY = build_directory(

@@ -11,15 +11,10 @@ from typing import Any, TypeVar
 import pytest
 
 from app.ingestion.errors import InvalidBody, MalformedPageError
-from app.ingestion.models import (
-    ClaudeCodePage,
-    ComplianceActivity,
-    CostResult,
-    CursorDailyRow,
-    CursorUsageEvent,
-    MessagesUsageBucket,
-)
 from app.ingestion.pagination import decode_page
+from app.upstreams.anthropic.claude_ai_models import ComplianceActivity
+from app.upstreams.anthropic.models import ClaudeCodePage, CostResult, MessagesUsageBucket
+from app.upstreams.cursor.models import CursorDailyRow, CursorUsageEvent
 
 M = TypeVar("M")
 
@@ -120,10 +115,19 @@ MONEY_OR_TOKENS = re.compile(r"(?i)(cents|cost|amount|spend|tokens?$|^input$|^ou
 def test_every_money_and_token_field_is_required_or_its_absence_is_documented() -> None:
     import msgspec
 
-    from app.ingestion import models
+    import importlib
+    import pkgutil
 
+    import app.upstreams
+
+    every_model = {
+        name: cls
+        for info in pkgutil.walk_packages(app.upstreams.__path__, "app.upstreams.")
+        if info.name.endswith("models")
+        for name, cls in vars(importlib.import_module(info.name)).items()
+    }
     checked = 0
-    for name, cls in vars(models).items():
+    for name, cls in every_model.items():
         if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
             continue
         for field in msgspec.structs.fields(cls):

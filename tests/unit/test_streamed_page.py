@@ -12,8 +12,8 @@ import pytest
 
 from app.ingestion import pagination
 from app.ingestion.errors import MalformedPageError
-from app.ingestion.models import CursorDailyRow, CursorDailyUsageEnvelope
 from app.ingestion.pagination import StreamedPage, streamed_page
+from app.upstreams.cursor.models import CursorDailyRow, CursorDailyUsageEnvelope
 from tests.unit.test_clients import cursor_row
 
 

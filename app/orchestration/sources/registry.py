@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from app.config import Settings, SettingsError
-from app.orchestration.sources.claude_ai import ClaudeAiSource
-from app.orchestration.sources.claude_code import ClaudeCodeSource
-from app.orchestration.sources.claude_cost import ClaudeCostSource
-from app.orchestration.sources.claude_usage import ClaudeUsageSource
 from app.orchestration.sources.contract import Source
-from app.orchestration.sources.cursor import CursorSource
-from app.orchestration.sources.cursor_spend import CursorSpendSource
+from app.upstreams.anthropic.sources.claude_ai import ClaudeAiSource
+from app.upstreams.anthropic.sources.claude_code import ClaudeCodeSource
+from app.upstreams.anthropic.sources.claude_cost import ClaudeCostSource
+from app.upstreams.anthropic.sources.claude_usage import ClaudeUsageSource
+from app.upstreams.cursor.sources.daily_usage import CursorSource
+from app.upstreams.cursor.sources.usage_events import CursorSpendSource
 
 
 class SourceRegistry:

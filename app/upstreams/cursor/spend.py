@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from app.ingestion.models import CursorMemberSpend, CursorUsageEvent
 from app.ingestion.money import cents_to_usd
 from app.processing.attribution import SERVICE_ACCOUNT, AttributionDirectory
 from app.processing.emails import normalize_email
-from app.processing.facts import CursorSpendFact
+from app.upstreams.cursor.facts import CursorSpendFact
+from app.upstreams.cursor.models import CursorMemberSpend, CursorUsageEvent
 
 SERVICE_ACCOUNT_PREFIX = "service-account:"
 

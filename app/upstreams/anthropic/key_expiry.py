@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.ingestion.models import ApiKey
+from app.upstreams.anthropic.models import ApiKey
 
 
 @dataclass(frozen=True)

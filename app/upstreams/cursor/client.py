@@ -9,15 +9,6 @@ from typing import TypeVar, cast
 
 from app.ingestion.errors import MalformedPageError
 from app.ingestion.http import RequestStats, UpstreamHttp
-from app.ingestion.models import (
-    CursorDailyRow,
-    CursorDailyUsageEnvelope,
-    CursorMember,
-    CursorMemberSpend,
-    CursorSpendPage,
-    CursorUsageEvent,
-    CursorUsageEventsPage,
-)
 from app.ingestion.pagination import (
     InconsistentChain,
     Page,
@@ -26,6 +17,15 @@ from app.ingestion.pagination import (
     restartable,
     streamed_page,
     typed_page,
+)
+from app.upstreams.cursor.models import (
+    CursorDailyRow,
+    CursorDailyUsageEnvelope,
+    CursorMember,
+    CursorMemberSpend,
+    CursorSpendPage,
+    CursorUsageEvent,
+    CursorUsageEventsPage,
 )
 
 MAX_WINDOW_DAYS = 30

@@ -20,16 +20,16 @@ from datetime import UTC, date
 from typing import Any
 
 from app.ingestion.errors import UpstreamError
-from app.ingestion.models import CostBucket, MessagesUsageBucket
 from app.orchestration.sources.assembly import Day, DayFold
-from app.orchestration.sources.claude_shared import claude_context
 from app.orchestration.sources.contract import SourceRun
 from app.orchestration.tracking import RunCancelled
-from app.processing import transform
 from app.processing.cost_allocation import CostLine
-from app.processing.facts import ClaudeFact, fold_duplicates
 from app.repositories import cost_lines
 from app.repositories.facts import ClaudeDayWrite, day_has_rows, lock_day, replace_claude_days
+from app.upstreams.anthropic import transform
+from app.upstreams.anthropic.facts import ClaudeFact, fold_duplicates
+from app.upstreams.anthropic.models import CostBucket, MessagesUsageBucket
+from app.upstreams.anthropic.sources.shared import claude_context
 
 USAGE_FAILED = "claude_usage failed, and cost is allocated to usage"
 

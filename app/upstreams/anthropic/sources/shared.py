@@ -13,14 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from app.config import Settings
-from app.ingestion.anthropic_client import AnthropicClient
-from app.ingestion.models import ApiKey
 from app.orchestration.sources.contract import Source, SourceRun
 from app.processing.attribution import AttributionDirectory, KeyInfo, SeenUser, build_directory
-from app.processing.categorization import WorkspaceCategories
 from app.processing.emails import normalize_email
-from app.processing.facts import ClaudeFact, ClaudeSource, fold_duplicates
-from app.processing.key_expiry import our_key_expiries
 from app.repositories import directory as directory_repo
 from app.repositories.directory import KnownKey, SeenKey
 from app.repositories.facts import (
@@ -29,6 +24,11 @@ from app.repositories.facts import (
     WriteCounts,
     replace_claude_days,
 )
+from app.upstreams.anthropic.categorization import WorkspaceCategories
+from app.upstreams.anthropic.client import AnthropicClient
+from app.upstreams.anthropic.facts import ClaudeFact, ClaudeSource, fold_duplicates
+from app.upstreams.anthropic.key_expiry import our_key_expiries
+from app.upstreams.anthropic.models import ApiKey
 
 
 class AdminApiSource(Source):

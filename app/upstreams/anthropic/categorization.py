@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
 
-from app.processing.facts import ClaudeSource, Platform
+from app.upstreams.anthropic.facts import ClaudeSource, Platform
 
 CLAUDE_CODE_WORKSPACE_NAME = "claude code"
 CLAUDE_CODE_PRODUCT = "claude_code"

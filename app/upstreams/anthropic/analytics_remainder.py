@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from app.ingestion.models import (
+from app.ingestion.money import cents_to_usd
+from app.processing.attribution import UNATTRIBUTED
+from app.upstreams.anthropic.categorization import WorkspaceCategories, placement
+from app.upstreams.anthropic.claude_ai_models import (
     AnalyticsCostRow,
     AnalyticsOrgCost,
     AnalyticsOrgUsage,
     AnalyticsUsageRow,
 )
-from app.ingestion.money import cents_to_usd
-from app.processing.attribution import UNATTRIBUTED
-from app.processing.categorization import WorkspaceCategories, placement
-from app.processing.facts import ClaudeFact
+from app.upstreams.anthropic.facts import ClaudeFact
 
 REMAINDER = "organization_remainder"  # actor_type of a remainder row
 _COUNTS = ("uncached", "cache_5m", "cache_1h", "cache_read", "output", "web_search", "requests")

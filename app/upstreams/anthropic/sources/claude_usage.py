@@ -5,11 +5,11 @@ once the Claude Code source of the same run has read it (`ClaudeCodeKeys`)."""
 from __future__ import annotations
 
 from app.orchestration.sources.assembly import Day, complete_days
-from app.orchestration.sources.billing import BillingJoin, buckets_fold
-from app.orchestration.sources.claude_code import ClaudeCodeKeys
-from app.orchestration.sources.claude_shared import AdminApiSource, claude_context
 from app.orchestration.sources.contract import SourceRun
-from app.processing import transform
+from app.upstreams.anthropic import transform
+from app.upstreams.anthropic.sources.billing import BillingJoin, buckets_fold
+from app.upstreams.anthropic.sources.claude_code import ClaudeCodeKeys
+from app.upstreams.anthropic.sources.shared import AdminApiSource, claude_context
 
 
 class ClaudeUsageSource(AdminApiSource):

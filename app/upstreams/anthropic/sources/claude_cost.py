@@ -4,10 +4,10 @@ cost lines, allocated to the same day's usage through the run's `BillingJoin`.""
 from __future__ import annotations
 
 from app.orchestration.sources.assembly import Day, complete_days
-from app.orchestration.sources.billing import BillingJoin, buckets_fold
-from app.orchestration.sources.claude_shared import AdminApiSource
 from app.orchestration.sources.contract import SourceRun
-from app.processing import transform
+from app.upstreams.anthropic import transform
+from app.upstreams.anthropic.sources.billing import BillingJoin, buckets_fold
+from app.upstreams.anthropic.sources.shared import AdminApiSource
 
 
 class ClaudeCostSource(AdminApiSource):

@@ -12,15 +12,15 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from datetime import date
 
-from app.orchestration.sources.claude_shared import (
+from app.orchestration.sources.contract import SourceRun
+from app.repositories import directory as directory_repo
+from app.upstreams.anthropic import transform
+from app.upstreams.anthropic.facts import ClaudeFact
+from app.upstreams.anthropic.sources.shared import (
     AdminApiSource,
     claude_context,
     write_one_claude_source,
 )
-from app.orchestration.sources.contract import SourceRun
-from app.processing import transform
-from app.processing.facts import ClaudeFact
-from app.repositories import directory as directory_repo
 
 
 class ClaudeCodeSource(AdminApiSource):

@@ -18,16 +18,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from app.ingestion.cursor_client import CursorClient, day_start_ms
 from app.ingestion.errors import UpstreamError
 from app.ingestion.money import cents_to_usd
 from app.orchestration.concurrency import each_at_most
-from app.orchestration.sources.claude_shared import direct_directory
 from app.orchestration.sources.contract import SourceRun
-from app.orchestration.sources.cursor import CursorApiSource
-from app.processing.cursor_spend import DayTally, reconcile, spend_facts, tally_events
 from app.repositories import coverage as coverage_repo
 from app.repositories.facts import charged_since, replace_cursor_spend_day
+from app.upstreams.anthropic.sources.shared import direct_directory
+from app.upstreams.cursor.client import CursorClient, day_start_ms
+from app.upstreams.cursor.sources.daily_usage import CursorApiSource
+from app.upstreams.cursor.spend import DayTally, reconcile, spend_facts, tally_events
 from app.vocabulary import CoverageState
 
 MISSING_IDENTITY = "no email or service account"

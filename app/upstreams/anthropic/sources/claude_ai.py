@@ -11,18 +11,18 @@ from datetime import UTC, date, timedelta
 from typing import Any
 
 from app.config import Settings
-from app.ingestion.anthropic_client import AnthropicClient
 from app.ingestion.factory import UpstreamClients
-from app.ingestion.models import ComplianceActivity
 from app.ingestion.pagination import Page
 from app.orchestration.sources.assembly import DayFold, complete_days
-from app.orchestration.sources.claude_shared import direct_directory, write_one_claude_source
 from app.orchestration.sources.contract import Source, SourceRun
-from app.processing import transform
-from app.processing.analytics_remainder import remainder_facts
 from app.processing.attribution import build_directory
 from app.repositories import directory as directory_repo
 from app.repositories.facts import CLAUDE_TABLE
+from app.upstreams.anthropic import claude_ai_transform as transform
+from app.upstreams.anthropic.analytics_remainder import remainder_facts
+from app.upstreams.anthropic.claude_ai_models import ComplianceActivity
+from app.upstreams.anthropic.client import AnthropicClient
+from app.upstreams.anthropic.sources.shared import direct_directory, write_one_claude_source
 
 MISSING_EMAIL = "missing email"
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from app.config import Settings
-from app.ingestion.cursor_client import CursorClient
-from app.ingestion.models import CursorDailyRow
 from app.logs import get_logger
-from app.orchestration.sources.claude_shared import direct_directory
 from app.orchestration.sources.contract import Source, SourceRun, days_between
-from app.processing import transform
 from app.processing.attribution import AttributionDirectory
-from app.processing.facts import CursorFact
 from app.repositories.cursor_window import CursorWindow
 from app.repositories.facts import CURSOR_TABLE
+from app.upstreams.anthropic.sources.shared import direct_directory
+from app.upstreams.cursor import transform
+from app.upstreams.cursor.client import CursorClient
+from app.upstreams.cursor.facts import CursorFact
+from app.upstreams.cursor.models import CursorDailyRow
 
 log = get_logger(__name__)
 

@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from app.ingestion.cursor_client import chunk_window
 from app.ingestion.errors import MalformedPageError
 from app.ingestion.http import RequestStats, UpstreamHttp
-from app.ingestion.models import (
+from app.ingestion.pagination import Page, fetch_page, restartable
+from app.logs import get_logger
+from app.upstreams.anthropic.claude_ai_models import (
     AnalyticsCostRow,
     AnalyticsOrgBucket,
     AnalyticsOrgCost,
@@ -22,11 +23,13 @@ from app.ingestion.models import (
     AnalyticsOrgUsage,
     AnalyticsPage,
     AnalyticsUsageRow,
+    ComplianceActivity,
+    ComplianceActivityPage,
+)
+from app.upstreams.anthropic.models import (
     ApiKey,
     ClaudeCodePage,
     ClaudeCodeRecord,
-    ComplianceActivity,
-    ComplianceActivityPage,
     CostBucket,
     CostReportPage,
     ListPage,
@@ -35,8 +38,7 @@ from app.ingestion.models import (
     OrgUser,
     Workspace,
 )
-from app.ingestion.pagination import Page, fetch_page, restartable
-from app.logs import get_logger
+from app.upstreams.cursor.client import chunk_window
 
 log = get_logger(__name__)
 
