@@ -1,13 +1,14 @@
 # Two commands on a fresh machine (Python >= 3.11):
 #   make run   — the service with its demo: embedded PostgreSQL + simulator + one run, then serving
 #   make test  — lint, types, Dockerfile lint, and the whole test suite (real PostgreSQL)
+#   make test-fast — lint, types and the unit tests, under a minute
 #   make bench — the benchmarks; writes docs/performance.md
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench install lock clean
+.PHONY: run test test-fast lint docs bench install lock clean
 
 # Dependencies at the versions and hashes of requirements-dev.lock (the image uses
 # requirements.lock); `make lock` writes both from pyproject.toml.
@@ -37,6 +38,16 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -p no:cacheprovider
+
+# Lint, types and the unit tests (no database, no simulator): under a minute.
+test-fast: $(STAMP)
+	$(BIN)/ruff check app tests alembic bench
+	$(BIN)/ruff format --check app tests alembic bench
+	$(BIN)/mypy app
+	$(BIN)/pytest -p no:cacheprovider tests/unit
+
+docs: $(STAMP)
+	$(BIN)/python -m app.settings_docs > docs/configuration.md
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -20,7 +20,7 @@ from app.api.problems import install_problem_handlers
 from app.api.runtime import Runtime, Services, Worker, install_runtime
 from app.config import Settings, load_settings
 from app.gc_tuning import tune_garbage_collector
-from app.ingestion.factory import build_clients, build_http_client
+from app.ingestion.factory import build_http_client
 from app.logs import configure_logging, get_logger
 from app.orchestration.oneshot import worker_identity
 from app.orchestration.scheduler import DailySchedule
@@ -52,7 +52,7 @@ async def _start(runtime: Runtime, migrate: bool) -> DailySchedule | None:
     else:
         worker = RunWorker(
             pool=pool,
-            clients=build_clients(settings, http),
+            clients=REGISTRY.build_clients(settings, http),
             settings=settings,
             worker_id=worker_identity(),
         )
@@ -177,3 +177,4 @@ def _include_routers(app: FastAPI) -> None:
         for method in sorted(route.methods or ())
     )
     metrics.initialise_sources((source.name, source.table) for source in REGISTRY)
+    metrics.initialise_endpoints(REGISTRY.endpoints())

@@ -22,22 +22,6 @@ from app.metrics_directory import MULTIPROC_ENV
 from app.vocabulary import TERMINAL_RUN_STATUSES, CoverageState, RunTrigger
 
 ROW_OPERATIONS = ("inserted", "updated", "unchanged", "deleted")
-UPSTREAM_ENDPOINTS = {
-    "cursor": ("daily-usage-data", "filtered-usage-events", "teams/spend", "teams/members"),
-    "anthropic": (
-        "usage_report/claude_code",
-        "usage_report/messages",
-        "cost_report",
-        "api_keys",
-        "users",
-        "workspaces",
-        "compliance/activities",
-        "analytics/user_usage_report",
-        "analytics/user_cost_report",
-        "analytics/usage_report",
-        "analytics/cost_report",
-    ),
-}
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
 RETRY_REASONS = ("rate_limited", "server_error", "timeout", "connection", "invalid_body")
 POOL_STATES = ("in_use", "idle", "max")
@@ -103,21 +87,23 @@ def _initialise() -> None:
     for trigger in RunTrigger:
         for status in TERMINAL_RUN_STATUSES:
             RUNS.labels(trigger, status)
-    for upstream, endpoints in UPSTREAM_ENDPOINTS.items():
-        for endpoint in endpoints:
-            UPSTREAM_DURATION.labels(upstream, endpoint)
-            for status_class in STATUS_CLASSES:
-                UPSTREAM_REQUESTS.labels(upstream, endpoint, status_class)
-        for reason in RETRY_REASONS:
-            UPSTREAM_RETRIES.labels(upstream, reason)
-        for endpoint in endpoints:
-            for signal in DRIFT_SIGNALS:
-                UPSTREAM_DRIFT.labels(upstream, endpoint, signal)
     for state in POOL_STATES:
         DB_POOL.labels(state)
 
 
 _initialise()
+
+
+def initialise_endpoints(endpoints: Iterable[tuple[str, str]]) -> None:
+    """Zero series for every (upstream, endpoint), from the registry's upstreams."""
+    for upstream, endpoint in endpoints:
+        UPSTREAM_DURATION.labels(upstream, endpoint)
+        for status_class in STATUS_CLASSES:
+            UPSTREAM_REQUESTS.labels(upstream, endpoint, status_class)
+        for reason in RETRY_REASONS:
+            UPSTREAM_RETRIES.labels(upstream, reason)
+        for signal in DRIFT_SIGNALS:
+            UPSTREAM_DRIFT.labels(upstream, endpoint, signal)
 
 
 def initialise_sources(sources: Iterable[tuple[str, str]]) -> None:

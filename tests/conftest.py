@@ -25,10 +25,13 @@ import pytest
 import uvicorn
 
 from app.config import Settings, load_settings
-from app.ingestion.factory import UpstreamClients, build_clients, build_http_client
+from app.ingestion.factory import UpstreamClients, build_http_client
+from app.orchestration.sources.registry import REGISTRY
 from app.repositories.migrations import upgrade_to_head
 from app.simulator.app import SimulatorOptions, create_simulator
 from app.simulator.model import GroundTruth
+from app.upstreams.anthropic.client import ANTHROPIC_CLIENTS, AnthropicClient, AnthropicClients
+from app.upstreams.cursor.client import CURSOR_CLIENT, CursorClient
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -209,11 +212,28 @@ def simulator() -> Iterator[Simulator]:
     sim.server.should_exit = True
 
 
+@dataclass(frozen=True)
+class Clients:
+    """The Cursor client and the Anthropic clients, as the registry builds them."""
+
+    cursor: CursorClient | None
+    anthropic: AnthropicClient | None
+    compliance: AnthropicClient | None
+    analytics: AnthropicClient | None
+
+    @classmethod
+    def of(cls, clients: UpstreamClients) -> Clients:
+        anthropic = clients.get(ANTHROPIC_CLIENTS) or AnthropicClients(None, None, None)
+        return cls(
+            clients.get(CURSOR_CLIENT), anthropic.admin, anthropic.compliance, anthropic.analytics
+        )
+
+
 @pytest.fixture
-async def upstreams(simulator: Simulator) -> AsyncIterator[UpstreamClients]:
+async def upstreams(simulator: Simulator) -> AsyncIterator[Clients]:
     settings = simulator.settings()
     async with build_http_client(settings) as client:
-        yield build_clients(settings, client)
+        yield Clients.of(REGISTRY.build_clients(settings, client))
 
 
 @pytest.fixture

@@ -1,9 +1,17 @@
-"""Build the upstream clients from settings: one limiter and concurrency cap per upstream."""
+"""The parts every upstream client is built from, and the typed set of a run's clients.
+
+Each upstream package declares a `ClientKey` for its client and a function that builds it from
+the settings with an `HttpParts` (returning None when its credentials are absent); the service
+builds every registered upstream's client through the registry and sources read theirs back,
+typed, with `UpstreamClients.get`. One limiter and concurrency cap per client.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar, cast
 
 import httpx
 
@@ -12,16 +20,26 @@ from app.ingestion.bounds import SPOOL_PREFIX, Bounds, configure_spool
 from app.ingestion.http import RetryPolicy, UpstreamHttp
 from app.ingestion.rate_limit import RateLimiter
 from app.scratch import sweep_leftovers
-from app.upstreams.anthropic.client import AnthropicClient, anthropic_headers
-from app.upstreams.cursor.client import CursorClient
+
+C = TypeVar("C")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class ClientKey(Generic[C]):
+    """Names one upstream's client and says how to build it (None: not configured)."""
+
+    name: str
+    build: Callable[[Settings, HttpParts], C | None]
+
+
 class UpstreamClients:
-    cursor: CursorClient | None
-    anthropic: AnthropicClient | None
-    compliance: AnthropicClient | None
-    analytics: AnthropicClient | None
+    """The clients of one process, each under its upstream's key."""
+
+    def __init__(self, built: Mapping[ClientKey[object], object] | None = None) -> None:
+        self._built = dict(built or {})
+
+    def get(self, key: ClientKey[C]) -> C | None:
+        return cast(C | None, self._built.get(cast(ClientKey[object], key)))
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -63,77 +81,49 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def build_clients(settings: Settings, client: httpx.AsyncClient) -> UpstreamClients:
-    policy = retry_policy(settings)
-    bounds = upstream_bounds(settings)
+@dataclass(frozen=True)
+class HttpParts:
+    """What every client's `UpstreamHttp` shares: the pooled client, retry policy, bounds."""
+
+    client: httpx.AsyncClient
+    settings: Settings
+
+    def concurrency(self) -> asyncio.Semaphore:
+        return asyncio.Semaphore(self.settings.upstream_max_concurrency)
+
+    def http(
+        self,
+        *,
+        upstream: str,
+        base_url: str,
+        key_setting: str,
+        per_minute: float,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        concurrency: asyncio.Semaphore | None = None,
+    ) -> UpstreamHttp:
+        """One limited, bounded, retrying channel to an upstream with one key."""
+        return UpstreamHttp(
+            self.client,
+            upstream=upstream,
+            base_url=base_url,
+            key_setting=key_setting,
+            headers=headers,
+            auth=auth,
+            limiter=RateLimiter(per_minute, self.settings.upstream_rate_window_seconds),
+            concurrency=concurrency or self.concurrency(),
+            policy=retry_policy(self.settings),
+            bounds=upstream_bounds(self.settings),
+        )
+
+
+def build_clients(
+    settings: Settings, client: httpx.AsyncClient, keys: Iterable[ClientKey[object]]
+) -> UpstreamClients:
+    """Every configured upstream's client (see the registry's `client_keys`)."""
     spool = settings.data_dir / "spool"
     configure_spool(settings.spool_max_bytes, spool)
     sweep_leftovers(spool, SPOOL_PREFIX)  # pages a killed process left waiting
-    anthropic_url = str(settings.anthropic_api_base_url)
-
-    def anthropic(key: str, setting: str, per_minute: float) -> AnthropicClient:
-        return AnthropicClient(
-            UpstreamHttp(
-                client,
-                upstream="anthropic",
-                base_url=anthropic_url,
-                key_setting=setting,
-                headers=anthropic_headers(key),
-                limiter=RateLimiter(per_minute, settings.upstream_rate_window_seconds),
-                concurrency=asyncio.Semaphore(settings.upstream_max_concurrency),
-                policy=policy,
-                bounds=bounds,
-            ),
-            report_days_per_page=settings.anthropic_report_days_per_page,
-        )
-
-    cursor = None
-    if settings.cursor_api_key is not None:
-        concurrency = asyncio.Semaphore(settings.upstream_max_concurrency)
-
-        def cursor_http(per_minute: float) -> UpstreamHttp:
-            assert settings.cursor_api_key is not None
-            return UpstreamHttp(
-                client,
-                upstream="cursor",
-                base_url=str(settings.cursor_api_base_url),
-                key_setting="CURSOR_API_KEY",
-                auth=httpx.BasicAuth(settings.cursor_api_key.get_secret_value(), ""),
-                limiter=RateLimiter(per_minute, settings.upstream_rate_window_seconds),
-                concurrency=concurrency,
-                policy=policy,
-                bounds=bounds,
-            )
-
-        cursor = CursorClient(
-            cursor_http(settings.cursor_requests_per_minute),
-            page_size=settings.cursor_page_size,
-            page_rows=settings.cursor_page_rows,
-            # Usage events are limited on their own (60/min), apart from the other endpoints.
-            events_http=cursor_http(settings.cursor_events_requests_per_minute),
-        )
-    admin = None
-    if settings.anthropic_admin_api_key is not None:
-        admin = anthropic(
-            settings.anthropic_admin_api_key.get_secret_value(),
-            "ANTHROPIC_ADMIN_API_KEY",
-            settings.anthropic_requests_per_minute,
-        )
-    compliance = None
-    if (key := settings.compliance_key) is not None:
-        setting = (
-            "ANTHROPIC_COMPLIANCE_API_KEY"
-            if settings.anthropic_compliance_api_key is not None
-            else "ANTHROPIC_ADMIN_API_KEY"
-        )
-        compliance = anthropic(
-            key.get_secret_value(), setting, settings.anthropic_compliance_requests_per_minute
-        )
-    analytics = None
-    if settings.anthropic_analytics_api_key is not None:
-        analytics = anthropic(
-            settings.anthropic_analytics_api_key.get_secret_value(),
-            "ANTHROPIC_ANALYTICS_API_KEY",
-            settings.anthropic_analytics_requests_per_minute,
-        )
-    return UpstreamClients(cursor, admin, compliance, analytics)
+    parts = HttpParts(client, settings)
+    built = {key: key.build(settings, parts) for key in keys}
+    return UpstreamClients({key: value for key, value in built.items() if value is not None})

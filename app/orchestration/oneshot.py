@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from app.config import Settings
-from app.ingestion.factory import build_clients, build_http_client
+from app.ingestion.factory import build_http_client
 from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
 from app.orchestration.run_request import PlannedRun
+from app.orchestration.sources.registry import REGISTRY
 from app.orchestration.tracking import Cancellation
 from app.repositories import runs as runs_repo
 from app.repositories.database import create_pool, resolve_dsn
@@ -75,7 +76,7 @@ async def run_once(
             task = asyncio.create_task(
                 execute_run(
                     pool=pool,
-                    clients=build_clients(settings, http),
+                    clients=REGISTRY.build_clients(settings, http),
                     settings=settings,
                     spec=RunSpec(run_id, plan, trigger),
                     worker_id=worker_identity(),

@@ -14,7 +14,7 @@ from app.ingestion.http import RequestStats
 from app.logs import get_logger
 from app.repositories import runs as runs_repo
 from app.repositories.database import DATABASE_ERRORS
-from app.repositories.facts import WriteCounts
+from app.repositories.day_writer import WriteCounts
 from app.repositories.runs import SourceProgress
 from app.vocabulary import SourceStatus
 

@@ -25,10 +25,11 @@ from multiprocessing.context import SpawnProcess
 from app import metrics
 from app.config import Settings
 from app.gc_tuning import tune_garbage_collector
-from app.ingestion.factory import build_clients, build_http_client
+from app.ingestion.factory import build_http_client
 from app.logs import configure_logging, get_logger
 from app.metrics_directory import SHARE_METRICS_ENV, settle_metrics_directory
 from app.orchestration.oneshot import worker_identity
+from app.orchestration.sources.registry import REGISTRY
 from app.orchestration.worker import RunWorker
 from app.repositories.database import create_pool
 
@@ -72,7 +73,7 @@ async def _serve(settings: Settings, dsn: str, wake: Connection, worker_id: str)
     http = build_http_client(settings)
     worker = RunWorker(
         pool=pool,
-        clients=build_clients(settings, http),
+        clients=REGISTRY.build_clients(settings, http),
         settings=settings,
         worker_id=worker_id,
     )

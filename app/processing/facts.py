@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 
@@ -37,3 +38,16 @@ def least(left: Any, right: Any) -> Any:
 
 def greatest(left: Any, right: Any) -> Any:
     return right if left is None else left if right is None else max(left, right)
+
+
+@dataclass(frozen=True)
+class FactTable:
+    """A fact table an upstream package declares: its columns in write order, the column that
+    is unique within a day (include the label in it when labels share a key), and the column
+    that holds each row's fact label. The repositories write it (`day_writer.replace_fact_day`)
+    with no SQL of the package's own; its migration creates it."""
+
+    name: str
+    columns: tuple[str, ...]
+    key: str
+    label_column: str = "source"

@@ -21,6 +21,8 @@ from typing import Any
 
 import asyncpg
 
+from app.repositories.day_rows import Row
+from app.repositories.day_writer import WriteCounts, replace_day, writing
 from app.repositories.digests import (
     CHUNK_ROWS,
     RowDigests,
@@ -28,16 +30,13 @@ from app.repositories.digests import (
     digest_rows,
     split_hashes,
 )
-from app.repositories.facts import (
-    CURSOR_FACTS,
-    CURSOR_SOURCE,
-    Row,
-    WriteCounts,
-    cursor_row,
-    replace_day,
-    writing,
+from app.repositories.facts import CURSOR_FACTS, cursor_row
+from app.upstreams.cursor.facts import (
+    CURSOR_COLUMNS,
+    CursorFact,
+    CursorLabel,
+    fold_cursor_duplicates,
 )
-from app.upstreams.cursor.facts import CURSOR_COLUMNS, CursorFact, fold_cursor_duplicates
 
 _DATE_AT = CURSOR_COLUMNS.index("usage_date")
 _EMAIL_AT = CURSOR_COLUMNS.index("email")
@@ -168,7 +167,13 @@ class CursorWindow:
         incoming = _CursorDayRows(day, digests, self._path(day) if day in self._digests else None)
         async with writing(connection):
             return await replace_day(
-                connection, CURSOR_FACTS, day, CURSOR_SOURCE, incoming, run_id, keep_if_emptied
+                connection,
+                CURSOR_FACTS,
+                day,
+                CursorLabel.DAILY_USAGE,
+                incoming,
+                run_id,
+                keep_if_emptied,
             )
 
     def has_rows(self, day: date) -> bool:

@@ -1,184 +1,37 @@
-"""Bulk, idempotent writes of the fact tables (asyncpg).
-
-A (source, day) is written in one transaction and ends up exactly as the upstream states it,
-or — on any failure — exactly as it was. Three paths, cheapest first:
-
-- **unchanged**: the rows hash to the digest stored with the day (`fact_day_digests`), so
-  nothing is sent or written;
-- **first load**: the table holds nothing for the (source, day), so the rows are COPYed
-  (binary) straight into it;
-- **merge**: rows are COPYed into a session temp table and merged with `INSERT … ON CONFLICT …
-  DO UPDATE … WHERE (…) IS DISTINCT FROM (…)` (unchanged rows are not rewritten,
-  `first_seen_at` stays, `updated_at` and `run_id` move only on a real change); rows the
-  upstream no longer reports are deleted.
-"""
+"""The writes of the built-in fact tables, through the day writer (`app.repositories.day_writer`):
+the Claude table's labelled rows, and the Cursor table whose rows two sources share."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any, Protocol
 
 import asyncpg
 
-from app.repositories.digests import (
-    CHUNK_ROWS,
-    RowDigests,
-    day_digest,
-    digest_rows,
-    split_hashes,
+from app.repositories.day_rows import FactRows
+from app.repositories.day_writer import (
+    WriteCounts,
+    _fact_table,
+    replace_day,
+    writing,
 )
-from app.upstreams.anthropic.facts import CLAUDE_COLUMNS, ClaudeFact, ClaudeSource
-from app.upstreams.cursor.facts import CURSOR_COLUMNS, CURSOR_SPEND_COLUMNS, CursorSpendFact
+from app.upstreams.anthropic.facts import CLAUDE_COLUMNS, ClaudeFact, ClaudeLabel
+from app.upstreams.cursor.facts import (
+    CURSOR_COLUMNS,
+    CURSOR_SPEND_COLUMNS,
+    CursorLabel,
+    CursorSpendFact,
+)
 
 CURSOR_TABLE = "fact_cursor_daily_usage"
 CLAUDE_TABLE = "fact_claude_daily_usage"
-CURSOR_SOURCE = "cursor"
-CURSOR_SPEND_SOURCE = "cursor_spend"
 
-Row = tuple[Any, ...]
 cursor_row = attrgetter(*CURSOR_COLUMNS)
 _claude_row = attrgetter(*CLAUDE_COLUMNS)
-
-
-@dataclass
-class WriteCounts:
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    kept: int = 0  # days left as they were: they came back empty under the shrink guard
-    digest: bytes | None = None  # of the day's rows as written (None: not known)
-
-    def __iadd__(self, other: WriteCounts) -> WriteCounts:
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.deleted += other.deleted
-        self.kept += other.kept
-        return self
-
-
-def _merge_sql(
-    table: str,
-    stage: str,
-    columns: Sequence[str],
-    key: str,
-    compared: Sequence[str],
-) -> str:
-    """Write the staged rows of one day ($1 = run id, $2 = the day) and count the rows new to
-    the table and the existing rows that changed.
-
-    An UPDATE of the rows that differ and an INSERT of the new ones, both hash joins against
-    the day's rows: an unchanged row is only read. (`INSERT … ON CONFLICT DO UPDATE … WHERE`
-    locks — so writes — every row it meets, changed or not: a day with 10 % of its rows
-    changed cost as much as rewriting it.)"""
-    column_list = ", ".join(columns)
-    updates = ", ".join(f"{column} = staged.{column}" for column in compared)
-    current = ", ".join(f"fact.{column}" for column in compared)
-    incoming = ", ".join(f"staged.{column}" for column in compared)
-    same_row = f"fact.usage_date = $2 AND fact.{key} = staged.{key}"
-    writes = f"""
-        WITH updated AS (
-            UPDATE {table} AS fact
-               SET {updates}, run_id = $1::uuid, updated_at = now()
-              FROM {stage} AS staged
-             WHERE {same_row} AND ({current}) IS DISTINCT FROM ({incoming})
-            RETURNING 1
-        ), inserted AS (
-            INSERT INTO {table} ({column_list}, run_id)
-            SELECT {column_list}, $1::uuid FROM {stage} AS staged
-             WHERE NOT EXISTS (SELECT 1 FROM {table} AS fact WHERE {same_row})
-            RETURNING 1
-        )
-    """
-    return f"""{writes}
-        SELECT (SELECT count(*) FROM inserted) AS inserted,
-               (SELECT count(*) FROM updated) AS updated
-    """
-
-
-@dataclass(frozen=True)
-class _FactTable:
-    """How one source's part of a fact table is written; `source` narrows a day to one
-    upstream's rows."""
-
-    name: str
-    columns: tuple[str, ...]
-    stage: str
-    stage_ddl: tuple[str, ...]
-    merge: str
-    day_exists: str  # $1 = day, $2 = source: the source holds rows of the day
-    # $1 = day, $2 = source: rows the source no longer reports, deleted (or, on a row another
-    # source holds too, only this source's columns reset); each statement's count adds up.
-    delete_stale: tuple[str, ...]
-    held: str  # $1 = day, $2 = source: how many rows of the day hold this source's columns
-    # A table whose rows two sources share (`$1` = day): any row of the day, either's.
-    occupied: str | None = None
-
-
-# Columns every source of a shared row writes (with the same value): not reset by either.
-_SHARED_COLUMNS = ("usage_date", "attribution_method", "attribution_confidence")
-
-
-def _fact_table(
-    name: str,
-    columns: tuple[str, ...],
-    key: str,
-    source_filter: str,
-    stage_like: str,
-    *,
-    other_source: str | None = None,
-    stage_suffix: str = "",
-) -> _FactTable:
-    """`other_source`: for a row two sources share (each owning its columns), the predicate
-    saying the other source holds the row too — a row this source no longer reports then has
-    only this source's columns reset (to their defaults), and is deleted only when neither
-    source reports it."""
-    stage = f"stage_{name}{stage_suffix}"
-    compared = tuple(column for column in columns if column not in ("usage_date", key))
-    unreported = f"""fact.usage_date = $1 AND {source_filter}
-               AND NOT EXISTS (SELECT 1 FROM {stage} AS staged WHERE staged.{key} = fact.{key})"""
-    if other_source is None:
-        delete_stale: tuple[str, ...] = (f"DELETE FROM {name} AS fact WHERE {unreported}",)
-    else:
-        reset = ", ".join(
-            f"{column} = DEFAULT" for column in columns if column not in (*_SHARED_COLUMNS, key)
-        )
-        delete_stale = (
-            f"DELETE FROM {name} AS fact WHERE {unreported} AND NOT ({other_source})",
-            f"UPDATE {name} AS fact SET {reset}, updated_at = now()"
-            f" WHERE {unreported} AND ({other_source})",
-        )
-    return _FactTable(
-        name=name,
-        columns=columns,
-        stage=stage,
-        stage_ddl=(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {name} {stage_like})"
-            " ON COMMIT DELETE ROWS",
-            # The stale-row anti-join probes this index; without it a planner working from
-            # stale statistics picks a nested loop over the whole stage per row.
-            f"CREATE INDEX IF NOT EXISTS {stage}_key ON {stage} ({key})",
-        ),
-        merge=_merge_sql(name, stage, columns, key, compared),
-        day_exists=(
-            f"SELECT EXISTS (SELECT 1 FROM {name} AS fact"
-            f" WHERE fact.usage_date = $1 AND {source_filter})"
-        ),
-        delete_stale=delete_stale,
-        occupied=(
-            None
-            if other_source is None
-            else f"SELECT EXISTS (SELECT 1 FROM {name} WHERE usage_date = $1)"
-        ),
-        held=f"SELECT count(*) FROM {name} AS fact WHERE fact.usage_date = $1 AND {source_filter}",
-    )
 
 
 CLAUDE_FACTS = _fact_table(
@@ -210,34 +63,6 @@ CURSOR_SPEND_FACTS = _fact_table(
 
 # Marks the pipeline's own write transactions: the digest trigger (migration 0003) drops the
 # digests of a table written by anyone else.
-_MARK_WRITER = "SELECT set_config('ai_usage_pipeline.writer', 'on', true)"
-
-
-@asynccontextmanager
-async def writing(connection: asyncpg.Connection) -> AsyncIterator[None]:
-    """A transaction of the pipeline's own: every fact write goes through one."""
-    async with connection.transaction():
-        await connection.execute(_MARK_WRITER)
-        yield
-
-
-_STORED_DIGEST = """
-    SELECT digest, row_count, row_hashes FROM fact_day_digests
-     WHERE target_table = $1 AND source = $2 AND usage_date = $3
-"""
-_STORE_DIGEST = """
-    INSERT INTO fact_day_digests (target_table, source, usage_date, digest, row_count, row_hashes)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT (target_table, source, usage_date)
-    DO UPDATE SET digest = EXCLUDED.digest, row_count = EXCLUDED.row_count,
-                  row_hashes = EXCLUDED.row_hashes, updated_at = now()
-"""
-_LOCK_DAY = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
-
-
-async def lock_day(connection: asyncpg.Connection, name: str) -> None:
-    """Serialise writers of one named day until the transaction ends."""
-    await connection.execute(_LOCK_DAY, name)
 
 
 async def day_has_rows(connection: asyncpg.Connection, source: str, day: date) -> bool:
@@ -246,221 +71,11 @@ async def day_has_rows(connection: asyncpg.Connection, source: str, day: date) -
     return found
 
 
-class _DayRows(Protocol):
-    """One (source, day)'s rows in table column order, produced as cheaply as each path
-    allows."""
-
-    def digest(self) -> bytes: ...
-
-    def row_hashes(self) -> bytes:
-        """Every row's hash (see `RowDigests`), valid when `digest()` is."""
-        ...
-
-    def changed_rows(self, stored: set[bytes]) -> Sequence[Sequence[Any]] | None:
-        """The rows whose hash is not in `stored`, or None if they cannot be told apart
-        (duplicate keys to fold): then the whole day is merged."""
-        ...
-
-    def for_first_load(self, run_id: uuid.UUID | None) -> Iterable[Sequence[Any]]:
-        """Rows with `run_id` appended, consumed lazily by COPY (client work overlaps the
-        server's); `digest()`, `row_hashes()` and `count` hold once it is exhausted."""
-        ...
-
-    def folded_for_first_load(self, run_id: uuid.UUID | None) -> Iterable[Sequence[Any]] | None:
-        """The same rows with duplicate keys folded, or None if duplicates are an error."""
-        ...
-
-    def rows(self) -> Sequence[Sequence[Any]]: ...
-
-    @property
-    def count(self) -> int: ...
-
-    @property
-    def empty(self) -> bool:
-        """No row comes in (known before any is streamed)."""
-        ...
-
-
-async def replace_day(
-    connection: asyncpg.Connection,
-    table: _FactTable,
-    day: date,
-    source: str,
-    incoming: _DayRows,
-    run_id: uuid.UUID | None,
-    keep_if_emptied: bool = False,
-) -> WriteCounts:
-    """Make (source, day) of `table` hold exactly the incoming rows; call inside `writing`.
-
-    One writer at a time per (table, source, day) — per (table, day) for a table whose rows
-    two sources share: two snapshots of a day never interleave, so
-    the stored digest always describes the rows. With `keep_if_emptied`, a day that holds rows
-    is left as it is when no rows come in (counted in `kept`): the caller suspects the empty
-    answer (see the shrink guard of the sources)."""
-    # Sources sharing rows (Cursor) serialise on the day itself: their first loads would
-    # collide; sources with rows of their own only on their own part of it.
-    shared = table.occupied is not None
-    await lock_day(connection, f"{table.name}:{'*' if shared else source}:{day.isoformat()}")
-    stored = await connection.fetchrow(_STORED_DIGEST, table.name, source, day)
-    exists = stored is not None or await connection.fetchval(table.day_exists, day, source)
-    if keep_if_emptied and exists and incoming.empty:
-        return WriteCounts(kept=1)
-    if table.occupied is not None and not exists:
-        # Rows another source wrote for the day would collide with a plain COPY.
-        exists = await connection.fetchval(table.occupied, day)
-    if not exists:
-        # Nothing to compare, update or delete.
-        columns = (*table.columns, "run_id")
-        try:
-            async with connection.transaction():  # a savepoint: a failed attempt leaves no trace
-                await connection.copy_records_to_table(
-                    table.name, records=incoming.for_first_load(run_id), columns=columns
-                )
-        except asyncpg.UniqueViolationError:
-            if (folded := incoming.folded_for_first_load(run_id)) is None:
-                raise
-            await connection.copy_records_to_table(table.name, records=folded, columns=columns)
-        counts = WriteCounts(inserted=incoming.count)
-    elif stored is not None and stored["digest"] == incoming.digest():
-        return WriteCounts(unchanged=stored["row_count"], digest=stored["digest"])
-    else:
-        changed, held = None, None
-        if stored is not None and stored["row_hashes"] is not None:
-            changed = incoming.changed_rows(set(split_hashes(stored["row_hashes"])))
-            held = stored["row_count"]  # what this source holds: its digest is still valid
-        counts = await _merge_day(connection, table, day, source, incoming, run_id, changed, held)
-    await connection.execute(
-        _STORE_DIGEST,
-        table.name,
-        source,
-        day,
-        incoming.digest(),
-        incoming.count,
-        incoming.row_hashes(),
-    )
-    counts.digest = incoming.digest()
-    return counts
-
-
-async def _stage(
-    connection: asyncpg.Connection, table: _FactTable, rows: Iterable[Sequence[Any]]
-) -> None:
-    for statement in table.stage_ddl:
-        await connection.execute(statement)
-    await connection.execute(f"TRUNCATE {table.stage}")
-    await connection.copy_records_to_table(table.stage, records=rows, columns=table.columns)
-
-
-async def _merge_day(
-    connection: asyncpg.Connection,
-    table: _FactTable,
-    day: date,
-    source: str,
-    incoming: _DayRows,
-    run_id: uuid.UUID | None,
-    changed: Sequence[Sequence[Any]] | None,
-    held_before: int | None,
-) -> WriteCounts:
-    """Merge a day that differs from what the table holds.
-
-    With `changed` (the rows whose hash the stored day does not have), only those are staged
-    and merged; the day's held count then tells whether rows also vanished, and only then is
-    the whole day staged to find and remove them. Without it, the whole day is staged."""
-    if held_before is None:
-        held_before = await connection.fetchval(table.held, day, source)
-    await _stage(connection, table, incoming.rows() if changed is None else changed)
-    merged = await connection.fetchrow(table.merge, run_id, day)
-    assert merged is not None
-    written = int(merged["inserted"]) + int(merged["updated"])
-    removed = 0
-    vanished = changed is None or await connection.fetchval(table.held, day, source) > (
-        incoming.count
-    )
-    if vanished:
-        if changed is not None:  # the stale-row anti-join needs every reported key
-            await _stage(connection, table, incoming.rows())
-        for statement in table.delete_stale:
-            status = await connection.execute(statement, day, source)
-            removed += int(status.split()[-1])
-    # Rows this source held and reports again = held before − no longer reported; every other
-    # incoming row is new to this source (and was written). A row new to the table is new to
-    # the source; one another source holds (a shared Cursor row) was updated, yet is new here.
-    inserted = incoming.count - (held_before - removed)
-    updated = written - inserted
-    return WriteCounts(
-        inserted=inserted,
-        updated=updated,
-        unchanged=incoming.count - inserted - updated,
-        deleted=removed,
-    )
-
-
-# --- Claude ------------------------------------------------------------------------------------
-
-
-class _FactRows:
-    """One (source, day)'s facts, already one per key (a duplicate is a bug: Claude rows are
-    folded by the caller, spend rows are one per identity by construction), turned into table
-    rows by `to_row`."""
-
-    def __init__(self, facts: Sequence[Any], to_row: Callable[[Any], Row]) -> None:
-        self._facts = facts
-        self._to_row = to_row
-        self._rows: list[Row] | None = None
-        self._digest: bytes | None = None
-        self._digests: tuple[bytes, bytes] | None = None  # the day's digest, its row hashes
-
-    @property
-    def empty(self) -> bool:
-        return not self._facts
-
-    @property
-    def count(self) -> int:
-        return len(self._facts)
-
-    def rows(self) -> list[Row]:
-        if self._rows is None:
-            self._rows = [self._to_row(fact) for fact in self._facts]
-        return self._rows
-
-    def digest(self) -> bytes:
-        # An unchanged day needs only this: the rows are hashed one by one only when the
-        # day differs (or is written).
-        if self._digests is not None:
-            return self._digests[0]
-        if self._digest is None:
-            self._digest = day_digest(self.rows())
-        return self._digest
-
-    def row_hashes(self) -> bytes:
-        if self._digests is None:
-            self._digests = digest_rows(self.rows())
-        return self._digests[1]
-
-    def changed_rows(self, stored: set[bytes]) -> list[Row]:
-        hashes = split_hashes(self.row_hashes())
-        return [
-            row for row, row_hash in zip(self.rows(), hashes, strict=True) if row_hash not in stored
-        ]
-
-    def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[Row]:
-        digests = RowDigests()
-        for start in range(0, len(self._facts), CHUNK_ROWS):
-            rows = [self._to_row(fact) for fact in self._facts[start : start + CHUNK_ROWS]]
-            digests.add(rows)
-            for row in rows:
-                yield (*row, run_id)
-        self._digests = (digests.digest(), digests.hashes())
-
-    def folded_for_first_load(self, run_id: uuid.UUID | None) -> None:
-        return None
-
-
 @dataclass(frozen=True)
 class ClaudeDayWrite:
     """One source's complete rows for one day."""
 
-    source: ClaudeSource
+    source: ClaudeLabel
     facts: Sequence[ClaudeFact]
     keep_if_emptied: bool = False
 
@@ -470,13 +85,13 @@ async def replace_claude_days(
     day: date,
     writes: Sequence[ClaudeDayWrite],
     run_id: uuid.UUID | None,
-) -> dict[ClaudeSource, WriteCounts]:
+) -> dict[ClaudeLabel, WriteCounts]:
     """Replace several sources' rows of one day in ONE transaction (usage and its cost
     allocation must land together)."""
     for write in writes:
         if any(fact.usage_date != day for fact in write.facts):
             raise ValueError(f"{write.source}: facts of another day in the write for {day}")
-    counts: dict[ClaudeSource, WriteCounts] = {}
+    counts: dict[ClaudeLabel, WriteCounts] = {}
     async with writing(connection):
         for write in writes:
             counts[write.source] = await replace_day(
@@ -484,7 +99,7 @@ async def replace_claude_days(
                 CLAUDE_FACTS,
                 day,
                 write.source,
-                _FactRows(write.facts, _claude_row),
+                FactRows(write.facts, _claude_row),
                 run_id,
                 write.keep_if_emptied,
             )
@@ -513,8 +128,8 @@ async def replace_cursor_spend_day(
             connection,
             CURSOR_SPEND_FACTS,
             day,
-            CURSOR_SPEND_SOURCE,
-            _FactRows(facts, _cursor_spend_row),
+            CursorLabel.USAGE_EVENTS,
+            FactRows(facts, _cursor_spend_row),
             run_id,
             keep_if_emptied,
         )

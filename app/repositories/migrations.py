@@ -15,6 +15,7 @@ from alembic.script import ScriptDirectory
 from alembic import command
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS = PROJECT_ROOT / "alembic"  # the script directory: env.py and versions/
 
 
 def sqlalchemy_url(dsn: str) -> str:
@@ -26,7 +27,7 @@ def sqlalchemy_url(dsn: str) -> str:
 def frozen_migration(name: str) -> ModuleType:
     """An earlier migration's module, for a later one to reuse its frozen definitions (a
     view's text) as they were when it ran, instead of a copy."""
-    path = PROJECT_ROOT / "alembic" / "versions" / name
+    path = MIGRATIONS / "versions" / name
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -36,7 +37,7 @@ def frozen_migration(name: str) -> ModuleType:
 
 def alembic_config(dsn: str | None = None) -> Config:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    config.set_main_option("script_location", str(MIGRATIONS))
     if dsn is not None:
         config.attributes["sqlalchemy_url"] = sqlalchemy_url(dsn)
     return config

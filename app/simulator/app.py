@@ -11,20 +11,27 @@ memory.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable
+
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from app.orchestration.sources.contract import Upstream
+from app.orchestration.sources.registry import REGISTRY
 from app.simulator import control
 from app.simulator.model import GroundTruth
 from app.simulator.plumbing import Reject, Simulated, SimulatorOptions
-from app.upstreams.anthropic.simulator import admin as admin_api
-from app.upstreams.anthropic.simulator import claude_ai as claude_ai_api
-from app.upstreams.cursor.simulator import routes as cursor_api
 
 __all__ = ["SimulatorOptions", "create_simulator"]
 
 
-def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None) -> FastAPI:
+def create_simulator(
+    truth: GroundTruth,
+    options: SimulatorOptions | None = None,
+    upstreams: Iterable[Upstream] | None = None,
+) -> FastAPI:
+    """The simulator of `upstreams` (the registry's by default)."""
     sim = Simulated(truth, options or SimulatorOptions())
     app = FastAPI(title="ai-usage-pipeline upstream simulator", docs_url=None, redoc_url=None)
     app.state.sim = sim
@@ -38,6 +45,10 @@ def create_simulator(truth: GroundTruth, options: SimulatorOptions | None = None
     async def rejected(request: Request, exc: Reject) -> Response:
         return exc.response
 
-    for router in (cursor_api.router, admin_api.router, claude_ai_api.router, control.router):
-        app.include_router(router)
+    for upstream in (
+        REGISTRY.upstreams if upstreams is None else upstreams
+    ):  # each upstream's routes live in its package
+        if upstream.simulator is not None:
+            app.include_router(importlib.import_module(upstream.simulator).router)
+    app.include_router(control.router)
     return app

@@ -10,9 +10,10 @@ from typing import Any
 
 import asyncpg
 
-from app.ingestion.factory import build_clients, build_http_client
+from app.ingestion.factory import build_http_client
 from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
 from app.orchestration.run_request import PlannedRun, resolve_sources
+from app.orchestration.sources.registry import REGISTRY
 from app.repositories import runs as runs_repo
 from app.simulator.model import Totals
 from tests.conftest import Simulator
@@ -37,7 +38,7 @@ async def run_job(
     async with build_http_client(settings) as client:
         outcome = await execute_run(
             pool=pool,
-            clients=build_clients(settings, client),
+            clients=REGISTRY.build_clients(settings, client),
             settings=settings,
             spec=RunSpec(run_id, PlannedRun(start, end, chosen)),
             worker_id="test",

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from app.ingestion.factory import UpstreamClients
 from app.ingestion.http import RequestStats
-from tests.conftest import Simulator
+from app.orchestration.sources.registry import REGISTRY
+from tests.conftest import Clients, Simulator
 
 START, END = date(2026, 8, 1), date(2026, 8, 3)
 
 
 async def test_cursor_daily_usage_is_the_ground_truth(
-    simulator: Simulator, upstreams: UpstreamClients
+    simulator: Simulator, upstreams: Clients
 ) -> None:
     assert upstreams.cursor is not None
     stats = RequestStats()
@@ -31,7 +31,7 @@ async def test_cursor_daily_usage_is_the_ground_truth(
 
 
 async def test_claude_code_records_are_the_ground_truth(
-    simulator: Simulator, upstreams: UpstreamClients
+    simulator: Simulator, upstreams: Clients
 ) -> None:
     assert upstreams.anthropic is not None
     pages = [p async for p in upstreams.anthropic.claude_code_day(START, RequestStats())]
@@ -54,7 +54,7 @@ async def test_claude_code_records_are_the_ground_truth(
 
 
 async def test_usage_and_cost_reports_are_the_ground_truth(
-    simulator: Simulator, upstreams: UpstreamClients
+    simulator: Simulator, upstreams: Clients
 ) -> None:
     assert upstreams.anthropic is not None
     usage_pages = [p async for p in upstreams.anthropic.messages_usage(START, END, RequestStats())]
@@ -80,9 +80,7 @@ async def test_usage_and_cost_reports_are_the_ground_truth(
         assert {r.workspace_id for r in results} >= {None}  # the Default Workspace is null
 
 
-async def test_directory_lists_page_with_after_id(
-    simulator: Simulator, upstreams: UpstreamClients
-) -> None:
+async def test_directory_lists_page_with_after_id(simulator: Simulator, upstreams: Clients) -> None:
     assert upstreams.anthropic is not None
     stats = RequestStats()
     keys = await upstreams.anthropic.api_keys(stats)
@@ -95,7 +93,7 @@ async def test_directory_lists_page_with_after_id(
 
 
 async def test_claude_ai_feeds_are_the_ground_truth(
-    simulator: Simulator, upstreams: UpstreamClients
+    simulator: Simulator, upstreams: Clients
 ) -> None:
     assert upstreams.compliance is not None and upstreams.analytics is not None
     activity_pages = [
@@ -119,11 +117,11 @@ async def test_claude_ai_feeds_are_the_ground_truth(
 
 
 async def test_wrong_key_fails_fast_naming_the_setting(simulator: Simulator) -> None:
-    from app.ingestion.factory import build_clients, build_http_client
+    from app.ingestion.factory import build_http_client
 
     settings = simulator.settings(cursor_api_key="wrong", anthropic_admin_api_key="also-wrong")
     async with build_http_client(settings) as client:
-        clients = build_clients(settings, client)
+        clients = Clients.of(REGISTRY.build_clients(settings, client))
         assert clients.cursor is not None and clients.anthropic is not None
         stats = RequestStats()
         try:

@@ -6,62 +6,29 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import asyncpg
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.ingestion.factory import build_clients, build_http_client
-from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
 from app.orchestration.heal import plan_heal
-from app.orchestration.run_request import PlannedRun, utc_today
+from app.orchestration.run_request import utc_today
 from app.orchestration.scheduler import enqueue_slot
-from app.repositories import coverage as coverage_repo
 from app.repositories import runs as runs_repo
 from app.vocabulary import CoverageState
 from tests.conftest import Simulator
 from tests.integration.conftest import AUTH, serve, wait_for
 from tests.integration.jobs import expected_totals, normalise, run_job, view_totals
-from tests.integration.test_metrics import scrape, value
+from tests.support.metrics import scrape, value
+from tests.support.runs import ALL, run_plan, states
 
-ALL = ("cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai")
 CURSOR_ONLY = {
     "anthropic_admin_api_key": None,
     "claude_ai_activity_enabled": False,
     "anthropic_compliance_api_key": None,
     "anthropic_analytics_api_key": None,
 }
-
-
-async def run_plan(
-    pool: asyncpg.Pool, sim: Simulator, plan: PlannedRun, **overrides: Any
-) -> tuple[uuid.UUID, RunOutcome]:
-    settings = sim.settings(**overrides)
-    async with pool.acquire() as connection:
-        run_id = await runs_repo.create_run(
-            connection, trigger="schedule", window_start=plan.start, window_end=plan.end,
-            sources=list(plan.sources), source_windows=plan.source_windows,
-        )  # fmt: skip
-    async with build_http_client(settings) as http:
-        outcome = await execute_run(
-            pool=pool,
-            clients=build_clients(settings, http),
-            settings=settings,
-            spec=RunSpec(run_id, plan),
-            worker_id="test",
-        )
-    return run_id, outcome
-
-
-async def states(
-    pool: asyncpg.Pool, sources: tuple[str, ...], start: date, end: date
-) -> dict[tuple[str, date], CoverageState]:
-    async with pool.acquire() as connection:
-        days = await coverage_repo.coverage(connection, sources, start, end)
-    return {(day.source, day.day): day.state for day in days}
 
 
 async def test_a_service_stopped_for_seven_days_heals_exactly_those_days_in_one_run(

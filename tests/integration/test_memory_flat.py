@@ -22,8 +22,10 @@ import httpx
 import pytest
 
 from app.config import load_settings
-from app.ingestion.factory import UpstreamClients, build_clients, build_http_client
+from app.ingestion.factory import build_http_client
 from app.ingestion.http import RequestStats
+from app.orchestration.sources.registry import REGISTRY
+from tests.conftest import Clients
 
 START, END = date(2026, 8, 1), date(2026, 8, 30)
 
@@ -51,7 +53,7 @@ def big_simulator() -> Iterator[str]:
 
 
 @pytest.fixture
-async def clients(big_simulator: str) -> AsyncIterator[UpstreamClients]:
+async def clients(big_simulator: str) -> AsyncIterator[Clients]:
     settings = load_settings(
         cursor_api_key="sim-cursor-key",
         anthropic_admin_api_key="sk-ant-admin01-sim",
@@ -63,7 +65,7 @@ async def clients(big_simulator: str) -> AsyncIterator[UpstreamClients]:
         upstream_timeout_seconds=300,
     )
     async with build_http_client(settings) as client:
-        yield build_clients(settings, client)
+        yield Clients.of(REGISTRY.build_clients(settings, client))
 
 
 async def _peak(
@@ -106,7 +108,7 @@ async def _events(cursor: Any) -> AsyncIterator[Any]:
 
 @pytest.mark.parametrize("endpoint", ["cursor", "messages", "events"])
 async def test_a_30_day_window_never_holds_more_than_one_page(
-    clients: UpstreamClients, endpoint: str
+    clients: Clients, endpoint: str
 ) -> None:
     assert clients.cursor is not None and clients.anthropic is not None
     cursor, anthropic = clients.cursor, clients.anthropic

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Simulator
 from tests.integration.conftest import AUTH, WINDOW, serve, wait_for
+from tests.support.metrics import scrape, value
 
 EXPECTED_TYPES = {
     "ingestion_runs": "counter",
@@ -26,21 +25,6 @@ EXPECTED_TYPES = {
     "http_server_requests": "counter",
     "http_server_request_duration_seconds": "histogram",
 }
-
-
-async def scrape(client: httpx.AsyncClient) -> dict[str, Any]:
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return {family.name: family for family in text_string_to_metric_families(response.text)}
-
-
-def value(families: dict[str, Any], name: str, sample: str, **labels: str) -> float:
-    return sum(
-        s.value
-        for s in families[name].samples
-        if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items())
-    )
 
 
 @pytest.fixture(params=[False, True], ids=["in-process-worker", "worker-process"])

@@ -17,7 +17,7 @@ from app.simulator.model import GroundTruth
 from app.vocabulary import CoverageState
 from tests.conftest import Simulator, start_simulator
 from tests.integration.jobs import run_job
-from tests.integration.test_coverage import ALL, run_plan, states
+from tests.support.runs import ALL, run_plan, states
 
 pytestmark = pytest.mark.reliability
 

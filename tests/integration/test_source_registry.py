@@ -20,7 +20,7 @@ from app.upstreams.anthropic import claude_ai_transform as transform
 from app.upstreams.anthropic.sources.shared import direct_directory, write_one_claude_source
 from tests.conftest import Simulator
 from tests.integration.conftest import AUTH, serve, wait_for
-from tests.integration.test_metrics import scrape, value
+from tests.support.metrics import scrape, value
 
 PEOPLE = ("ada@example.com", "grace@example.com")
 

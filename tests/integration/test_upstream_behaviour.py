@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.ingestion import pagination
-from app.ingestion.factory import build_clients, build_http_client
+from app.ingestion.factory import build_http_client
 from app.orchestration.daily_job import RunSpec, execute_run
 from app.orchestration.run_request import PlannedRun
+from app.orchestration.sources.registry import REGISTRY
 from app.repositories import runs as runs_repo
 from tests.conftest import TABLES, Simulator
 from tests.integration.jobs import (
@@ -259,7 +260,7 @@ async def test_two_runs_writing_the_same_days_leave_digests_that_describe_them(
         async with build_http_client(settings) as http:
             await execute_run(
                 pool=db,
-                clients=build_clients(settings, http),
+                clients=REGISTRY.build_clients(settings, http),
                 settings=settings,
                 spec=RunSpec(run_id, plan),
                 worker_id=f"writer-{uuid.uuid4().hex[:6]}",

@@ -18,9 +18,10 @@ import pytest
 import respx
 
 from app.config import load_settings
-from app.ingestion.factory import build_clients, build_http_client
+from app.ingestion.factory import build_http_client
 from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
 from app.orchestration.run_request import PlannedRun
+from app.orchestration.sources.registry import REGISTRY
 from app.repositories import runs as runs_repo
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -68,7 +69,7 @@ async def _run(
         )
     async with build_http_client(settings) as http:
         return await execute_run(
-            pool=pool, clients=build_clients(settings, http), settings=settings,
+            pool=pool, clients=REGISTRY.build_clients(settings, http), settings=settings,
             spec=RunSpec(run_id, PlannedRun(day, day, tuple(sources))), worker_id="test",
         )  # fmt: skip
 

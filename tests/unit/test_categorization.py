@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.upstreams.anthropic.categorization import WorkspaceCategories, placement
-from app.upstreams.anthropic.facts import ClaudeSource
+from app.upstreams.anthropic.facts import ClaudeLabel
 
 CC = "wrkspc_cc"
 LISTED = [(CC, "Claude Code"), ("wrkspc_prod", "Production"), ("wrkspc_arch", " claude  CODE ")]
@@ -41,7 +41,7 @@ CASES = [
 @pytest.mark.parametrize(
     ("case", "source", "workspace", "expected"), CASES, ids=[c[0] for c in CASES]
 )
-def test_rules(case: str, source: ClaudeSource, workspace: str | None, expected: str) -> None:
+def test_rules(case: str, source: ClaudeLabel, workspace: str | None, expected: str) -> None:
     assert placement(source, workspace, CATEGORIES).platform == expected
 
 
@@ -67,7 +67,7 @@ SOURCES = st.sampled_from(
     ids=st.lists(st.text(max_size=12)),
 )
 def test_categorization_is_total(
-    source: ClaudeSource, workspace: str | None, ids: list[str]
+    source: ClaudeLabel, workspace: str | None, ids: list[str]
 ) -> None:
     """Every row gets exactly one of the three platforms, whatever the inputs."""
     platform = placement(source, workspace, WorkspaceCategories.build(configured_ids=ids)).platform

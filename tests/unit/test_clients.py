@@ -20,34 +20,13 @@ from app.ingestion.http import RequestStats, RetryPolicy, UpstreamHttp
 from app.ingestion.money import cents_to_usd
 from app.ingestion.pagination import MAX_RESTARTS
 from app.ingestion.rate_limit import RateLimiter
+from app.ingestion.windows import chunk_window
 from app.upstreams.anthropic.client import AnthropicClient, anthropic_headers
 from app.upstreams.anthropic.models import CostResult
-from app.upstreams.cursor.client import CursorClient, chunk_window, day_end_ms, day_start_ms
-from tests.unit.test_models import decoded
+from app.upstreams.cursor.client import MAX_WINDOW_DAYS, CursorClient, day_end_ms, day_start_ms
+from tests.support.pages import cursor_row, decoded
 
 BASE = "https://api.test"
-COUNTERS = dict.fromkeys(
-    [
-        "totalLinesAdded",
-        "totalLinesDeleted",
-        "acceptedLinesAdded",
-        "acceptedLinesDeleted",
-        "totalApplies",
-        "totalAccepts",
-        "totalRejects",
-        "totalTabsShown",
-        "totalTabsAccepted",
-        "composerRequests",
-        "chatRequests",
-        "agentRequests",
-        "cmdkUsages",
-        "subscriptionIncludedReqs",
-        "apiKeyReqs",
-        "usageBasedReqs",
-        "bugbotUsages",
-    ],
-    1,
-)
 
 
 def http(client: httpx.AsyncClient, name: str, **kwargs: Any) -> UpstreamHttp:
@@ -69,12 +48,6 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def cursor_row(email: str, day: str) -> dict[str, Any]:
-    """A member's row; each email its own user id, as Cursor's are."""
-    user_id = sum(email.encode())
-    return {"email": email, "day": day, "date": 0, "userId": user_id, "isActive": True, **COUNTERS}
-
-
 def query(request: httpx.Request) -> list[tuple[str, str]]:
     return parse_qsl(request.url.query.decode(), keep_blank_values=True)
 
@@ -83,13 +56,15 @@ def query(request: httpx.Request) -> list[tuple[str, str]]:
 
 
 def test_chunk_window_splits_long_windows_into_30_day_chunks() -> None:
-    chunks = list(chunk_window(date(2026, 1, 1), date(2026, 3, 5)))
+    chunks = list(chunk_window(date(2026, 1, 1), date(2026, 3, 5), MAX_WINDOW_DAYS))
     assert chunks == [
         (date(2026, 1, 1), date(2026, 1, 30)),
         (date(2026, 1, 31), date(2026, 3, 1)),
         (date(2026, 3, 2), date(2026, 3, 5)),
     ]
-    assert list(chunk_window(date(2026, 1, 1), date(2026, 1, 1))) == [(date(2026, 1, 1),) * 2]
+    assert list(chunk_window(date(2026, 1, 1), date(2026, 1, 1), MAX_WINDOW_DAYS)) == [
+        (date(2026, 1, 1),) * 2
+    ]
 
 
 @respx.mock

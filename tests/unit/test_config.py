@@ -90,14 +90,18 @@ def test_start_up_stops_with_that_line_and_exit_code_2() -> None:
     ]
 
 
-def test_readme_documents_every_setting() -> None:
+def test_the_configuration_page_documents_every_setting_as_generated() -> None:
     from pathlib import Path
 
     from app.config import Settings
+    from app.settings_docs import MEANINGS, render
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in readme]
-    assert not missing, f"README configuration table lacks: {missing}"
+    page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in page]
+    assert not missing, f"docs/configuration.md lacks: {missing}"
+    assert set(MEANINGS) == set(Settings.model_fields), "every setting needs its meaning"
+    assert all(MEANINGS.values()), "a setting without a meaning"
+    assert page == render(), "docs/configuration.md is stale: run `make docs`"
 
 
 def test_a_revision_horizon_for_an_unknown_source_is_one_line_naming_the_setting() -> None:

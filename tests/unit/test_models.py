@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -15,13 +14,9 @@ from app.ingestion.pagination import decode_page
 from app.upstreams.anthropic.claude_ai_models import ComplianceActivity
 from app.upstreams.anthropic.models import ClaudeCodePage, CostResult, MessagesUsageBucket
 from app.upstreams.cursor.models import CursorDailyRow, CursorUsageEvent
+from tests.support.pages import decoded
 
 M = TypeVar("M")
-
-
-def decoded(model: type[M], value: Any) -> M:
-    """`value` as the clients read it: from JSON bytes."""
-    return decode_page(model, json.dumps(value).encode(), upstream="u", endpoint="e", where="w")
 
 
 def test_a_timestamp_without_offset_is_utc() -> None:
@@ -113,10 +108,10 @@ MONEY_OR_TOKENS = re.compile(r"(?i)(cents|cost|amount|spend|tokens?$|^input$|^ou
 
 
 def test_every_money_and_token_field_is_required_or_its_absence_is_documented() -> None:
-    import msgspec
-
     import importlib
     import pkgutil
+
+    import msgspec
 
     import app.upstreams
 

@@ -30,7 +30,7 @@ def _source(name: str, requires: tuple[str, ...] = (), enabled: bool = True) -> 
 
 
 def test_names_are_unique_and_requirements_come_first() -> None:
-    registry = SourceRegistry([_source("a")])
+    registry = SourceRegistry(sources=[_source("a")])
     with pytest.raises(ValueError, match="registered already"):
         registry.register(_source("a"))
     with pytest.raises(ValueError, match="requires unregistered"):
@@ -40,13 +40,13 @@ def test_names_are_unique_and_requirements_come_first() -> None:
 
 
 def test_required_sources_come_along_in_registry_order() -> None:
-    registry = SourceRegistry([_source("usage"), _source("cost", requires=("usage",))])
+    registry = SourceRegistry(sources=[_source("usage"), _source("cost", requires=("usage",))])
     assert resolve_sources(load_settings(), ["cost"], registry) == ("usage", "cost")
 
 
 def test_a_required_source_that_is_not_configured_is_refused() -> None:
     registry = SourceRegistry(
-        [_source("usage", enabled=False), _source("cost", requires=("usage",))]
+        sources=[_source("usage", enabled=False), _source("cost", requires=("usage",))]
     )
     with pytest.raises(InvalidRunRequest, match="not configured: usage"):
         resolve_sources(load_settings(), ["cost"], registry)

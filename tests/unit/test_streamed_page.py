@@ -14,7 +14,7 @@ from app.ingestion import pagination
 from app.ingestion.errors import MalformedPageError
 from app.ingestion.pagination import StreamedPage, streamed_page
 from app.upstreams.cursor.models import CursorDailyRow, CursorDailyUsageEnvelope
-from tests.unit.test_clients import cursor_row
+from tests.support.pages import cursor_row
 
 
 def _taken(body: bytes) -> tuple[Iterator[list[CursorDailyRow]], Any]:

@@ -7,11 +7,8 @@ item of another day arrives, or when the chain ends. On a restart the day in pro
 discarded, and items of days already complete are dropped as the chain replays them: each day
 is built from one complete set of items, once.
 
-The shrink guard: a day that comes back with nothing while other days of the same answer have
-rows is suspect (a server-side gap, or a chunk boundary read differently than we assume), so
-empty days are held to the end of the chain and handed on marked `suspect` when any other day
-had rows. The writer then leaves a suspect day that holds rows as it is, unless
-ALLOW_EMPTY_DAY_REPLACEMENT says to apply it.
+Empty days are held to the end of the chain and handed on marked `suspect` as the shrink
+guard (`app.orchestration.sources.shrink`) says: when any other day of the chain had rows.
 """
 
 from __future__ import annotations
@@ -23,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from app.ingestion.pagination import Page
 from app.orchestration.sources.contract import SourceRun
+from app.orchestration.sources.shrink import ShrinkGuard
 
 I = TypeVar("I")  # noqa: E741 - an item of a page
 A = TypeVar("A")  # what a day's items are folded into
@@ -94,4 +92,8 @@ async def complete_days(
         yield complete
     held += [Day(day, fold.new()) for day in every_day if day not in done]
     for empty in held:
-        yield Day(empty.day, empty.value, suspect=any_rows)
+        yield Day(
+            empty.day,
+            empty.value,
+            suspect=ShrinkGuard.suspect(empty=True, others_had_rows=any_rows),
+        )

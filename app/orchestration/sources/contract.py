@@ -10,8 +10,10 @@ A source is one upstream feed written to one fact table. Its module says:
   turns each page into facts with pure functions of `app.processing`, and writes each
   complete (source, day) through its repository writer in one transaction.
 
-The job knows sources only through the registry (`app.orchestration.sources.registry`); adding
-a source is a module with a `Source` subclass and one line there.
+Sources come in upstream packages (`app/upstreams/<name>/`), each described by one `Upstream`:
+its client, its sources, its endpoints and its simulator routes. The job, the API, the CLI and
+the metrics know them only through the registry (`app.orchestration.sources.registry`); adding an
+upstream is its package and one line there (docs/architecture.md, "Adding a source").
 """
 
 from __future__ import annotations
@@ -22,19 +24,30 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import asyncpg
 
 from app.config import Settings
-from app.ingestion.factory import UpstreamClients
+from app.ingestion.factory import ClientKey, UpstreamClients
 from app.ingestion.http import RequestStats
 from app.ingestion.pagination import Page, prefetched
+from app.orchestration.sources.shrink import ShrinkGuard
 from app.orchestration.tracking import RunTracker, SourceTracker
-from app.repositories.facts import WriteCounts
+from app.repositories.day_writer import WriteCounts
 
 T = TypeVar("T")
+C = TypeVar("C")
 P = TypeVar("P", bound=Page[Any])
+
+
+@dataclass(frozen=True, eq=False)
+class Shared(Generic[T]):
+    """A run-scoped object's key, declared by the module that owns the object: one per run,
+    built by the first source that asks (`SourceRun.shared`), typed for every reader."""
+
+    name: str
 
 
 @dataclass
@@ -47,7 +60,7 @@ class RunScope:
     clients: UpstreamClients
     settings: Settings
     tracker: RunTracker
-    objects: dict[str, Any] = field(default_factory=dict)
+    objects: dict[Shared[Any], object] = field(default_factory=dict)
     days_of: dict[str, list[date]] = field(default_factory=dict)  # each source's own days
 
     @property
@@ -78,6 +91,11 @@ class SourceRun:
         self.fetched: dict[date, WriteCounts] = {}  # days written, for the ledger
         self.writes: dict[date, int] = {}  # how many writes each day had (feeds of a source)
         self.freshness: dict[date, datetime] = {}  # the upstream's data_refreshed_at, by day
+
+    @property
+    def shrink(self) -> ShrinkGuard:
+        """The one rule for days that come back empty (`app.orchestration.sources.shrink`)."""
+        return ShrinkGuard.of(self.scope.settings)
 
     @property
     def stats(self) -> RequestStats:
@@ -131,18 +149,41 @@ class SourceRun:
     def warn(self, message: str) -> None:
         self.tracker.warn(message)
 
-    def shared(self, key: str, build: Callable[[SourceRun], T]) -> T:
+    def shared(self, key: Shared[T], build: Callable[[SourceRun], T]) -> T:
         """The run's one object under `key`, built by the first source that asks."""
         objects = self.scope.objects
         if key not in objects:
             objects[key] = build(self)
-        built: T = objects[key]
-        return built
+        return cast(T, objects[key])
+
+    def client(self, key: ClientKey[C]) -> C:
+        """This upstream's client; a source is in a run only when `enabled` says its
+        credentials are set, so a missing client is a bug, said with the setting's name."""
+        client = self.clients.get(key)
+        if client is None:
+            raise RuntimeError(f"the {key.name} client is not configured")
+        return client
 
 
 def days_between(start: date, end: date) -> list[date]:
     """Every UTC day from `start` to `end`, both included."""
     return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+
+
+class Per(StrEnum):
+    """How far a source waits on another of the same run: each day, or the whole window."""
+
+    DAY = "day"
+    WINDOW = "window"
+
+
+@dataclass(frozen=True)
+class After:
+    """When `source` is in the same run, this one reads a day (or, per window, anything) only
+    once `source` has read it; without it in the run, nothing is waited for."""
+
+    source: str
+    per: Per
 
 
 class Source(ABC):
@@ -151,7 +192,10 @@ class Source(ABC):
     name: ClassVar[str]
     table: ClassVar[str]
     revision_horizon: ClassVar[timedelta]
+    # Sources a run of this one brings along (cost is allocated to the usage of its day) …
     requires: ClassVar[tuple[str, ...]] = ()
+    # … and sources it waits on when they are in the run (checked at registration).
+    after: ClassVar[tuple[After, ...]] = ()
 
     @abstractmethod
     def enabled(self, settings: Settings) -> bool:
@@ -164,3 +208,17 @@ class Source(ABC):
     @abstractmethod
     async def ingest(self, run: SourceRun) -> None:
         """Fetch the window, turn pages into facts, write every complete day."""
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Everything the service needs to know of one upstream, declared by its package: the
+    client it builds, the sources it offers, the endpoints its requests are counted under, the
+    fact labels its rows carry, and the module whose `router` the simulator mounts."""
+
+    name: str
+    client: ClientKey[Any]
+    sources: tuple[Source, ...]
+    endpoints: type[StrEnum]
+    labels: type[StrEnum]
+    simulator: str | None = None

@@ -1,34 +1,72 @@
-"""The sources a run can ingest, found by name. The job, the run requests, the API, the CLI
-and the metrics know sources only through a registry; `REGISTRY` holds the built-in ones."""
+"""The upstreams a run can ingest and their sources, found by name.
+
+The job, the run requests, the API, the CLI and the metrics know upstreams and sources only
+through a registry; `REGISTRY` holds the built-in ones. Adding an upstream is its package
+(`app/upstreams/<name>/`) and one line in `UPSTREAMS` below.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+import httpx
+
 from app.config import Settings, SettingsError
-from app.orchestration.sources.contract import Source
-from app.upstreams.anthropic.sources.claude_ai import ClaudeAiSource
-from app.upstreams.anthropic.sources.claude_code import ClaudeCodeSource
-from app.upstreams.anthropic.sources.claude_cost import ClaudeCostSource
-from app.upstreams.anthropic.sources.claude_usage import ClaudeUsageSource
-from app.upstreams.cursor.sources.daily_usage import CursorSource
-from app.upstreams.cursor.sources.usage_events import CursorSpendSource
+from app.ingestion.factory import UpstreamClients, build_clients
+from app.orchestration.sources.contract import Source, Upstream
+from app.upstreams.anthropic.upstream import UPSTREAM as ANTHROPIC
+from app.upstreams.cursor.upstream import UPSTREAM as CURSOR
+
+UPSTREAMS: tuple[Upstream, ...] = (
+    CURSOR,
+    ANTHROPIC,
+)
 
 
 class SourceRegistry:
-    """Sources by name, in the order they were registered (the order runs list them in)."""
+    """Upstreams and their sources by name, in the order they were registered (the order runs
+    list them in)."""
 
-    def __init__(self, sources: Iterable[Source] = ()) -> None:
+    def __init__(self, upstreams: Iterable[Upstream] = (), sources: Iterable[Source] = ()) -> None:
         self._sources: dict[str, Source] = {}
+        self._upstreams: dict[str, Upstream] = {}
+        for upstream in upstreams:
+            self.add(upstream)
         for source in sources:
             self.register(source)
 
+    def add(self, upstream: Upstream) -> Upstream:
+        """Register an upstream and every source it offers."""
+        if upstream.name in self._upstreams:
+            raise ValueError(f"an upstream named {upstream.name!r} is registered already")
+        taken = [source.name for source in upstream.sources if source.name in self._sources]
+        if taken:
+            raise ValueError(f"{upstream.name}: source name(s) registered already: {taken}")
+        self._upstreams[upstream.name] = upstream
+        try:
+            for source in upstream.sources:
+                self.register(source)
+        except ValueError:
+            self.remove(upstream.name)
+            raise
+        return upstream
+
+    def remove(self, name: str) -> None:
+        upstream = self._upstreams.pop(name, None)
+        for source in upstream.sources if upstream is not None else ():
+            self.unregister(source.name)
+
     def register(self, source: Source) -> Source:
+        """One source (an upstream's, or one a test adds on its own)."""
         if source.name in self._sources:
             raise ValueError(f"a source named {source.name!r} is registered already")
-        unknown = [name for name in source.requires if name not in self._sources]
-        if unknown:
-            raise ValueError(f"{source.name} requires unregistered source(s): {unknown}")
+        # Sources it requires or waits on come first, so neither relation can loop.
+        for relation, named in (
+            ("requires", source.requires),
+            ("waits on", tuple(after.source for after in source.after)),
+        ):
+            if unknown := [name for name in named if name not in self._sources]:
+                raise ValueError(f"{source.name} {relation} unregistered source(s): {unknown}")
         self._sources[source.name] = source
         return source
 
@@ -47,6 +85,22 @@ class SourceRegistry:
     def names(self) -> tuple[str, ...]:
         return tuple(self._sources)
 
+    @property
+    def upstreams(self) -> tuple[Upstream, ...]:
+        return tuple(self._upstreams.values())
+
+    def endpoints(self) -> list[tuple[str, str]]:
+        """(upstream, endpoint) of every request an upstream's client makes (metric labels)."""
+        return [
+            (upstream.name, endpoint.value)
+            for upstream in self._upstreams.values()
+            for endpoint in upstream.endpoints
+        ]
+
+    def build_clients(self, settings: Settings, client: httpx.AsyncClient) -> UpstreamClients:
+        """Every registered upstream's client the settings configure."""
+        return build_clients(settings, client, [u.client for u in self._upstreams.values()])
+
     def check_settings(self, settings: Settings) -> None:
         """Settings that name sources name registered ones (a one-line error otherwise)."""
         unknown = sorted(set(settings.revision_horizon_days) - set(self._sources))
@@ -61,13 +115,4 @@ class SourceRegistry:
         return [source.name for source in self if source.enabled(settings)]
 
 
-REGISTRY = SourceRegistry(
-    [
-        CursorSource(),
-        CursorSpendSource(),
-        ClaudeCodeSource(),
-        ClaudeUsageSource(),
-        ClaudeCostSource(),
-        ClaudeAiSource(),
-    ]
-)
+REGISTRY = SourceRegistry(UPSTREAMS)

@@ -23,7 +23,7 @@ from app.upstreams.anthropic.claude_ai_models import (
     AnalyticsOrgUsage,
     AnalyticsUsageRow,
 )
-from app.upstreams.anthropic.facts import ClaudeFact
+from app.upstreams.anthropic.facts import ClaudeFact, ClaudeLabel
 
 REMAINDER = "organization_remainder"  # actor_type of a remainder row
 _COUNTS = ("uncached", "cache_5m", "cache_1h", "cache_read", "output", "web_search", "requests")
@@ -95,13 +95,13 @@ def _fact(
     day: date, product: str | None, rest: _Totals, confidences: Mapping[str, Decimal]
 ) -> ClaudeFact:
     platform, basis = placement(
-        "claude_ai_analytics", None, WorkspaceCategories(frozenset()), product=product
+        ClaudeLabel.CLAUDE_AI_ANALYTICS, None, WorkspaceCategories(frozenset()), product=product
     )
     return ClaudeFact(
         usage_date=day,
         platform=platform,
         platform_basis=basis,
-        source="claude_ai_analytics",
+        source=ClaudeLabel.CLAUDE_AI_ANALYTICS,
         product=product,
         actor_type=REMAINDER,
         attribution_method=UNATTRIBUTED,

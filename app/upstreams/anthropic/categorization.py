@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
 
-from app.upstreams.anthropic.facts import ClaudeSource, Platform
+from app.upstreams.anthropic.facts import ClaudeLabel, Platform
 
 CLAUDE_CODE_WORKSPACE_NAME = "claude code"
 CLAUDE_CODE_PRODUCT = "claude_code"
@@ -90,7 +90,7 @@ class WorkspaceCategories:
 
 
 def placement(
-    source: ClaudeSource,
+    source: ClaudeLabel,
     workspace_id: str | None,
     categories: WorkspaceCategories,
     *,
@@ -99,14 +99,16 @@ def placement(
     product: str | None = None,
 ) -> Placement:
     """The one platform of a row, and the rule that placed it; total over every source."""
-    if source == "claude_code_analytics":
+    if source == ClaudeLabel.CLAUDE_CODE_ANALYTICS:
         return Placement("claude_code", BY_SOURCE)
-    if source == "claude_ai_analytics" and product == CLAUDE_CODE_PRODUCT:
+    if source == ClaudeLabel.CLAUDE_AI_ANALYTICS and product == CLAUDE_CODE_PRODUCT:
         return Placement("claude_code", BY_SOURCE)
-    if source == "claude_ai_analytics" and product in UNATTRIBUTED_PRODUCTS:
+    if source == ClaudeLabel.CLAUDE_AI_ANALYTICS and product in UNATTRIBUTED_PRODUCTS:
         return Placement("claude_ai", BY_DEFAULT_FOR_UNATTRIBUTED)
-    if source in ("claude_ai_activity", "claude_ai_analytics"):
+    if source in (ClaudeLabel.CLAUDE_AI_ACTIVITY, ClaudeLabel.CLAUDE_AI_ANALYTICS):
         return Placement("claude_ai", BY_SOURCE)
+    if source not in (ClaudeLabel.USAGE_REPORT, ClaudeLabel.COST_REPORT):
+        raise ValueError(f"no platform rule places rows of {source!r}")  # a new label: say how
     if categories.platform_of_workspace(workspace_id) == "claude_code":
         return Placement("claude_code", BY_CLAUDE_CODE_WORKSPACE)
     if day is not None and categories.is_claude_code_key(api_key_id, day):

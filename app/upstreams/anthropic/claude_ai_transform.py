@@ -19,7 +19,7 @@ from app.upstreams.anthropic.claude_ai_models import (
     AnalyticsUsageRow,
     ComplianceActivity,
 )
-from app.upstreams.anthropic.facts import ClaudeFact
+from app.upstreams.anthropic.facts import ClaudeFact, ClaudeLabel
 
 ACTIVITY_COUNTERS = {
     "claude_chat_created": "chats_created",
@@ -65,7 +65,7 @@ def activity_facts(
                 usage_date=day,
                 platform="claude_ai",
                 platform_basis=BY_SOURCE,
-                source="claude_ai_activity",
+                source=ClaudeLabel.CLAUDE_AI_ACTIVITY,
                 user_email=attribution.email,
                 actor_type="user_actor",
                 actor_name=email,
@@ -108,12 +108,14 @@ def analytics_facts(
         identity = normalize_email(actor.email) or actor.user_id or "unknown"
         if (identity, product) not in facts:
             attribution = directory.person(actor.email, actor.user_id)
-            platform, basis = placement("claude_ai_analytics", None, no_categories, product=product)
+            platform, basis = placement(
+                ClaudeLabel.CLAUDE_AI_ANALYTICS, None, no_categories, product=product
+            )
             facts[(identity, product)] = ClaudeFact(
                 usage_date=day,
                 platform=platform,
                 platform_basis=basis,
-                source="claude_ai_analytics",
+                source=ClaudeLabel.CLAUDE_AI_ANALYTICS,
                 product=product,
                 user_email=attribution.email,
                 actor_type="user_actor",

@@ -8,12 +8,19 @@ restart carries `restarted=True` so consumers discard what they buffered from th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Any, TypeVar
 
+from pydantic import SecretStr
+
+from app.config import Settings
 from app.ingestion.errors import MalformedPageError
+from app.ingestion.factory import ClientKey, HttpParts
 from app.ingestion.http import RequestStats, UpstreamHttp
 from app.ingestion.pagination import Page, fetch_page, restartable
+from app.ingestion.windows import chunk_window
 from app.logs import get_logger
 from app.upstreams.anthropic.claude_ai_models import (
     AnalyticsCostRow,
@@ -38,7 +45,6 @@ from app.upstreams.anthropic.models import (
     OrgUser,
     Workspace,
 )
-from app.upstreams.cursor.client import chunk_window
 
 log = get_logger(__name__)
 
@@ -69,6 +75,22 @@ API_KEY_STATUSES = ("active", "inactive", "archived", "expired")
 
 M = TypeVar("M")
 Params = list[tuple[str, str | int]]
+
+
+class AnthropicEndpoint(StrEnum):
+    """The requests this client makes, as metrics, logs and errors name them."""
+
+    CLAUDE_CODE = "usage_report/claude_code"
+    MESSAGES_USAGE = "usage_report/messages"
+    COST_REPORT = "cost_report"
+    API_KEYS = "api_keys"
+    USERS = "users"
+    WORKSPACES = "workspaces"
+    COMPLIANCE_ACTIVITIES = "compliance/activities"
+    ANALYTICS_USER_USAGE = "analytics/user_usage_report"
+    ANALYTICS_USER_COST = "analytics/user_cost_report"
+    ANALYTICS_ORG_USAGE = "analytics/usage_report"
+    ANALYTICS_ORG_COST = "analytics/cost_report"
 
 
 def rfc3339(day: date) -> str:
@@ -150,7 +172,7 @@ class AnthropicClient:
         params: Params = [("starting_at", day.isoformat()), ("limit", CLAUDE_CODE_LIMIT)]
         async for page, meta in self._cursor_chain(
             "/v1/organizations/usage_report/claude_code",
-            "usage_report/claude_code",
+            AnthropicEndpoint.CLAUDE_CODE,
             params,
             ClaudeCodePage,
             stats,
@@ -198,7 +220,7 @@ class AnthropicClient:
     ) -> AsyncIterator[Page[MessagesUsageBucket]]:
         return self._daily_buckets(
             "/v1/organizations/usage_report/messages",
-            "usage_report/messages",
+            AnthropicEndpoint.MESSAGES_USAGE,
             MessagesUsagePage,
             MESSAGES_GROUP_BY,
             start,
@@ -211,7 +233,7 @@ class AnthropicClient:
     ) -> AsyncIterator[Page[CostBucket]]:
         return self._daily_buckets(
             "/v1/organizations/cost_report",
-            "cost_report",
+            AnthropicEndpoint.COST_REPORT,
             CostReportPage,
             COST_GROUP_BY,
             start,
@@ -264,18 +286,24 @@ class AnthropicClient:
         keys: dict[str, ApiKey] = {}
         for status in API_KEY_STATUSES:
             for key in await self._list_all(
-                "/v1/organizations/api_keys", "api_keys", ApiKey, stats, [("status", status)]
+                "/v1/organizations/api_keys",
+                AnthropicEndpoint.API_KEYS,
+                ApiKey,
+                stats,
+                [("status", status)],
             ):
                 keys.setdefault(key.id, key)
         return list(keys.values())
 
     async def users(self, stats: RequestStats) -> list[OrgUser]:
-        return await self._list_all("/v1/organizations/users", "users", OrgUser, stats, [])
+        return await self._list_all(
+            "/v1/organizations/users", AnthropicEndpoint.USERS, OrgUser, stats, []
+        )
 
     async def workspaces(self, stats: RequestStats) -> list[Workspace]:
         return await self._list_all(
             "/v1/organizations/workspaces",
-            "workspaces",
+            AnthropicEndpoint.WORKSPACES,
             Workspace,
             stats,
             [("include_archived", "true")],
@@ -295,7 +323,9 @@ class AnthropicClient:
         async def chain() -> AsyncIterator[Page[ComplianceActivity]]:
             after: str | None = None
             number = 0
-            guard = self._http.chain_guard("compliance/activities", f"{start}..{end}")
+            guard = self._http.chain_guard(
+                AnthropicEndpoint.COMPLIANCE_ACTIVITIES, f"{start}..{end}"
+            )
             while True:
                 guard.page()
                 number += 1
@@ -305,7 +335,7 @@ class AnthropicClient:
                     "GET",
                     "/v1/compliance/activities",
                     ComplianceActivityPage,
-                    endpoint="compliance/activities",
+                    endpoint=AnthropicEndpoint.COMPLIANCE_ACTIVITIES,
                     stats=stats,
                     where=where,
                     params=base + ([("after_id", after)] if after else []),
@@ -321,7 +351,10 @@ class AnthropicClient:
                 after = last_id
 
         return restartable(
-            chain, upstream=self.upstream, endpoint="compliance/activities", where=f"{start}..{end}"
+            chain,
+            upstream=self.upstream,
+            endpoint=AnthropicEndpoint.COMPLIANCE_ACTIVITIES,
+            where=f"{start}..{end}",
         )
 
     async def _analytics(
@@ -360,7 +393,7 @@ class AnthropicClient:
         self, start: date, end: date, stats: RequestStats
     ) -> AsyncIterator[Page[AnalyticsUsageRow]]:
         return self._analytics(
-            "/v1/organizations/analytics/user_usage_report", "analytics/user_usage_report",
+            "/v1/organizations/analytics/user_usage_report", AnthropicEndpoint.ANALYTICS_USER_USAGE,
             AnalyticsPage[AnalyticsUsageRow], start, end, stats,
         )  # fmt: skip
 
@@ -368,7 +401,7 @@ class AnthropicClient:
         self, start: date, end: date, stats: RequestStats
     ) -> AsyncIterator[Page[AnalyticsCostRow]]:
         return self._analytics(
-            "/v1/organizations/analytics/user_cost_report", "analytics/user_cost_report",
+            "/v1/organizations/analytics/user_cost_report", AnthropicEndpoint.ANALYTICS_USER_COST,
             AnalyticsPage[AnalyticsCostRow], start, end, stats,
         )  # fmt: skip
 
@@ -378,7 +411,7 @@ class AnthropicClient:
         """The organisation's tokens, a daily bucket per day grouped by product, API-key
         traffic included (31 days a request)."""
         return self._analytics(
-            "/v1/organizations/analytics/usage_report", "analytics/usage_report",
+            "/v1/organizations/analytics/usage_report", AnthropicEndpoint.ANALYTICS_ORG_USAGE,
             AnalyticsOrgPage[AnalyticsOrgUsage], start, end, stats, limit=ANALYTICS_MAX_SPAN_DAYS,
         )  # fmt: skip
 
@@ -387,6 +420,59 @@ class AnthropicClient:
     ) -> AsyncIterator[Page[AnalyticsOrgBucket[AnalyticsOrgCost]]]:
         """The organisation's cost, as `analytics_org_usage`."""
         return self._analytics(
-            "/v1/organizations/analytics/cost_report", "analytics/cost_report",
+            "/v1/organizations/analytics/cost_report", AnthropicEndpoint.ANALYTICS_ORG_COST,
             AnalyticsOrgPage[AnalyticsOrgCost], start, end, stats, limit=ANALYTICS_MAX_SPAN_DAYS,
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AnthropicClients:
+    """One client per Anthropic key: the Admin API key, the Compliance key (or the admin key
+    where it is allowed to read the feed) and the Enterprise Analytics key."""
+
+    admin: AnthropicClient | None
+    compliance: AnthropicClient | None
+    analytics: AnthropicClient | None
+
+
+def build_clients(settings: Settings, parts: HttpParts) -> AnthropicClients | None:
+    def client(key: SecretStr | None, setting: str, per_minute: float) -> AnthropicClient | None:
+        if key is None:
+            return None
+        return AnthropicClient(
+            parts.http(
+                upstream=AnthropicClient.upstream,
+                base_url=str(settings.anthropic_api_base_url),
+                key_setting=setting,
+                headers=anthropic_headers(key.get_secret_value()),
+                per_minute=per_minute,
+            ),
+            report_days_per_page=settings.anthropic_report_days_per_page,
+        )
+
+    compliance_setting = (
+        "ANTHROPIC_COMPLIANCE_API_KEY"
+        if settings.anthropic_compliance_api_key is not None
+        else "ANTHROPIC_ADMIN_API_KEY"
+    )
+    clients = AnthropicClients(
+        admin=client(
+            settings.anthropic_admin_api_key,
+            "ANTHROPIC_ADMIN_API_KEY",
+            settings.anthropic_requests_per_minute,
+        ),
+        compliance=client(
+            settings.compliance_key,
+            compliance_setting,
+            settings.anthropic_compliance_requests_per_minute,
+        ),
+        analytics=client(
+            settings.anthropic_analytics_api_key,
+            "ANTHROPIC_ANALYTICS_API_KEY",
+            settings.anthropic_analytics_requests_per_minute,
+        ),
+    )
+    return None if clients == AnthropicClients(None, None, None) else clients
+
+
+ANTHROPIC_CLIENTS: ClientKey[AnthropicClients] = ClientKey("anthropic", build_clients)

@@ -7,18 +7,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Literal
 
 from app.processing.facts import add, fold
 
 Platform = Literal["claude_code", "claude_api", "claude_ai"]
-ClaudeSource = Literal[
-    "claude_code_analytics",
-    "usage_report",
-    "cost_report",
-    "claude_ai_activity",
-    "claude_ai_analytics",
-]
+
+
+class ClaudeLabel(StrEnum):
+    """The feed a `fact_claude_daily_usage` row came from (its `source` column, and the label of
+    its day in `fact_day_digests`); the table's CHECK admits exactly these (a schema test)."""
+
+    CLAUDE_CODE_ANALYTICS = "claude_code_analytics"
+    USAGE_REPORT = "usage_report"
+    COST_REPORT = "cost_report"
+    CLAUDE_AI_ACTIVITY = "claude_ai_activity"
+    CLAUDE_AI_ANALYTICS = "claude_ai_analytics"
+
+
 CostKind = Literal["reported", "estimated", "allocated"]
 
 
@@ -26,7 +33,7 @@ CostKind = Literal["reported", "estimated", "allocated"]
 class ClaudeFact:
     usage_date: date
     platform: Platform
-    source: ClaudeSource
+    source: ClaudeLabel
     attribution_method: str
     attribution_confidence: Decimal
     user_email: str | None = None

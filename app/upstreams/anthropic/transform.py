@@ -12,7 +12,7 @@ from app.processing.attribution import AttributionDirectory
 from app.processing.cost_allocation import CostLine, allocate
 from app.processing.errors import require_usd
 from app.upstreams.anthropic.categorization import BY_SOURCE, WorkspaceCategories, placement
-from app.upstreams.anthropic.facts import ClaudeFact, fold_duplicates
+from app.upstreams.anthropic.facts import ClaudeFact, ClaudeLabel, fold_duplicates
 from app.upstreams.anthropic.models import ClaudeCodeRecord, CostResult, MessagesUsageResult
 
 
@@ -32,7 +32,7 @@ def claude_code_facts(
         "usage_date": record.date,
         "platform": "claude_code",
         "platform_basis": BY_SOURCE,
-        "source": "claude_code_analytics",
+        "source": ClaudeLabel.CLAUDE_CODE_ANALYTICS,
         "user_email": attribution.email,
         "actor_type": actor.type,
         "actor_name": name,
@@ -100,13 +100,17 @@ def usage_facts(
         else:
             attribution = directory.by_key_id(result.api_key_id)
         platform, basis = placement(
-            "usage_report", result.workspace_id, categories, api_key_id=result.api_key_id, day=day
+            ClaudeLabel.USAGE_REPORT,
+            result.workspace_id,
+            categories,
+            api_key_id=result.api_key_id,
+            day=day,
         )
         fact = ClaudeFact(
             usage_date=day,
             platform=platform,
             platform_basis=basis,
-            source="usage_report",
+            source=ClaudeLabel.USAGE_REPORT,
             user_email=attribution.email,
             actor_type=_messages_actor_type(result),
             actor_name=result.account_id or result.service_account_id,
@@ -182,13 +186,13 @@ def apply_cost(
     unattributed = directory.by_key_id(None)
     residuals = []
     for line, basis in zip(allocation.residuals, allocation.residual_bases, strict=True):
-        platform, platform_basis = placement("cost_report", line.workspace_id, categories)
+        platform, platform_basis = placement(ClaudeLabel.COST_REPORT, line.workspace_id, categories)
         residuals.append(
             ClaudeFact(
                 usage_date=day,
                 platform=platform,
                 platform_basis=platform_basis,
-                source="cost_report",
+                source=ClaudeLabel.COST_REPORT,
                 workspace_id=line.workspace_id,
                 model=line.model,
                 service_tier=line.service_tier,

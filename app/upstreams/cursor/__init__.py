@@ -1,0 +1,1 @@
+"""The Cursor Admin API: daily usage and usage events into `fact_cursor_daily_usage`."""

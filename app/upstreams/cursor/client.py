@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from typing import TypeVar, cast
 
+import httpx
+
+from app.config import Settings
 from app.ingestion.errors import MalformedPageError
+from app.ingestion.factory import ClientKey, HttpParts
 from app.ingestion.http import RequestStats, UpstreamHttp
 from app.ingestion.pagination import (
     InconsistentChain,
@@ -18,6 +23,7 @@ from app.ingestion.pagination import (
     streamed_page,
     typed_page,
 )
+from app.ingestion.windows import chunk_window
 from app.upstreams.cursor.models import (
     CursorDailyRow,
     CursorDailyUsageEnvelope,
@@ -39,6 +45,15 @@ STALE_PAGES = 3  # daily-usage pages in a row with no new user, while more are p
 T = TypeVar("T")
 
 
+class CursorEndpoint(StrEnum):
+    """The requests this client makes, as metrics, logs and errors name them."""
+
+    DAILY_USAGE = "daily-usage-data"
+    USAGE_EVENTS = "filtered-usage-events"
+    SPEND = "teams/spend"
+    MEMBERS = "teams/members"
+
+
 def _with_final(parts: Iterator[list[T]]) -> Iterator[tuple[list[T], bool]]:
     """Each part and whether it is the page's last; an empty page is one empty last part."""
     previous: list[T] | None = None
@@ -47,17 +62,6 @@ def _with_final(parts: Iterator[list[T]]) -> Iterator[tuple[list[T], bool]]:
             yield previous, False
         previous = part
     yield (previous if previous is not None else []), True
-
-
-def chunk_window(
-    start: date, end: date, days: int = MAX_WINDOW_DAYS
-) -> Iterator[tuple[date, date]]:
-    """Split [start, end] (inclusive days) into consecutive chunks of at most `days` days."""
-    chunk_start = start
-    while chunk_start <= end:
-        chunk_end = min(end, chunk_start + timedelta(days=days - 1))
-        yield chunk_start, chunk_end
-        chunk_start = chunk_end + timedelta(days=1)
 
 
 def day_start_ms(day: date) -> int:
@@ -103,7 +107,7 @@ class CursorClient:
         summed), and a chunk whose distinct users do not match `pagination.totalUsers` (or
         whose total moved) is read again from page 1 (`restartable`).
         """
-        for chunk_start, chunk_end in chunk_window(start, end):
+        for chunk_start, chunk_end in chunk_window(start, end, MAX_WINDOW_DAYS):
             users = self.users_per_page((chunk_end - chunk_start).days + 1)
             readings: list[Reading] = []  # what each reading of this chunk counted
 
@@ -118,7 +122,7 @@ class CursorClient:
             async for page in restartable(
                 chunk,
                 upstream=self.upstream,
-                endpoint="daily-usage-data",
+                endpoint=CursorEndpoint.DAILY_USAGE,
                 where=f"{chunk_start}..{chunk_end}",
             ):
                 yield page
@@ -135,19 +139,20 @@ class CursorClient:
         seen: set[int | str] = set()  # users of earlier pages of this reading
         totals: set[int] = set()
         page_number = 1
-        guard = self._http.chain_guard("daily-usage-data", f"{chunk_start}..{chunk_end}")
+        guard = self._http.chain_guard(CursorEndpoint.DAILY_USAGE, f"{chunk_start}..{chunk_end}")
         stale = 0
         while True:
             guard.page()
             fresh = 0  # users this page brings that no earlier page did
             where = f"{chunk_start}..{chunk_end} page {page_number}"
             page: StreamedPage[CursorDailyRow] = await self._http.request_json(
-                "POST", DAILY_USAGE, endpoint="daily-usage-data", stats=stats, context=where,
+                "POST", DAILY_USAGE, endpoint=CursorEndpoint.DAILY_USAGE, stats=stats,
+                context=where,
                 json_body={"startDate": day_start_ms(chunk_start),
                            "endDate": day_end_ms(chunk_end),
                            "page": page_number, "pageSize": users},
                 decode=streamed_page(CursorDailyUsageEnvelope, "data", CursorDailyRow,
-                                     upstream=self.upstream, endpoint="daily-usage-data",
+                                     upstream=self.upstream, endpoint=CursorEndpoint.DAILY_USAGE,
                                      where=where),
             )  # fmt: skip
             pagination = cast(CursorDailyUsageEnvelope, page.envelope).pagination
@@ -174,7 +179,7 @@ class CursorClient:
                             f"cursor daily-usage-data {where}: hasNextPage is true on an empty"
                             " page",
                             upstream=self.upstream,
-                            endpoint="daily-usage-data",
+                            endpoint=CursorEndpoint.DAILY_USAGE,
                         )
                     fresh = len(on_page - seen)
                     seen |= on_page
@@ -198,7 +203,7 @@ class CursorClient:
                     f"cursor daily-usage-data {where}: {stale} pages in a row repeat users"
                     " already read, and hasNextPage is still true",
                     upstream=self.upstream,
-                    endpoint="daily-usage-data",
+                    endpoint=CursorEndpoint.DAILY_USAGE,
                 )
             page_number += 1
 
@@ -217,7 +222,7 @@ class CursorClient:
         return restartable(
             lambda: self._events_chain(start_ms, end_ms, str(day), stats),
             upstream=self.upstream,
-            endpoint="filtered-usage-events",
+            endpoint=CursorEndpoint.USAGE_EVENTS,
             where=str(day),
         )
 
@@ -227,24 +232,24 @@ class CursorClient:
         totals: set[int] = set()
         read = 0
         page_number = 1
-        guard = self._http.chain_guard("filtered-usage-events", day)
+        guard = self._http.chain_guard(CursorEndpoint.USAGE_EVENTS, day)
         while True:
             guard.page()
             where = f"{day} page {page_number}"
             page: CursorUsageEventsPage = await self._events_http.request_json(
-                "POST", USAGE_EVENTS, endpoint="filtered-usage-events", stats=stats,
+                "POST", USAGE_EVENTS, endpoint=CursorEndpoint.USAGE_EVENTS, stats=stats,
                 context=where,
                 json_body={"startDate": start_ms, "endDate": end_ms, "page": page_number,
                            "pageSize": EVENTS_PAGE_SIZE},
                 decode=typed_page(CursorUsageEventsPage, upstream=self.upstream,
-                                  endpoint="filtered-usage-events", where=where),
+                                  endpoint=CursorEndpoint.USAGE_EVENTS, where=where),
             )  # fmt: skip
             has_next = page.pagination.hasNextPage
             if has_next and not page.usageEvents:
                 raise MalformedPageError(
                     f"cursor filtered-usage-events {where}: hasNextPage is true on an empty page",
                     upstream=self.upstream,
-                    endpoint="filtered-usage-events",
+                    endpoint=CursorEndpoint.USAGE_EVENTS,
                 )
             if page.totalUsageEventsCount is not None:
                 totals.add(page.totalUsageEventsCount)
@@ -258,7 +263,7 @@ class CursorClient:
                     f"totalUsageEventsCount said {', '.join(map(str, sorted(totals)))}"
                     " (events arrived while the day was read)",
                     upstream=self.upstream,
-                    endpoint="filtered-usage-events",
+                    endpoint=CursorEndpoint.USAGE_EVENTS,
                 )
             yield Page(events, page_number, last=not has_next)
             del events
@@ -271,15 +276,15 @@ class CursorClient:
         members: dict[str, CursorMemberSpend] = {}
         cycle_start: int | None = None
         page_number = 1
-        guard = self._http.chain_guard("teams/spend", "")
+        guard = self._http.chain_guard(CursorEndpoint.SPEND, "")
         while True:
             guard.page()
             page = await self._http.request_json(
-                "POST", SPEND, endpoint="teams/spend", stats=stats,
+                "POST", SPEND, endpoint=CursorEndpoint.SPEND, stats=stats,
                 context=f"page {page_number}",
                 json_body={"page": page_number, "pageSize": SPEND_PAGE_SIZE},
                 decode=typed_page(CursorSpendPage, upstream=self.upstream,
-                                  endpoint="teams/spend", where=f"page {page_number}"),
+                                  endpoint=CursorEndpoint.SPEND, where=f"page {page_number}"),
             )  # fmt: skip
             cycle_start = page.subscriptionCycleStart or cycle_start
             for member in page.teamMemberSpend:  # a member shifted across pages: taken once
@@ -289,17 +294,23 @@ class CursorClient:
             page_number += 1
 
     async def members(self, stats: RequestStats) -> list[CursorMember]:
-        raw = await self._http.request_json("GET", MEMBERS, endpoint="teams/members", stats=stats)
+        raw = await self._http.request_json(
+            "GET", MEMBERS, endpoint=CursorEndpoint.MEMBERS, stats=stats
+        )
         members = raw.get("teamMembers", raw) if isinstance(raw, dict) else raw
         if not isinstance(members, list):
             raise MalformedPageError(
                 "cursor teams/members: expected a list of members",
                 upstream=self.upstream,
-                endpoint="teams/members",
+                endpoint=CursorEndpoint.MEMBERS,
             )
         return [
             convert_item(
-                CursorMember, item, upstream=self.upstream, endpoint="teams/members", where="list"
+                CursorMember,
+                item,
+                upstream=self.upstream,
+                endpoint=CursorEndpoint.MEMBERS,
+                where="list",
             )
             for item in members
         ]
@@ -337,5 +348,34 @@ def _check_users(
         message + f"pagination.totalUsers said {stated} "
         "(members joined or left while the chunk was read)",
         upstream="cursor",
-        endpoint="daily-usage-data",
+        endpoint=CursorEndpoint.DAILY_USAGE,
     )
+
+
+def build_client(settings: Settings, parts: HttpParts) -> CursorClient | None:
+    """The Cursor client, when CURSOR_API_KEY is set: usage events are limited on their own
+    (60 a minute), apart from the other endpoints, behind one concurrency cap."""
+    key = settings.cursor_api_key
+    if key is None:
+        return None
+    concurrency = parts.concurrency()
+
+    def http(per_minute: float) -> UpstreamHttp:
+        return parts.http(
+            upstream=CursorClient.upstream,
+            base_url=str(settings.cursor_api_base_url),
+            key_setting="CURSOR_API_KEY",
+            auth=httpx.BasicAuth(key.get_secret_value(), ""),
+            per_minute=per_minute,
+            concurrency=concurrency,
+        )
+
+    return CursorClient(
+        http(settings.cursor_requests_per_minute),
+        page_size=settings.cursor_page_size,
+        page_rows=settings.cursor_page_rows,
+        events_http=http(settings.cursor_events_requests_per_minute),
+    )
+
+
+CURSOR_CLIENT: ClientKey[CursorClient] = ClientKey("cursor", build_client)

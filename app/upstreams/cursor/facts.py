@@ -7,9 +7,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from app.processing.facts import fold, greatest, least
+
+
+class CursorLabel(StrEnum):
+    """The feed a Cursor row's columns came from: the label of its day in `fact_day_digests`
+    (a row holds both feeds' columns, each feed owning its own)."""
+
+    DAILY_USAGE = "cursor_daily_usage"
+    USAGE_EVENTS = "cursor_usage_events"
 
 
 @dataclass(slots=True)

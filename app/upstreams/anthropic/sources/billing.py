@@ -21,13 +21,15 @@ from typing import Any
 
 from app.ingestion.errors import UpstreamError
 from app.orchestration.sources.assembly import Day, DayFold
-from app.orchestration.sources.contract import SourceRun
+from app.orchestration.sources.contract import Shared, SourceRun
 from app.orchestration.tracking import RunCancelled
 from app.processing.cost_allocation import CostLine
 from app.repositories import cost_lines
-from app.repositories.facts import ClaudeDayWrite, day_has_rows, lock_day, replace_claude_days
+from app.repositories.day_writer import lock_day
+from app.repositories.facts import ClaudeDayWrite, day_has_rows, replace_claude_days
 from app.upstreams.anthropic import transform
-from app.upstreams.anthropic.facts import ClaudeFact, fold_duplicates
+from app.upstreams.anthropic.client import AnthropicEndpoint
+from app.upstreams.anthropic.facts import ClaudeFact, ClaudeLabel, fold_duplicates
 from app.upstreams.anthropic.models import CostBucket, MessagesUsageBucket
 from app.upstreams.anthropic.sources.shared import claude_context
 
@@ -65,7 +67,7 @@ class BillingJoin:
     def of(cls, run: SourceRun) -> BillingJoin:
         """The run's one join, whichever billing source asks first."""
         return run.shared(
-            "billing_join",
+            BILLING_JOIN,
             lambda first: cls(cost_expected="claude_cost" in first.scope.tracker.sources),
         )
 
@@ -104,7 +106,9 @@ class BillingJoin:
     async def offer_cost(self, day: Day[list[CostLine]]) -> None:
         if self._usage_error is not None:
             raise UpstreamError(
-                f"cost not written: {USAGE_FAILED}", upstream="anthropic", endpoint="cost_report"
+                f"cost not written: {USAGE_FAILED}",
+                upstream="anthropic",
+                endpoint=AnthropicEndpoint.COST_REPORT,
             )
         if day.day in self._pending_usage:
             await self._write(self._pending_usage.pop(day.day), day)
@@ -125,7 +129,7 @@ class BillingJoin:
             raise UpstreamError(
                 f"cost not fully written: {USAGE_FAILED}",
                 upstream="anthropic",
-                endpoint="cost_report",
+                endpoint=AnthropicEndpoint.COST_REPORT,
             )
 
     async def _write(self, day: Day[list[ClaudeFact]], cost: Day[list[CostLine]] | None) -> None:
@@ -138,11 +142,15 @@ class BillingJoin:
         assert run is not None  # only usage offers rows, and it attaches first
         context = await claude_context(run)
         usage = fold_duplicates(day.value)
-        guard = not run.settings.allow_empty_day_replacement
+        guard = run.shrink.applies
         fresh = None if cost is None else cost.value
         async with run.pool.acquire() as connection, connection.transaction():
             await lock_day(connection, f"billing:{day.day.isoformat()}")
-            if guard and day.suspect and await day_has_rows(connection, "usage_report", day.day):
+            if (
+                guard
+                and day.suspect
+                and await day_has_rows(connection, ClaudeLabel.USAGE_REPORT, day.day)
+            ):
                 run.tracker.kept(day.day)
                 return
             stored = None
@@ -157,16 +165,19 @@ class BillingJoin:
                 day.day, usage, fresh_or_stored, context.categories, context.directory
             )
             writes = [
-                ClaudeDayWrite("usage_report", usage),
-                ClaudeDayWrite("cost_report", fold_duplicates(residuals)),
+                ClaudeDayWrite(ClaudeLabel.USAGE_REPORT, usage),
+                ClaudeDayWrite(ClaudeLabel.COST_REPORT, fold_duplicates(residuals)),
             ]
             counts = await replace_claude_days(connection, day.day, writes, run.scope.run_id)
             if fresh is not None:
                 await cost_lines.store_lines(connection, day.day, fresh, run.scope.run_id)
-        run.written(counts["usage_report"], day.day)
+        run.written(counts[ClaudeLabel.USAGE_REPORT], day.day)
         if self._cost is None:
             return
         if fresh is not None:
-            self._cost.written(counts["cost_report"], day.day)
+            self._cost.written(counts[ClaudeLabel.COST_REPORT], day.day)
         else:  # written from stored lines: counted, but not fetched by this run
-            self._cost.tracker.written(counts["cost_report"])
+            self._cost.tracker.written(counts[ClaudeLabel.COST_REPORT])
+
+
+BILLING_JOIN: Shared[BillingJoin] = Shared("billing_join")

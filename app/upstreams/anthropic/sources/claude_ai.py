@@ -21,7 +21,8 @@ from app.repositories.facts import CLAUDE_TABLE
 from app.upstreams.anthropic import claude_ai_transform as transform
 from app.upstreams.anthropic.analytics_remainder import remainder_facts
 from app.upstreams.anthropic.claude_ai_models import ComplianceActivity
-from app.upstreams.anthropic.client import AnthropicClient
+from app.upstreams.anthropic.client import ANTHROPIC_CLIENTS, AnthropicClient
+from app.upstreams.anthropic.facts import ClaudeLabel
 from app.upstreams.anthropic.sources.shared import direct_directory, write_one_claude_source
 
 MISSING_EMAIL = "missing email"
@@ -41,7 +42,10 @@ class ClaudeAiSource(Source):
 
     def units(self, clients: UpstreamClients, days: int) -> int:
         """Up to two feeds (activity, analytics), each walking every day."""
-        return days * ((clients.compliance is not None) + (clients.analytics is not None))
+        anthropic = clients.get(ANTHROPIC_CLIENTS)
+        if anthropic is None:
+            return 0
+        return days * ((anthropic.compliance is not None) + (anthropic.analytics is not None))
 
     async def ingest(self, run: SourceRun) -> None:
         """The activity feed, then the analytics reports day by day, one page at a time.
@@ -49,9 +53,10 @@ class ClaudeAiSource(Source):
         Fetched concurrently, claude.ai alone ran twice as fast over 30 days, but the full
         run's 30-day peak memory rose 15 % (python -m bench): its pages are the largest we hold.
         """
-        if (compliance := run.clients.compliance) is not None:
+        clients = run.client(ANTHROPIC_CLIENTS)
+        if (compliance := clients.compliance) is not None:
             await _activity(run, compliance)
-        if (analytics := run.clients.analytics) is not None:
+        if (analytics := clients.analytics) is not None:
             await _analytics(run, analytics)
 
 
@@ -100,7 +105,7 @@ async def _analytics(run: SourceRun, client: AnthropicClient) -> None:
         )  # fmt: skip
         for warning in said:
             run.warn(warning)
-        await write_one_claude_source(run, day, "claude_ai_analytics", facts + rest)
+        await write_one_claude_source(run, day, ClaudeLabel.CLAUDE_AI_ANALYTICS, facts + rest)
 
 
 def _by_day(buckets: list[Any]) -> dict[date, list[Any]]:
@@ -131,5 +136,5 @@ async def _activity(run: SourceRun, client: AnthropicClient) -> None:
     async for day in complete_days(run, pages, fold, every_day=run.days):
         facts = transform.activity_facts(day.day, day.value, directory)
         await write_one_claude_source(
-            run, day.day, "claude_ai_activity", facts, suspect=day.suspect
+            run, day.day, ClaudeLabel.CLAUDE_AI_ACTIVITY, facts, suspect=day.suspect
         )

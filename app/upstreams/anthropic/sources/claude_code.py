@@ -12,10 +12,10 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from datetime import date
 
-from app.orchestration.sources.contract import SourceRun
+from app.orchestration.sources.contract import Shared, SourceRun
 from app.repositories import directory as directory_repo
 from app.upstreams.anthropic import transform
-from app.upstreams.anthropic.facts import ClaudeFact
+from app.upstreams.anthropic.facts import ClaudeFact, ClaudeLabel
 from app.upstreams.anthropic.sources.shared import (
     AdminApiSource,
     claude_context,
@@ -47,7 +47,7 @@ class ClaudeCodeSource(AdminApiSource):
                 named |= transform.claude_code_key_ids(page.items, context.directory)
                 del page  # not alive while the next one downloads or the day is written
             await keys.learn(run, day, named)
-            await write_one_claude_source(run, day, "claude_code_analytics", facts)
+            await write_one_claude_source(run, day, ClaudeLabel.CLAUDE_CODE_ANALYTICS, facts)
 
 
 class ClaudeCodeKeys:
@@ -63,7 +63,7 @@ class ClaudeCodeKeys:
         """The run's one instance; without the Claude Code source in the run, nothing to wait
         for (keys learned by earlier runs are in the directory)."""
         return run.shared(
-            "claude_code_keys", lambda first: cls(first.scope.days_of.get(ClaudeCodeSource.name))
+            CLAUDE_CODE_KEYS, lambda first: cls(first.scope.days_of.get(ClaudeCodeSource.name))
         )
 
     async def learn(self, run: SourceRun, day: date, key_ids: Iterable[str]) -> None:
@@ -92,3 +92,6 @@ class ClaudeCodeKeys:
         while day in self._unread:
             await self._changed.wait()
         return dict(self._learned)
+
+
+CLAUDE_CODE_KEYS: Shared[ClaudeCodeKeys] = Shared("claude_code_keys")

@@ -4,7 +4,7 @@ cost lines, allocated to the same day's usage through the run's `BillingJoin`.""
 from __future__ import annotations
 
 from app.orchestration.sources.assembly import Day, complete_days
-from app.orchestration.sources.contract import SourceRun
+from app.orchestration.sources.contract import After, Per, SourceRun
 from app.upstreams.anthropic import transform
 from app.upstreams.anthropic.sources.billing import BillingJoin, buckets_fold
 from app.upstreams.anthropic.sources.shared import AdminApiSource
@@ -12,7 +12,8 @@ from app.upstreams.anthropic.sources.shared import AdminApiSource
 
 class ClaudeCostSource(AdminApiSource):
     name = "claude_cost"
-    requires = ("claude_usage",)  # cost is allocated to the usage of the same day
+    requires = ("claude_usage",)  # cost is allocated to the usage of the same day …
+    after = (After("claude_usage", Per.DAY),)  # … once that day's usage is read (BillingJoin)
 
     async def ingest(self, run: SourceRun) -> None:
         pages = self.client(run).cost_report(run.start, run.end, run.stats)

@@ -5,7 +5,7 @@ once the Claude Code source of the same run has read it (`ClaudeCodeKeys`)."""
 from __future__ import annotations
 
 from app.orchestration.sources.assembly import Day, complete_days
-from app.orchestration.sources.contract import SourceRun
+from app.orchestration.sources.contract import After, Per, SourceRun
 from app.upstreams.anthropic import transform
 from app.upstreams.anthropic.sources.billing import BillingJoin, buckets_fold
 from app.upstreams.anthropic.sources.claude_code import ClaudeCodeKeys
@@ -14,6 +14,8 @@ from app.upstreams.anthropic.sources.shared import AdminApiSource, claude_contex
 
 class ClaudeUsageSource(AdminApiSource):
     name = "claude_usage"
+    # A day is placed on its platforms with the Claude Code keys learned up to that day.
+    after = (After("claude_code", Per.DAY),)
 
     async def ingest(self, run: SourceRun) -> None:
         client = self.client(run)

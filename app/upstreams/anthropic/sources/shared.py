@@ -13,20 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from app.config import Settings
-from app.orchestration.sources.contract import Source, SourceRun
+from app.orchestration.sources.contract import Shared, Source, SourceRun
 from app.processing.attribution import AttributionDirectory, KeyInfo, SeenUser, build_directory
 from app.processing.emails import normalize_email
 from app.repositories import directory as directory_repo
+from app.repositories.day_writer import WriteCounts
 from app.repositories.directory import KnownKey, SeenKey
-from app.repositories.facts import (
-    CLAUDE_TABLE,
-    ClaudeDayWrite,
-    WriteCounts,
-    replace_claude_days,
-)
+from app.repositories.facts import CLAUDE_TABLE, ClaudeDayWrite, replace_claude_days
 from app.upstreams.anthropic.categorization import WorkspaceCategories
-from app.upstreams.anthropic.client import AnthropicClient
-from app.upstreams.anthropic.facts import ClaudeFact, ClaudeSource, fold_duplicates
+from app.upstreams.anthropic.client import ANTHROPIC_CLIENTS, AnthropicClient
+from app.upstreams.anthropic.facts import ClaudeFact, ClaudeLabel, fold_duplicates
 from app.upstreams.anthropic.key_expiry import our_key_expiries
 from app.upstreams.anthropic.models import ApiKey
 
@@ -43,7 +39,7 @@ class AdminApiSource(Source):
 
     @staticmethod
     def client(run: SourceRun) -> AnthropicClient:
-        client = run.clients.anthropic
+        client = run.client(ANTHROPIC_CLIENTS).admin
         if client is None:  # enabled() holds whenever the source is in a run
             raise RuntimeError("ANTHROPIC_ADMIN_API_KEY is not set")
         return client
@@ -55,10 +51,14 @@ class ClaudeContext:
     categories: WorkspaceCategories
 
 
+CLAUDE_CONTEXT: Shared[asyncio.Task[ClaudeContext]] = Shared("claude_context")
+DIRECT_DIRECTORY: Shared[AttributionDirectory] = Shared("direct_directory")
+
+
 async def claude_context(run: SourceRun) -> ClaudeContext:
     """The run's directory, loaded once and shared by every admin-key source."""
     task: asyncio.Task[ClaudeContext] = run.shared(
-        "claude_context", lambda first: asyncio.create_task(_load_context(first))
+        CLAUDE_CONTEXT, lambda first: asyncio.create_task(_load_context(first))
     )
     return await asyncio.shield(task)
 
@@ -164,14 +164,14 @@ def _key_info(known: KnownKey) -> KeyInfo:
 def direct_directory(run: SourceRun) -> AttributionDirectory:
     """For rows that name their person (Cursor, claude.ai): no upstream lists needed."""
     directory: AttributionDirectory = run.shared(
-        "direct_directory", lambda first: build_directory(confidences=first.settings.confidences)
+        DIRECT_DIRECTORY, lambda first: build_directory(confidences=first.settings.confidences)
     )
     return directory
 
 
 async def write_claude_day(
     run: SourceRun, day: date, writes: list[ClaudeDayWrite]
-) -> dict[ClaudeSource, WriteCounts]:
+) -> dict[ClaudeLabel, WriteCounts]:
     """Several Claude sources' complete rows of one day, folded, in one transaction."""
     folded = [ClaudeDayWrite(w.source, fold_duplicates(w.facts), w.keep_if_emptied) for w in writes]
     async with run.pool.acquire() as connection:
@@ -181,13 +181,13 @@ async def write_claude_day(
 async def write_one_claude_source(
     run: SourceRun,
     day: date,
-    source: ClaudeSource,
+    source: ClaudeLabel,
     facts: list[ClaudeFact],
     *,
     suspect: bool = False,
 ) -> None:
     """One Claude source's complete rows of one day, counted in the run's progress. A
     `suspect` empty day (see the shrink guard) leaves rows the day holds as they are."""
-    keep = suspect and not run.settings.allow_empty_day_replacement
+    keep = run.shrink.keeps(suspect)
     counts = await write_claude_day(run, day, [ClaudeDayWrite(source, facts, keep)])
     run.written(counts[source], day)

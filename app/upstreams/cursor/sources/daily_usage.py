@@ -20,7 +20,7 @@ from app.repositories.cursor_window import CursorWindow
 from app.repositories.facts import CURSOR_TABLE
 from app.upstreams.anthropic.sources.shared import direct_directory
 from app.upstreams.cursor import transform
-from app.upstreams.cursor.client import CursorClient
+from app.upstreams.cursor.client import CURSOR_CLIENT, CursorClient
 from app.upstreams.cursor.facts import CursorFact
 from app.upstreams.cursor.models import CursorDailyRow
 
@@ -41,10 +41,7 @@ class CursorApiSource(Source):
 
     @staticmethod
     def client(run: SourceRun) -> CursorClient:
-        client = run.clients.cursor
-        if client is None:  # enabled() holds whenever the source is in a run
-            raise RuntimeError("CURSOR_API_KEY is not set")
-        return client
+        return run.client(CURSOR_CLIENT)
 
 
 class CursorSource(CursorApiSource):
@@ -82,7 +79,8 @@ def _facts(
 
 
 async def _write_chunk(run: SourceRun, window: CursorWindow, days: list[date]) -> None:
-    guard = not run.settings.allow_empty_day_replacement and any(map(window.has_rows, days))
+    # An empty day of the chunk is suspect when another day of it has rows.
+    guard = run.shrink.keeps(any(map(window.has_rows, days)))
     for day in days:
         async with run.pool.acquire() as connection:
             counts = await window.write_day(connection, day, run.scope.run_id, guard)

@@ -56,8 +56,7 @@ class CursorSpendSource(CursorApiSource):
         # A day's pages come one after another; a few days read at once keep the 60-a-minute
         # budget busy while one chain waits on a page or on the event loop.
         await each_at_most(DAYS_AT_ONCE, run.days, read_and_write)
-        # Days without a single event while others had some are suspect (the shrink guard).
-        suspect = len(run.fetched) > 0
+        suspect = run.shrink.suspect(empty=True, others_had_rows=len(run.fetched) > 0)
         for day in empty:
             await _write(run, day, {}, suspect=suspect)
         await _reconcile(run, client, until)
@@ -82,7 +81,7 @@ async def _read_day(run: SourceRun, client: CursorClient, day: date, until: int)
 
 async def _write(run: SourceRun, day: date, tally: DayTally, *, suspect: bool) -> None:
     facts = spend_facts(day, tally, direct_directory(run))
-    keep = suspect and not run.settings.allow_empty_day_replacement
+    keep = run.shrink.keeps(suspect)
     async with run.pool.acquire() as connection:
         counts = await replace_cursor_spend_day(connection, day, facts, run.scope.run_id, keep)
     run.written(counts, day)

@@ -1,4 +1,5 @@
-"""The README's example queries run against real data and agree with the simulator's truth."""
+"""The documented example queries (docs/data-model.md, docs/runs-and-coverage.md, and the one in
+the README) run against real data and agree with the simulator's truth."""
 
 from __future__ import annotations
 
@@ -12,14 +13,24 @@ import asyncpg
 from tests.conftest import Simulator
 from tests.integration.jobs import END, START, expected_totals, run_job
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTED = (ROOT / "docs" / "data-model.md", ROOT / "docs" / "runs-and-coverage.md")
 # The run's days are in August 2026: "now" in the queries is 2026-08-04.
 AS_OF = "DATE '2026-08-04'"
 
 
-def readme_queries() -> list[str]:
-    queries = re.findall(r"```sql\n(.*?)```", README.read_text(), flags=re.DOTALL)
+def sql_blocks(path: Path) -> list[str]:
+    return re.findall(r"```sql\n(.*?)```", path.read_text(), flags=re.DOTALL)
+
+
+def documented_queries() -> list[str]:
+    queries = [query for path in DOCUMENTED for query in sql_blocks(path)]
     return [query.replace("current_date", AS_OF) for query in queries]
+
+
+def test_the_readme_query_is_one_of_the_tested_ones() -> None:
+    (readme_query,) = sql_blocks(ROOT / "README.md")
+    assert readme_query in [query for path in DOCUMENTED for query in sql_blocks(path)]
 
 
 def _truth(simulator: Simulator) -> tuple[dict[str, Decimal], Decimal]:
@@ -37,10 +48,10 @@ def _truth(simulator: Simulator) -> tuple[dict[str, Decimal], Decimal]:
     return dict(cursor), claude_total
 
 
-async def test_readme_queries_run_and_add_up(db: asyncpg.Pool, simulator: Simulator) -> None:
+async def test_documented_queries_run_and_add_up(db: asyncpg.Pool, simulator: Simulator) -> None:
     _, outcome = await run_job(db, simulator)
     assert outcome.status == "succeeded"
-    queries = readme_queries()
+    queries = documented_queries()
     assert len(queries) == 8
     async with db.acquire() as connection:
         who, team_mix, unattributed, per_person, top10, per_line, final_claude, final_cursor = [
