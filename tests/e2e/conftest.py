@@ -19,7 +19,19 @@ import pytest
 from app.repositories.migrations import upgrade_to_head
 from app.simulator.app import SimulatorOptions
 from app.simulator.model import GroundTruth
-from tests.conftest import Simulator, create_database, drop_database, start_simulator
+from tests.support.services import (  # noqa: F401 - fixtures
+    Simulator,
+    admin_dsn,
+    create_database,
+    database_dsn,
+    db,
+    drop_database,
+    http_client,
+    pool,
+    simulator,
+    start_simulator,
+    upstreams,
+)
 
 TOKEN = "e2e-token-abcdefghijklmnop0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import BearerUnlessGiven, Simulator
 from tests.e2e.conftest import AUTH, TOKEN, WINDOW, wait_for_run
+from tests.support.services import BearerUnlessGiven, Simulator
 
 RUN_EVENTS = {"run started", "source finished", "run finished", "upstream request retried"}
 

@@ -14,8 +14,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import BearerUnlessGiven
 from tests.e2e.conftest import AUTH, EVERY_MINUTE, TOKEN
+from tests.support.services import BearerUnlessGiven
 
 pytestmark = pytest.mark.reliability
 

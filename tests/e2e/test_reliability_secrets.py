@@ -13,8 +13,8 @@ import pytest
 
 from app.simulator.app import SimulatorOptions
 from app.simulator.model import GroundTruth
-from tests.conftest import BearerUnlessGiven, Simulator, start_simulator
 from tests.e2e.conftest import TOKEN, WINDOW, free_port, wait_for_run
+from tests.support.services import BearerUnlessGiven, Simulator, start_simulator
 
 pytestmark = pytest.mark.reliability
 

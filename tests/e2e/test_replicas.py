@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.conftest import BearerUnlessGiven, Simulator
 from tests.e2e.conftest import AUTH, EVERY_MINUTE, TOKEN, wait_for_run
 from tests.integration.jobs import expected_totals, normalise, view_totals
+from tests.support.services import BearerUnlessGiven, Simulator
 
 # Two weeks at 400 ms a page: Claude Code alone walks 14 sequential day chains (≥ 5.6 s), so a
 # signal sent once the run has fetched its first pages surely lands while it is still going.

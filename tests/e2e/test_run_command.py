@@ -11,7 +11,7 @@ from datetime import date
 import asyncpg
 
 from app.repositories.run_queue import create_requested_run
-from tests.conftest import Simulator
+from tests.support.services import Simulator
 
 
 def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,17 @@ from asgi_lifespan import LifespanManager
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import BearerUnlessGiven, Simulator
+from tests.support.services import (  # noqa: F401 - fixtures
+    BearerUnlessGiven,
+    Simulator,
+    admin_dsn,
+    database_dsn,
+    db,
+    http_client,
+    pool,
+    simulator,
+    upstreams,
+)
 
 TOKEN = "test-api-token-0123456789abcdefghijkl"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -16,7 +16,7 @@ from app.orchestration.run_request import PlannedRun, resolve_sources
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import runs as runs_repo
 from app.simulator.model import Totals
-from tests.conftest import Simulator
+from tests.support.services import Simulator
 
 START, END = date(2026, 8, 1), date(2026, 8, 3)
 

@@ -18,8 +18,8 @@ from fastapi.routing import APIRoute
 
 from app.main import ROUTERS
 from app.repositories import run_queue
-from tests.conftest import Simulator
 from tests.integration.conftest import TOKEN, serve
+from tests.support.services import Simulator
 
 READER, RUNNER, OPS = ("r" * 32, "t" * 32, "o" * 32)
 TOKENS = [

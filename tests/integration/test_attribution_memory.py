@@ -12,8 +12,8 @@ import asyncpg
 
 from app.repositories import directory
 from app.simulator.model import CI_KEY_ID, CI_KEY_NAME, GroundTruth, cents_text
-from tests.conftest import Simulator
 from tests.integration.jobs import END, START, run_job
+from tests.support.services import Simulator
 
 ENTERPRISE_ONLY: dict[str, Any] = {
     "cursor_api_key": None,

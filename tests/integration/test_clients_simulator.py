@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from app.ingestion.http import RequestStats
 from app.orchestration.sources.registry import REGISTRY
-from tests.conftest import Clients, Simulator
+from tests.support.services import Clients, Simulator
 
 START, END = date(2026, 8, 1), date(2026, 8, 3)
 

@@ -17,11 +17,11 @@ from app.orchestration.run_request import utc_today
 from app.orchestration.scheduler import enqueue_slot
 from app.repositories import runs as runs_repo
 from app.vocabulary import CoverageState
-from tests.conftest import Simulator
 from tests.integration.conftest import AUTH, serve, wait_for
 from tests.integration.jobs import expected_totals, normalise, run_job, view_totals
 from tests.support.metrics import scrape, value
 from tests.support.runs import ALL, run_plan, states
+from tests.support.services import Simulator
 
 CURSOR_ONLY = {
     "anthropic_admin_api_key": None,

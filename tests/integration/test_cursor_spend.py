@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.conftest import Simulator
 from tests.integration.jobs import END, START, run_job, snapshot
+from tests.support.services import Simulator
 
 SPEND = ["cursor_spend"]
 SPEND_FIELDS = (

@@ -10,7 +10,6 @@ from decimal import Decimal
 import asyncpg
 
 from app.simulator.model import CI_KEY_ID, CLAUDE_CODE_WORKSPACE
-from tests.conftest import Simulator
 from tests.integration.jobs import (
     END,
     START,
@@ -20,6 +19,7 @@ from tests.integration.jobs import (
     snapshot,
     view_totals,
 )
+from tests.support.services import Simulator
 
 SPEND_FIELDS = (
     "charged_cost_usd", "model_cost_usd", "token_fee_usd", "billable_requests", "usage_events",

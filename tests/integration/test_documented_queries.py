@@ -10,8 +10,8 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.conftest import Simulator
 from tests.integration.jobs import END, START, expected_totals, run_job
+from tests.support.services import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTED = (ROOT / "docs" / "data-model.md", ROOT / "docs" / "runs-and-coverage.md")

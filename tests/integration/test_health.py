@@ -13,8 +13,8 @@ from asgi_lifespan import LifespanManager
 from app.config import load_settings
 from app.main import create_app
 from app.repositories.migrations import upgrade_to_head
-from tests.conftest import BearerUnlessGiven, create_database, drop_database
 from tests.integration.conftest import TOKEN
+from tests.support.services import BearerUnlessGiven, create_database, drop_database
 
 
 @pytest.fixture

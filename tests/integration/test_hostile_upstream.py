@@ -18,7 +18,6 @@ from app import redaction
 from app.logs import configure_logging
 from app.simulator.app import SimulatorOptions
 from app.simulator.model import GroundTruth
-from tests.conftest import Simulator, start_simulator
 from tests.integration.conftest import serve
 from tests.integration.hostile import Hostile, hostile_server
 from tests.integration.jobs import (
@@ -28,6 +27,7 @@ from tests.integration.jobs import (
     run_job,
     view_totals,
 )
+from tests.support.services import Simulator, start_simulator
 
 pytestmark = pytest.mark.reliability
 

@@ -25,7 +25,7 @@ from app.config import load_settings
 from app.ingestion.factory import build_http_client
 from app.ingestion.http import RequestStats
 from app.orchestration.sources.registry import REGISTRY
-from tests.conftest import Clients
+from tests.support.services import Clients
 
 START, END = date(2026, 8, 1), date(2026, 8, 30)
 

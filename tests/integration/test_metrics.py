@@ -9,9 +9,9 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import Simulator
 from tests.integration.conftest import AUTH, WINDOW, serve, wait_for
 from tests.support.metrics import scrape, value
+from tests.support.services import Simulator
 
 EXPECTED_TYPES = {
     "ingestion_runs": "counter",

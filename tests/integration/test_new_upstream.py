@@ -25,9 +25,9 @@ from app.cli import cli
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import migrations
 from app.simulator.model import GroundTruth
-from tests.conftest import create_database, drop_database, start_simulator
 from tests.integration.conftest import AUTH, TOKEN, serve, wait_for
 from tests.support.metrics import scrape, value
+from tests.support.services import create_database, drop_database, start_simulator
 from tests.support.toy import simulator as toy_simulator
 from tests.support.toy.upstream import UPSTREAM as TOY
 

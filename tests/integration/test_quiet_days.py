@@ -15,9 +15,9 @@ from app.orchestration.run_request import utc_today
 from app.simulator.app import SimulatorOptions
 from app.simulator.model import GroundTruth
 from app.vocabulary import CoverageState
-from tests.conftest import Simulator, start_simulator
 from tests.integration.jobs import run_job
 from tests.support.runs import ALL, run_plan, states
+from tests.support.services import Simulator, start_simulator
 
 pytestmark = pytest.mark.reliability
 

@@ -8,8 +8,8 @@ import asyncpg
 from app.simulator.app import SimulatorOptions
 from app.simulator.model import GroundTruth
 from app.simulator.rate_limits import BUDGETS
-from tests.conftest import start_simulator
 from tests.integration.jobs import run_job
+from tests.support.services import start_simulator
 
 SCALE = 30.0  # the documented limits ×30: Cursor's 20 a minute are 20 every 2 seconds
 

@@ -17,9 +17,9 @@ from asgi_lifespan import LifespanManager
 
 from app.main import create_app
 from app.repositories.migrations import upgrade_to_head
-from tests.conftest import BearerUnlessGiven, Simulator
 from tests.integration.conftest import AUTH, TOKEN, WINDOW, wait_for
 from tests.integration.jobs import expected_totals, normalise, view_totals
+from tests.support.services import BearerUnlessGiven, Simulator
 
 pytestmark = pytest.mark.reliability
 

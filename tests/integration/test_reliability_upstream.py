@@ -12,7 +12,6 @@ import asyncpg
 import pytest
 
 from app.orchestration.daily_job import RunOutcome
-from tests.conftest import Simulator
 from tests.integration.jobs import (
     END,
     START,
@@ -22,6 +21,7 @@ from tests.integration.jobs import (
     snapshot,
     view_totals,
 )
+from tests.support.services import Simulator
 
 pytestmark = pytest.mark.reliability
 

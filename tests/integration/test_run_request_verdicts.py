@@ -17,8 +17,8 @@ from app.cli import cli
 from app.config import load_settings
 from app.orchestration.run_request import InvalidRunRequest, RunRequest, utc_today
 from app.orchestration.scheduler import plan_slot
-from tests.conftest import Simulator
 from tests.integration.conftest import AUTH, serve
+from tests.support.services import Simulator
 
 TODAY = utc_today()
 ALL = ["cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai"]

@@ -13,9 +13,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from app.main import create_app
-from tests.conftest import BearerUnlessGiven, Simulator
 from tests.integration.conftest import AUTH, TOKEN, WINDOW, wait_for
 from tests.integration.jobs import expected_totals, normalise, view_totals
+from tests.support.services import BearerUnlessGiven, Simulator
 
 
 async def test_post_then_poll_until_succeeded(

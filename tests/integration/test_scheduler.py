@@ -9,7 +9,7 @@ import asyncpg
 
 from app.orchestration.scheduler import DailySchedule, cron_trigger, enqueue_slot, latest_slot
 from app.orchestration.sources.registry import REGISTRY
-from tests.conftest import Simulator
+from tests.support.services import Simulator
 
 
 def test_latest_slot_in_the_schedule_time_zone(simulator: Simulator) -> None:

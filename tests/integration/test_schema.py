@@ -22,7 +22,12 @@ from app.repositories.migrations import (
     upgrade_to_head,
 )
 from app.vocabulary import RunStatus, RunTrigger, SourceStatus
-from tests.conftest import LOCAL_SERVER, _local_server_answers, create_database, drop_database
+from tests.support.services import (
+    LOCAL_SERVER,
+    _local_server_answers,
+    create_database,
+    drop_database,
+)
 
 CURSOR_COUNTERS = [
     "total_lines_added", "total_lines_deleted", "accepted_lines_added", "accepted_lines_deleted",

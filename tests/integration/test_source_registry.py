@@ -18,9 +18,9 @@ from app.orchestration.sources.registry import REGISTRY
 from app.repositories.facts import CLAUDE_TABLE
 from app.upstreams.anthropic import claude_ai_transform as transform
 from app.upstreams.anthropic.sources.shared import direct_directory, write_one_claude_source
-from tests.conftest import Simulator
 from tests.integration.conftest import AUTH, serve, wait_for
 from tests.support.metrics import scrape, value
+from tests.support.services import Simulator
 
 PEOPLE = ("ada@example.com", "grace@example.com")
 

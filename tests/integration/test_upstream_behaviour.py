@@ -20,7 +20,6 @@ from app.orchestration.daily_job import RunSpec, execute_run
 from app.orchestration.run_request import PlannedRun
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import runs as runs_repo
-from tests.conftest import TABLES, Simulator
 from tests.integration.jobs import (
     END,
     START,
@@ -33,6 +32,7 @@ from tests.integration.jobs import (
     stored_cost_by_workspace,
     view_totals,
 )
+from tests.support.services import EMPTY_EVERY_TABLE, Simulator
 
 pytestmark = pytest.mark.reliability
 SPEND_FIELDS = (
@@ -387,7 +387,7 @@ async def test_after_any_faults_and_one_clean_rerun_the_tables_equal_the_truth(
     report failing from a random page: the faulty run leaves every day's cost conserved, and
     one clean re-run makes the tables equal the ground truth."""
     async with db.acquire() as connection:
-        await connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        await connection.execute(EMPTY_EVERY_TABLE)
     simulator.app.state.faults.clear()
     for (endpoint, kind), page in faults:
         spec = {"status": 500, "times": None} if kind == "status" else {}
@@ -471,8 +471,8 @@ async def test_a_key_of_ours_that_expires_soon_is_a_warning_and_shows_in_sources
 
     from app.simulator.app import SimulatorOptions
     from app.simulator.model import GroundTruth
-    from tests.conftest import start_simulator
     from tests.integration.conftest import serve
+    from tests.support.services import start_simulator
 
     expires = (datetime.now(UTC) + timedelta(days=days_left)).replace(microsecond=0)
     options = SimulatorOptions(compliance_key_expires_at=expires.isoformat())

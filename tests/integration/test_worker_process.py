@@ -13,8 +13,8 @@ from asgi_lifespan import LifespanManager
 
 from app.main import create_app
 from app.orchestration.worker_process import WorkerProcess
-from tests.conftest import BearerUnlessGiven, Simulator
 from tests.integration.conftest import AUTH, TOKEN, WINDOW, wait_for
+from tests.support.services import BearerUnlessGiven, Simulator
 
 
 async def test_a_killed_worker_process_is_replaced_and_runs_go_on(

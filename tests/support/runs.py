@@ -15,7 +15,7 @@ from app.orchestration.sources.registry import REGISTRY
 from app.repositories import coverage as coverage_repo
 from app.repositories import runs as runs_repo
 from app.vocabulary import CoverageState
-from tests.conftest import Simulator
+from tests.support.services import Simulator
 
 ALL = ("cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai")
 
