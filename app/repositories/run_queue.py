@@ -45,6 +45,38 @@ class OverlappingRun(Exception):
         self.run_id = run_id
 
 
+_OVERLAPPING = f"""
+    SELECT id FROM ingestion_runs
+     WHERE status IN ({sql_list(ACTIVE_RUN_STATUSES)})
+       AND window_start <= $2 AND window_end >= $1 AND sources && $3::text[]
+     ORDER BY created_at LIMIT 1
+"""
+
+
+async def _run_of_key(
+    connection: asyncpg.Connection, key: str, fingerprint: str | None, ttl_hours: int
+) -> uuid.UUID | None:
+    """The run an unexpired idempotency key made (same request, else `IdempotencyMismatch`);
+    an expired key is freed for the new run."""
+    existing = await connection.fetchrow(
+        "SELECT id, request_fingerprint, created_at > now() - make_interval(hours => $2)"
+        " AS fresh FROM ingestion_runs WHERE idempotency_key = $1",
+        key,
+        ttl_hours,
+    )
+    if existing is None:
+        return None
+    if not existing["fresh"]:  # expired: the key may be used again
+        await connection.execute(
+            "UPDATE ingestion_runs SET idempotency_key = NULL WHERE id = $1", existing["id"]
+        )
+        return None
+    if existing["request_fingerprint"] != fingerprint:
+        raise IdempotencyMismatch(existing["id"])
+    run_id: uuid.UUID = existing["id"]
+    return run_id
+
+
 async def create_requested_run(
     connection: asyncpg.Connection,
     *,
@@ -69,31 +101,10 @@ async def create_requested_run(
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _CREATE_LOCK)
         if idempotency_key is not None:
-            existing = await connection.fetchrow(
-                "SELECT id, request_fingerprint, created_at > now() - make_interval(hours => $2)"
-                " AS fresh FROM ingestion_runs WHERE idempotency_key = $1",
-                idempotency_key,
-                key_ttl_hours,
-            )
-            if existing is not None and existing["fresh"]:
-                if existing["request_fingerprint"] != fingerprint:
-                    raise IdempotencyMismatch(existing["id"])
-                return Created(existing["id"], created=False)
-            if existing is not None:  # expired: the key may be used again
-                await connection.execute(
-                    "UPDATE ingestion_runs SET idempotency_key = NULL WHERE id = $1", existing["id"]
-                )
-        overlapping = await connection.fetchval(
-            f"""
-            SELECT id FROM ingestion_runs
-             WHERE status IN ({sql_list(ACTIVE_RUN_STATUSES)})
-               AND window_start <= $2 AND window_end >= $1 AND sources && $3::text[]
-             ORDER BY created_at LIMIT 1
-            """,
-            window_start,
-            window_end,
-            sources,
-        )
+            known = await _run_of_key(connection, idempotency_key, fingerprint, key_ttl_hours)
+            if known is not None:
+                return Created(known, created=False)
+        overlapping = await connection.fetchval(_OVERLAPPING, window_start, window_end, sources)
         if overlapping is not None:
             raise OverlappingRun(overlapping)
         if max_queued is not None and requested_by is not None:

@@ -15,7 +15,7 @@ from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
 from app.orchestration.run_request import PlannedRun, resolve_sources
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import runs as runs_repo
-from app.simulator.model import Totals
+from app.simulator.world import Totals
 from tests.support.services import Simulator
 
 START, END = date(2026, 8, 1), date(2026, 8, 3)

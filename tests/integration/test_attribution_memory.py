@@ -11,7 +11,8 @@ from typing import Any
 import asyncpg
 
 from app.repositories import directory
-from app.simulator.model import CI_KEY_ID, CI_KEY_NAME, GroundTruth, cents_text
+from app.simulator.model import GroundTruth
+from app.simulator.world import CI_KEY_ID, CI_KEY_NAME, cents_text
 from tests.integration.jobs import END, START, run_job
 from tests.support.services import Simulator
 

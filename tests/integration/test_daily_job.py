@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from app.simulator.model import CI_KEY_ID, CLAUDE_CODE_WORKSPACE
+from app.simulator.world import CI_KEY_ID, CLAUDE_CODE_WORKSPACE
 from tests.integration.jobs import (
     END,
     START,

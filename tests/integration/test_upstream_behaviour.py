@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.ingestion import pagination
+from app.ingestion import streamed
 from app.ingestion.factory import build_http_client
 from app.orchestration.daily_job import RunSpec, execute_run
 from app.orchestration.run_request import PlannedRun
@@ -139,7 +139,7 @@ async def test_members_joining_or_leaving_mid_pagination(
     """`part_rows`: each page handed on in parts of that many rows (as a 30,000-row page is),
     so the chain is restarted with parts of a page already taken."""
     if part_rows is not None:
-        monkeypatch.setattr(pagination, "ITEMS_PER_PART", part_rows)
+        monkeypatch.setattr(streamed, "ITEMS_PER_PART", part_rows)
     if change == "member_joins":  # the first member is not on the team when the run starts
         simulator.truth.cursor_member_leaves()
     simulator.fault("daily-usage-data", kind=change, min_page=2)

@@ -32,7 +32,8 @@ from app.orchestration.sources.registry import REGISTRY
 from app.repositories.migrations import upgrade_to_head
 from app.simulator.app import SimulatorOptions, create_simulator
 from app.simulator.model import GroundTruth
-from app.upstreams.anthropic.client import ANTHROPIC_CLIENTS, AnthropicClient, AnthropicClients
+from app.upstreams.anthropic.client import AnthropicClient
+from app.upstreams.anthropic.clients import ANTHROPIC_CLIENTS, AnthropicClients
 from app.upstreams.cursor.client import CURSOR_CLIENT, CursorClient
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

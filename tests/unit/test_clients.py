@@ -409,7 +409,7 @@ async def test_a_large_cursor_page_is_handed_on_in_parts_and_read_whole(
     """A page at the documented size is validated part by part (its body, not 100 MB of
     rows, in memory): every row arrives once, parts after the first say they continue the
     page, and only the last part of the last page ends the chunk."""
-    from app.ingestion.pagination import ITEMS_PER_PART
+    from app.ingestion.streamed import ITEMS_PER_PART
 
     people = ITEMS_PER_PART + 500
     days = ("2026-01-01", "2026-01-02")
@@ -475,7 +475,7 @@ async def test_a_large_page_waits_on_disk_and_its_file_is_closed_once_taken(
     import tempfile
 
     from app.ingestion import bounds as upstream_http
-    from app.ingestion import pagination
+    from app.ingestion import streamed
 
     files: list[tempfile.SpooledTemporaryFile[bytes]] = []
 
@@ -486,8 +486,8 @@ async def test_a_large_page_waits_on_disk_and_its_file_is_closed_once_taken(
 
     monkeypatch.setattr(tempfile, "SpooledTemporaryFile", Recorded)
     monkeypatch.setattr(upstream_http, "SPOOL_IN_MEMORY_BYTES", 10_000)
-    monkeypatch.setattr(pagination, "SPOOL_IN_MEMORY_BYTES", 10_000)
-    monkeypatch.setattr(pagination, "ITEMS_PER_PART", 120)
+    monkeypatch.setattr(streamed, "SPOOL_IN_MEMORY_BYTES", 10_000)
+    monkeypatch.setattr(streamed, "ITEMS_PER_PART", 120)
     rows = [cursor_row(f"u{n}@x.dev", "2026-01-01") for n in range(300)]
     respx.post(f"{BASE}/teams/daily-usage-data").mock(
         return_value=httpx.Response(200, json={"data": rows})

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from app.ingestion import pagination
+from app.ingestion import streamed
 from app.ingestion.errors import MalformedPageError
-from app.ingestion.pagination import StreamedPage, streamed_page
+from app.ingestion.streamed import StreamedPage, streamed_page
 from app.upstreams.cursor.models import CursorDailyRow, CursorDailyUsageEnvelope
 from tests.support.pages import cursor_row
 
@@ -35,8 +35,8 @@ def _rows(count: int) -> list[dict[str, Any]]:
 
 @pytest.fixture(autouse=True)
 def _small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pagination, "ITEMS_PER_PART", 7)
-    monkeypatch.setattr(pagination, "_READ_BYTES", 1000)  # rows straddle every read
+    monkeypatch.setattr(streamed, "ITEMS_PER_PART", 7)
+    monkeypatch.setattr(streamed, "_READ_BYTES", 1000)  # rows straddle every read
 
 
 @pytest.mark.parametrize("indent", [None, 2])

@@ -4,7 +4,8 @@ knows it."""
 from __future__ import annotations
 
 from app.orchestration.sources.contract import Upstream
-from app.upstreams.anthropic.client import ANTHROPIC_CLIENTS, AnthropicEndpoint
+from app.upstreams.anthropic.client import AnthropicEndpoint
+from app.upstreams.anthropic.clients import ANTHROPIC_CLIENTS
 from app.upstreams.anthropic.facts import ClaudeLabel
 from app.upstreams.anthropic.sources.claude_ai import ClaudeAiSource
 from app.upstreams.anthropic.sources.claude_code import ClaudeCodeSource

@@ -17,12 +17,11 @@ from app.ingestion.http import RequestStats, UpstreamHttp
 from app.ingestion.pagination import (
     InconsistentChain,
     Page,
-    StreamedPage,
     convert_item,
     restartable,
-    streamed_page,
     typed_page,
 )
+from app.ingestion.streamed import StreamedPage, streamed_page
 from app.ingestion.windows import chunk_window
 from app.upstreams.cursor.models import (
     CursorDailyRow,
@@ -145,16 +144,9 @@ class CursorClient:
             guard.page()
             fresh = 0  # users this page brings that no earlier page did
             where = f"{chunk_start}..{chunk_end} page {page_number}"
-            page: StreamedPage[CursorDailyRow] = await self._http.request_json(
-                "POST", DAILY_USAGE, endpoint=CursorEndpoint.DAILY_USAGE, stats=stats,
-                context=where,
-                json_body={"startDate": day_start_ms(chunk_start),
-                           "endDate": day_end_ms(chunk_end),
-                           "page": page_number, "pageSize": users},
-                decode=streamed_page(CursorDailyUsageEnvelope, "data", CursorDailyRow,
-                                     upstream=self.upstream, endpoint=CursorEndpoint.DAILY_USAGE,
-                                     where=where),
-            )  # fmt: skip
+            page = await self._daily_page(
+                (chunk_start, chunk_end), page_number, users, stats, where
+            )
             pagination = cast(CursorDailyUsageEnvelope, page.envelope).pagination
             has_next = pagination is not None and pagination.hasNextPage
             if pagination is not None and pagination.totalUsers is not None:
@@ -166,21 +158,12 @@ class CursorClient:
             for index, (part, final) in enumerate(_with_final(parts)):
                 taken += len(part)
                 on_page |= {_identity(row) for row in part}
-                rows = [
-                    row
-                    for row in part
-                    if chunk_start <= row.usage_date <= chunk_end and _identity(row) not in seen
-                ]
+                rows = _unread(part, (chunk_start, chunk_end), seen)
                 del part
                 warning = None
                 if final:
                     if has_next and not taken:
-                        raise MalformedPageError(
-                            f"cursor daily-usage-data {where}: hasNextPage is true on an empty"
-                            " page",
-                            upstream=self.upstream,
-                            endpoint=CursorEndpoint.DAILY_USAGE,
-                        )
+                        raise self._malformed(f"{where}: hasNextPage is true on an empty page")
                     fresh = len(on_page - seen)
                     seen |= on_page
                     if not has_next:
@@ -199,13 +182,32 @@ class CursorClient:
             # Pages that bring nobody new while more are promised: the chain is going round.
             stale = stale + 1 if not fresh else 0
             if stale >= STALE_PAGES:
-                raise MalformedPageError(
-                    f"cursor daily-usage-data {where}: {stale} pages in a row repeat users"
-                    " already read, and hasNextPage is still true",
-                    upstream=self.upstream,
-                    endpoint=CursorEndpoint.DAILY_USAGE,
+                raise self._malformed(
+                    f"{where}: {stale} pages in a row repeat users already read, and"
+                    " hasNextPage is still true"
                 )
             page_number += 1
+
+    async def _daily_page(
+        self, chunk: tuple[date, date], number: int, users: int, stats: RequestStats, where: str
+    ) -> StreamedPage[CursorDailyRow]:
+        """One daily-usage page of a chunk, waiting on disk to be taken a part at a time."""
+        page: StreamedPage[CursorDailyRow] = await self._http.request_json(
+            "POST", DAILY_USAGE, endpoint=CursorEndpoint.DAILY_USAGE, stats=stats, context=where,
+            json_body={"startDate": day_start_ms(chunk[0]), "endDate": day_end_ms(chunk[1]),
+                       "page": number, "pageSize": users},
+            decode=streamed_page(CursorDailyUsageEnvelope, "data", CursorDailyRow,
+                                 upstream=self.upstream, endpoint=CursorEndpoint.DAILY_USAGE,
+                                 where=where),
+        )  # fmt: skip
+        return page
+
+    def _malformed(self, message: str) -> MalformedPageError:
+        return MalformedPageError(
+            f"cursor daily-usage-data {message}",
+            upstream=self.upstream,
+            endpoint=CursorEndpoint.DAILY_USAGE,
+        )
 
     def usage_events(
         self, day: date, stats: RequestStats, *, until_ms: int | None = None
@@ -314,6 +316,15 @@ class CursorClient:
             )
             for item in members
         ]
+
+
+def _unread(
+    part: list[CursorDailyRow], chunk: tuple[date, date], seen: set[int | str]
+) -> list[CursorDailyRow]:
+    """Rows of the chunk's days whose user no earlier page of this reading brought."""
+    return [
+        row for row in part if chunk[0] <= row.usage_date <= chunk[1] and _identity(row) not in seen
+    ]
 
 
 def _identity(row: CursorDailyRow) -> int | str:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.simulator.model import PRODUCTS, ActivityEvent, GroundTruth, Person, cents_text
+from app.simulator.model import GroundTruth
 from app.simulator.plumbing import (
     anthropic_auth,
     anthropic_error,
@@ -23,6 +23,7 @@ from app.simulator.plumbing import (
     respond,
     simulated,
 )
+from app.simulator.world import PRODUCTS, ActivityEvent, Person, cents_text
 
 router = APIRouter()
 

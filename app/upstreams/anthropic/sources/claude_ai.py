@@ -20,8 +20,9 @@ from app.repositories import directory as directory_repo
 from app.repositories.facts import CLAUDE_TABLE
 from app.upstreams.anthropic import claude_ai_transform as transform
 from app.upstreams.anthropic.analytics_remainder import remainder_facts
+from app.upstreams.anthropic.claude_ai_client import ClaudeAiClient
 from app.upstreams.anthropic.claude_ai_models import ComplianceActivity
-from app.upstreams.anthropic.client import ANTHROPIC_CLIENTS, AnthropicClient
+from app.upstreams.anthropic.clients import ANTHROPIC_CLIENTS
 from app.upstreams.anthropic.facts import ClaudeLabel
 from app.upstreams.anthropic.sources.shared import direct_directory, write_one_claude_source
 
@@ -60,7 +61,7 @@ class ClaudeAiSource(Source):
             await _analytics(run, analytics)
 
 
-async def _analytics(run: SourceRun, client: AnthropicClient) -> None:
+async def _analytics(run: SourceRun, client: ClaudeAiClient) -> None:
     """Every product, day by day: the people's reports and the organisation's, whose
     difference is the day's remainder row per product (API-key and automation traffic). People
     the reports name with an email are remembered, so a user deleted later (email null) still
@@ -116,7 +117,7 @@ def _by_day(buckets: list[Any]) -> dict[date, list[Any]]:
     return days
 
 
-async def _activity(run: SourceRun, client: AnthropicClient) -> None:
+async def _activity(run: SourceRun, client: ClaudeAiClient) -> None:
     """The feed is newest first: a day is complete once an older day shows up. Events are
     counted page by page; only the day's per-person counts are kept. Days without any event
     are written too (nothing happened, say so), under the shrink guard."""

@@ -21,7 +21,8 @@ from app.repositories.day_writer import WriteCounts
 from app.repositories.directory import KnownKey, SeenKey
 from app.repositories.facts import CLAUDE_TABLE, ClaudeDayWrite, replace_claude_days
 from app.upstreams.anthropic.categorization import WorkspaceCategories
-from app.upstreams.anthropic.client import ANTHROPIC_CLIENTS, AnthropicClient
+from app.upstreams.anthropic.client import AnthropicClient
+from app.upstreams.anthropic.clients import ANTHROPIC_CLIENTS
 from app.upstreams.anthropic.facts import ClaudeFact, ClaudeLabel, fold_duplicates
 from app.upstreams.anthropic.key_expiry import our_key_expiries
 from app.upstreams.anthropic.models import ApiKey

@@ -11,8 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.simulator.faults import TRUTH_CHANGE_KINDS
-from app.simulator.model import CursorEvent, GroundTruth, Person
+from app.simulator.model import GroundTruth
 from app.simulator.plumbing import Reject, cursor_auth, cursor_error, respond, simulated
+from app.simulator.world import Person
+from app.upstreams.cursor.simulator.truth import CursorEvent
 
 MAX_WINDOW_DAYS = 30
 
