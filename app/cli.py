@@ -41,7 +41,7 @@ key_owners_cli = typer.Typer(
 cli.add_typer(key_owners_cli, name="key-owners")
 
 
-def settings_or_exit(**overrides: Any) -> Settings:
+def settings_or_exit(**overrides: object) -> Settings:
     """Load settings; a bad value ends the process with one line naming the variable."""
     from app.orchestration.sources.registry import REGISTRY
 

@@ -10,7 +10,6 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import uvicorn
@@ -47,7 +46,7 @@ def start_simulator(users: int) -> tuple[str, uvicorn.Server]:
     return f"http://127.0.0.1:{port}", server
 
 
-def demo_overrides(base_url: str) -> dict[str, Any]:
+def demo_overrides(base_url: str) -> dict[str, object]:
     """Settings that point every upstream at the simulator."""
     keys = SimulatorOptions()
     return {

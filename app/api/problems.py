@@ -26,7 +26,7 @@ class ProblemError(Exception):
         title: str | None = None,
         type_: str = "about:blank",
         headers: dict[str, str] | None = None,
-        **extensions: Any,
+        **extensions: object,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -45,9 +45,9 @@ def problem_response(
     type_: str = "about:blank",
     instance: str | None = None,
     headers: dict[str, str] | None = None,
-    **extensions: Any,
+    **extensions: object,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
+    body: dict[str, object] = {
         "type": type_,
         "title": title or HTTPStatus(status).phrase,
         "status": status,

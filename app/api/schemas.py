@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -75,7 +75,7 @@ class SourceProgressOut(BaseModel):
     warnings: list[str] = Field(
         description="What the source did not apply, e.g. a day that came back empty."
     )
-    details: dict[str, Any] = Field(
+    details: dict[str, object] = Field(
         default_factory=dict,
         description="What the source measured beyond rows, e.g. cursor_spend's reconciliation"
         " of charged usage events with /teams/spend (USD amounts as decimal strings).",

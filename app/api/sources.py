@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -12,9 +11,10 @@ from app.api import database
 from app.api.auth import READ
 from app.api.problems import PROTECTED
 from app.api.runtime import runtime_of
+from app.json_value import JsonObject
+from app.orchestration.sources.contract import KEY_EXPIRY, KEY_EXPIRY_WARNING
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import runs as runs_repo
-from app.upstreams.anthropic.sources.shared import KEY_EXPIRY_WARNING
 
 router = APIRouter(tags=["runs"], dependencies=[READ], responses=PROTECTED)
 
@@ -64,11 +64,13 @@ async def list_sources(request: Request) -> SourceList:
     )
 
 
-def _keys(details: dict[str, dict[str, Any]]) -> list[KeyOut]:
+def _keys(details: dict[str, JsonObject]) -> list[KeyOut]:
     expiries: dict[str, datetime] = {}
     for measured in details.values():
-        for setting, when in (measured.get("key_expiry") or {}).items():
-            expiries[setting] = datetime.fromisoformat(when)
+        listed = measured.get(KEY_EXPIRY)
+        for setting, when in (listed if isinstance(listed, dict) else {}).items():
+            if isinstance(when, str):
+                expiries[setting] = datetime.fromisoformat(when)
     now = datetime.now(UTC)
     return [
         KeyOut(

@@ -17,7 +17,10 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, TYPE_CHECKING, cast
+
+if TYPE_CHECKING:  # typing only: collections.abc.Buffer is Python 3.12's
+    from typing_extensions import Buffer
 
 from app.ingestion.errors import MalformedPageError, UpstreamError
 from app.scratch import scratch_dir
@@ -90,6 +93,25 @@ async def bounded_body(
         raise BadEncoding(f"{encoding} body does not decompress ({exc})") from None
 
 
+class CountedSpool(tempfile.SpooledTemporaryFile[bytes]):
+    """A spooled temporary file whose writes are taken from a budget, given back on close."""
+
+    def __init__(self, budget: SpoolBudget, *, dir: str) -> None:
+        super().__init__(max_size=SPOOL_IN_MEMORY_BYTES, dir=dir)
+        self.budget = budget
+        self.counted = [0]
+
+    def write(self, s: Buffer) -> int:
+        size = memoryview(s).nbytes
+        self.budget._take(size)
+        self.counted[0] += size
+        return super().write(s)
+
+    def close(self) -> None:
+        self.budget._release(self.counted)
+        super().close()
+
+
 class SpoolBudget:
     """Bytes of page bodies waiting on disk in this process, with a cap (SPOOL_MAX_BYTES).
 
@@ -111,24 +133,8 @@ class SpoolBudget:
 
     def file(self) -> IO[bytes]:
         """A spooled temporary file whose writes count against the budget until it is gone."""
-        spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - the page owns it
-            max_size=SPOOL_IN_MEMORY_BYTES, dir=str(self.directory())
-        )
-        counted = [0]
-        write, close = spool.write, spool.close
-
-        def counted_write(data: bytes) -> int:
-            self._take(len(data))
-            counted[0] += len(data)
-            return write(data)
-
-        def counted_close() -> None:
-            self._release(counted)
-            close()
-
-        spool.write = counted_write  # type: ignore[method-assign,assignment]
-        spool.close = counted_close  # type: ignore[method-assign]
-        weakref.finalize(spool, self._release, counted)  # one never closed: when it is freed
+        spool = CountedSpool(self, dir=str(self.directory()))
+        weakref.finalize(spool, self._release, spool.counted)  # never closed: when it is freed
         return cast(IO[bytes], spool)
 
     def _take(self, size: int) -> None:

@@ -22,14 +22,15 @@ from app.ingestion.rate_limit import RateLimiter
 from app.scratch import sweep_leftovers
 
 C = TypeVar("C")
+C_co = TypeVar("C_co", covariant=True)
 
 
 @dataclass(frozen=True, eq=False)
-class ClientKey(Generic[C]):
+class ClientKey(Generic[C_co]):
     """Names one upstream's client and says how to build it (None: not configured)."""
 
     name: str
-    build: Callable[[Settings, HttpParts], C | None]
+    build: Callable[[Settings, HttpParts], C_co | None]
 
 
 class UpstreamClients:
@@ -39,7 +40,7 @@ class UpstreamClients:
         self._built = dict(built or {})
 
     def get(self, key: ClientKey[C]) -> C | None:
-        return cast(C | None, self._built.get(cast(ClientKey[object], key)))
+        return cast(C | None, self._built.get(key))
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:

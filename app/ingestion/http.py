@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import IO, Any, cast
+from typing import IO, TypeVar, cast, overload
 
 import httpx
 import stamina
@@ -39,22 +37,16 @@ from app.ingestion.bounds import (
     SpoolFull,
     bounded_body,
 )
-from app.ingestion.errors import InvalidBody, InvalidCursorError, NestedTooDeeply, UpstreamError
+from app.ingestion.decoding import Decoder, FromFile, Params, json_with_decimals
+from app.ingestion.errors import InvalidBody, InvalidCursorError, UpstreamError
 from app.ingestion.responses import parse_retry_after, transport_failure, upstream_message
+from app.json_value import JsonValue
 from app.logs import get_logger
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
-
-
-@dataclass(frozen=True)
-class FromFile:
-    """A decoder that reads the body from a file. The body is written to a temporary file as it
-    arrives instead of being held in memory: a 30-day Cursor page is 17 MB of JSON, and two are
-    alive while the next one downloads."""
-
-    read: Callable[[IO[bytes]], Any]
 
 
 # stamina would log each retry with the exception's repr; we log (redacted) and count retries
@@ -84,16 +76,6 @@ class RetryPolicy:
     max_attempts: int = 6
     base_wait_seconds: float = 1.0
     max_wait_seconds: float = 120.0
-
-
-def json_with_decimals(body: bytes) -> Any:
-    """The default decoder: JSON with every non-integer number as an exact `Decimal`."""
-    try:
-        return json.loads(body, parse_float=Decimal)
-    except RecursionError:
-        raise NestedTooDeeply from None
-    except ValueError as exc:
-        raise InvalidBody(str(exc)) from None
 
 
 class _Retryable(Exception):
@@ -126,7 +108,7 @@ class UpstreamHttp:
         key_setting: str,
         headers: Mapping[str, str] | None = None,
         auth: httpx.Auth | None = None,
-        limiter: AbstractAsyncContextManager[Any],
+        limiter: AbstractAsyncContextManager[object],
         concurrency: asyncio.Semaphore,
         policy: RetryPolicy,
         secrets: Sequence[str] = (),
@@ -148,6 +130,7 @@ class UpstreamHttp:
         """The bounds of one page chain of this upstream (`app.ingestion.bounds.ChainGuard`)."""
         return ChainGuard(self.upstream, endpoint, where, self.bounds.max_pages)
 
+    @overload
     async def request_json(
         self,
         method: str,
@@ -155,14 +138,34 @@ class UpstreamHttp:
         *,
         endpoint: str,
         stats: RequestStats,
-        params: Sequence[tuple[str, str | int]] | None = None,
-        json_body: Mapping[str, Any] | None = None,
+        params: Params | None = None,
+        json_body: Mapping[str, object] | None = None,
         context: str = "",
-        decode: Callable[[bytes], Any] | FromFile = json_with_decimals,
-    ) -> Any:
+    ) -> JsonValue: ...
+
+    @overload
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        stats: RequestStats,
+        params: Params | None = None,
+        json_body: Mapping[str, object] | None = None,
+        context: str = "",
+        decode: Decoder[T],
+    ) -> T: ...
+
+    async def request_json(
+        self, method: str, path: str, *, endpoint: str, stats: RequestStats,
+        params: Params | None = None, json_body: Mapping[str, object] | None = None,
+        context: str = "", decode: Decoder[T] | None = None,
+    ) -> T | JsonValue:  # fmt: skip
         """Send one request with retries; return the body as `decode` reads it (by default
         JSON with floats as Decimal); the decompressed body is bounded by the upstream's page
         limit."""
+        reader: Decoder[T | JsonValue] = json_with_decimals if decode is None else decode
         attempts = [0]
         backoff = self._backoff(endpoint, stats, attempts)
         where = f"{endpoint}{' ' + context if context else ''}"
@@ -173,9 +176,16 @@ class UpstreamHttp:
             ):
                 with retry:
                     body = await self._send_once(
-                        method, path, endpoint, stats, params, json_body, decode, limit
+                        method,
+                        path,
+                        endpoint,
+                        stats,
+                        params,
+                        json_body,
+                        isinstance(reader, FromFile),
+                        limit,
                     )
-                    return self._decoded(body, decode, stats)
+                    return self._decoded(body, reader, stats)
         except _Retryable as exc:
             message = f"failed after {attempts[0]} attempts: {exc.reason}"
             raise self._error(where, message, endpoint, exc.status) from None
@@ -241,9 +251,7 @@ class UpstreamHttp:
         return UpstreamError(text, upstream=self.upstream, endpoint=endpoint, status=status)
 
     @staticmethod
-    def _decoded(
-        body: bytes | IO[bytes], decode: Callable[[bytes], Any] | FromFile, stats: RequestStats
-    ) -> Any:
+    def _decoded(body: bytes | IO[bytes], decode: Decoder[T], stats: RequestStats) -> T:
         try:
             if isinstance(decode, FromFile):
                 return decode.read(cast(IO[bytes], body))
@@ -260,9 +268,9 @@ class UpstreamHttp:
         path: str,
         endpoint: str,
         stats: RequestStats,
-        params: Sequence[tuple[str, str | int]] | None,
-        json_body: Mapping[str, Any] | None,
-        decode: Callable[[bytes], Any] | FromFile,
+        params: Params | None,
+        json_body: Mapping[str, object] | None,
+        spooled: bool,
         limit: int,
     ) -> bytes | IO[bytes]:
         async with self._concurrency, self._limiter:
@@ -272,7 +280,7 @@ class UpstreamHttp:
             try:
                 async with asyncio.timeout(deadline):
                     status, headers, body = await self._exchange(
-                        method, path, params, json_body, isinstance(decode, FromFile), limit
+                        method, path, params, json_body, spooled, limit
                     )
             except TimeoutError:
                 metrics.UPSTREAM_REQUESTS.labels(self.upstream, endpoint, "error").inc()
@@ -299,8 +307,8 @@ class UpstreamHttp:
         self,
         method: str,
         path: str,
-        params: Sequence[tuple[str, str | int]] | None,
-        json_body: Mapping[str, Any] | None,
+        params: Params | None,
+        json_body: Mapping[str, object] | None,
         spooled: bool,
         limit: int,
     ) -> tuple[int, httpx.Headers, bytes | IO[bytes]]:

@@ -8,7 +8,7 @@ import mmap
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 import msgspec
 
@@ -67,7 +67,7 @@ def malformed(
 
 
 @functools.cache
-def page_decoder(model: Any) -> msgspec.json.Decoder[Any]:
+def page_decoder(model: Hashable) -> msgspec.json.Decoder[object]:
     # Lax: a number sent as a string ("12"), as pydantic accepted, is still read as a number.
     return msgspec.json.Decoder(model, strict=False)
 
@@ -78,7 +78,7 @@ def decode_page(
     """A page validated straight from its JSON bytes. A shape error names endpoint, window and
     page and never drops rows; a body that is not JSON is retried (`InvalidBody`)."""
     try:
-        page: M = page_decoder(cast(Hashable, model)).decode(body)
+        page = cast(M, page_decoder(cast(Hashable, model)).decode(body))
     except RecursionError:  # msgspec's own depth limit is far deeper than any page
         raise NestedTooDeeply from None
     except msgspec.ValidationError as exc:
@@ -90,7 +90,7 @@ def decode_page(
     return page
 
 
-def convert_item(model: type[M], raw: Any, *, upstream: str, endpoint: str, where: str) -> M:
+def convert_item(model: type[M], raw: object, *, upstream: str, endpoint: str, where: str) -> M:
     """An item already decoded from JSON (a list whose shape varies), validated as `model`."""
     try:
         return msgspec.convert(raw, model, strict=False)
@@ -113,7 +113,7 @@ async def fetch_page(
     stats: RequestStats,
     where: str,
     params: Sequence[tuple[str, str | int]] | None = None,
-    json_body: Mapping[str, Any] | None = None,
+    json_body: Mapping[str, object] | None = None,
 ) -> M:
     """One page of `model`, validated straight from its bytes."""
     page: M = await http.request_json(

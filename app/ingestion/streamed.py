@@ -9,12 +9,13 @@ import re
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any, Generic, TypeVar, cast
+from types import GenericAlias
+from typing import IO, Generic, TypeVar, cast
 
 import msgspec
 
 from app.ingestion.bounds import SPOOL, SPOOL_IN_MEMORY_BYTES
-from app.ingestion.http import FromFile
+from app.ingestion.decoding import FromFile
 from app.ingestion.models import page_decoded
 from app.ingestion.pagination import decode_page, malformed, page_decoder
 from app.logs import get_logger
@@ -22,6 +23,7 @@ from app.logs import get_logger
 log = get_logger(__name__)
 
 R = TypeVar("R")  # a row of a page
+Envelope = TypeVar("Envelope", bound=msgspec.Struct)  # a page without its rows
 
 ITEMS_PER_PART = 2000
 
@@ -39,7 +41,7 @@ class StreamedPage(Generic[R]):
 
     body: IO[bytes]  # the parts, one JSON array after another
     part_sizes: list[int]  # bytes of each part in `body`
-    envelope: Any  # the page without its rows
+    envelope: msgspec.Struct  # the page without its rows, as its envelope model
     items_key: str
     item: type[R]
     where: str
@@ -47,13 +49,13 @@ class StreamedPage(Generic[R]):
     endpoint: str
 
     def parts(self) -> Iterator[list[R]]:
-        decoder = page_decoder(list[self.item])  # type: ignore[name-defined]
+        decoder = page_decoder(GenericAlias(list, (self.item,)))  # list[item]
         first = 0  # the page's index of the part's first row
         try:
             self.body.seek(0)
             for size in self.part_sizes:
                 try:
-                    part: list[R] = decoder.decode(self.body.read(size))
+                    part = cast(list[R], decoder.decode(self.body.read(size)))
                 except msgspec.ValidationError as exc:
                     message = _in_page(str(exc), self.items_key, first)
                     raise malformed(message, self.upstream, self.endpoint, self.where) from None
@@ -159,12 +161,12 @@ def _cut_rows(body: IO[bytes], items_key: str, parts: IO[bytes]) -> tuple[bytes,
     return head + b"]" + buffer[end.end() :], sizes
 
 
-def _decoded_rest(envelope: type[Any], rest: bytes, items_key: str) -> Any:
+def _decoded_rest(envelope: type[Envelope], rest: bytes, items_key: str) -> Envelope:
     """The page without the rows `_cut_rows` took, if those were all of its rows. Otherwise
     (an `items_key` nested earlier in the page was cut instead, say) the page is decoded whole,
     which also gives any error its own words."""
     try:
-        checked = page_decoder(cast(Hashable, envelope)).decode(rest)
+        checked = cast(Envelope, page_decoder(cast(Hashable, envelope)).decode(rest))
     except (msgspec.DecodeError, RecursionError):  # ValidationError included
         raise _NotCut from None
     finally:
@@ -175,14 +177,14 @@ def _decoded_rest(envelope: type[Any], rest: bytes, items_key: str) -> Any:
 
 
 def streamed_page(
-    envelope: type[Any],
+    envelope: type[Envelope],
     items_key: str,
     item: type[R],
     *,
     upstream: str,
     endpoint: str,
     where: str,
-) -> FromFile:
+) -> FromFile[StreamedPage[R]]:
     """A decoder that checks the page and validates its `envelope` — the page's model with
     `items_key` as a list of `msgspec.Raw` — and writes the rows, still JSON, to a new file in
     parts for `StreamedPage.parts`.
@@ -214,14 +216,14 @@ def streamed_page(
 
 def _cut_decoded(
     body: IO[bytes],
-    envelope: type[Any],
+    envelope: type[Envelope],
     items_key: str,
     parts: IO[bytes],
     *,
     where: str,
     upstream: str,
     endpoint: str,
-) -> tuple[Any, list[int]]:
+) -> tuple[Envelope, list[int]]:
     """`_cut_rows` for any JSON: the page decoded whole (rows as `msgspec.Raw`) from its mapped
     file, then written in parts."""
     sizes: list[int] = []

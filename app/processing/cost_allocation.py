@@ -23,8 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-
-from app.upstreams.anthropic.facts import ClaudeFact
+from typing import Protocol
 
 MAX_QUANTUM_EXPONENT = -10  # parts are at least this fine: 1e-10 USD
 
@@ -42,7 +41,35 @@ class CostLine:
     amount_usd: Decimal
 
 
-WEIGHTS: dict[str, Callable[[ClaudeFact], int]] = {
+class MeteredUsage(Protocol):
+    """A usage row as cost allocation sees it: where and how it ran, and what it used (a
+    Claude fact row, or any upstream's row with these measures)."""
+
+    @property
+    def workspace_id(self) -> str | None: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def service_tier(self) -> str | None: ...
+    @property
+    def context_window(self) -> str | None: ...
+    @property
+    def inference_geo(self) -> str | None: ...
+    @property
+    def uncached_input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cache_read_input_tokens(self) -> int: ...
+    @property
+    def cache_creation_5m_input_tokens(self) -> int: ...
+    @property
+    def cache_creation_1h_input_tokens(self) -> int: ...
+    @property
+    def web_search_requests(self) -> int: ...
+
+
+WEIGHTS: dict[str, Callable[[MeteredUsage], int]] = {
     "uncached_input_tokens": lambda row: row.uncached_input_tokens,
     "output_tokens": lambda row: row.output_tokens,
     "cache_read_input_tokens": lambda row: row.cache_read_input_tokens,
@@ -51,7 +78,7 @@ WEIGHTS: dict[str, Callable[[ClaudeFact], int]] = {
 }
 
 
-def _weight_of(line: CostLine) -> Callable[[ClaudeFact], int] | None:
+def _weight_of(line: CostLine) -> Callable[[MeteredUsage], int] | None:
     if line.cost_type == "web_search":
         return lambda row: row.web_search_requests
     if line.cost_type in (None, "tokens") and line.token_type in WEIGHTS:
@@ -83,7 +110,7 @@ NO_USAGE_MEASURE = "no_usage_measure"  # a residual: the usage report has nothin
 RANK = {level.basis: rank for rank, level in enumerate(LEVELS)}
 
 
-def _all_tokens(row: ClaudeFact) -> int:
+def _all_tokens(row: MeteredUsage) -> int:
     return (
         row.uncached_input_tokens
         + row.output_tokens
@@ -93,7 +120,7 @@ def _all_tokens(row: ClaudeFact) -> int:
     )
 
 
-def _coordinates(row: ClaudeFact) -> Coordinates:
+def _coordinates(row: MeteredUsage) -> Coordinates:
     return (row.model, row.service_tier, row.context_window, row.inference_geo)
 
 
@@ -141,7 +168,7 @@ class _Day:
     """One day's usage rows, indexed by workspace and coordinates: a line looks its rows up
     instead of scanning the day (thousands of lines × thousands of rows)."""
 
-    def __init__(self, usage: Sequence[ClaudeFact]) -> None:
+    def __init__(self, usage: Sequence[MeteredUsage]) -> None:
         self.usage = usage
         self.groups: dict[str | None, dict[Coordinates, list[int]]] = defaultdict(dict)
         for index, row in enumerate(usage):
@@ -166,14 +193,14 @@ class _Day:
         return [index for index, _ in kept], [weight for _, weight in kept]
 
 
-def _level_weight(line: CostLine) -> Callable[[ClaudeFact], int] | None:
+def _level_weight(line: CostLine) -> Callable[[MeteredUsage], int] | None:
     """At the (workspace, model) level a token line is split by every token of the row."""
     if _weight_of(line) is None:
         return None
     return _weight_of(line) if line.cost_type == "web_search" else _all_tokens
 
 
-def allocate(lines: Sequence[CostLine], usage: Sequence[ClaudeFact]) -> Allocation:
+def allocate(lines: Sequence[CostLine], usage: Sequence[MeteredUsage]) -> Allocation:
     """Pure: the cost lines of one day against the usage rows of the same day."""
     costs: list[Decimal | None] = [None] * len(usage)
     bases: list[str | None] = [None] * len(usage)

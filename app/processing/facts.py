@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from decimal import Decimal
+from typing import Protocol, TypeVar
 
 
 class Keyed(Protocol):
     def key(self) -> Hashable: ...
 
 
-def add(left: Any, right: Any) -> Any:
+def add(left: N | None, right: N | None) -> N | None:
     if left is None:
         return right
     if right is None:
@@ -20,6 +21,8 @@ def add(left: Any, right: Any) -> Any:
 
 
 F = TypeVar("F", bound=Keyed)
+N = TypeVar("N", int, Decimal)  # a quantity two rows add up
+V = TypeVar("V", int, Decimal, str)  # a value two rows keep the least or greatest of
 
 
 def fold(facts: Iterable[F], merge: Callable[[F, F], None]) -> list[F]:
@@ -32,11 +35,11 @@ def fold(facts: Iterable[F], merge: Callable[[F, F], None]) -> list[F]:
     return list(folded.values())
 
 
-def least(left: Any, right: Any) -> Any:
+def least(left: V | None, right: V | None) -> V | None:
     return right if left is None else left if right is None else min(left, right)
 
 
-def greatest(left: Any, right: Any) -> Any:
+def greatest(left: V | None, right: V | None) -> V | None:
     return right if left is None else left if right is None else max(left, right)
 
 

@@ -43,7 +43,9 @@ _EMAIL_AT = CURSOR_COLUMNS.index("email")
 _CONFIDENCE_AT = CURSOR_COLUMNS.index("attribution_confidence")
 
 
-def _landed_chunks(day: date, spool: Path | None, *appended: Any) -> Iterator[list[list[Any]]]:
+def _landed_chunks(
+    day: date, spool: Path | None, *appended: object
+) -> Iterator[list[list[Any]]]:  # values as the spool's JSON gives them back
     """A day's spooled rows back in column order and types (`appended` values added at the
     end of each row), one chunk at a time."""
     if spool is None:
@@ -71,7 +73,7 @@ class _CursorDayRows:
         self._day = day
         self._digests = digests
         self._spool = spool
-        self._rows: list[list[Any]] | None = None
+        self._rows: list[list[object]] | None = None
         self._folded_hashes: bytes | None = None  # of the folded rows, if folding changed any
 
     def digest(self) -> bytes:
@@ -80,7 +82,7 @@ class _CursorDayRows:
     def row_hashes(self) -> bytes:
         return self._digests.hashes() if self._folded_hashes is None else self._folded_hashes
 
-    def rows(self) -> list[list[Any]]:
+    def rows(self) -> list[list[object]]:
         if self._rows is None:
             landed = [row for chunk in _landed_chunks(self._day, self._spool) for row in chunk]
             folded = fold_cursor_duplicates(CursorFact(*values) for values in landed)
@@ -89,10 +91,10 @@ class _CursorDayRows:
                 self._folded_hashes = digest_rows(self._rows)[1]
         return self._rows
 
-    def changed_rows(self, stored: set[bytes]) -> list[list[Any]] | None:
+    def changed_rows(self, stored: set[bytes]) -> list[list[object]] | None:
         hashes = iter(split_hashes(self._digests.hashes()))
         emails: set[str] = set()
-        changed: list[list[Any]] = []
+        changed: list[list[object]] = []
         for chunk in _landed_chunks(self._day, self._spool):
             for values, row_hash in zip(chunk, hashes, strict=False):
                 if values[_EMAIL_AT] in emails:
@@ -111,10 +113,10 @@ class _CursorDayRows:
     def empty(self) -> bool:
         return self._spool is None
 
-    def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[list[Any]]:
+    def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[list[object]]:
         return chain.from_iterable(_landed_chunks(self._day, self._spool, run_id))
 
-    def folded_for_first_load(self, run_id: uuid.UUID | None) -> list[list[Any]]:
+    def folded_for_first_load(self, run_id: uuid.UUID | None) -> list[list[object]]:
         return [[*values, run_id] for values in self.rows()]
 
 

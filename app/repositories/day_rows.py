@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from app.repositories.digests import CHUNK_ROWS, RowDigests, day_digest, digest_rows, split_hashes
 
-Row = tuple[Any, ...]
+Row = tuple[object, ...]
 F = TypeVar("F")  # a fact
 
 
@@ -23,21 +23,21 @@ class DayRows(Protocol):
         """Every row's hash (see `RowDigests`), valid when `digest()` is."""
         ...
 
-    def changed_rows(self, stored: set[bytes]) -> Sequence[Sequence[Any]] | None:
+    def changed_rows(self, stored: set[bytes]) -> Sequence[Sequence[object]] | None:
         """The rows whose hash is not in `stored`, or None if they cannot be told apart
         (duplicate keys to fold): then the whole day is merged."""
         ...
 
-    def for_first_load(self, run_id: uuid.UUID | None) -> Iterable[Sequence[Any]]:
+    def for_first_load(self, run_id: uuid.UUID | None) -> Iterable[Sequence[object]]:
         """Rows with `run_id` appended, consumed lazily by COPY (client work overlaps the
         server's); `digest()`, `row_hashes()` and `count` hold once it is exhausted."""
         ...
 
-    def folded_for_first_load(self, run_id: uuid.UUID | None) -> Iterable[Sequence[Any]] | None:
+    def folded_for_first_load(self, run_id: uuid.UUID | None) -> Iterable[Sequence[object]] | None:
         """The same rows with duplicate keys folded, or None if duplicates are an error."""
         ...
 
-    def rows(self) -> Sequence[Sequence[Any]]: ...
+    def rows(self) -> Sequence[Sequence[object]]: ...
 
     @property
     def count(self) -> int: ...

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 
@@ -259,7 +259,7 @@ async def replace_day(
 
 
 async def _stage(
-    connection: asyncpg.Connection, table: _FactTable, rows: Iterable[Sequence[Any]]
+    connection: asyncpg.Connection, table: _FactTable, rows: Iterable[Sequence[object]]
 ) -> None:
     for statement in table.stage_ddl:
         await connection.execute(statement)
@@ -274,7 +274,7 @@ async def _merge_day(
     source: str,
     incoming: DayRows,
     run_id: uuid.UUID | None,
-    changed: Sequence[Sequence[Any]] | None,
+    changed: Sequence[Sequence[object]] | None,
     held_before: int | None,
 ) -> WriteCounts:
     """Merge a day that differs from what the table holds.

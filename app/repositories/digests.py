@@ -26,7 +26,7 @@ _VERSION = b"ai-usage-pipeline/day-digest/1"
 _default = Decimal.__str__
 
 
-def encode_rows(rows: Sequence[Sequence[Any]]) -> bytes:
+def encode_rows(rows: Sequence[Sequence[object]]) -> bytes:
     """Rows as comma-led JSON array elements: chunks concatenate to the same bytes however a
     day's rows were split (pages), and `decode_rows` reads the concatenation back."""
     if not rows:
@@ -34,7 +34,7 @@ def encode_rows(rows: Sequence[Sequence[Any]]) -> bytes:
     return b"," + orjson.dumps(rows, default=_default)[1:-1]
 
 
-def decode_rows(encoded: bytes) -> list[list[Any]]:
+def decode_rows(encoded: bytes) -> list[list[Any]]:  # JSON values, typed by the reader
     """The JSON values of `encode_rows` output (dates and decimals come back as strings)."""
     if not encoded:
         return []
@@ -78,7 +78,7 @@ class RowDigests:
         self._day = DayDigest()
         self._hashes = bytearray()
 
-    def add(self, rows: Sequence[Sequence[Any]]) -> bytes:
+    def add(self, rows: Sequence[Sequence[object]]) -> bytes:
         """Take rows; their encoding is returned (what `encode_rows` gives)."""
         encoded = [b"," + _dumps(row, default=_default) for row in rows]
         self._hashes += b"".join(map(_row_hash, encoded))
@@ -102,7 +102,7 @@ def split_hashes(hashes: bytes) -> list[bytes]:
     return [hashes[at : at + ROW_HASH_BYTES] for at in range(0, len(hashes), ROW_HASH_BYTES)]
 
 
-def day_digest(rows: Sequence[Sequence[Any]]) -> bytes:
+def day_digest(rows: Sequence[Sequence[object]]) -> bytes:
     """The day digest alone (`RowDigests` gives the same, with every row's hash too)."""
     digest = DayDigest()
     for start in range(0, len(rows), CHUNK_ROWS):
@@ -110,7 +110,7 @@ def day_digest(rows: Sequence[Sequence[Any]]) -> bytes:
     return digest.digest()
 
 
-def digest_rows(rows: Sequence[Sequence[Any]]) -> tuple[bytes, bytes]:
+def digest_rows(rows: Sequence[Sequence[object]]) -> tuple[bytes, bytes]:
     """The day digest of `rows` and their row hashes."""
     digests = RowDigests()
     digests.add(rows)

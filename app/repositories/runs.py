@@ -11,11 +11,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
-from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.json_value import JsonObject
 from app.vocabulary import (
     ACTIVE_RUN_STATUSES,
     TERMINAL_RUN_STATUSES,
@@ -46,7 +46,7 @@ class SourceProgress:
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     # What a source measured beyond rows (e.g. the Cursor spend reconciliation).
-    details: dict[str, Any] = field(default_factory=dict)
+    details: JsonObject = field(default_factory=dict)  # what a source measured, as JSON
     retries: int = 0
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
@@ -380,7 +380,7 @@ async def cancel_interrupted(
 
 async def latest_details(
     connection: asyncpg.Connection, sources: Sequence[str]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, JsonObject]:
     """Each source's `details` from its latest succeeded run that measured any."""
     rows = await connection.fetch(
         """

@@ -27,8 +27,9 @@ from app.ingestion.bounds import (
     SpoolFull,
     bounded_body,
 )
+from app.ingestion.decoding import FromFile
 from app.ingestion.errors import MalformedPageError, UpstreamError
-from app.ingestion.http import FromFile, RequestStats, RetryPolicy, UpstreamHttp
+from app.ingestion.http import RequestStats, RetryPolicy, UpstreamHttp
 from app.ingestion.rate_limit import RateLimiter
 from app.scratch import scratch_dir, sweep_leftovers
 

@@ -479,12 +479,12 @@ async def test_a_large_page_waits_on_disk_and_its_file_is_closed_once_taken(
 
     files: list[tempfile.SpooledTemporaryFile[bytes]] = []
 
-    class Recorded(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    class Recorded(upstream_http.CountedSpool):
+        def __init__(self, budget: upstream_http.SpoolBudget, *, dir: str) -> None:
+            super().__init__(budget, dir=dir)
             files.append(self)
 
-    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", Recorded)
+    monkeypatch.setattr(upstream_http, "CountedSpool", Recorded)
     monkeypatch.setattr(upstream_http, "SPOOL_IN_MEMORY_BYTES", 10_000)
     monkeypatch.setattr(streamed, "SPOOL_IN_MEMORY_BYTES", 10_000)
     monkeypatch.setattr(streamed, "ITEMS_PER_PART", 120)

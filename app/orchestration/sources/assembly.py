@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from app.ingestion.pagination import Page
 from app.orchestration.sources.contract import SourceRun
@@ -24,6 +24,7 @@ from app.orchestration.sources.shrink import ShrinkGuard
 
 I = TypeVar("I")  # noqa: E741 - an item of a page
 A = TypeVar("A")  # what a day's items are folded into
+I_contra = TypeVar("I_contra", contravariant=True)  # an item a fold accepts
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,15 @@ class Day(Generic[A]):
     suspect: bool = False  # empty while other days of the answer had rows
 
 
-class DayFold(Generic[I, A]):
+class DayFold(Generic[I_contra, A]):
     """How a source folds a day's items: a new accumulator, adding an item, and whether the
     folded day is empty."""
 
     def __init__(
         self,
-        day_of: Callable[[I], date],
+        day_of: Callable[[I_contra], date],
         new: Callable[[], A],
-        add: Callable[[A, Iterable[I]], None],
+        add: Callable[[A, Iterable[I_contra]], None],
         empty: Callable[[A], bool],
     ) -> None:
         self.day_of, self.new, self.add, self.empty = day_of, new, add, empty
@@ -49,8 +50,8 @@ class DayFold(Generic[I, A]):
 
 async def complete_days(
     run: SourceRun,
-    pages: AsyncIterator[Page[Any]],
-    fold: DayFold[Any, A],
+    pages: AsyncIterator[Page[I]],
+    fold: DayFold[I, A],
     every_day: Iterable[date] = (),
 ) -> AsyncIterator[Day[A]]:
     """The chain's days, each complete and once; empty days last (see the shrink guard), with
@@ -73,7 +74,7 @@ async def complete_days(
     async for page in run.pages(pages):
         if page.restarted:
             current, value = None, fold.new()
-        run_of_day: list[Any] = []
+        run_of_day: list[I] = []
         for item in page.items:
             day = fold.day_of(item)
             if day in done:

@@ -21,25 +21,44 @@ from __future__ import annotations
 import asyncio
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sized
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import ClassVar, Generic, Protocol, TypeVar, cast
 
 import asyncpg
 
 from app.config import Settings
 from app.ingestion.factory import ClientKey, UpstreamClients
 from app.ingestion.http import RequestStats
-from app.ingestion.pagination import Page, prefetched
+from app.ingestion.pagination import prefetched
 from app.orchestration.sources.shrink import ShrinkGuard
 from app.orchestration.tracking import RunTracker, SourceTracker
 from app.repositories.day_writer import WriteCounts
 
 T = TypeVar("T")
 C = TypeVar("C")
-P = TypeVar("P", bound=Page[Any])
+
+
+# Where a source records the expiry of the keys it read with ({setting: ISO time}, in its
+# `details`): GET /sources lists them, and one this close to expiry is a warning in every run.
+KEY_EXPIRY = "key_expiry"
+KEY_EXPIRY_WARNING = timedelta(days=14)
+
+
+class Counted(Protocol):
+    """What a run counts of a page (`SourceRun.pages`): its items, and whether it continues
+    the upstream page before."""
+
+    @property
+    def items(self) -> Sized: ...
+
+    @property
+    def continued(self) -> bool: ...
+
+
+P = TypeVar("P", bound=Counted)
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,7 +79,7 @@ class RunScope:
     clients: UpstreamClients
     settings: Settings
     tracker: RunTracker
-    objects: dict[Shared[Any], object] = field(default_factory=dict)
+    objects: dict[object, object] = field(default_factory=dict)  # by `Shared` key
     days_of: dict[str, list[date]] = field(default_factory=dict)  # each source's own days
 
     @property
@@ -217,7 +236,7 @@ class Upstream:
     fact labels its rows carry, and the module whose `router` the simulator mounts."""
 
     name: str
-    client: ClientKey[Any]
+    client: ClientKey[object]
     sources: tuple[Source, ...]
     endpoints: type[StrEnum]
     labels: type[StrEnum]

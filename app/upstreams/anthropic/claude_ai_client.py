@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
-from typing import Any
+from typing import TypeVar
 
 from app.ingestion.http import RequestStats
 from app.ingestion.pagination import Page, fetch_page, restartable
@@ -31,6 +31,9 @@ from app.upstreams.anthropic.client import (
     Params,
     rfc3339,
 )
+from app.upstreams.anthropic.models import FreshPageOf
+
+T = TypeVar("T")  # a row or bucket of a report
 
 
 class ClaudeAiClient(AnthropicClient):
@@ -88,13 +91,13 @@ class ClaudeAiClient(AnthropicClient):
         self,
         path: str,
         endpoint: str,
-        page_model: Any,
+        page_model: type[FreshPageOf[T]],
         start: date,
         end: date,
         stats: RequestStats,
         *,
         limit: int = LIST_LIMIT,
-    ) -> AsyncIterator[Page[Any]]:
+    ) -> AsyncIterator[Page[T]]:
         """Per-user reports (rows) or the organisation's bucketed ones (daily buckets), a chunk
         of days at a time."""
         start = max(start, ANALYTICS_FIRST_DAY)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from types import GenericAlias
+from typing import TypeVar, cast
 
 from app.ingestion.errors import MalformedPageError
 from app.ingestion.http import RequestStats, UpstreamHttp
@@ -26,6 +27,7 @@ from app.upstreams.anthropic.models import (
     MessagesUsageBucket,
     MessagesUsagePage,
     OrgUser,
+    PageOf,
     Workspace,
 )
 
@@ -57,6 +59,7 @@ ANALYTICS_FIRST_DAY = date(2026, 1, 1)
 API_KEY_STATUSES = ("active", "inactive", "archived", "expired")
 
 M = TypeVar("M")
+B = TypeVar("B")  # a daily bucket
 Params = list[tuple[str, str | int]]
 
 
@@ -99,12 +102,12 @@ class AnthropicClient:
         model: type[M],
         stats: RequestStats,
         window: str,
-    ) -> AsyncIterator[tuple[M, Page[Any]]]:
+    ) -> AsyncIterator[tuple[M, Page[object]]]:
         """Follow `next_page`, from page 1 again if the upstream rejects a cursor (see
         `restartable`)."""
         pages: dict[int, M] = {}  # the page behind each Page yielded, until it is taken
 
-        async def chain() -> AsyncIterator[Page[Any]]:
+        async def chain() -> AsyncIterator[Page[object]]:
             cursor: str | None = None
             number = 0
             guard = self._http.chain_guard(endpoint, window)
@@ -141,8 +144,8 @@ class AnthropicClient:
 
     @staticmethod
     async def _with_pages(
-        chain: AsyncIterator[Page[Any]], pages: dict[int, M]
-    ) -> AsyncIterator[tuple[M, Page[Any]]]:
+        chain: AsyncIterator[Page[object]], pages: dict[int, M]
+    ) -> AsyncIterator[tuple[M, Page[object]]]:
         async for meta in chain:
             page = pages.pop(meta.number)
             yield page, meta
@@ -170,12 +173,12 @@ class AnthropicClient:
         self,
         path: str,
         endpoint: str,
-        page_model: type[MessagesUsagePage] | type[CostReportPage],
+        page_model: type[PageOf[B]],
         group_by: tuple[str, ...],
         start: date,
         end: date,
         stats: RequestStats,
-    ) -> AsyncIterator[Page[Any]]:
+    ) -> AsyncIterator[Page[B]]:
         """Daily buckets for [start, end], oldest first, empty days kept."""
         params: Params = [
             ("starting_at", rfc3339(start)),
@@ -242,7 +245,7 @@ class AnthropicClient:
                     self._http,
                     "GET",
                     path,
-                    ListPage[item],  # type: ignore[valid-type]
+                    cast(type[ListPage[M]], GenericAlias(ListPage, (item,))),  # ListPage[item]
                     endpoint=endpoint,
                     stats=stats,
                     where=f"after {after or 'start'}",

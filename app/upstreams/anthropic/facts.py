@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 from app.processing.facts import add, fold
 
@@ -82,7 +82,7 @@ class ClaudeFact:
     projects_created: int | None = None
     files_uploaded: int | None = None
 
-    def key(self) -> tuple[Any, ...]:
+    def key(self) -> tuple[object, ...]:
         """The grain (mirrors the table's generated `grain_key`)."""
         return (
             self.usage_date,

@@ -3,9 +3,10 @@ reports, and the directory lists (rules: `app.ingestion.models`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -25,6 +26,32 @@ from app.ingestion.models import (
 )
 
 T = TypeVar("T")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class PageOf(Protocol[T]):
+    """A page of the Admin API's paged answers: its items (`data`)."""
+
+    @property
+    def data(self) -> list[T]: ...
+
+
+class FreshPageOf(PageOf[T], Protocol[T]):
+    """A page that says how fresh it is (Enterprise Analytics)."""
+
+    @property
+    def data_refreshed_at(self) -> datetime | None: ...
+
+
+class Bucket(Protocol[R_co]):
+    """A daily bucket of a report: its day and its results."""
+
+    @property
+    def starting_at(self) -> datetime: ...
+
+    @property
+    def results(self) -> Sequence[R_co]: ...
+
 
 # --- Anthropic: Claude Code analytics --------------------------------------------------------
 

@@ -28,38 +28,40 @@ def claude_code_facts(
     else:
         name = actor.api_key_name
         attribution = directory.by_key_name(actor.api_key_name)
-    common = {
-        "usage_date": record.date,
-        "platform": "claude_code",
-        "platform_basis": BY_SOURCE,
-        "source": ClaudeLabel.CLAUDE_CODE_ANALYTICS,
-        "user_email": attribution.email,
-        "actor_type": actor.type,
-        "actor_name": name,
-        "customer_type": record.customer_type,
-        "terminal_type": record.terminal_type,
-        "is_remote": record.is_remote,
-        "attribution_method": attribution.method,
-        "attribution_confidence": attribution.confidence,
-    }
-    metrics = record.core_metrics
-    rows = [
-        ClaudeFact(
-            **common,  # type: ignore[arg-type]
-            sessions=metrics.num_sessions,
-            lines_added=metrics.lines_of_code.added,
-            lines_removed=metrics.lines_of_code.removed,
-            commits=metrics.commits_by_claude_code,
-            pull_requests=metrics.pull_requests_by_claude_code,
-            tool_accepted=sum(action.accepted for action in record.tool_actions.values()),
-            tool_rejected=sum(action.rejected for action in record.tool_actions.values()),
+
+    def fact(model: str | None = None) -> ClaudeFact:
+        """A row of the record: its summary (no model) or one model's."""
+        return ClaudeFact(
+            usage_date=record.date,
+            platform="claude_code",
+            platform_basis=BY_SOURCE,
+            source=ClaudeLabel.CLAUDE_CODE_ANALYTICS,
+            user_email=attribution.email,
+            actor_type=actor.type,
+            actor_name=name,
+            customer_type=record.customer_type,
+            terminal_type=record.terminal_type,
+            is_remote=record.is_remote,
+            attribution_method=attribution.method,
+            attribution_confidence=attribution.confidence,
+            model=model,
         )
-    ]
+
+    metrics = record.core_metrics
+    summary = fact()
+    summary.sessions = metrics.num_sessions
+    summary.lines_added = metrics.lines_of_code.added
+    summary.lines_removed = metrics.lines_of_code.removed
+    summary.commits = metrics.commits_by_claude_code
+    summary.pull_requests = metrics.pull_requests_by_claude_code
+    summary.tool_accepted = sum(action.accepted for action in record.tool_actions.values())
+    summary.tool_rejected = sum(action.rejected for action in record.tool_actions.values())
+    rows = [summary]
     per_model: dict[str, ClaudeFact] = {}
     for entry in record.model_breakdown:
         row = per_model.get(entry.model)
         if row is None:
-            row = per_model[entry.model] = ClaudeFact(**common, model=entry.model)  # type: ignore[arg-type]
+            row = per_model[entry.model] = fact(entry.model)
         row.uncached_input_tokens += entry.tokens.input
         row.output_tokens += entry.tokens.output
         row.cache_read_input_tokens += entry.tokens.cache_read

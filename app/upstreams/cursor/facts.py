@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 from app.processing.facts import fold, greatest, least
 
@@ -52,7 +51,7 @@ class CursorFact:
     attribution_confidence: Decimal
     in_daily_usage: bool = True  # the daily-usage source reported the person that day
 
-    def key(self) -> tuple[Any, ...]:
+    def key(self) -> tuple[object, ...]:
         return (self.usage_date, self.email)
 
 

@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 
 from app.ingestion.money import cents_to_usd
+from app.json_value import JsonObject
 from app.processing.attribution import SERVICE_ACCOUNT, AttributionDirectory
 from app.processing.emails import normalize_email
 from app.upstreams.cursor.facts import CursorSpendFact
@@ -202,7 +203,7 @@ class Reconciliation:
     def difference_usd(self) -> Decimal:
         return self.charged_usd - self.spend_usd
 
-    def as_details(self) -> dict[str, object]:
+    def as_details(self) -> JsonObject:
         return {
             "cycle_start": None if self.cycle_start is None else self.cycle_start.isoformat(),
             "spend_usd": str(self.spend_usd),

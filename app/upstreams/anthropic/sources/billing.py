@@ -16,8 +16,9 @@ the job only runs them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import UTC, date
-from typing import Any
+from typing import TypeVar
 
 from app.ingestion.errors import UpstreamError
 from app.orchestration.sources.assembly import Day, DayFold
@@ -30,20 +31,21 @@ from app.repositories.facts import ClaudeDayWrite, day_has_rows, replace_claude_
 from app.upstreams.anthropic import transform
 from app.upstreams.anthropic.client import AnthropicEndpoint
 from app.upstreams.anthropic.facts import ClaudeFact, ClaudeLabel, fold_duplicates
-from app.upstreams.anthropic.models import CostBucket, MessagesUsageBucket
+from app.upstreams.anthropic.models import Bucket
 from app.upstreams.anthropic.sources.shared import claude_context
 
+R = TypeVar("R")  # a result of a report's bucket
 USAGE_FAILED = "claude_usage failed, and cost is allocated to usage"
 
 
-def buckets_fold() -> DayFold[Any, list[Any]]:
-    """A report's daily buckets → the day's results (a big day spans pages)."""
+def buckets_fold(kind: type[Bucket[R]]) -> DayFold[Bucket[R], list[R]]:
+    """A report's daily buckets (of `kind`) → the day's results (a big day spans pages)."""
 
-    def add(results: list[Any], buckets: Any) -> None:
+    def add(results: list[R], buckets: Iterable[Bucket[R]]) -> None:
         for bucket in buckets:
             results.extend(bucket.results)
 
-    def day_of(bucket: MessagesUsageBucket | CostBucket) -> date:
+    def day_of(bucket: Bucket[R]) -> date:
         return bucket.starting_at.astimezone(UTC).date()
 
     return DayFold(day_of, list, add, lambda results: not results)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, timedelta
-from typing import Any
+from typing import TypeVar
 
 from app.config import Settings
 from app.ingestion.factory import UpstreamClients
@@ -21,12 +21,15 @@ from app.repositories.facts import CLAUDE_TABLE
 from app.upstreams.anthropic import claude_ai_transform as transform
 from app.upstreams.anthropic.analytics_remainder import remainder_facts
 from app.upstreams.anthropic.claude_ai_client import ClaudeAiClient
-from app.upstreams.anthropic.claude_ai_models import ComplianceActivity
+from app.upstreams.anthropic.claude_ai_models import AnalyticsOrgBucket, ComplianceActivity
 from app.upstreams.anthropic.clients import ANTHROPIC_CLIENTS
 from app.upstreams.anthropic.facts import ClaudeLabel
 from app.upstreams.anthropic.sources.shared import direct_directory, write_one_claude_source
 
 MISSING_EMAIL = "missing email"
+
+
+T = TypeVar("T")  # a report's row
 
 
 class ClaudeAiSource(Source):
@@ -69,10 +72,10 @@ async def _analytics(run: SourceRun, client: ClaudeAiClient) -> None:
     async with run.pool.acquire() as connection:
         known = dict(await directory_repo.remembered_users(connection))
 
-    async def rows(report: AsyncIterator[Page[Any]], days: list[date]) -> list[Any]:
+    async def rows(report: AsyncIterator[Page[T]], days: list[date]) -> list[T]:
         """A report of `days`, whole: a chain started again replaces what was read of it. The
         days are only as fresh as the stalest answer about them."""
-        collected: list[Any] = []
+        collected: list[T] = []
         async for page in run.pages(report):
             if page.restarted:
                 collected = []
@@ -109,9 +112,9 @@ async def _analytics(run: SourceRun, client: ClaudeAiClient) -> None:
         await write_one_claude_source(run, day, ClaudeLabel.CLAUDE_AI_ANALYTICS, facts + rest)
 
 
-def _by_day(buckets: list[Any]) -> dict[date, list[Any]]:
+def _by_day(buckets: list[AnalyticsOrgBucket[T]]) -> dict[date, list[T]]:
     """A bucketed report's results by their UTC day."""
-    days: dict[date, list[Any]] = {}
+    days: dict[date, list[T]] = {}
     for bucket in buckets:
         days.setdefault(bucket.starting_at.astimezone(UTC).date(), []).extend(bucket.results)
     return days

@@ -6,6 +6,7 @@ from __future__ import annotations
 from app.orchestration.sources.assembly import Day, complete_days
 from app.orchestration.sources.contract import After, Per, SourceRun
 from app.upstreams.anthropic import transform
+from app.upstreams.anthropic.models import CostBucket
 from app.upstreams.anthropic.sources.billing import BillingJoin, buckets_fold
 from app.upstreams.anthropic.sources.shared import AdminApiSource
 
@@ -20,7 +21,7 @@ class ClaudeCostSource(AdminApiSource):
         join = BillingJoin.of(run)
         join.attach_cost(run)
         try:
-            async for day in complete_days(run, pages, buckets_fold()):
+            async for day in complete_days(run, pages, buckets_fold(CostBucket)):
                 await join.offer_cost(Day(day.day, transform.cost_lines(day.value), day.suspect))
                 del day
         finally:

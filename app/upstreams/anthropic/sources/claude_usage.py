@@ -7,6 +7,7 @@ from __future__ import annotations
 from app.orchestration.sources.assembly import Day, complete_days
 from app.orchestration.sources.contract import After, Per, SourceRun
 from app.upstreams.anthropic import transform
+from app.upstreams.anthropic.models import MessagesUsageBucket
 from app.upstreams.anthropic.sources.billing import BillingJoin, buckets_fold
 from app.upstreams.anthropic.sources.claude_code import ClaudeCodeKeys
 from app.upstreams.anthropic.sources.shared import AdminApiSource, claude_context
@@ -25,7 +26,7 @@ class ClaudeUsageSource(AdminApiSource):
             context = await claude_context(run)
             pages = client.messages_usage(run.start, run.end, run.stats)
             keys = ClaudeCodeKeys.of(run)
-            async for day in complete_days(run, pages, buckets_fold()):
+            async for day in complete_days(run, pages, buckets_fold(MessagesUsageBucket)):
                 learned = await keys.settled(day.day)
                 categories = context.categories.with_keys(learned)
                 facts = transform.usage_facts(day.day, day.value, context.directory, categories)

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from app.config import Settings
-from app.orchestration.sources.contract import Shared, Source, SourceRun
+from app.orchestration.sources.contract import (
+    KEY_EXPIRY,
+    KEY_EXPIRY_WARNING,
+    Shared,
+    Source,
+    SourceRun,
+)
 from app.processing.attribution import AttributionDirectory, KeyInfo, SeenUser, build_directory
 from app.processing.emails import normalize_email
 from app.repositories import directory as directory_repo
@@ -107,8 +113,6 @@ async def _load_context(run: SourceRun) -> ClaudeContext:
     return ClaudeContext(directory, categories)
 
 
-# A key of ours this close to its expiry is a warning in every run and in GET /sources.
-KEY_EXPIRY_WARNING = timedelta(days=14)
 ANTHROPIC_KEY_SETTINGS = (
     "anthropic_admin_api_key",
     "anthropic_compliance_api_key",
@@ -126,7 +130,7 @@ def _watch_key_expiry(run: SourceRun, keys: list[ApiKey]) -> None:
     }
     expiries = our_key_expiries(keys, configured)
     if expiries:
-        run.tracker.progress.details["key_expiry"] = {
+        run.tracker.progress.details[KEY_EXPIRY] = {
             expiry.setting: expiry.expires_at.isoformat() for expiry in expiries
         }
     now = datetime.now(UTC)
