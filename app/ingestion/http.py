@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import IO, TypeVar, cast, overload
+from typing import IO, TypeVar, cast
 
 import httpx
 import stamina
@@ -37,10 +37,9 @@ from app.ingestion.bounds import (
     SpoolFull,
     bounded_body,
 )
-from app.ingestion.decoding import Decoder, FromFile, Params, json_with_decimals
+from app.ingestion.decoding import Decoder, FromFile, Params
 from app.ingestion.errors import InvalidBody, InvalidCursorError, UpstreamError
 from app.ingestion.responses import parse_retry_after, transport_failure, upstream_message
-from app.json_value import JsonValue
 from app.logs import get_logger
 
 log = get_logger(__name__)
@@ -130,7 +129,6 @@ class UpstreamHttp:
         """The bounds of one page chain of this upstream (`app.ingestion.bounds.ChainGuard`)."""
         return ChainGuard(self.upstream, endpoint, where, self.bounds.max_pages)
 
-    @overload
     async def request_json(
         self,
         method: str,
@@ -138,34 +136,15 @@ class UpstreamHttp:
         *,
         endpoint: str,
         stats: RequestStats,
-        params: Params | None = None,
-        json_body: Mapping[str, object] | None = None,
-        context: str = "",
-    ) -> JsonValue: ...
-
-    @overload
-    async def request_json(
-        self,
-        method: str,
-        path: str,
-        *,
-        endpoint: str,
-        stats: RequestStats,
-        params: Params | None = None,
-        json_body: Mapping[str, object] | None = None,
-        context: str = "",
         decode: Decoder[T],
-    ) -> T: ...
-
-    async def request_json(
-        self, method: str, path: str, *, endpoint: str, stats: RequestStats,
-        params: Params | None = None, json_body: Mapping[str, object] | None = None,
-        context: str = "", decode: Decoder[T] | None = None,
-    ) -> T | JsonValue:  # fmt: skip
-        """Send one request with retries; return the body as `decode` reads it (by default
-        JSON with floats as Decimal); the decompressed body is bounded by the upstream's page
-        limit."""
-        reader: Decoder[T | JsonValue] = json_with_decimals if decode is None else decode
+        params: Params | None = None,
+        json_body: Mapping[str, object] | None = None,
+        context: str = "",
+    ) -> T:
+        """Send one request with retries; return the body as `decode` reads it (a page model,
+        or `json_with_decimals`: JSON with floats as Decimal); the decompressed body is bounded
+        by the upstream's page limit."""
+        reader = decode
         attempts = [0]
         backoff = self._backoff(endpoint, stats, attempts)
         where = f"{endpoint}{' ' + context if context else ''}"

@@ -27,7 +27,7 @@ from app.ingestion.bounds import (
     SpoolFull,
     bounded_body,
 )
-from app.ingestion.decoding import FromFile
+from app.ingestion.decoding import FromFile, json_with_decimals
 from app.ingestion.errors import MalformedPageError, UpstreamError
 from app.ingestion.http import RequestStats, RetryPolicy, UpstreamHttp
 from app.ingestion.rate_limit import RateLimiter
@@ -135,7 +135,9 @@ async def test_the_client_names_the_bound_an_upstream_crossed(
         )  # fmt: skip
         respx.get(f"{BASE}/big").mock(return_value=httpx.Response(200, content=b" " * (1 << 17)))
         with pytest.raises(UpstreamError, match=r"cursor big answered more than 65536 bytes"):
-            await http.request_json("GET", "/big", endpoint="big", stats=RequestStats())
+            await http.request_json(
+                "GET", "/big", endpoint="big", decode=json_with_decimals, stats=RequestStats()
+            )
 
         async def slow(request: httpx.Request) -> httpx.Response:
             await asyncio.sleep(1)
@@ -147,12 +149,14 @@ async def test_the_client_names_the_bound_an_upstream_crossed(
             match=r"failed after 2 attempts: no whole answer"
             r" within 0.3 s \(UPSTREAM_REQUEST_DEADLINE",
         ):
-            await http.request_json("GET", "/slow", endpoint="slow", stats=RequestStats())  # fmt: skip
+            await http.request_json("GET", "/slow", endpoint="slow", decode=json_with_decimals, stats=RequestStats())  # fmt: skip
         respx.get(f"{BASE}/moved").mock(
             return_value=httpx.Response(301, headers={"location": "https://x.invalid/"})
         )
         with pytest.raises(UpstreamError, match=r"HTTP 301, a redirect to https://x.invalid/"):
-            await http.request_json("GET", "/moved", endpoint="moved", stats=RequestStats())
+            await http.request_json(
+                "GET", "/moved", endpoint="moved", decode=json_with_decimals, stats=RequestStats()
+            )
         monkeypatch.setattr(bounds.SPOOL, "max_bytes", 1000)
         respx.get(f"{BASE}/spooled").mock(return_value=httpx.Response(200, content=b"1" * 5000))
         with pytest.raises(UpstreamError, match=r"not read: pages waiting on disk passed 1000"):

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import respx
 
+from app.ingestion.decoding import json_with_decimals
 from app.ingestion.errors import InvalidCursorError, UpstreamError
 from app.ingestion.http import RequestStats, RetryPolicy, UpstreamHttp
 from app.ingestion.rate_limit import RateLimiter
@@ -53,7 +54,7 @@ async def test_429_then_200_is_retried_and_counted(client: httpx.AsyncClient) ->
     )
     stats = RequestStats()
     body = await upstream(client).request_json(
-        "POST", "/x", endpoint="x", stats=stats, json_body={}
+        "POST", "/x", endpoint="x", decode=json_with_decimals, stats=stats, json_body={}
     )
     assert body == {"ok": True}
     assert route.call_count == 2
@@ -66,7 +67,9 @@ async def test_503_three_times_then_200_post_included(client: httpx.AsyncClient)
         side_effect=[httpx.Response(503)] * 3 + [httpx.Response(200, json=[1])]
     )
     stats = RequestStats()
-    assert await upstream(client).request_json("POST", "/x", endpoint="x", stats=stats) == [1]
+    assert await upstream(client).request_json(
+        "POST", "/x", endpoint="x", decode=json_with_decimals, stats=stats
+    ) == [1]
     assert route.call_count == 4 and stats.retries == 3 and stats.rate_limit_waits == 0
 
 
@@ -80,7 +83,12 @@ async def test_timeouts_and_resets_are_retried(client: httpx.AsyncClient) -> Non
         ]
     )
     stats = RequestStats()
-    assert await upstream(client).request_json("GET", "/x", endpoint="x", stats=stats) == {}
+    assert (
+        await upstream(client).request_json(
+            "GET", "/x", endpoint="x", decode=json_with_decimals, stats=stats
+        )
+        == {}
+    )
     assert stats.retries == 2
 
 
@@ -94,7 +102,9 @@ async def test_retry_after_seconds_is_honoured(client: httpx.AsyncClient) -> Non
     )
     stats = RequestStats()
     started = asyncio.get_running_loop().time()
-    await upstream(client).request_json("GET", "/x", endpoint="x", stats=stats)
+    await upstream(client).request_json(
+        "GET", "/x", endpoint="x", decode=json_with_decimals, stats=stats
+    )
     assert stats.rate_limit_wait_seconds == pytest.approx(1.0)
     assert asyncio.get_running_loop().time() - started >= 0.95
 
@@ -118,7 +128,9 @@ async def test_retry_after_is_capped_by_the_maximum_wait(client: httpx.AsyncClie
         ]
     )
     stats = RequestStats()
-    await upstream(client, max_wait=0.05).request_json("GET", "/x", endpoint="x", stats=stats)
+    await upstream(client, max_wait=0.05).request_json(
+        "GET", "/x", endpoint="x", decode=json_with_decimals, stats=stats
+    )
     assert stats.rate_limit_wait_seconds == pytest.approx(0.05)
 
 
@@ -128,7 +140,9 @@ async def test_a_wait_beyond_the_source_budget_fails_clearly(client: httpx.Async
     stats = RequestStats()
     stats.start_budget(1.0)
     with pytest.raises(UpstreamError) as caught:
-        await upstream(client, max_wait=60).request_json("GET", "/x", endpoint="x", stats=stats)
+        await upstream(client, max_wait=60).request_json(
+            "GET", "/x", endpoint="x", decode=json_with_decimals, stats=stats
+        )
     assert "failed after 1 attempts: HTTP 429" in str(caught.value)
     assert caught.value.status == 429
 
@@ -138,7 +152,7 @@ async def test_retries_stop_after_max_attempts(client: httpx.AsyncClient) -> Non
     route = respx.get(f"{BASE}/x").mock(return_value=httpx.Response(502, text="bad gateway"))
     with pytest.raises(UpstreamError) as caught:
         await upstream(client, attempts=3).request_json(
-            "GET", "/x", endpoint="x", stats=RequestStats()
+            "GET", "/x", endpoint="x", decode=json_with_decimals, stats=RequestStats()
         )
     assert route.call_count == 3
     assert "failed after 3 attempts: HTTP 502: bad gateway" in str(caught.value)
@@ -163,7 +177,9 @@ async def test_other_4xx_fail_at_once_with_the_upstream_message(
 ) -> None:
     route = respx.get(f"{BASE}/x").mock(return_value=httpx.Response(status, json=body))
     with pytest.raises(UpstreamError) as caught:
-        await upstream(client).request_json("GET", "/x", endpoint="x", stats=RequestStats())
+        await upstream(client).request_json(
+            "GET", "/x", endpoint="x", decode=json_with_decimals, stats=RequestStats()
+        )
     assert route.call_count == 1
     assert str(caught.value) == expected
     assert caught.value.status == status
@@ -176,7 +192,9 @@ async def test_secrets_are_redacted_from_upstream_messages(client: httpx.AsyncCl
         return_value=httpx.Response(401, json={"message": "key key_secret_value is revoked"})
     )
     with pytest.raises(UpstreamError) as caught:
-        await upstream(client).request_json("GET", "/x", endpoint="x", stats=RequestStats())
+        await upstream(client).request_json(
+            "GET", "/x", endpoint="x", decode=json_with_decimals, stats=RequestStats()
+        )
     assert "key_secret_value" not in str(caught.value)
     assert "***" in str(caught.value)
 
@@ -186,7 +204,12 @@ async def test_invalid_json_is_retried_then_reported(client: httpx.AsyncClient) 
     route = respx.get(f"{BASE}/x").mock(return_value=httpx.Response(200, content=b'{"data": [1,'))
     with pytest.raises(UpstreamError) as caught:
         await upstream(client, attempts=2).request_json(
-            "GET", "/x", endpoint="x", stats=RequestStats(), context="2026-08-01 page 3"
+            "GET",
+            "/x",
+            endpoint="x",
+            decode=json_with_decimals,
+            stats=RequestStats(),
+            context="2026-08-01 page 3",
         )
     assert route.call_count == 2
     assert "x 2026-08-01 page 3 failed after 2 attempts" in str(caught.value)
@@ -196,7 +219,9 @@ async def test_invalid_json_is_retried_then_reported(client: httpx.AsyncClient) 
 @respx.mock
 async def test_json_numbers_are_decimal_never_float(client: httpx.AsyncClient) -> None:
     respx.get(f"{BASE}/x").mock(return_value=httpx.Response(200, content=b'{"amount": 186.37}'))
-    body = await upstream(client).request_json("GET", "/x", endpoint="x", stats=RequestStats())
+    body = await upstream(client).request_json(
+        "GET", "/x", endpoint="x", decode=json_with_decimals, stats=RequestStats()
+    )
     from decimal import Decimal
 
     assert body["amount"] == Decimal("186.37") and isinstance(body["amount"], Decimal)

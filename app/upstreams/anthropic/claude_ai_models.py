@@ -95,14 +95,15 @@ class AnalyticsOrgUsage(Row, frozen=True, kw_only=True):
 
 
 class AnalyticsUsageRow(AnalyticsOrgUsage, frozen=True, kw_only=True):
+    """One person's tokens of a product (the organisation's row, with its person)."""
+
     actor: AnalyticsActor
     starting_at: datetime | None = None
     model: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        share_text(self, ("model",))
-        _utc_fields(self, ("starting_at",))
+        _person_rules(self)
 
 
 class AnalyticsOrgCost(Row, frozen=True, kw_only=True):
@@ -116,14 +117,21 @@ class AnalyticsOrgCost(Row, frozen=True, kw_only=True):
 
 
 class AnalyticsCostRow(AnalyticsOrgCost, frozen=True, kw_only=True):
+    """One person's cost of a product (the organisation's row, with its person)."""
+
     actor: AnalyticsActor
     starting_at: datetime | None = None
     model: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        share_text(self, ("model",))
-        _utc_fields(self, ("starting_at",))
+        _person_rules(self)
+
+
+def _person_rules(row: AnalyticsUsageRow | AnalyticsCostRow) -> None:
+    """What a per-person row adds to the organisation's: its model shared, its time in UTC."""
+    share_text(row, ("model",))
+    _utc_fields(row, ("starting_at",))
 
 
 class AnalyticsPage(Upstream, Generic[T], frozen=True, kw_only=True):

@@ -11,6 +11,7 @@ from typing import TypeVar, cast
 import httpx
 
 from app.config import Settings
+from app.ingestion.decoding import json_with_decimals
 from app.ingestion.errors import MalformedPageError
 from app.ingestion.factory import ClientKey, HttpParts
 from app.ingestion.http import RequestStats, UpstreamHttp
@@ -297,7 +298,7 @@ class CursorClient:
 
     async def members(self, stats: RequestStats) -> list[CursorMember]:
         raw = await self._http.request_json(
-            "GET", MEMBERS, endpoint=CursorEndpoint.MEMBERS, stats=stats
+            "GET", MEMBERS, endpoint=CursorEndpoint.MEMBERS, stats=stats, decode=json_with_decimals
         )
         members = raw.get("teamMembers", raw) if isinstance(raw, dict) else raw
         if not isinstance(members, list):
