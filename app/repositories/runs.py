@@ -46,7 +46,7 @@ class SourceProgress:
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     # What a source measured beyond rows (e.g. the Cursor spend reconciliation).
-    details: JsonObject = field(default_factory=dict)  # what a source measured, as JSON
+    details: dict[str, object] = field(default_factory=dict)  # what a source measured (JSON)
     retries: int = 0
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
