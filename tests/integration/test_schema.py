@@ -21,9 +21,11 @@ from app.repositories.migrations import (
     head_revision,
     upgrade_to_head,
 )
+from app.upstreams.anthropic.facts import ClaudeLabel
 from app.vocabulary import RunStatus, RunTrigger, SourceStatus
 from tests.support.services import (
     LOCAL_SERVER,
+    Simulator,
     _local_server_answers,
     create_database,
     drop_database,
@@ -224,12 +226,15 @@ async def test_confidence_and_platform_are_checked(db: asyncpg.Pool) -> None:
         ("ingestion_runs", "status", RunStatus),
         ("ingestion_runs", "trigger", RunTrigger),
         ("ingestion_run_sources", "status", SourceStatus),
+        # Fact labels are owned by their upstream package (app/upstreams/<name>/facts.py).
+        ("fact_claude_daily_usage", "source", ClaudeLabel),
     ],
 )
 async def test_check_constraints_admit_exactly_the_vocabulary(
     pool: asyncpg.Pool, table: str, column: str, vocabulary: type[StrEnum]
 ) -> None:
-    """app/vocabulary.py owns these words; the schema's CHECKs must admit exactly them."""
+    """app/vocabulary.py and the upstream packages own these words; the schema's CHECKs must
+    admit exactly them."""
     async with pool.acquire() as connection:
         definitions = await connection.fetch(
             """
@@ -244,3 +249,20 @@ async def test_check_constraints_admit_exactly_the_vocabulary(
     (definition,) = [row["definition"] for row in definitions]
     admitted = set(re.findall(r"'([a-z_]+)'::text", definition))
     assert admitted == {member.value for member in vocabulary}, definition
+
+
+async def test_digests_carry_one_vocabulary_the_registry_s_fact_labels(
+    db: asyncpg.Pool, simulator: Simulator
+) -> None:
+    """`fact_day_digests.source` holds fact labels only, each one an upstream package owns."""
+    from app.orchestration.sources.registry import REGISTRY
+    from tests.integration.jobs import run_job
+
+    await run_job(db, simulator)
+    async with db.acquire() as connection:
+        stored = {
+            row["source"] for row in await connection.fetch("SELECT source FROM fact_day_digests")
+        }
+    labels = {label.value for upstream in REGISTRY.upstreams for label in upstream.labels}
+    assert stored and stored <= labels
+    assert {"cursor_daily_usage", "cursor_usage_events", "usage_report"} <= stored
