@@ -243,7 +243,7 @@ def list_sources() -> None:
     settings = settings_or_exit()
     configured = set(REGISTRY.configured(settings))
     table = Table(title="sources")
-    for column in ("name", "table", "configured", "requires", "revision horizon"):
+    for column in ("name", "table", "configured", "requires", "waits on", "revision horizon"):
         table.add_column(column)
     for source in REGISTRY:
         table.add_row(
@@ -251,6 +251,7 @@ def list_sources() -> None:
             source.table,
             "yes" if source.name in configured else "no",
             ", ".join(source.requires) or "—",
+            ", ".join(f"{after.source} per {after.per}" for after in source.after) or "—",
             f"{source.revision_horizon.days} days",
         )
     output.print(table)

@@ -24,6 +24,10 @@ class SourceOut(BaseModel):
     table: str = Field(description="The fact table the source writes.")
     configured: bool = Field(description="Its credentials are set on this service.")
     requires: list[str] = Field(description="Sources a run of this one brings along.")
+    waits_on: list[str] = Field(
+        description="Sources of the same run it reads a day (`source/day`) or its window"
+        " (`source/window`) after."
+    )
     revision_horizon_days: int = Field(
         description="How long after a day the upstream may still revise it."
     )
@@ -57,6 +61,7 @@ async def list_sources(request: Request) -> SourceList:
                 table=source.table,
                 configured=source.name in configured,
                 requires=list(source.requires),
+                waits_on=[f"{after.source}/{after.per}" for after in source.after],
                 revision_horizon_days=source.revision_horizon.days,
             )
             for source in REGISTRY
@@ -67,7 +72,7 @@ async def list_sources(request: Request) -> SourceList:
 def _keys(details: dict[str, JsonObject]) -> list[KeyOut]:
     expiries: dict[str, datetime] = {}
     for measured in details.values():
-        listed = measured.get(KEY_EXPIRY)
+        listed = measured.get(KEY_EXPIRY.name)
         for setting, when in (listed if isinstance(listed, dict) else {}).items():
             if isinstance(when, str):
                 expiries[setting] = datetime.fromisoformat(when)

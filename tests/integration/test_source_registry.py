@@ -120,3 +120,17 @@ async def test_an_unregistered_source_is_refused_by_name(
     response = await api.post("/runs", json={"sources": ["toy"]}, headers=AUTH)
     assert response.status_code == 422
     assert "unknown source 'toy'" in response.json()["detail"]
+
+
+async def test_sources_say_what_they_bring_along_and_wait_on(api: httpx.AsyncClient) -> None:
+    """The dependencies a source declares (`requires`, `after`) are what GET /sources says."""
+    listed = {s["name"]: s for s in (await api.get("/sources")).json()["sources"]}
+    assert (listed["claude_cost"]["requires"], listed["claude_cost"]["waits_on"]) == (
+        ["claude_usage"],
+        ["claude_usage/day"],
+    )
+    assert (listed["claude_usage"]["requires"], listed["claude_usage"]["waits_on"]) == (
+        [],
+        ["claude_code/day"],
+    )
+    assert listed["cursor"]["waits_on"] == []

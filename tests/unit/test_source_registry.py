@@ -63,3 +63,16 @@ def test_the_built_in_sources_each_declare_table_and_horizon() -> None:
     for source in REGISTRY:
         assert source.revision_horizon >= timedelta(days=1), source.name
     assert REGISTRY.get("claude_cost").requires == ("claude_usage",)
+
+
+def test_a_source_waits_only_on_sources_registered_before_it() -> None:
+    from app.orchestration.sources.contract import After, Per
+
+    registry = SourceRegistry(sources=[_source("code")])
+    waiting = _source("usage")
+    type(waiting).after = (After("cost", Per.DAY),)
+    with pytest.raises(ValueError, match="waits on unregistered source"):
+        registry.register(waiting)
+    type(waiting).after = (After("code", Per.DAY),)
+    registry.register(waiting)
+    assert registry.names() == ("code", "usage")

@@ -41,9 +41,18 @@ T = TypeVar("T")
 C = TypeVar("C")
 
 
-# Where a source records the expiry of the keys it read with ({setting: ISO time}, in its
-# `details`): GET /sources lists them, and one this close to expiry is a warning in every run.
-KEY_EXPIRY = "key_expiry"
+@dataclass(frozen=True)
+class Detail(Generic[T]):
+    """A measure a source records in its run's `details` (stored as JSON, shown by GET /runs,
+    its numbers exported as metrics), typed by the key that names it: the module that measures
+    it declares the key and its type."""
+
+    name: str
+
+
+# The expiry of the keys a source read with ({setting: ISO time}): GET /sources lists them, and
+# one this close to expiry is a warning in every run.
+KEY_EXPIRY: Detail[dict[str, str]] = Detail("key_expiry")
 KEY_EXPIRY_WARNING = timedelta(days=14)
 
 
@@ -167,6 +176,10 @@ class SourceRun:
 
     def warn(self, message: str) -> None:
         self.tracker.warn(message)
+
+    def record(self, detail: Detail[T], value: T) -> None:
+        """A measure of this source in this run (see `Detail`)."""
+        self.tracker.progress.details[detail.name] = value
 
     def shared(self, key: Shared[T], build: Callable[[SourceRun], T]) -> T:
         """The run's one object under `key`, built by the first source that asks."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TypeVar
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -21,8 +20,6 @@ from app.ingestion.models import (
     share_text,
     zero_nulls,
 )
-
-T = TypeVar("T")
 
 # --- Cursor ---------------------------------------------------------------------------------
 

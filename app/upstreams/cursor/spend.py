@@ -13,15 +13,29 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TypedDict
 
 from app.ingestion.money import cents_to_usd
-from app.json_value import JsonObject
 from app.processing.attribution import SERVICE_ACCOUNT, AttributionDirectory
 from app.processing.emails import normalize_email
 from app.upstreams.cursor.facts import CursorSpendFact
 from app.upstreams.cursor.models import CursorMemberSpend, CursorUsageEvent
 
 SERVICE_ACCOUNT_PREFIX = "service-account:"
+
+
+class ReconciliationDetails(TypedDict):
+    """This cycle's charged events against `/teams/spend`, as `cursor_spend` records it (money
+    as decimal strings: JSON keeps them exact)."""
+
+    cycle_start: str | None
+    spend_usd: str
+    charged_usd: str
+    difference_usd: str
+    largest_difference_usd: str
+    largest_difference_email: str | None
+    members_beyond_tolerance: int
+    cycle_days_not_ingested: int  # days of the cycle the table does not hold yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +217,7 @@ class Reconciliation:
     def difference_usd(self) -> Decimal:
         return self.charged_usd - self.spend_usd
 
-    def as_details(self) -> JsonObject:
+    def as_details(self, cycle_days_not_ingested: int) -> ReconciliationDetails:
         return {
             "cycle_start": None if self.cycle_start is None else self.cycle_start.isoformat(),
             "spend_usd": str(self.spend_usd),
@@ -212,6 +226,7 @@ class Reconciliation:
             "largest_difference_usd": str(self.largest_difference_usd),
             "largest_difference_email": self.largest_difference_email,
             "members_beyond_tolerance": self.members_beyond_tolerance,
+            "cycle_days_not_ingested": cycle_days_not_ingested,
         }
 
 

@@ -130,9 +130,9 @@ def _watch_key_expiry(run: SourceRun, keys: list[ApiKey]) -> None:
     }
     expiries = our_key_expiries(keys, configured)
     if expiries:
-        run.tracker.progress.details[KEY_EXPIRY] = {
-            expiry.setting: expiry.expires_at.isoformat() for expiry in expiries
-        }
+        run.record(
+            KEY_EXPIRY, {expiry.setting: expiry.expires_at.isoformat() for expiry in expiries}
+        )
     now = datetime.now(UTC)
     for expiry in (e for e in expiries if e.expires_at - now <= KEY_EXPIRY_WARNING):
         run.warn(

@@ -21,15 +21,22 @@ from decimal import Decimal
 from app.ingestion.errors import UpstreamError
 from app.ingestion.money import cents_to_usd
 from app.orchestration.concurrency import each_at_most
-from app.orchestration.sources.contract import SourceRun
+from app.orchestration.sources.contract import Detail, SourceRun
 from app.repositories import coverage as coverage_repo
 from app.repositories.facts import charged_since, replace_cursor_spend_day
 from app.upstreams.anthropic.sources.shared import direct_directory
 from app.upstreams.cursor.client import CursorClient, day_start_ms
 from app.upstreams.cursor.sources.daily_usage import CursorApiSource
-from app.upstreams.cursor.spend import DayTally, reconcile, spend_facts, tally_events
+from app.upstreams.cursor.spend import (
+    DayTally,
+    ReconciliationDetails,
+    reconcile,
+    spend_facts,
+    tally_events,
+)
 from app.vocabulary import CoverageState
 
+RECONCILIATION: Detail[ReconciliationDetails] = Detail("reconciliation")
 MISSING_IDENTITY = "no email or service account"
 DAYS_AT_ONCE = 3
 FETCHED = (CoverageState.PROVISIONAL, CoverageState.FINAL)
@@ -122,10 +129,7 @@ async def _reconcile(run: SourceRun, client: CursorClient, until: int) -> None:
                 tally.charged_cents
             )
     result = reconcile(cycle_start, members, charged, run.settings.cursor_spend_tolerance_usd)
-    run.tracker.progress.details["reconciliation"] = {
-        **result.as_details(),
-        "cycle_days_not_ingested": missing,
-    }
+    run.record(RECONCILIATION, result.as_details(cycle_days_not_ingested=missing))
     if missing:  # the table does not hold the whole cycle yet: nothing to conclude
         run.warn(
             f"spend reconciliation: {missing} day(s) of this billing cycle (since {first}) are"
