@@ -17,7 +17,7 @@ from app.repositories import runs as runs_repo
 from app.vocabulary import CoverageState
 from tests.support.services import Simulator
 
-ALL = ("cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai")
+ALL = REGISTRY.names()  # every built-in source, as the registry lists them
 
 
 async def run_plan(
