@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import mmap
-from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Generic, TypeVar, cast
 
 import msgspec
 
+from app.ingestion.decoding import Params
 from app.ingestion.errors import (
     InvalidBody,
     InvalidCursorError,
@@ -112,7 +113,7 @@ async def fetch_page(
     endpoint: str,
     stats: RequestStats,
     where: str,
-    params: Sequence[tuple[str, str | int]] | None = None,
+    params: Params | None = None,
     json_body: Mapping[str, object] | None = None,
 ) -> M:
     """One page of `model`, validated straight from its bytes."""

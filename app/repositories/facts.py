@@ -16,10 +16,11 @@ from app.repositories.day_rows import FactRows
 from app.repositories.day_writer import (
     WriteCounts,
     _fact_table,
+    compiled,
     replace_day,
     writing,
 )
-from app.upstreams.anthropic.facts import CLAUDE_COLUMNS, ClaudeFact, ClaudeLabel
+from app.upstreams.anthropic.facts import CLAUDE_COLUMNS, CLAUDE_FACT_TABLE, ClaudeFact, ClaudeLabel
 from app.upstreams.cursor.facts import (
     CURSOR_COLUMNS,
     CURSOR_SPEND_COLUMNS,
@@ -28,19 +29,13 @@ from app.upstreams.cursor.facts import (
 )
 
 CURSOR_TABLE = "fact_cursor_daily_usage"
-CLAUDE_TABLE = "fact_claude_daily_usage"
+CLAUDE_TABLE = CLAUDE_FACT_TABLE.name
 
 cursor_row = attrgetter(*CURSOR_COLUMNS)
 _claude_row = attrgetter(*CLAUDE_COLUMNS)
 
 
-CLAUDE_FACTS = _fact_table(
-    CLAUDE_TABLE,
-    CLAUDE_COLUMNS,
-    key="grain_key",
-    source_filter="source = $2",
-    stage_like="INCLUDING GENERATED INCLUDING DEFAULTS",
-)
+CLAUDE_FACTS = compiled(CLAUDE_FACT_TABLE)  # labelled rows of its own: a declared table
 # A Cursor row is shared by two sources, each owning its columns: daily usage (activity) and
 # usage events (spend). `$2` is still bound, so give it a type.
 CURSOR_FACTS = _fact_table(

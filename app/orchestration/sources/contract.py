@@ -119,11 +119,8 @@ class SourceRun:
         self.fetched: dict[date, WriteCounts] = {}  # days written, for the ledger
         self.writes: dict[date, int] = {}  # how many writes each day had (feeds of a source)
         self.freshness: dict[date, datetime] = {}  # the upstream's data_refreshed_at, by day
-
-    @property
-    def shrink(self) -> ShrinkGuard:
-        """The one rule for days that come back empty (`app.orchestration.sources.shrink`)."""
-        return ShrinkGuard.of(self.scope.settings)
+        # The one rule for days that come back empty (`app.orchestration.sources.shrink`).
+        self.shrink = ShrinkGuard.of(scope.settings)
 
     @property
     def stats(self) -> RequestStats:
@@ -190,7 +187,7 @@ class SourceRun:
 
     def client(self, key: ClientKey[C]) -> C:
         """This upstream's client; a source is in a run only when `enabled` says its
-        credentials are set, so a missing client is a bug, said with the setting's name."""
+        credentials are set, so a missing client is a bug, said with the client's name."""
         client = self.clients.get(key)
         if client is None:
             raise RuntimeError(f"the {key.name} client is not configured")

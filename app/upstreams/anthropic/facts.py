@@ -10,7 +10,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from app.processing.facts import add, fold
+from app.processing.facts import FactTable, add, fold
 
 Platform = Literal["claude_code", "claude_api", "claude_ai"]
 
@@ -108,6 +108,9 @@ class ClaudeFact:
 
 
 CLAUDE_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ClaudeFact))
+# Its rows are told apart by `source` (the label); `grain_key`, generated from the grain with
+# the label in it, is unique within a day.
+CLAUDE_FACT_TABLE = FactTable("fact_claude_daily_usage", CLAUDE_COLUMNS, key="grain_key")
 
 
 ADDITIVE_CLAUDE_FIELDS: tuple[str, ...] = (

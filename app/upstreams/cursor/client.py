@@ -139,7 +139,8 @@ class CursorClient:
         seen: set[int | str] = set()  # users of earlier pages of this reading
         totals: set[int] = set()
         page_number = 1
-        guard = self._http.chain_guard(CursorEndpoint.DAILY_USAGE, f"{chunk_start}..{chunk_end}")
+        daily = CursorEndpoint.DAILY_USAGE
+        guard = self._http.chain_guard(daily, f"{chunk_start}..{chunk_end}")
         stale = 0
         while True:
             guard.page()
@@ -164,7 +165,7 @@ class CursorClient:
                 warning = None
                 if final:
                     if has_next and not taken:
-                        raise self._malformed(f"{where}: hasNextPage is true on an empty page")
+                        raise self._malformed(daily, where, "hasNextPage is true on an empty page")
                     fresh = len(on_page - seen)
                     seen |= on_page
                     if not has_next:
@@ -180,14 +181,19 @@ class CursorClient:
                 del rows
             if not has_next:
                 return
-            # Pages that bring nobody new while more are promised: the chain is going round.
-            stale = stale + 1 if not fresh else 0
-            if stale >= STALE_PAGES:
-                raise self._malformed(
-                    f"{where}: {stale} pages in a row repeat users already read, and"
-                    " hasNextPage is still true"
-                )
+            stale = self._going_round(stale + 1 if not fresh else 0, where)
             page_number += 1
+
+    def _going_round(self, stale: int, where: str) -> int:
+        """Pages that bring nobody new while more are promised: after a few, the chain is going
+        round and fails its source."""
+        if stale >= STALE_PAGES:
+            raise self._malformed(
+                CursorEndpoint.DAILY_USAGE,
+                where,
+                f"{stale} pages in a row repeat users already read, and hasNextPage is still true",
+            )
+        return stale
 
     async def _daily_page(
         self, chunk: tuple[date, date], number: int, users: int, stats: RequestStats, where: str
@@ -203,11 +209,12 @@ class CursorClient:
         )  # fmt: skip
         return page
 
-    def _malformed(self, message: str) -> MalformedPageError:
+    def _malformed(self, endpoint: CursorEndpoint, where: str, problem: str) -> MalformedPageError:
+        """A page that breaks the documented shape: it fails its source, saying where."""
         return MalformedPageError(
-            f"cursor daily-usage-data {message}",
+            f"{self.upstream} {endpoint}{' ' + where if where else ''}: {problem}",
             upstream=self.upstream,
-            endpoint=CursorEndpoint.DAILY_USAGE,
+            endpoint=endpoint,
         )
 
     def usage_events(
@@ -249,10 +256,8 @@ class CursorClient:
             )  # fmt: skip
             has_next = page.pagination.hasNextPage
             if has_next and not page.usageEvents:
-                raise MalformedPageError(
-                    f"cursor filtered-usage-events {where}: hasNextPage is true on an empty page",
-                    upstream=self.upstream,
-                    endpoint=CursorEndpoint.USAGE_EVENTS,
+                raise self._malformed(
+                    CursorEndpoint.USAGE_EVENTS, where, "hasNextPage is true on an empty page"
                 )
             if page.totalUsageEventsCount is not None:
                 totals.add(page.totalUsageEventsCount)
@@ -302,11 +307,7 @@ class CursorClient:
         )
         members = raw.get("teamMembers", raw) if isinstance(raw, dict) else raw
         if not isinstance(members, list):
-            raise MalformedPageError(
-                "cursor teams/members: expected a list of members",
-                upstream=self.upstream,
-                endpoint=CursorEndpoint.MEMBERS,
-            )
+            raise self._malformed(CursorEndpoint.MEMBERS, "", "expected a list of members")
         return [
             convert_item(
                 CursorMember,
