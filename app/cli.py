@@ -12,6 +12,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from app.cli_accounts import accounts_cli, key_owners_cli, people_cli, with_connection
 from app.cli_output import (
     console,
     coverage_calendar,
@@ -35,10 +36,9 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-key_owners_cli = typer.Typer(
-    help="Maintain the api_key_owners mapping (CSV).", no_args_is_help=True
-)
 cli.add_typer(key_owners_cli, name="key-owners")
+cli.add_typer(accounts_cli, name="accounts")
+cli.add_typer(people_cli, name="people")
 
 
 def settings_or_exit(**overrides: object) -> Settings:
@@ -154,6 +154,10 @@ def run(
         str | None,
         typer.Option(help="Comma list of source names (`usage-pipeline sources` lists them)."),
     ] = None,
+    accounts: Annotated[
+        str | None,
+        typer.Option(help="Comma list of account names (`usage-pipeline accounts list`)."),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="Check the request and print the run it makes; run nothing.")
     ] = False,
@@ -165,14 +169,20 @@ def run(
 
     settings = settings_or_exit()
     request = RunRequest(
-        _parse_day(start, "--start"), _parse_day(end, "--end"), _parse_sources(sources)
+        _parse_day(start, "--start"),
+        _parse_day(end, "--end"),
+        _parse_sources(sources),
+        _parse_sources(accounts),
     )
     try:
         plan = plan_run(settings, request)
     except InvalidRunRequest as exc:
         typer.echo(f"usage-pipeline: {exc}", err=True)
         raise typer.Exit(2) from None
-    output.print(f"Run {plan.start} → {plan.end}: {', '.join(plan.sources)}", soft_wrap=True)
+    parts = "; ".join(
+        f"{account}: {', '.join(names)}" for account, names in plan.by_account.items()
+    )
+    output.print(f"Run {plan.start} → {plan.end}: {parts}", soft_wrap=True)
     if dry_run:
         raise typer.Exit(0)
     _logs_quiet(settings)
@@ -216,23 +226,42 @@ def show_coverage(
     source: Annotated[
         list[str] | None, typer.Option(help="A source (repeat it; default: configured).")
     ] = None,
+    account: Annotated[
+        list[str] | None, typer.Option(help="An account (repeat it; default: every one).")
+    ] = None,
 ) -> None:
-    """A calendar of the last DAYS days × sources: final, provisional, failed or missing."""
+    """A calendar of the last DAYS days × accounts' sources: final, provisional, failed or
+    missing."""
     from datetime import timedelta
 
+    import asyncpg
+
+    from app.accounts import AccountSource
     from app.orchestration.run_request import utc_today
     from app.orchestration.sources.registry import REGISTRY
+    from app.repositories.coverage import CoverageDay, coverage
 
     settings = settings_or_exit()
     unknown = [name for name in source or () if name not in REGISTRY]
+    unknown += [name for name in account or () if name not in REGISTRY.account_names(settings)]
     if unknown:
-        typer.echo(f"usage-pipeline: unknown source(s): {', '.join(unknown)}", err=True)
+        typer.echo(
+            f"usage-pipeline: unknown source(s) or account(s): {', '.join(unknown)}", err=True
+        )
         raise typer.Exit(2)
     end = utc_today() - timedelta(days=1)
     start = end - timedelta(days=days - 1)
-    sources = source or REGISTRY.configured(settings)
-    found = asyncio.run(_with_connection(settings, "coverage", (sources, start, end)))
-    output.print(coverage_calendar(found, start, end))
+    parts = [
+        AccountSource(a.name, name)
+        for a in REGISTRY.accounts(settings)
+        if not account or a.name in account
+        for name in (source or REGISTRY.configured(a.settings))
+    ]
+
+    async def read(connection: asyncpg.Connection) -> list[CoverageDay]:
+        return await coverage(connection, parts, start, end)
+
+    output.print(coverage_calendar(with_connection(settings, read), start, end))
 
 
 @cli.command("sources")
@@ -321,53 +350,6 @@ def _require_simulator() -> None:
             err=True,
         )
         raise typer.Exit(2)
-
-
-@key_owners_cli.command("import")
-def key_owners_import(path: Annotated[Path, typer.Argument(help="CSV file to import.")]) -> None:
-    """Replace the mapping with FILE (validated whole first; nothing half-imported)."""
-    from app.key_owners_csv import KeyOwnersFileError, parse_key_owners
-
-    try:
-        owners = parse_key_owners(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, KeyOwnersFileError) as exc:
-        typer.echo(f"usage-pipeline: {path}: {exc}", err=True)
-        raise typer.Exit(2) from None
-    asyncio.run(_with_connection(settings_or_exit(), "replace", owners))
-    typer.echo(f"imported {len(owners)} key owner(s)")
-
-
-@key_owners_cli.command("export")
-def key_owners_export() -> None:
-    """Write the mapping as CSV to standard output."""
-    from app.key_owners_csv import format_key_owners
-
-    owners = asyncio.run(_with_connection(settings_or_exit(), "read", None))
-    sys.stdout.write(format_key_owners(owners))
-
-
-async def _with_connection(settings: Settings, action: str, owners: Any) -> Any:
-    import asyncpg
-
-    from app.repositories import directory
-    from app.repositories.database import resolve_dsn
-    from app.repositories.embedded import release_embedded
-
-    try:
-        connection = await asyncpg.connect(await asyncio.to_thread(resolve_dsn, settings))
-        try:
-            if action == "coverage":
-                from app.repositories.coverage import coverage
-
-                return await coverage(connection, *owners)
-            if action == "replace":
-                await directory.replace_key_owners(connection, owners)
-                return None
-            return await directory.key_owners(connection)
-        finally:
-            await connection.close()
-    finally:
-        await asyncio.to_thread(release_embedded)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from rich.console import Console
 from rich.table import Table
 
+from app.accounts import AccountSource
 from app.repositories.coverage import CoverageDay, count_states
 from app.repositories.reports import WindowSummary
 from app.repositories.runs import SourceProgress
@@ -22,7 +23,6 @@ output = Console()
 
 
 PROGRESS_COLUMNS = (
-    ("source", "source"),
     ("status", "status"),
     ("pages", "pages"),
     ("fetched", "rows_fetched"),
@@ -38,12 +38,19 @@ def progress_table(run_id: object, status: str, sources: Iterable[SourceProgress
     """One line per source; errors are printed in full after the run."""
     table = Table(title=f"run {run_id} — {status}")
     table.add_column("days")
+    table.add_column("source", no_wrap=True)
     for title, _ in PROGRESS_COLUMNS:
         table.add_column(title, no_wrap=True)
     for source in sources:
         days = f"{source.days_done}/{source.days_total}"
-        table.add_row(days, *(str(getattr(source, key)) for _, key in PROGRESS_COLUMNS))
+        table.add_row(
+            days, _name(source), *(str(getattr(source, key)) for _, key in PROGRESS_COLUMNS)
+        )
     return table
+
+
+def _name(progress: SourceProgress) -> str:
+    return AccountSource(progress.account, progress.source).label
 
 
 def print_summary(summary: WindowSummary) -> None:
@@ -79,12 +86,13 @@ def print_outcome(status: str, sources: Iterable[SourceProgress]) -> None:
     """The run's status, then each source's error, warnings and skipped rows, in full."""
     output.print(f"Run {status}.")
     for source in sources:
+        name = _name(source)
         if source.last_error:
-            output.print(f"  {source.source}: {source.last_error}", markup=False)
+            output.print(f"  {name}: {source.last_error}", markup=False)
         for warning in source.warnings:
-            output.print(f"  {source.source} warning: {warning}", markup=False)
+            output.print(f"  {name} warning: {warning}", markup=False)
         for reason, rows in source.skipped_by_reason.items():
-            output.print(f"  {source.source}: {rows} row(s) skipped ({reason})", markup=False)
+            output.print(f"  {name}: {rows} row(s) skipped ({reason})", markup=False)
 
 
 STATE_STYLE = {
@@ -96,7 +104,7 @@ STATE_STYLE = {
 
 
 def coverage_calendar(days: Sequence[CoverageDay], start: date, end: date) -> Table:
-    """Sources × days, one coloured cell a day, and each source's count per state."""
+    """Accounts' sources × days, one coloured cell a day, and each one's count per state."""
     dates = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     table = Table(title=f"coverage {start} → {end}", show_lines=False, pad_edge=False)
     table.add_column("source", no_wrap=True)
@@ -104,17 +112,17 @@ def coverage_calendar(days: Sequence[CoverageDay], start: date, end: date) -> Ta
         table.add_column(f"{day.day:02d}", justify="center", no_wrap=True, min_width=2)
     for state in CoverageState:
         table.add_column(state.value, justify="right", no_wrap=True)
-    by_source: dict[str, dict[date, CoverageState]] = {}
+    by_part: dict[AccountSource, dict[date, CoverageState]] = {}
     for entry in days:
-        by_source.setdefault(entry.source, {})[entry.day] = entry.state
-    totals = count_states(days, list(by_source))
-    for source, states in by_source.items():
+        by_part.setdefault(AccountSource(entry.account, entry.source), {})[entry.day] = entry.state
+    totals = count_states(days, list(by_part))
+    for part, states in by_part.items():
         cells = []
         for day in dates:
             symbol, colour = STATE_STYLE[states.get(day, CoverageState.MISSING)]
             cells.append(f"[{colour}]{symbol}[/]")
-        counts = [str(totals[source][state]) for state in CoverageState]
-        table.add_row(source, *cells, *counts)
+        counts = [str(totals[part][state]) for state in CoverageState]
+        table.add_row(part.label, *cells, *counts)
     table.caption = "  ".join(
         f"[{colour}]{symbol}[/] {state.value}" for state, (symbol, colour) in STATE_STYLE.items()
     )

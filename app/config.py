@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
 
     # --- upstreams ------------------------------------------------------------------
+    # More Cursor teams and Anthropic organisations than the single-key settings below (which
+    # stay the account `default`): a TOML file of accounts (app.accounts, docs/accounts.md).
+    accounts_file: Path | None = None
     cursor_api_key: SecretStr | None = None
     cursor_api_base_url: HttpUrl = HttpUrl("https://api.cursor.com")
     cursor_requests_per_minute: float = Field(default=20.0, gt=0)
@@ -145,7 +148,10 @@ class Settings(BaseSettings):
     max_window_days: int = Field(default=366, ge=1, le=3660)
     schedule_misfire_grace_seconds: int = Field(default=6 * 3600, ge=1)
     worker_process: bool = True
-    worker_max_concurrent_runs: int = Field(default=1, ge=1, le=16)
+    # Worker processes per replica, each claiming (account, source) parts of runs; 0: one per
+    # CPU core.
+    worker_processes: int = Field(default=0, ge=0, le=64)
+    worker_max_concurrent_parts: int = Field(default=4, ge=1, le=64)
     worker_poll_seconds: float = Field(default=2.0, gt=0, le=300)
     run_heartbeat_timeout_seconds: float = Field(default=60.0, ge=2)
     shutdown_deadline_seconds: float = Field(default=20.0, ge=0)
@@ -290,7 +296,7 @@ class Settings(BaseSettings):
             return self
         for name in UPSTREAM_URL_SETTINGS:
             url: HttpUrl = getattr(self, name)
-            if url.scheme != "https" and not _is_loopback(url.host or ""):
+            if url.scheme != "https" and not is_loopback(url.host or ""):
                 raise ValueError(
                     f"{name.upper()} must be https:// (the key would travel in clear to"
                     f" {url.host}); ALLOW_INSECURE_UPSTREAMS=true allows it"
@@ -341,7 +347,7 @@ class Settings(BaseSettings):
         return self.anthropic_compliance_api_key or self.anthropic_admin_api_key
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -1,8 +1,9 @@
 """CSV format of the admin-maintained key-owner mapping (`usage-pipeline key-owners …`).
 
-Columns: api_key_id, key_name, owner_email, note (header required; api_key_id or key_name
-per row). The whole file is validated before anything is written; the first problem is
-reported with its line number.
+Columns: api_key_id, key_name, owner_email, note, account (header required; api_key_id or
+key_name per row; account, the organisation whose key it is, defaults to `default`). The
+whole file is validated before anything is written; the first problem is reported with its
+line number.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import io
 import re
 from collections.abc import Iterable
 
+from app.accounts import ACCOUNT_NAME, DEFAULT_ACCOUNT
 from app.processing.emails import normalize_email
 from app.repositories.directory import KeyOwner
 
-COLUMNS = ("api_key_id", "key_name", "owner_email", "note")
+COLUMNS = ("api_key_id", "key_name", "owner_email", "note", "account")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -40,7 +42,7 @@ def parse_key_owners(text: str) -> list[KeyOwner]:
     if "owner_email" not in header or not {"api_key_id", "key_name"} & set(header):
         raise KeyOwnersFileError("line 1: need owner_email and api_key_id and/or key_name")
     owners: list[KeyOwner] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     for line, raw in enumerate(reader, start=2):
         row = {key.strip(): _unescaped((value or "").strip()) for key, value in raw.items() if key}
         key_id, name = row.get("api_key_id") or None, row.get("key_name") or None
@@ -49,11 +51,16 @@ def parse_key_owners(text: str) -> list[KeyOwner]:
             raise KeyOwnersFileError(f"line {line}: api_key_id or key_name is required")
         if email is None or not EMAIL.match(email):
             raise KeyOwnersFileError(f"line {line}: invalid owner_email {row.get('owner_email')!r}")
-        identity = ("id", key_id) if key_id else ("name", str(name))
+        account = row.get("account") or DEFAULT_ACCOUNT
+        if not ACCOUNT_NAME.fullmatch(account):
+            raise KeyOwnersFileError(f"line {line}: invalid account {account!r}")
+        identity = (account, "id", key_id) if key_id else (account, "name", str(name))
         if identity in seen:
-            raise KeyOwnersFileError(f"line {line}: duplicate {identity[0]} {identity[1]!r}")
+            raise KeyOwnersFileError(
+                f"line {line}: duplicate {identity[1]} {identity[2]!r} of account {account}"
+            )
         seen.add(identity)
-        owners.append(KeyOwner(key_id, name, email, row.get("note") or None))
+        owners.append(KeyOwner(key_id, name, email, row.get("note") or None, account))
     return owners
 
 
@@ -71,6 +78,9 @@ def format_key_owners(owners: Iterable[KeyOwner]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for owner in owners:
-        cells = (owner.api_key_id or "", owner.key_name or "", owner.owner_email, owner.note or "")
+        cells = (
+            owner.api_key_id or "", owner.key_name or "", owner.owner_email, owner.note or "",
+            owner.account,
+        )  # fmt: skip
         writer.writerow([_escaped(cell) for cell in cells])
     return out.getvalue()

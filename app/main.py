@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
@@ -22,6 +23,7 @@ from app.config import Settings, load_settings
 from app.gc_tuning import tune_garbage_collector
 from app.ingestion.factory import build_http_client
 from app.logs import configure_logging, get_logger
+from app.orchestration.accounts import configured_parts, unconfigured_accounts
 from app.orchestration.oneshot import worker_identity
 from app.orchestration.scheduler import DailySchedule
 from app.orchestration.sources.registry import REGISTRY
@@ -50,12 +52,8 @@ async def _start(runtime: Runtime, migrate: bool) -> DailySchedule | None:
     if settings.worker_process:
         worker = WorkerProcess(settings, dsn)
     else:
-        worker = RunWorker(
-            pool=pool,
-            clients=REGISTRY.build_clients(settings, http),
-            settings=settings,
-            worker_id=worker_identity(),
-        )
+        worker = RunWorker(pool=pool, http=http, settings=settings, worker_id=worker_identity())
+    metrics.initialise_accounts(configured_parts(settings))
     await metrics_api.refresh_quietly(pool, settings)  # right from the first scrape
     refresher = asyncio.create_task(metrics_api.refresh_forever(pool, settings), name="metrics")
     runtime.services = Services(pool, http, worker, refresher)
@@ -73,9 +71,25 @@ async def _start(runtime: Runtime, migrate: bool) -> DailySchedule | None:
         "service started",
         embedded_database=settings.database_url is None,
         scheduler=settings.scheduler_enabled,
-        sources=REGISTRY.configured(settings),
+        accounts={a.name: REGISTRY.configured(a.settings) for a in REGISTRY.accounts(settings)},
     )
+    await _warn_unconfigured(pool, settings)
     return schedule
+
+
+async def _warn_unconfigured(pool: asyncpg.Pool, settings: Settings) -> None:
+    """An account renamed in the file alone would start a new account beside the old data:
+    say so at every start until the data is renamed too."""
+    try:
+        stale = await unconfigured_accounts(pool, settings)
+    except DATABASE_ERRORS:
+        return
+    for name in stale:
+        log.warning(
+            "the data holds an account no configuration names; if it was renamed, run"
+            f" `usage-pipeline accounts rename {name} NEW-NAME` (docs/accounts.md)",
+            account=name,
+        )
 
 
 async def _stop(runtime: Runtime, schedule: DailySchedule | None) -> None:

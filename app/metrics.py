@@ -18,6 +18,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from app.accounts import AccountSource
 from app.metrics_directory import MULTIPROC_ENV
 from app.vocabulary import TERMINAL_RUN_STATUSES, CoverageState, RunTrigger
 
@@ -52,21 +53,22 @@ UPSTREAM_DRIFT = Counter(
 DRIFT_SIGNALS = ("deprecated", "gone")
 LAST_SUCCESS = Gauge(
     "ingestion_last_success_timestamp_seconds",
-    "When a source last finished a run successfully (Unix time).",
-    ["source"],
+    "When an account's source last finished a run successfully (Unix time).",
+    ["account", "source"],
     multiprocess_mode="max",
 )
 COVERAGE_DAYS = Gauge(
     "ingestion_coverage_days",
-    "Days of the last BACKFILL_HORIZON_DAYS per source and coverage state (refreshed at scrape).",
-    ["source", "state"],
+    "Days of the last BACKFILL_HORIZON_DAYS per account, source and coverage state (refreshed"
+    " at scrape).",
+    ["account", "source", "state"],
     multiprocess_mode="mostrecent",
 )
 SOURCE_MEASURES = Gauge(
     "ingestion_source_measure",
     "Numbers a source measured in its latest successful run (its `details`, flattened), e.g."
     " cursor_spend's reconciliation_largest_difference_usd (refreshed at scrape).",
-    ["source", "measure"],
+    ["account", "source", "measure"],
     multiprocess_mode="mostrecent",
 )
 DB_POOL = Gauge(
@@ -108,10 +110,15 @@ def initialise_endpoints(endpoints: Iterable[tuple[str, str]]) -> None:
 
 def initialise_sources(sources: Iterable[tuple[str, str]]) -> None:
     """Zero series for every (source, its table), from the source registry."""
-    for source, table in sources:
-        LAST_SUCCESS.labels(source)
+    for _, table in sources:
         for operation in ROW_OPERATIONS:
             ROWS.labels(table, operation)
+
+
+def initialise_accounts(parts: Iterable[tuple[str, str]]) -> None:
+    """Series for every configured (account, source)."""
+    for account, source in parts:
+        LAST_SUCCESS.labels(account, source)
 
 
 def initialise_routes(routes: Iterable[tuple[str, str]]) -> None:
@@ -140,23 +147,24 @@ def record_run(trigger: str, status: str, seconds: float | None) -> None:
         RUN_DURATION.observe(seconds)
 
 
-def record_source_successes(sources: Iterable[str]) -> None:
+def record_source_successes(parts: Iterable[tuple[str, str]]) -> None:
     now = time.time()
-    for source in sources:
-        LAST_SUCCESS.labels(source).set(now)
+    for account, source in parts:
+        LAST_SUCCESS.labels(account, source).set(now)
 
 
-def record_coverage(counts: Mapping[str, Mapping[CoverageState, int]]) -> None:
-    for source, states in counts.items():
+def record_coverage(counts: Mapping[AccountSource, Mapping[CoverageState, int]]) -> None:
+    for (account, source), states in counts.items():
         for state, days in states.items():
-            COVERAGE_DAYS.labels(source, state).set(days)
+            COVERAGE_DAYS.labels(account, source, state).set(days)
 
 
-def record_details(details: Mapping[str, Mapping[str, object]]) -> None:
-    """Every number of each source's details, as `<key>_<key>` measures (text is skipped)."""
-    for source, measured in details.items():
+def record_details(details: Mapping[tuple[str, str], Mapping[str, object]]) -> None:
+    """Every number of each (account, source)'s details, as `<key>_<key>` measures (text is
+    skipped)."""
+    for (account, source), measured in details.items():
         for measure, value in _numbers(measured, ""):
-            SOURCE_MEASURES.labels(source, measure).set(value)
+            SOURCE_MEASURES.labels(account, source, measure).set(value)
 
 
 def _numbers(values: Mapping[str, object], prefix: str) -> Iterable[tuple[str, float]]:

@@ -178,7 +178,15 @@ MEANINGS: dict[str, str] = {
         "Execute runs in a child process at lower CPU priority, so a long backfill never slows "
         "the API or its probes. `false` runs them on the API's event loop."
     ),
-    "worker_max_concurrent_runs": ("Runs one replica executes at once."),
+    "worker_max_concurrent_parts": (
+        "Parts of runs (an account's sources) one worker process executes at once."
+    ),
+    "worker_processes": (
+        "Worker processes per replica, each claiming parts of runs; 0: one per CPU core."
+    ),
+    "accounts_file": (
+        "A TOML file of more Cursor teams and Anthropic organisations (docs/accounts.md)."
+    ),
     "worker_poll_seconds": (
         "How often an idle worker looks for queued runs (a POST on the same replica wakes it at"
         " once)."

@@ -1,4 +1,4 @@
-"""GET /coverage: how every (source, day) is known, from the coverage ledger."""
+"""GET /coverage: how every (account, source, day) is known, from the coverage ledger."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from app.accounts import AccountSource
 from app.api import database
 from app.api.auth import READ
 from app.api.problems import PROTECTED, ProblemError, documented
 from app.api.runtime import runtime_of
 from app.api.schemas import IsoDate
+from app.config import Settings
 from app.orchestration.run_request import utc_today
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import coverage as coverage_repo
@@ -25,6 +27,7 @@ DEFAULT_COVERAGE_DAYS = 30
 
 
 class CoverageDayOut(BaseModel):
+    account: str
     source: str
     day: date
     state: CoverageState
@@ -40,19 +43,24 @@ class CoverageDayOut(BaseModel):
 class CoverageOut(BaseModel):
     start: date
     end: date
-    counts: dict[str, dict[CoverageState, int]] = Field(description="Days per source and state.")
+    counts: dict[str, dict[str, dict[CoverageState, int]]] = Field(
+        description="Days per account, source and state: {account: {source: {state: days}}}."
+    )
     days: list[CoverageDayOut]
 
 
 @router.get(
     "/coverage",
     response_model=CoverageOut,
-    summary="Days × sources: missing, failed, provisional or final, with the last fetch",
+    summary="Days × accounts' sources: missing, failed, provisional or final, with the last fetch",
     responses=documented(401, 403, 422, 503),
 )
 async def get_coverage(
     request: Request,
     source: Annotated[list[str] | None, Query(description="Sources (default: configured).")] = None,
+    account: Annotated[
+        list[str] | None, Query(description="Accounts (default: every configured one).")
+    ] = None,
     start: Annotated[IsoDate | None, Query(description="First UTC day (YYYY-MM-DD).")] = None,
     end: Annotated[IsoDate | None, Query(description="Last UTC day (default: yesterday).")] = None,
 ) -> CoverageOut:
@@ -72,13 +80,31 @@ async def get_coverage(
     unknown = [name for name in asked if name not in REGISTRY]
     if unknown:
         raise ProblemError(422, f"unknown source(s): {', '.join(unknown[:10])}")
-    sources = asked or REGISTRY.configured(settings)
+    parts = _parts(settings, asked, list(dict.fromkeys(account or ())))
     async with database.connection(request) as connection:
-        days = await coverage_repo.coverage(connection, sources, start, end)
-    counts = coverage_repo.count_states(days, sources)
+        days = await coverage_repo.coverage(connection, parts, start, end)
+    counts: dict[str, dict[str, dict[CoverageState, int]]] = {}
+    for part, states in coverage_repo.count_states(days, parts).items():
+        counts.setdefault(part.account, {})[part.source] = states
     return CoverageOut(
         start=start,
         end=end,
         counts=counts,
         days=[CoverageDayOut(**vars(day)) for day in days],
     )
+
+
+def _parts(settings: Settings, sources: list[str], accounts: list[str]) -> list[AccountSource]:
+    """The asked accounts' sources (each configured account's configured sources by default;
+    a source asked by name even where the account does not configure it, to show its past)."""
+    known = REGISTRY.account_names(settings)
+    if unknown := [name for name in accounts if name not in known][:10]:
+        raise ProblemError(
+            422, f"unknown account(s): {', '.join(unknown)} (known: {', '.join(known)})"
+        )
+    chosen = [a for a in REGISTRY.accounts(settings) if not accounts or a.name in accounts]
+    return [
+        AccountSource(a.name, name)
+        for a in chosen
+        for name in (sources or REGISTRY.configured(a.settings))
+    ]

@@ -22,9 +22,9 @@ from app.api.auth import READ
 from app.api.problems import PROTECTED
 from app.config import Settings
 from app.logs import get_logger
+from app.orchestration.accounts import configured_parts
 from app.orchestration.heal import horizon_window
 from app.orchestration.run_request import utc_today
-from app.orchestration.sources.registry import REGISTRY
 from app.repositories import coverage as coverage_repo
 from app.repositories import runs as runs_repo
 from app.repositories.database import DATABASE_ERRORS
@@ -43,11 +43,11 @@ async def refresh_once(pool: asyncpg.Pool, settings: Settings) -> None:
     size, idle = pool.get_size(), pool.get_idle_size()
     metrics.record_pool(in_use=size - idle, idle=idle, maximum=pool.get_max_size())
     start, end = horizon_window(settings, utc_today())
-    sources = REGISTRY.configured(settings)
+    parts = configured_parts(settings)
     async with pool.acquire(timeout=COVERAGE_TIMEOUT_SECONDS) as connection:
-        days = await coverage_repo.coverage(connection, sources, start, end)
-        details = await runs_repo.latest_details(connection, sources)
-    metrics.record_coverage(coverage_repo.count_states(days, sources))
+        days = await coverage_repo.coverage(connection, parts, start, end)
+        details = await runs_repo.latest_details(connection, sorted({p.source for p in parts}))
+    metrics.record_coverage(coverage_repo.count_states(days, parts))
     metrics.record_details(details)
 
 

@@ -17,7 +17,7 @@ from app.api.problems import PROTECTED, ProblemError, documented
 from app.api.runtime import runtime_of
 from app.api.schemas import RunList, RunOut, RunRequest
 from app.config import Settings
-from app.orchestration import run_request
+from app.orchestration import parts, run_request
 from app.orchestration.heal import plan_heal
 from app.orchestration.run_request import PlannedRun
 from app.repositories import run_queue
@@ -34,16 +34,17 @@ PROBLEMS = documented(400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 def _fingerprint(body: RunRequest | None) -> str:
     data = (body or RunRequest()).model_dump(mode="json")
-    if data["sources"] is not None:
-        data["sources"] = sorted(data["sources"])
+    for listed in ("sources", "accounts"):
+        if data.get(listed) is not None:
+            data[listed] = sorted(data[listed])
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 async def _planned(request: Request, settings: Settings, body: RunRequest | None) -> PlannedRun:
     body = body or RunRequest()
     if body.mode == "heal":
-        if body.start_date or body.end_date or body.sources:
-            raise ProblemError(422, "mode heal takes no start_date, end_date or sources")
+        if body.start_date or body.end_date or body.sources or body.accounts:
+            raise ProblemError(422, "mode heal takes no start_date, end_date, sources or accounts")
         plan = await plan_heal(runtime_of(request).pool, settings)
         if plan is None:
             raise ProblemError(
@@ -52,7 +53,7 @@ async def _planned(request: Request, settings: Settings, body: RunRequest | None
                 "days (BACKFILL_HORIZON_DAYS) is final",
             )
         return plan
-    asked = run_request.RunRequest(body.start_date, body.end_date, body.sources)
+    asked = run_request.RunRequest(body.start_date, body.end_date, body.sources, body.accounts)
     try:
         return run_request.plan_run(settings, asked)
     except run_request.InvalidRunRequest as exc:
@@ -117,13 +118,10 @@ async def create_run(
         try:
             created = await run_queue.create_requested_run(
                 connection,
-                window_start=plan.start,
-                window_end=plan.end,
-                sources=list(plan.sources),
+                run_request.stored_run(plan),
                 idempotency_key=key,
                 fingerprint=_fingerprint(body),
                 key_ttl_hours=runtime.settings.idempotency_key_ttl_hours,
-                source_windows=plan.source_windows,
                 requested_by=caller.name,
                 max_queued=None
                 if caller.scope is ApiScope.ADMIN
@@ -220,7 +218,7 @@ async def cancel_run(request: Request, run_id: uuid.UUID, caller: Trigger) -> Ru
                 f"run {run_id} was requested by {asked.requested_by!r}; cancelling another's"
                 " run needs scope admin",
             )
-        outcome = await runs_repo.request_cancel(connection, run_id)
+        outcome = await parts.request_cancel(connection, run_id)
         if outcome is None:
             raise ProblemError(404, f"no run {run_id}")
         status, accepted = outcome

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories.database import storable_day
@@ -54,9 +61,17 @@ class RunRequest(BaseModel):
         max_length=64,
         description="Source names (see GET /sources); default: every configured source.",
     )
+    accounts: list[Annotated[str, StringConstraints(max_length=64)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Account names (see GET /sources); default: every configured account."
+        " An unknown name is a 422 naming it.",
+    )
 
 
 class SourceProgressOut(BaseModel):
+    account: str
     source: str
     status: SourceStatus
     target_table: str

@@ -33,7 +33,16 @@ class SourceOut(BaseModel):
     )
 
 
+class AccountOut(BaseModel):
+    name: str
+    kind: str | None = Field(
+        description="What the account is (ACCOUNTS_FILE); null: the single-key settings."
+    )
+    sources: list[str] = Field(description="The sources its credentials configure.")
+
+
 class KeyOut(BaseModel):
+    account: str
     setting: str = Field(description="The setting that holds the key.")
     expires_at: datetime = Field(description="When the upstream says the key expires.")
     expires_in_days: float
@@ -42,6 +51,7 @@ class KeyOut(BaseModel):
 
 class SourceList(BaseModel):
     sources: list[SourceOut]
+    accounts: list[AccountOut]
     keys: list[KeyOut] = Field(
         description="Our keys whose expiry an upstream lists (Anthropic's keys list), from the"
         " latest successful run that read it."
@@ -50,11 +60,21 @@ class SourceList(BaseModel):
 
 @router.get("/sources", response_model=SourceList, summary="Sources a run can name")
 async def list_sources(request: Request) -> SourceList:
-    configured = set(REGISTRY.configured(runtime_of(request).settings))
+    accounts = REGISTRY.accounts(runtime_of(request).settings)
+    offered = {account.name: REGISTRY.configured(account.settings) for account in accounts}
+    configured = {name for names in offered.values() for name in names}
     async with database.connection(request) as connection:
         details = await runs_repo.latest_details(connection, REGISTRY.names())
     return SourceList(
         keys=_keys(details),
+        accounts=[
+            AccountOut(
+                name=account.name,
+                kind=None if account.kind is None else account.kind.name,
+                sources=offered[account.name],
+            )
+            for account in accounts
+        ],
         sources=[
             SourceOut(
                 name=source.name,
@@ -69,20 +89,21 @@ async def list_sources(request: Request) -> SourceList:
     )
 
 
-def _keys(details: dict[str, JsonObject]) -> list[KeyOut]:
-    expiries: dict[str, datetime] = {}
-    for measured in details.values():
+def _keys(details: dict[tuple[str, str], JsonObject]) -> list[KeyOut]:
+    expiries: dict[tuple[str, str], datetime] = {}
+    for (account, _), measured in details.items():
         listed = measured.get(KEY_EXPIRY.name)
         for setting, when in (listed if isinstance(listed, dict) else {}).items():
             if isinstance(when, str):
-                expiries[setting] = datetime.fromisoformat(when)
+                expiries[account, setting] = datetime.fromisoformat(when)
     now = datetime.now(UTC)
     return [
         KeyOut(
+            account=account,
             setting=setting,
             expires_at=when,
             expires_in_days=round((when - now).total_seconds() / 86400, 2),
             expiring_soon=when - now <= KEY_EXPIRY_WARNING,
         )
-        for setting, when in sorted(expiries.items())
+        for (account, setting), when in sorted(expiries.items())
     ]

@@ -88,6 +88,7 @@ class HttpParts:
 
     client: httpx.AsyncClient
     settings: Settings
+    key_label: str | None = None  # names the key in errors instead of its setting
 
     def concurrency(self) -> asyncio.Semaphore:
         return asyncio.Semaphore(self.settings.upstream_max_concurrency)
@@ -108,7 +109,7 @@ class HttpParts:
             self.client,
             upstream=upstream,
             base_url=base_url,
-            key_setting=key_setting,
+            key_setting=self.key_label or key_setting,
             headers=headers,
             auth=auth,
             limiter=RateLimiter(per_minute, self.settings.upstream_rate_window_seconds),
@@ -119,12 +120,15 @@ class HttpParts:
 
 
 def build_clients(
-    settings: Settings, client: httpx.AsyncClient, keys: Iterable[ClientKey[object]]
+    settings: Settings,
+    client: httpx.AsyncClient,
+    keys: Iterable[ClientKey[object]],
+    key_label: str | None = None,
 ) -> UpstreamClients:
     """Every configured upstream's client (see the registry's `client_keys`)."""
     spool = settings.data_dir / "spool"
     configure_spool(settings.spool_max_bytes, spool)
     sweep_leftovers(spool, SPOOL_PREFIX)  # pages a killed process left waiting
-    parts = HttpParts(client, settings)
+    parts = HttpParts(client, settings, key_label)
     built = {key: key.build(settings, parts) for key in keys}
     return UpstreamClients({key: value for key, value in built.items() if value is not None})

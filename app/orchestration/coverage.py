@@ -59,9 +59,7 @@ async def record(
     failed = [] if status is SourceStatus.SUCCEEDED else [d for d in run.days if d not in done]
     try:
         async with pool.acquire() as connection, connection.transaction():
-            await coverage_repo.record_fetched(connection, source.name, run.scope.run_id, fetched)
-            await coverage_repo.record_failed(
-                connection, source.name, run.scope.run_id, failed, error
-            )
+            await coverage_repo.record_fetched(connection, run.part, run.scope.run_id, fetched)
+            await coverage_repo.record_failed(connection, run.part, run.scope.run_id, failed, error)
     except DATABASE_ERRORS as exc:
-        log.warning("coverage not recorded", source=source.name, error=type(exc).__name__)
+        log.warning("coverage not recorded", part=str(run.part), error=type(exc).__name__)

@@ -1,7 +1,9 @@
-"""One ingestion run: fetch → process → write, every source at once.
+"""One part of an ingestion run: fetch → process → write, every source of the part at once.
 
-The job knows sources only through the registry: for each source of the run it gives the
-source its view of the run (`SourceRun`) and awaits its `ingest`. Each source streams pages,
+A part is one account's sources that run together (`run_request.parts_of`); a worker process
+executes it (`app.orchestration.parts`). The job knows sources only through the registry: for
+each source of the part it gives the source its view of the run (`SourceRun`, with the
+account's clients and settings) and awaits its `ingest`. Each source streams pages,
 turns them into fact rows and writes each (source, day) in one transaction as soon as that day
 is complete, so fetching and writing overlap and memory stays bounded. Sources run
 concurrently; one failing (after its retries) does not stop the others.
@@ -10,16 +12,15 @@ concurrently; one failing (after its retries) does not stop the others.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 
 import asyncpg
-import stamina
 import structlog
 
 from app import metrics, redaction
+from app.accounts import AccountSource
 from app.config import Settings
 from app.ingestion.errors import UpstreamError
 from app.ingestion.factory import UpstreamClients
@@ -52,16 +53,23 @@ _TOTALS = (
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    """What one tracked run does: a planned window and set of sources, under a run id."""
+class PartSpec:
+    """What one part of a tracked run does: an account's sources over the run's window (each
+    over its own sub-window where the plan gives one)."""
 
     run_id: uuid.UUID
+    part_no: int
+    account: str
+    sources: tuple[str, ...]
     plan: PlannedRun
     trigger: RunTrigger = RunTrigger.CLI
 
 
 @dataclass
 class RunOutcome:
+    """How a part (or a whole run) ended; `sources` by source name (a run's of several
+    accounts: `account/source`)."""
+
     status: RunStatus
     reason: str | None
     sources: dict[str, runs_repo.SourceProgress] = field(default_factory=dict)
@@ -74,29 +82,32 @@ class DailyJob:
         pool: asyncpg.Pool,
         clients: UpstreamClients,
         settings: Settings,
-        spec: RunSpec,
+        spec: PartSpec,
         cancel: Cancellation | None = None,
         registry: SourceRegistry = REGISTRY,
     ) -> None:
         self.spec = spec
-        self.sources: list[Source] = [registry.get(name) for name in spec.plan.sources]
-        self.tracker = RunTracker(pool, spec.run_id, cancel or Cancellation())
-        self.scope = RunScope(pool, clients, settings, self.tracker)
+        self.sources: list[Source] = [registry.get(name) for name in spec.sources]
+        self.tracker = RunTracker(pool, spec.run_id, cancel or Cancellation(), spec.part_no)
+        self.scope = RunScope(pool, clients, settings, self.tracker, spec.account)
 
-    async def run(self, worker_id: str) -> RunOutcome:
+    async def run(self) -> RunOutcome:
         runs: list[SourceRun] = []
         for source in self.sources:
-            days = self.spec.plan.days_of(source.name)
+            days = self.spec.plan.days_of(AccountSource(self.spec.account, source.name))
             self.scope.days_of[source.name] = days
             days_total = source.units(self.scope.clients, len(days))
-            tracker = self.tracker.add(SourceTracker(source.name, source.table, days_total))
+            tracker = self.tracker.add(
+                SourceTracker(source.name, source.table, days_total, self.spec.account)
+            )
             runs.append(SourceRun(self.scope, tracker, days))
-        await self.tracker.start(worker_id)
+        await self.tracker.start()
         log.info(
-            "run started",
+            "part started",
+            account=self.spec.account,
             window_start=str(self.spec.plan.start),
             window_end=str(self.spec.plan.end),
-            sources=list(self.spec.plan.sources),
+            sources=list(self.spec.sources),
         )
         try:
             await asyncio.gather(
@@ -109,7 +120,8 @@ class DailyJob:
 
     async def _guard(self, source: Source, run: SourceRun) -> None:
         """Run one source to its end; whatever it raises becomes its status and error."""
-        structlog.contextvars.bind_contextvars(source=source.name)  # this task's context only
+        # This task's context only.
+        structlog.contextvars.bind_contextvars(source=source.name, account=self.spec.account)
         tracker = run.tracker
         self.tracker.mark_started(tracker)
         tracker.stats.start_budget(run.settings.upstream_source_time_budget_seconds)
@@ -174,7 +186,9 @@ class DailyJob:
         failed — never written as zeros."""
         try:
             async with self.scope.pool.acquire() as connection:
-                before = await coverage_repo.last_fetched(connection, source.name)
+                before = await coverage_repo.last_fetched(
+                    connection, AccountSource(self.spec.account, source.name)
+                )
         except DATABASE_ERRORS:
             before = None
         if before is None:
@@ -216,73 +230,3 @@ class DailyJob:
         reason = "; ".join(f"{name}: {progress[name].last_error}" for name in failed)
         status = RunStatus.FAILED if len(failed) == len(progress) else RunStatus.PARTIAL
         return RunOutcome(status, reason, progress)
-
-
-async def execute_run(
-    *,
-    pool: asyncpg.Pool,
-    clients: UpstreamClients,
-    settings: Settings,
-    spec: RunSpec,
-    worker_id: str,
-    cancel: Cancellation | None = None,
-    registry: SourceRegistry = REGISTRY,
-) -> RunOutcome:
-    """Execute a tracked run to its end and record the final status.
-
-    If the task itself is cancelled (a shutdown deadline passed), open transactions roll back,
-    so no day is half-written, and the run is recorded as `cancelled` before re-raising."""
-    cancel = cancel or Cancellation()
-    structlog.contextvars.bind_contextvars(run_id=str(spec.run_id))
-    job = DailyJob(
-        pool=pool, clients=clients, settings=settings, spec=spec, cancel=cancel, registry=registry
-    )
-    started = time.monotonic()
-    try:
-        outcome = await job.run(worker_id)
-    except asyncio.CancelledError:
-        reason = cancel.reason if cancel.is_set() else "interrupted"
-        await asyncio.shield(_record_interrupted(pool, spec.run_id, reason))
-        metrics.record_run(spec.trigger, RunStatus.CANCELLED, time.monotonic() - started)
-        raise
-    metrics.record_run(spec.trigger, outcome.status, time.monotonic() - started)
-    metrics.record_source_successes(
-        name
-        for name, progress in outcome.sources.items()
-        if progress.status == SourceStatus.SUCCEEDED
-    )
-    await _persist_outcome(pool, spec.run_id, outcome)
-    totals = {
-        name: sum(getattr(progress, name) for progress in outcome.sources.values())
-        for name in _TOTALS
-    }
-    log.info(
-        "run finished",
-        status=outcome.status,
-        reason=outcome.reason,
-        trigger=spec.trigger,
-        window_start=str(spec.plan.start),
-        window_end=str(spec.plan.end),
-        seconds=round(time.monotonic() - started, 3),
-        **totals,
-    )
-    return outcome
-
-
-async def _record_interrupted(pool: asyncpg.Pool, run_id: uuid.UUID, reason: str) -> None:
-    async with pool.acquire() as connection:
-        await runs_repo.cancel_interrupted(connection, run_id, reason)
-    log.warning("run interrupted", run_id=str(run_id), reason=reason)
-
-
-async def _persist_outcome(pool: asyncpg.Pool, run_id: uuid.UUID, outcome: RunOutcome) -> None:
-    """The run's final status must be recorded truthfully even if the database was briefly
-    away (restart, failover): retry for a while instead of leaving the run `running`."""
-    async for attempt in stamina.retry_context(
-        on=DATABASE_ERRORS, attempts=None, timeout=OUTCOME_PERSIST_SECONDS, wait_max=5.0
-    ):
-        with attempt:
-            async with pool.acquire(timeout=10) as connection, connection.transaction():
-                for progress in outcome.sources.values():
-                    await runs_repo.save_progress(connection, run_id, progress)
-                await runs_repo.finish_run(connection, run_id, outcome.status, outcome.reason)

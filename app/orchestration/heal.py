@@ -1,6 +1,6 @@
-"""Heal: one run that fetches every (source, day) the ledger says is not final.
+"""Heal: one run that fetches every (account, source, day) the ledger says is not final.
 
-Within the last BACKFILL_HORIZON_DAYS complete days, each configured source re-reads its own
+Within the last BACKFILL_HORIZON_DAYS complete days, each account's source re-reads its own
 missing, failed and provisional days — its own sub-window of the run, so a source that is
 complete is not read again because another one lags. A source and the sources it requires share
 one window (cost is allocated to the usage of the same day). Each window takes the oldest days
@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 import asyncpg
 
+from app.accounts import AccountSource
 from app.config import Settings
 from app.orchestration.run_request import PlannedRun, utc_today
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
@@ -36,25 +37,35 @@ async def plan_heal(
 ) -> PlannedRun | None:
     """The heal run for `today` (UTC), or None when every day within the horizon is final."""
     start, end = horizon_window(settings, today or utc_today())
-    sources = registry.configured(settings)
+    offered = {
+        account.name: registry.configured(account.settings)
+        for account in registry.accounts(settings)
+    }
+    parts = [AccountSource(account, name) for account, names in offered.items() for name in names]
     async with pool.acquire() as connection:
-        needed = await coverage_repo.days_to_fetch(connection, sources, start, end)
-    days = {name: set(found) for name, found in needed.items() if found}
-    for name in list(days):  # a source's requirements read the same days with it
-        for required in registry.get(name).requires:
-            shared = days[name] | days.get(required, set())
-            days[name] = days[required] = shared
+        needed = await coverage_repo.days_to_fetch(connection, parts, start, end)
+    days = {part: set(found) for part, found in needed.items() if found}
+    for part in list(days):  # a source's requirements read the same days with it
+        for required in registry.get(part.source).requires:
+            other = AccountSource(part.account, required)
+            shared = days[part] | days.get(other, set())
+            days[part] = days[other] = shared
     windows = {
-        name: _oldest_first(sorted(found), settings.heal_max_days_per_run)
-        for name, found in days.items()
+        part: _oldest_first(sorted(found), settings.heal_max_days_per_run)
+        for part, found in days.items()
     }
     if not windows:
         return None
+    accounts = {
+        account: tuple(name for name in names if AccountSource(account, name) in windows)
+        for account, names in offered.items()
+    }
     return PlannedRun(
         min(start for start, _ in windows.values()),
         max(end for _, end in windows.values()),
-        tuple(name for name in registry.names() if name in windows),
+        tuple(name for name in registry.names() if any(p.source == name for p in windows)),
         windows,
+        {account: names for account, names in accounts.items() if names},
     )
 
 

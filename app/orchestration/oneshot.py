@@ -1,7 +1,8 @@
-"""One run in the foreground (CLI `run` and the demo): the same tracked path as the worker.
+"""One run in the foreground (CLI `run` and the demo): the same tracked path as the workers.
 
 The run is created through the same queue rule as `POST /runs` — never beside an active run
-of an overlapping window and source — but `running` at once, executed by this process."""
+of an overlapping window, account and source — but `running` at once, its parts claimed and
+executed by this process, side by side."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from datetime import date
 
 from app.config import Settings
 from app.ingestion.factory import build_http_client
-from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
-from app.orchestration.run_request import PlannedRun
-from app.orchestration.sources.registry import REGISTRY
+from app.orchestration.daily_job import RunOutcome
+from app.orchestration.parts import execute_run
+from app.orchestration.run_request import PlannedRun, stored_run
 from app.orchestration.tracking import Cancellation
 from app.repositories import runs as runs_repo
 from app.repositories.database import create_pool, resolve_dsn
@@ -64,11 +65,7 @@ async def run_once(
             raise SchemaNotReady(f"{problem}; run `usage-pipeline migrate` first")
         async with pool.acquire() as connection:
             created = await create_requested_run(
-                connection,
-                window_start=plan.start,
-                window_end=plan.end,
-                sources=list(plan.sources),
-                trigger=trigger,
+                connection, stored_run(plan), trigger=trigger, worker_id=worker_identity()
             )
         run_id = created.run_id
         async with build_http_client(settings) as http:
@@ -76,10 +73,11 @@ async def run_once(
             task = asyncio.create_task(
                 execute_run(
                     pool=pool,
-                    clients=REGISTRY.build_clients(settings, http),
+                    http=http,
                     settings=settings,
-                    spec=RunSpec(run_id, plan, trigger),
-                    worker_id=worker_identity(),
+                    run_id=run_id,
+                    plan=plan,
+                    trigger=trigger,
                     cancel=cancel,
                 )
             )

@@ -2,10 +2,10 @@
 
 Every replica runs the same cron job; the job only *enqueues* a `schedule` run keyed by
 (job, scheduled time), and a unique constraint makes that one run per slot however many
-replicas fire. The worker executes it. Each slot heals: the run re-reads every configured
-source's missing, failed and provisional days within BACKFILL_HORIZON_DAYS (the coverage
-ledger), so a service that was down for a week catches the week up at its next slot. On
-start-up the most recent slot is enqueued if no replica did.
+replicas fire. The workers execute its parts. Each slot heals: the run re-reads every
+account's configured sources' missing, failed and provisional days within
+BACKFILL_HORIZON_DAYS (the coverage ledger), so a service that was down for a week catches
+the week up at its next slot. On start-up the most recent slot is enqueued if no replica did.
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ from apscheduler.triggers.cron import CronTrigger
 from app.config import Settings
 from app.logs import get_logger
 from app.orchestration.heal import plan_heal
-from app.orchestration.run_request import InvalidRunRequest, PlannedRun, RunRequest, plan_run
+from app.orchestration.run_request import (
+    InvalidRunRequest,
+    PlannedRun,
+    RunRequest,
+    plan_run,
+    stored_run,
+)
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
 from app.repositories.run_queue import enqueue_scheduled
 
@@ -85,13 +91,7 @@ async def enqueue_slot(
         return None
     async with pool.acquire() as connection:
         run_id = await enqueue_scheduled(
-            connection,
-            job=JOB_NAME,
-            slot=slot,
-            window_start=plan.start,
-            window_end=plan.end,
-            sources=list(plan.sources),
-            source_windows=plan.source_windows,
+            connection, stored_run(plan, registry), job=JOB_NAME, slot=slot
         )
     if run_id is not None:
         log.info("scheduled run queued", run_id=str(run_id), slot=slot.isoformat())

@@ -1,4 +1,4 @@
-"""Per-source progress of a run, flushed to PostgreSQL while the run goes."""
+"""Per-source progress of a run's part, flushed to PostgreSQL while the part goes."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from datetime import UTC, date, datetime
 import asyncpg
 
 from app import metrics
+from app.accounts import DEFAULT_ACCOUNT
 from app.ingestion.http import RequestStats
 from app.logs import get_logger
 from app.repositories import runs as runs_repo
 from app.repositories.database import DATABASE_ERRORS
 from app.repositories.day_writer import WriteCounts
+from app.repositories.run_parts import heartbeat_part
 from app.repositories.runs import SourceProgress
 from app.vocabulary import SourceStatus
 
@@ -47,9 +49,11 @@ class Cancellation:
 class SourceTracker:
     """Progress + request counters of one source."""
 
-    def __init__(self, source: str, target_table: str, days_total: int) -> None:
+    def __init__(
+        self, source: str, target_table: str, days_total: int, account: str = DEFAULT_ACCOUNT
+    ) -> None:
         self.progress = SourceProgress(
-            source=source, target_table=target_table, days_total=days_total
+            source=source, target_table=target_table, days_total=days_total, account=account
         )
         self.stats = RequestStats()
         self.kept_days: set[date] = set()
@@ -119,11 +123,14 @@ class SourceTracker:
 
 
 class RunTracker:
-    """Owns the run's source trackers, its heartbeat and the cancel signal."""
+    """Owns one part's source trackers, its heartbeat and the cancel signal."""
 
-    def __init__(self, pool: asyncpg.Pool, run_id: uuid.UUID, cancel: Cancellation) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, run_id: uuid.UUID, cancel: Cancellation, part_no: int = 0
+    ) -> None:
         self.pool = pool
         self.run_id = run_id
+        self.part_no = part_no
         self.cancel = cancel
         self.sources: dict[str, SourceTracker] = {}
         self._task: asyncio.Task[None] | None = None
@@ -136,18 +143,19 @@ class RunTracker:
         if self.cancel.is_set():
             raise RunCancelled(self.cancel.reason)
 
-    async def start(self, worker_id: str) -> None:
-        async with self.pool.acquire() as connection:
-            await runs_repo.start_run(
-                connection, self.run_id, worker_id, [t.progress for t in self.sources.values()]
-            )
-        self._task = asyncio.create_task(self._loop(), name=f"run-tracker-{self.run_id}")
+    async def start(self) -> None:
+        """The part's sources' rows (created with the run) take their first progress, and the
+        heartbeat starts."""
+        await self.flush()
+        self._task = asyncio.create_task(
+            self._loop(), name=f"run-tracker-{self.run_id}-{self.part_no}"
+        )
 
     async def flush(self) -> None:
         async with self.pool.acquire() as connection:
             for tracker in self.sources.values():
                 await runs_repo.save_progress(connection, self.run_id, tracker.snapshot())
-            if await runs_repo.heartbeat(connection, self.run_id):
+            if await heartbeat_part(connection, self.run_id, self.part_no):
                 self.cancel.request("cancelled by request")
 
     async def _loop(self) -> None:

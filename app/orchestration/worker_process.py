@@ -1,11 +1,13 @@
-"""The run worker in a child process, so a backfill never starves the API and its probes.
+"""The run workers in child processes, one per core by default, so a backfill never starves
+the API and its probes and uses every core.
 
 Ingestion is CPU-bound for long stretches (parsing and validating pages, encoding COPY
-streams); on the API's event loop that made probes time out during a 30-day backfill. The
-child runs the same `RunWorker` with its own pool and HTTP client, at a lower CPU priority,
-and the parent only enqueues (rows in `ingestion_runs` are the interface). The parent wakes
-the child when it queues a run, restarts it if it dies (its runs are reaped as crashed by the
-heartbeat check), and on shutdown sends SIGTERM and waits for the child's graceful stop.
+streams); on the API's event loop that made probes time out during a 30-day backfill, and in
+one process a run's sources shared one core. Each child runs a `RunWorker` with its own pool
+and HTTP client, at a lower CPU priority, claiming parts of runs (rows in `ingestion_runs` and
+`ingestion_run_parts` are the interface); the parent only enqueues. The parent wakes the
+children when it queues a run, restarts one that dies (its parts are reaped as crashed by the
+heartbeat check), and on shutdown sends SIGTERM and waits for their graceful stop.
 """
 
 from __future__ import annotations
@@ -54,13 +56,14 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def _child_main(
     settings: Settings, dsn: str, wake: Connection, worker_id: str, parent: int
-) -> None:
+) -> None:  # one worker process
     _die_with_parent(parent)
     settle_metrics_directory()  # keeps the inherited directory (SHARE_METRICS_ENV is set)
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     configure_logging(settings)
+    REGISTRY.accounts(settings)  # the account file's secrets are masked in this process too
     tune_garbage_collector()
     asyncio.run(_serve(settings, dsn, wake, worker_id))
 
@@ -71,12 +74,7 @@ async def _serve(settings: Settings, dsn: str, wake: Connection, worker_id: str)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     pool = await create_pool(settings, dsn)
     http = build_http_client(settings)
-    worker = RunWorker(
-        pool=pool,
-        clients=REGISTRY.build_clients(settings, http),
-        settings=settings,
-        worker_id=worker_id,
-    )
+    worker = RunWorker(pool=pool, http=http, settings=settings, worker_id=worker_id)
 
     def relay() -> None:  # the parent's wake-ups, onto this loop
         # EOF/OSError: the parent closed its end; RuntimeError: our loop has already closed.
@@ -98,89 +96,137 @@ async def _serve(settings: Settings, dsn: str, wake: Connection, worker_id: str)
         log.info("worker process stopped")
 
 
-class WorkerProcess:
-    """Parent-side handle with the same surface the API uses on an in-process worker."""
+def worker_count(settings: Settings) -> int:
+    """WORKER_PROCESSES, or one per CPU this process may run on."""
+    if settings.worker_processes:
+        return settings.worker_processes
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
-    def __init__(self, settings: Settings, dsn: str) -> None:
-        self._settings = settings
-        self._dsn = dsn
-        self._context = multiprocessing.get_context("spawn")
-        # A pipe, not an Event: no named semaphores for the resource tracker to report.
-        self._wake_reader, self._wake = self._context.Pipe(duplex=False)
-        self._process: SpawnProcess | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._stopping = False
 
-    def _spawn(self) -> None:
-        process = self._context.Process(
+class _Child:
+    """One worker process, restarted by the supervisor when it dies."""
+
+    def __init__(self, owner: WorkerProcess, index: int) -> None:
+        self._owner = owner
+        self.index = index
+        self.wake_reader, self.wake = owner.context.Pipe(duplex=False)
+        self.process: SpawnProcess | None = None
+        self.failures = 0  # consecutive early exits: back off instead of restarting in a loop
+        self.started = time.monotonic()
+        self.restart_at: float | None = None
+
+    def spawn(self) -> None:
+        owner = self._owner
+        process = owner.context.Process(
             target=_child_main,
-            # Runs are recorded under the replica's identity (host:pid of the API process).
-            args=(self._settings, self._dsn, self._wake_reader, worker_identity(), os.getpid()),
-            name="usage-pipeline-worker",
-        )
-        os.environ[SHARE_METRICS_ENV] = (
-            "1"  # read (and dropped) by the child's settle_metrics_directory()
-        )
+            # Parts are recorded under the replica's identity (host:pid of the API process)
+            # and the worker's number.
+            args=(
+                owner.settings, owner.dsn, self.wake_reader,
+                f"{worker_identity()}/w{self.index}", os.getpid(),
+            ),
+            name=f"usage-pipeline-worker-{self.index}",
+        )  # fmt: skip
+        os.environ[SHARE_METRICS_ENV] = "1"  # read (and dropped) by the child
         try:
             process.start()
         finally:
             del os.environ[SHARE_METRICS_ENV]
-        self._process = process
+        self.process = process
+        self.started = time.monotonic()
+        self.restart_at = None
+
+    def check(self) -> None:
+        """Restart a dead child, after a delay that grows while it keeps dying early."""
+        process = self.process
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.spawn()
+            return
+        if process is None or process.is_alive():
+            return
+        self.failures = self.failures + 1 if now - self.started < _STABLE_SECONDS else 1
+        delay = min(_MAX_RESTART_DELAY_SECONDS, 2 ** (self.failures - 1) - 1)
+        log.error(
+            "worker process exited; restarting",
+            worker=self.index,
+            exit_code=process.exitcode,
+            delay_seconds=delay,
+        )
+        if process.pid is not None:
+            metrics.forget_process(process.pid)
+        self.restart_at = now + delay
+
+    async def stop(self, deadline_seconds: float) -> None:
+        process = self.process
+        if process is not None and process.pid is not None:
+            process.terminate()
+            await asyncio.to_thread(process.join, deadline_seconds + 15)
+            if process.is_alive():
+                log.error("worker process did not stop in time; killing it", worker=self.index)
+                process.kill()
+                await asyncio.to_thread(process.join, 5)
+            metrics.forget_process(process.pid)
+        self.wake.close()
+        self.wake_reader.close()
+
+
+class WorkerProcess:
+    """Parent-side handle of the worker processes, with the surface the API uses on an
+    in-process worker."""
+
+    def __init__(self, settings: Settings, dsn: str) -> None:
+        self.settings = settings
+        self.dsn = dsn
+        self.context = multiprocessing.get_context("spawn")
+        # Pipes, not Events: no named semaphores for the resource tracker to report.
+        self._children = [_Child(self, index) for index in range(worker_count(settings))]
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
-        self._spawn()
+        for child in self._children:
+            child.spawn()
         self._supervisor = asyncio.create_task(self._supervise(), name="worker-supervisor")
 
     async def _supervise(self) -> None:
-        failures = 0  # consecutive early exits: back off instead of restarting in a tight loop
-        started = time.monotonic()
         while not self._stopping:
             await asyncio.sleep(_SUPERVISE_SECONDS)
-            process = self._process
-            if process is None or process.is_alive() or self._stopping:
-                continue
-            failures = failures + 1 if time.monotonic() - started < _STABLE_SECONDS else 1
-            delay = min(_MAX_RESTART_DELAY_SECONDS, 2 ** (failures - 1) - 1)
-            log.error(
-                "worker process exited; restarting",
-                exit_code=process.exitcode,
-                delay_seconds=delay,
-            )
-            if process.pid is not None:
-                metrics.forget_process(process.pid)
-            await asyncio.sleep(delay)
-            if self._stopping:
-                return
-            self._spawn()
-            started = time.monotonic()
+            if not self._stopping:
+                for child in self._children:
+                    child.check()
 
     def wake(self) -> None:
-        with contextlib.suppress(OSError):  # a dead child is restarted and polls anyway
-            self._wake.send_bytes(b"")
+        for child in self._children:
+            with contextlib.suppress(OSError):  # a dead child is restarted and polls anyway
+                child.wake.send_bytes(b"")
 
     def cancel_local(self, run_id: uuid.UUID) -> None:
-        """The child sees the cancel request at its next heartbeat (about a second)."""
+        """The children see the cancel request at their next heartbeat (about a second)."""
+
+    @property
+    def pids(self) -> list[int]:
+        return [
+            child.process.pid
+            for child in self._children
+            if child.process is not None and child.process.pid is not None
+        ]
 
     @property
     def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
+        """The first worker process's (tests that kill "the worker")."""
+        pids = self.pids
+        return pids[0] if pids else None
 
     async def stop(self, deadline_seconds: float) -> None:
-        """SIGTERM: the child stops claiming, lets runs stop cleanly until the deadline, then
-        cancels them; a child still alive well after that is killed."""
+        """SIGTERM: each child stops claiming, lets parts stop cleanly until the deadline,
+        then cancels them; a child still alive well after that is killed."""
         self._stopping = True
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
-        process = self._process
-        if process is None or process.pid is None:
-            return
-        process.terminate()
-        await asyncio.to_thread(process.join, deadline_seconds + 15)
-        if process.is_alive():
-            log.error("worker process did not stop in time; killing it")
-            process.kill()
-            await asyncio.to_thread(process.join, 5)
-        metrics.forget_process(process.pid)
-        self._wake.close()
-        self._wake_reader.close()
+        await asyncio.gather(*(child.stop(deadline_seconds) for child in self._children))

@@ -17,22 +17,30 @@ from app.processing.cost_allocation import CostLine
 _FIELDS = tuple(f.name for f in fields(CostLine))
 
 
-async def stored_lines(connection: asyncpg.Connection, day: date) -> list[CostLine]:
+async def stored_lines(connection: asyncpg.Connection, account: str, day: date) -> list[CostLine]:
     rows = await connection.fetch(
-        f"SELECT {', '.join(_FIELDS)} FROM claude_cost_lines WHERE usage_date = $1"
-        " ORDER BY line_no",
+        f"SELECT {', '.join(_FIELDS)} FROM claude_cost_lines WHERE account = $2"
+        " AND usage_date = $1 ORDER BY line_no",
         day,
+        account,
     )
     return [CostLine(**dict(row)) for row in rows]
 
 
 async def store_lines(
-    connection: asyncpg.Connection, day: date, lines: list[CostLine], run_id: uuid.UUID | None
+    connection: asyncpg.Connection,
+    account: str,
+    day: date,
+    lines: list[CostLine],
+    run_id: uuid.UUID | None,
 ) -> None:
-    """Replace the day's lines (call inside the transaction that writes the day's rows)."""
-    await connection.execute("DELETE FROM claude_cost_lines WHERE usage_date = $1", day)
+    """Replace the account's lines of the day (call inside the transaction that writes the
+    day's rows)."""
+    await connection.execute(
+        "DELETE FROM claude_cost_lines WHERE account = $2 AND usage_date = $1", day, account
+    )
     await connection.copy_records_to_table(
         "claude_cost_lines",
-        records=[(day, n, *astuple(line), run_id) for n, line in enumerate(lines)],
-        columns=("usage_date", "line_no", *_FIELDS, "run_id"),
+        records=[(account, day, n, *astuple(line), run_id) for n, line in enumerate(lines)],
+        columns=("account", "usage_date", "line_no", *_FIELDS, "run_id"),
     )

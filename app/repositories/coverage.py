@@ -1,9 +1,9 @@
 """The coverage ledger (`coverage_days`, read through the `ingestion_coverage` view).
 
-Every (source, day) is `missing` (no row), `failed` (its last attempt failed and it was never
-fetched), `provisional` (fetched before its revision horizon passed) or `final` (fetched after
-it). Runs record what they fetched and what failed; the schedule, `GET /coverage`, the CLI and
-the metrics read the same states.
+Every (account, source, day) is `missing` (no row), `failed` (its last attempt failed and it
+was never fetched), `provisional` (fetched before its revision horizon passed) or `final`
+(fetched after it). Runs record what they fetched and what failed; the schedule,
+`GET /coverage`, the CLI and the metrics read the same states.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 import asyncpg
 
+from app.accounts import AccountSource
 from app.vocabulary import NEEDS_FETCH, CoverageState
 
 
@@ -31,6 +32,7 @@ class Fetched:
 
 @dataclass(frozen=True)
 class CoverageDay:
+    account: str
     source: str
     day: date
     state: CoverageState
@@ -44,14 +46,18 @@ class CoverageDay:
 
 
 async def record_fetched(
-    connection: asyncpg.Connection, source: str, run_id: uuid.UUID, days: Sequence[Fetched]
+    connection: asyncpg.Connection,
+    part: AccountSource,
+    run_id: uuid.UUID,
+    days: Sequence[Fetched],
 ) -> None:
     await connection.executemany(
         """
         INSERT INTO coverage_days AS c (source, usage_date, last_run_id, last_fetched_at,
-                                        last_rows, last_digest, final_after, data_refreshed_at)
-        VALUES ($1, $2, $3, now(), $4, $5, $6, $7)
-        ON CONFLICT (source, usage_date) DO UPDATE
+                                        last_rows, last_digest, final_after, data_refreshed_at,
+                                        account)
+        VALUES ($1, $2, $3, now(), $4, $5, $6, $7, $8)
+        ON CONFLICT (account, source, usage_date) DO UPDATE
            SET last_run_id = EXCLUDED.last_run_id, last_fetched_at = EXCLUDED.last_fetched_at,
                last_rows = EXCLUDED.last_rows, last_digest = EXCLUDED.last_digest,
                final_after = EXCLUDED.final_after,
@@ -59,7 +65,16 @@ async def record_fetched(
                updated_at = now()
         """,
         [
-            (source, d.day, run_id, d.rows, d.digest, d.final_after, d.data_refreshed_at)
+            (
+                part.source,
+                d.day,
+                run_id,
+                d.rows,
+                d.digest,
+                d.final_after,
+                d.data_refreshed_at,
+                part.account,
+            )
             for d in days
         ],
     )
@@ -67,7 +82,7 @@ async def record_fetched(
 
 async def record_failed(
     connection: asyncpg.Connection,
-    source: str,
+    part: AccountSource,
     run_id: uuid.UUID,
     days: Sequence[date],
     error: str | None,
@@ -76,37 +91,40 @@ async def record_failed(
     await connection.executemany(
         """
         INSERT INTO coverage_days AS c (source, usage_date, last_failed_at, last_failed_run_id,
-                                        last_error, failures)
-        VALUES ($1, $2, now(), $3, $4, 1)
-        ON CONFLICT (source, usage_date) DO UPDATE
+                                        last_error, failures, account)
+        VALUES ($1, $2, now(), $3, $4, 1, $5)
+        ON CONFLICT (account, source, usage_date) DO UPDATE
            SET last_failed_at = now(), last_failed_run_id = EXCLUDED.last_failed_run_id,
                last_error = EXCLUDED.last_error, failures = c.failures + 1, updated_at = now()
         """,
-        [(source, day, run_id, error) for day in days],
+        [(part.source, day, run_id, error, part.account) for day in days],
     )
 
 
 async def coverage(
-    connection: asyncpg.Connection, sources: Sequence[str], start: date, end: date
+    connection: asyncpg.Connection, parts: Sequence[AccountSource], start: date, end: date
 ) -> list[CoverageDay]:
-    """Every (source, day) of the range, `missing` where the ledger has no row; by source (in
-    the order given), then day."""
+    """Every (account, source, day) of the range, `missing` where the ledger has no row; by
+    account and source (in the order given), then day."""
     rows = await connection.fetch(
         """
-        SELECT s.source, d::date AS day, coalesce(c.state, 'missing') AS state, c.last_run_id,
-               c.last_fetched_at, c.last_rows, c.final_after, c.data_refreshed_at,
-               c.last_failed_at, c.last_error
-          FROM unnest($1::text[]) WITH ORDINALITY AS s (source, position)
+        SELECT s.account, s.source, d::date AS day, coalesce(c.state, 'missing') AS state,
+               c.last_run_id, c.last_fetched_at, c.last_rows, c.final_after,
+               c.data_refreshed_at, c.last_failed_at, c.last_error
+          FROM unnest($1::text[], $4::text[]) WITH ORDINALITY AS s (account, source, position)
          CROSS JOIN generate_series($2::date, $3::date, interval '1 day') AS d
-          LEFT JOIN ingestion_coverage c ON c.source = s.source AND c.usage_date = d::date
+          LEFT JOIN ingestion_coverage c
+                 ON c.account = s.account AND c.source = s.source AND c.usage_date = d::date
          ORDER BY s.position, d
         """,
-        list(sources),
+        [part.account for part in parts],
         start,
         end,
+        [part.source for part in parts],
     )
     return [
         CoverageDay(
+            row["account"],
             row["source"],
             row["day"],
             CoverageState(row["state"]),
@@ -123,29 +141,37 @@ async def coverage(
 
 
 def count_states(
-    days: Sequence[CoverageDay], sources: Sequence[str]
-) -> dict[str, dict[CoverageState, int]]:
-    """Days per source and state (every state present, zeros included)."""
-    counts = {source: dict.fromkeys(CoverageState, 0) for source in sources}
+    days: Sequence[CoverageDay], parts: Sequence[AccountSource]
+) -> dict[AccountSource, dict[CoverageState, int]]:
+    """Days per (account, source) and state (every state present, zeros included)."""
+    counts = {part: dict.fromkeys(CoverageState, 0) for part in parts}
     for day in days:
-        counts[day.source][day.state] += 1
+        counts[AccountSource(day.account, day.source)][day.state] += 1
     return counts
 
 
 async def days_to_fetch(
-    connection: asyncpg.Connection, sources: Sequence[str], start: date, end: date
-) -> dict[str, list[date]]:
-    """Per source, the days of the range that are missing, failed or provisional."""
-    needed: dict[str, list[date]] = {source: [] for source in sources}
-    for day in await coverage(connection, sources, start, end):
+    connection: asyncpg.Connection, parts: Sequence[AccountSource], start: date, end: date
+) -> dict[AccountSource, list[date]]:
+    """Per (account, source), the days of the range that are missing, failed or provisional."""
+    needed: dict[AccountSource, list[date]] = {part: [] for part in parts}
+    for day in await coverage(connection, parts, start, end):
         if day.state in NEEDS_FETCH:
-            needed[day.source].append(day.day)
+            needed[AccountSource(day.account, day.source)].append(day.day)
     return needed
 
 
-async def last_fetched(connection: asyncpg.Connection, source: str) -> datetime | None:
-    """When `source` last fetched any day, or None if it never did."""
+async def last_fetched(connection: asyncpg.Connection, part: AccountSource) -> datetime | None:
+    """When the account's source last fetched any day, or None if it never did."""
     when: datetime | None = await connection.fetchval(
-        "SELECT max(last_fetched_at) FROM coverage_days WHERE source = $1", source
+        "SELECT max(last_fetched_at) FROM coverage_days WHERE account = $1 AND source = $2",
+        part.account,
+        part.source,
     )
     return when
+
+
+async def accounts_with_data(connection: asyncpg.Connection) -> list[str]:
+    """Every account the ledger knows (a renamed account's old name shows up here)."""
+    rows = await connection.fetch("SELECT DISTINCT account FROM coverage_days ORDER BY 1")
+    return [row["account"] for row in rows]

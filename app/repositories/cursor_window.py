@@ -113,11 +113,11 @@ class _CursorDayRows:
     def empty(self) -> bool:
         return self._spool is None
 
-    def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[list[object]]:
-        return chain.from_iterable(_landed_chunks(self._day, self._spool, run_id))
+    def for_first_load(self, *appended: object) -> Iterator[list[object]]:
+        return chain.from_iterable(_landed_chunks(self._day, self._spool, *appended))
 
-    def folded_for_first_load(self, run_id: uuid.UUID | None) -> list[list[object]]:
-        return [[*values, run_id] for values in self.rows()]
+    def folded_for_first_load(self, *appended: object) -> list[list[object]]:
+        return [[*values, *appended] for values in self.rows()]
 
 
 class CursorWindow:
@@ -159,6 +159,7 @@ class CursorWindow:
     async def write_day(
         self,
         connection: asyncpg.Connection,
+        account: str,
         day: date,
         run_id: uuid.UUID | None,
         keep_if_emptied: bool = False,
@@ -171,6 +172,7 @@ class CursorWindow:
             return await replace_day(
                 connection,
                 CURSOR_FACTS,
+                account,
                 day,
                 CursorLabel.DAILY_USAGE,
                 incoming,

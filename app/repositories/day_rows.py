@@ -3,7 +3,6 @@ streamed to COPY, each only as far as the write path needs."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Generic, Protocol, TypeVar
 
@@ -28,12 +27,13 @@ class DayRows(Protocol):
         (duplicate keys to fold): then the whole day is merged."""
         ...
 
-    def for_first_load(self, run_id: uuid.UUID | None) -> Iterable[Sequence[object]]:
-        """Rows with `run_id` appended, consumed lazily by COPY (client work overlaps the
-        server's); `digest()`, `row_hashes()` and `count` hold once it is exhausted."""
+    def for_first_load(self, *appended: object) -> Iterable[Sequence[object]]:
+        """Rows with `appended` (the run id, the account) added, consumed lazily by COPY (client
+        work overlaps the server's); `digest()`, `row_hashes()` and `count` hold once it is
+        exhausted."""
         ...
 
-    def folded_for_first_load(self, run_id: uuid.UUID | None) -> Iterable[Sequence[object]] | None:
+    def folded_for_first_load(self, *appended: object) -> Iterable[Sequence[object]] | None:
         """The same rows with duplicate keys folded, or None if duplicates are an error."""
         ...
 
@@ -93,14 +93,14 @@ class FactRows(Generic[F]):
             row for row, row_hash in zip(self.rows(), hashes, strict=True) if row_hash not in stored
         ]
 
-    def for_first_load(self, run_id: uuid.UUID | None) -> Iterator[Row]:
+    def for_first_load(self, *appended: object) -> Iterator[Row]:
         digests = RowDigests()
         for start in range(0, len(self._facts), CHUNK_ROWS):
             rows = [self._to_row(fact) for fact in self._facts[start : start + CHUNK_ROWS]]
             digests.add(rows)
             for row in rows:
-                yield (*row, run_id)
+                yield (*row, *appended)
         self._digests = (digests.digest(), digests.hashes())
 
-    def folded_for_first_load(self, run_id: uuid.UUID | None) -> None:
+    def folded_for_first_load(self, *appended: object) -> None:
         return None

@@ -57,8 +57,8 @@ def _merge_sql(
     key: str,
     compared: Sequence[str],
 ) -> str:
-    """Write the staged rows of one day ($1 = run id, $2 = the day) and count the rows new to
-    the table and the existing rows that changed.
+    """Write the staged rows of one day ($1 = run id, $2 = the day, $3 = the account) and count
+    the rows new to the table and the existing rows that changed.
 
     An UPDATE of the rows that differ and an INSERT of the new ones, both hash joins against
     the day's rows: an unchanged row is only read. (`INSERT … ON CONFLICT DO UPDATE … WHERE`
@@ -68,7 +68,7 @@ def _merge_sql(
     updates = ", ".join(f"{column} = staged.{column}" for column in compared)
     current = ", ".join(f"fact.{column}" for column in compared)
     incoming = ", ".join(f"staged.{column}" for column in compared)
-    same_row = f"fact.usage_date = $2 AND fact.{key} = staged.{key}"
+    same_row = f"fact.account = $3 AND fact.usage_date = $2 AND fact.{key} = staged.{key}"
     writes = f"""
         WITH updated AS (
             UPDATE {table} AS fact
@@ -77,8 +77,8 @@ def _merge_sql(
              WHERE {same_row} AND ({current}) IS DISTINCT FROM ({incoming})
             RETURNING 1
         ), inserted AS (
-            INSERT INTO {table} ({column_list}, run_id)
-            SELECT {column_list}, $1::uuid FROM {stage} AS staged
+            INSERT INTO {table} ({column_list}, run_id, account)
+            SELECT {column_list}, $1::uuid, $3 FROM {stage} AS staged
              WHERE NOT EXISTS (SELECT 1 FROM {table} AS fact WHERE {same_row})
             RETURNING 1
         )
@@ -99,12 +99,14 @@ class _FactTable:
     stage: str
     stage_ddl: tuple[str, ...]
     merge: str
-    day_exists: str  # $1 = day, $2 = source: the source holds rows of the day
-    # $1 = day, $2 = source: rows the source no longer reports, deleted (or, on a row another
-    # source holds too, only this source's columns reset); each statement's count adds up.
+    # Every statement below takes $1 = day, $2 = source, $3 = account ("the source" is one
+    # account's source: accounts never touch each other's rows).
+    day_exists: str  # the source holds rows of the day
+    # Rows the source no longer reports, deleted (or, on a row another source holds too, only
+    # this source's columns reset); each statement's count adds up.
     delete_stale: tuple[str, ...]
-    held: str  # $1 = day, $2 = source: how many rows of the day hold this source's columns
-    # A table whose rows two sources share (`$1` = day): any row of the day, either's.
+    held: str  # how many rows of the day hold this source's columns
+    # A table whose rows two sources share: any row of the account's day, either's.
     occupied: str | None = None
 
 
@@ -128,7 +130,7 @@ def _fact_table(
     source reports it."""
     stage = f"stage_{name}{stage_suffix}"
     compared = tuple(column for column in columns if column not in ("usage_date", key))
-    unreported = f"""fact.usage_date = $1 AND {source_filter}
+    unreported = f"""fact.account = $3 AND fact.usage_date = $1 AND {source_filter}
                AND NOT EXISTS (SELECT 1 FROM {stage} AS staged WHERE staged.{key} = fact.{key})"""
     if other_source is None:
         delete_stale: tuple[str, ...] = (f"DELETE FROM {name} AS fact WHERE {unreported}",)
@@ -155,15 +157,19 @@ def _fact_table(
         merge=_merge_sql(name, stage, columns, key, compared),
         day_exists=(
             f"SELECT EXISTS (SELECT 1 FROM {name} AS fact"
-            f" WHERE fact.usage_date = $1 AND {source_filter})"
+            f" WHERE fact.account = $3 AND fact.usage_date = $1 AND {source_filter})"
         ),
         delete_stale=delete_stale,
         occupied=(
             None
             if other_source is None
-            else f"SELECT EXISTS (SELECT 1 FROM {name} WHERE usage_date = $1)"
+            else f"SELECT EXISTS (SELECT 1 FROM {name} WHERE account = $3 AND usage_date = $1"
+            " AND $2::text IS NOT NULL)"
         ),
-        held=f"SELECT count(*) FROM {name} AS fact WHERE fact.usage_date = $1 AND {source_filter}",
+        held=(
+            f"SELECT count(*) FROM {name} AS fact"
+            f" WHERE fact.account = $3 AND fact.usage_date = $1 AND {source_filter}"
+        ),
     )
 
 
@@ -180,12 +186,13 @@ async def writing(connection: asyncpg.Connection) -> AsyncIterator[None]:
 
 _STORED_DIGEST = """
     SELECT digest, row_count, row_hashes FROM fact_day_digests
-     WHERE target_table = $1 AND source = $2 AND usage_date = $3
+     WHERE target_table = $1 AND source = $2 AND usage_date = $3 AND account = $4
 """
 _STORE_DIGEST = """
-    INSERT INTO fact_day_digests (target_table, source, usage_date, digest, row_count, row_hashes)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT (target_table, source, usage_date)
+    INSERT INTO fact_day_digests (target_table, source, usage_date, digest, row_count, row_hashes,
+                                  account)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (target_table, account, source, usage_date)
     DO UPDATE SET digest = EXCLUDED.digest, row_count = EXCLUDED.row_count,
                   row_hashes = EXCLUDED.row_hashes, updated_at = now()
 """
@@ -200,43 +207,35 @@ async def lock_day(connection: asyncpg.Connection, name: str) -> None:
 async def replace_day(
     connection: asyncpg.Connection,
     table: _FactTable,
+    account: str,
     day: date,
     source: str,
     incoming: DayRows,
     run_id: uuid.UUID | None,
     keep_if_emptied: bool = False,
 ) -> WriteCounts:
-    """Make (source, day) of `table` hold exactly the incoming rows; call inside `writing`.
+    """Make (account, source, day) of `table` hold exactly the incoming rows; call inside
+    `writing`.
 
-    One writer at a time per (table, source, day) — per (table, day) for a table whose rows
-    two sources share: two snapshots of a day never interleave, so
+    One writer at a time per (table, account, source, day) — per (table, account, day) for a
+    table whose rows two sources share: two snapshots of a day never interleave, so
     the stored digest always describes the rows. With `keep_if_emptied`, a day that holds rows
     is left as it is when no rows come in (counted in `kept`): the caller suspects the empty
     answer (see the shrink guard of the sources)."""
     # Sources sharing rows (Cursor) serialise on the day itself: their first loads would
     # collide; sources with rows of their own only on their own part of it.
     shared = table.occupied is not None
-    await lock_day(connection, f"{table.name}:{'*' if shared else source}:{day.isoformat()}")
-    stored = await connection.fetchrow(_STORED_DIGEST, table.name, source, day)
-    exists = stored is not None or await connection.fetchval(table.day_exists, day, source)
+    scope = f"{account}:{'*' if shared else source}"
+    await lock_day(connection, f"{table.name}:{scope}:{day.isoformat()}")
+    stored = await connection.fetchrow(_STORED_DIGEST, table.name, source, day, account)
+    exists = stored is not None or await connection.fetchval(table.day_exists, day, source, account)
     if keep_if_emptied and exists and incoming.empty:
         return WriteCounts(kept=1)
     if table.occupied is not None and not exists:
         # Rows another source wrote for the day would collide with a plain COPY.
-        exists = await connection.fetchval(table.occupied, day)
-    if not exists:
-        # Nothing to compare, update or delete.
-        columns = (*table.columns, "run_id")
-        try:
-            async with connection.transaction():  # a savepoint: a failed attempt leaves no trace
-                await connection.copy_records_to_table(
-                    table.name, records=incoming.for_first_load(run_id), columns=columns
-                )
-        except asyncpg.UniqueViolationError:
-            if (folded := incoming.folded_for_first_load(run_id)) is None:
-                raise
-            await connection.copy_records_to_table(table.name, records=folded, columns=columns)
-        counts = WriteCounts(inserted=incoming.count)
+        exists = await connection.fetchval(table.occupied, day, source, account)
+    if not exists:  # nothing to compare, update or delete
+        counts = await _first_load(connection, table, incoming, run_id, account)
     elif stored is not None and stored["digest"] == incoming.digest():
         return WriteCounts(unchanged=stored["row_count"], digest=stored["digest"])
     else:
@@ -244,7 +243,9 @@ async def replace_day(
         if stored is not None and stored["row_hashes"] is not None:
             changed = incoming.changed_rows(set(split_hashes(stored["row_hashes"])))
             held = stored["row_count"]  # what this source holds: its digest is still valid
-        counts = await _merge_day(connection, table, day, source, incoming, run_id, changed, held)
+        counts = await _merge_day(
+            connection, table, _Day(account, day, source), incoming, run_id, changed, held
+        )
     await connection.execute(
         _STORE_DIGEST,
         table.name,
@@ -253,25 +254,65 @@ async def replace_day(
         incoming.digest(),
         incoming.count,
         incoming.row_hashes(),
+        account,
     )
     counts.digest = incoming.digest()
     return counts
 
 
+async def _first_load(
+    connection: asyncpg.Connection,
+    table: _FactTable,
+    incoming: DayRows,
+    run_id: uuid.UUID | None,
+    account: str,
+) -> WriteCounts:
+    columns = (*table.columns, "run_id", "account")
+    try:
+        async with connection.transaction():  # a savepoint: a failed attempt leaves no trace
+            await connection.copy_records_to_table(
+                table.name, records=incoming.for_first_load(run_id, account), columns=columns
+            )
+    except asyncpg.UniqueViolationError:
+        if (folded := incoming.folded_for_first_load(run_id, account)) is None:
+            raise
+        await connection.copy_records_to_table(table.name, records=folded, columns=columns)
+    return WriteCounts(inserted=incoming.count)
+
+
 async def _stage(
-    connection: asyncpg.Connection, table: _FactTable, rows: Iterable[Sequence[object]]
+    connection: asyncpg.Connection,
+    table: _FactTable,
+    rows: Iterable[Sequence[object]],
+    account: str,
 ) -> None:
     for statement in table.stage_ddl:
         await connection.execute(statement)
     await connection.execute(f"TRUNCATE {table.stage}")
-    await connection.copy_records_to_table(table.stage, records=rows, columns=table.columns)
+    await connection.copy_records_to_table(
+        table.stage,
+        records=((*row, account) for row in rows),
+        columns=(*table.columns, "account"),
+    )
+
+
+@dataclass(frozen=True)
+class _Day:
+    """The (account, day, source) a write replaces."""
+
+    account: str
+    day: date
+    source: str
+
+    @property
+    def args(self) -> tuple[date, str, str]:
+        return self.day, self.source, self.account
 
 
 async def _merge_day(
     connection: asyncpg.Connection,
     table: _FactTable,
-    day: date,
-    source: str,
+    target: _Day,
     incoming: DayRows,
     run_id: uuid.UUID | None,
     changed: Sequence[Sequence[object]] | None,
@@ -282,21 +323,22 @@ async def _merge_day(
     With `changed` (the rows whose hash the stored day does not have), only those are staged
     and merged; the day's held count then tells whether rows also vanished, and only then is
     the whole day staged to find and remove them. Without it, the whole day is staged."""
+    account = target.account
     if held_before is None:
-        held_before = await connection.fetchval(table.held, day, source)
-    await _stage(connection, table, incoming.rows() if changed is None else changed)
-    merged = await connection.fetchrow(table.merge, run_id, day)
+        held_before = await connection.fetchval(table.held, *target.args)
+    await _stage(connection, table, incoming.rows() if changed is None else changed, account)
+    merged = await connection.fetchrow(table.merge, run_id, target.day, account)
     assert merged is not None
     written = int(merged["inserted"]) + int(merged["updated"])
     removed = 0
-    vanished = changed is None or await connection.fetchval(table.held, day, source) > (
+    vanished = changed is None or await connection.fetchval(table.held, *target.args) > (
         incoming.count
     )
     if vanished:
         if changed is not None:  # the stale-row anti-join needs every reported key
-            await _stage(connection, table, incoming.rows())
+            await _stage(connection, table, incoming.rows(), account)
         for statement in table.delete_stale:
-            status = await connection.execute(statement, day, source)
+            status = await connection.execute(statement, *target.args)
             removed += int(status.split()[-1])
     # Rows this source held and reports again = held before − no longer reported; every other
     # incoming row is new to this source (and was written). A row new to the table is new to
@@ -327,6 +369,7 @@ def compiled(table: FactTable) -> _FactTable:
 async def replace_fact_day(
     connection: asyncpg.Connection,
     table: FactTable,
+    account: str,
     label: str,
     day: date,
     rows: Sequence[F],
@@ -334,9 +377,10 @@ async def replace_fact_day(
     run_id: uuid.UUID | None,
     keep_if_emptied: bool = False,
 ) -> WriteCounts:
-    """One label's complete rows of one day of a declared table, in one transaction."""
+    """One account's label's complete rows of one day of a declared table, in one
+    transaction."""
     async with writing(connection):
         return await replace_day(
-            connection, compiled(table), day, label, FactRows(rows, to_row), run_id,
+            connection, compiled(table), account, day, label, FactRows(rows, to_row), run_id,
             keep_if_emptied,
         )  # fmt: skip

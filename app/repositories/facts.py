@@ -60,9 +60,11 @@ CURSOR_SPEND_FACTS = _fact_table(
 # digests of a table written by anyone else.
 
 
-async def day_has_rows(connection: asyncpg.Connection, source: str, day: date) -> bool:
-    """Whether the Claude table holds rows of `source` for `day`."""
-    found: bool = await connection.fetchval(CLAUDE_FACTS.day_exists, day, source)
+async def day_has_rows(
+    connection: asyncpg.Connection, account: str, source: str, day: date
+) -> bool:
+    """Whether the Claude table holds rows of the account's `source` for `day`."""
+    found: bool = await connection.fetchval(CLAUDE_FACTS.day_exists, day, source, account)
     return found
 
 
@@ -77,6 +79,7 @@ class ClaudeDayWrite:
 
 async def replace_claude_days(
     connection: asyncpg.Connection,
+    account: str,
     day: date,
     writes: Sequence[ClaudeDayWrite],
     run_id: uuid.UUID | None,
@@ -92,6 +95,7 @@ async def replace_claude_days(
             counts[write.source] = await replace_day(
                 connection,
                 CLAUDE_FACTS,
+                account,
                 day,
                 write.source,
                 FactRows(write.facts, _claude_row),
@@ -109,6 +113,7 @@ _cursor_spend_row = attrgetter(*CURSOR_SPEND_COLUMNS)
 
 async def replace_cursor_spend_day(
     connection: asyncpg.Connection,
+    account: str,
     day: date,
     facts: Sequence[CursorSpendFact],
     run_id: uuid.UUID | None,
@@ -122,6 +127,7 @@ async def replace_cursor_spend_day(
         return await replace_day(
             connection,
             CURSOR_SPEND_FACTS,
+            account,
             day,
             CursorLabel.USAGE_EVENTS,
             FactRows(facts, _cursor_spend_row),
@@ -130,11 +136,16 @@ async def replace_cursor_spend_day(
         )
 
 
-async def charged_since(connection: asyncpg.Connection, first_day: date) -> dict[str, Decimal]:
-    """Σ charged cost per email from `first_day` on (the reconciliation's side of events)."""
+async def charged_since(
+    connection: asyncpg.Connection, account: str, first_day: date
+) -> dict[str, Decimal]:
+    """Σ charged cost per email of one account from `first_day` on (the reconciliation's side
+    of events)."""
     rows = await connection.fetch(
         f"SELECT email, sum(charged_cost_usd) AS charged FROM {CURSOR_TABLE}"
-        " WHERE usage_date >= $1 AND charged_cost_usd IS NOT NULL GROUP BY email",
+        " WHERE account = $2 AND usage_date >= $1 AND charged_cost_usd IS NOT NULL"
+        " GROUP BY email",
         first_day,
+        account,
     )
     return {row["email"]: row["charged"] for row in rows}

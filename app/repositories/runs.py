@@ -1,4 +1,5 @@
-"""Run tracking: `ingestion_runs` and one `ingestion_run_sources` row per source.
+"""Run tracking: `ingestion_runs`, its parts (`app.repositories.run_parts`) and one
+`ingestion_run_sources` row per (account, source).
 
 Runs leave this module as typed records (`RunRecord`, `SourceProgress`); the API schema and the
 CLI render those, so a run is never passed around as a loose dict.
@@ -15,15 +16,13 @@ from datetime import date, datetime
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.accounts import DEFAULT_ACCOUNT
 from app.json_value import JsonObject
 from app.vocabulary import (
-    ACTIVE_RUN_STATUSES,
     TERMINAL_RUN_STATUSES,
-    UNFINISHED_SOURCE_STATUSES,
     RunStatus,
     RunTrigger,
     SourceStatus,
-    sql_list,
 )
 
 
@@ -54,6 +53,7 @@ class SourceProgress:
     upstream_status: int | None = None
     started_at: datetime | None = field(default=None)
     finished_at: datetime | None = field(default=None)
+    account: str = DEFAULT_ACCOUNT
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> SourceProgress:
@@ -66,7 +66,22 @@ class SourceProgress:
 
 _SOURCE_FIELDS = tuple(f.name for f in fields(SourceProgress))
 _JSON_FIELDS = ("skipped_by_reason", "warnings", "details")  # jsonb columns
-_PROGRESS_COLUMNS = tuple(name for name in _SOURCE_FIELDS if name not in ("source", "target_table"))
+_PROGRESS_COLUMNS = tuple(
+    name for name in _SOURCE_FIELDS if name not in ("source", "target_table", "account")
+)
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    """One part of a run: an account's sources that ran together, and who ran them."""
+
+    part_no: int
+    account: str
+    sources: tuple[str, ...]
+    status: RunStatus
+    worker_id: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
 
 
 class RunRecord(BaseModel):
@@ -92,108 +107,151 @@ class RunRecord(BaseModel):
     requested_by: str | None = Field(
         default=None, description="The API token's name, `schedule` or `cli`."
     )
-    source_windows: dict[str, tuple[date, date]] | None = None
+    accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,)
+    source_windows: dict[str, dict[str, tuple[date, date]]] | None = Field(
+        default=None, description="Sub-windows of a heal run: {account: {source: [first, last]}}."
+    )
+    parts: tuple[PartRecord, ...] = ()
     progress: tuple[SourceProgress, ...] = ()
 
 
-_RUN_COLUMNS = ", ".join(name for name in RunRecord.model_fields if name != "progress")
+_RUN_COLUMNS = ", ".join(
+    name for name in RunRecord.model_fields if name not in ("progress", "parts")
+)
 
 
-def _record(row: asyncpg.Record, progress: list[SourceProgress]) -> RunRecord:
+def _record(
+    row: asyncpg.Record, progress: list[SourceProgress], parts: list[PartRecord]
+) -> RunRecord:
     values = dict(row)
     values["source_windows"] = windows_from_json(values["source_windows"])
-    return RunRecord(**values, progress=tuple(progress))
+    return RunRecord(**values, progress=tuple(progress), parts=tuple(parts))
 
 
-SourceWindows = Mapping[str, tuple[date, date]]
+SourceWindows = Mapping[str, Mapping[str, tuple[date, date]]]  # {account: {source: window}}
 
 
 def windows_to_json(windows: SourceWindows | None) -> str | None:
     if not windows:
         return None
     return json.dumps(
-        {name: [start.isoformat(), end.isoformat()] for name, (start, end) in windows.items()}
+        {
+            account: {
+                name: [start.isoformat(), end.isoformat()] for name, (start, end) in of.items()
+            }
+            for account, of in windows.items()
+        }
     )
 
 
-def windows_from_json(text: str | None) -> dict[str, tuple[date, date]] | None:
+def windows_from_json(text: str | None) -> dict[str, dict[str, tuple[date, date]]] | None:
     if text is None:
         return None
     return {
-        name: (date.fromisoformat(start), date.fromisoformat(end))
-        for name, (start, end) in json.loads(text).items()
+        account: {
+            name: (date.fromisoformat(start), date.fromisoformat(end))
+            for name, (start, end) in of.items()
+        }
+        for account, of in json.loads(text).items()
     }
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What a run is made of, as it is stored: its window, accounts and sources, the parts
+    workers claim (account, sources) and each source's table (its progress rows)."""
+
+    window_start: date
+    window_end: date
+    sources: list[str]
+    accounts: list[str]
+    parts: Sequence[tuple[str, Sequence[str]]]
+    tables: Mapping[str, str]
+    source_windows: SourceWindows | None = None
+
+    def days_of(self, account: str, source: str) -> int:
+        windows = (self.source_windows or {}).get(account, {})
+        start, end = windows.get(source, (self.window_start, self.window_end))
+        return (end - start).days + 1
 
 
 async def create_run(
     connection: asyncpg.Connection,
+    run: NewRun,
     *,
     trigger: RunTrigger | str,
-    window_start: date,
-    window_end: date,
-    sources: list[str],
     status: RunStatus = RunStatus.QUEUED,
     idempotency_key: str | None = None,
     request_fingerprint: str | None = None,
     schedule_job: str | None = None,
     scheduled_for: datetime | None = None,
-    source_windows: SourceWindows | None = None,
     requested_by: str | None = None,
-) -> uuid.UUID:
-    """`requested_by` defaults to the trigger's name (`schedule`, `cli`)."""
-    # A run created `running` (a CLI run) heartbeats from its first moment, so the reaper
-    # ends it `crashed` should its process die before the run's tracker starts.
-    run_id: uuid.UUID = await connection.fetchval(
+    worker_id: str | None = None,
+) -> uuid.UUID | None:
+    """The run, its parts and a pending progress row per (account, source); None when a
+    scheduled run of the same (job, slot) exists. `requested_by` defaults to the trigger's
+    name (`schedule`, `cli`). A run created `running` (a CLI run, executed by `worker_id`) has
+    its parts claimed by that worker and heartbeating from their first moment, so the reaper
+    ends them `crashed` should its process die before they start."""
+    run_id: uuid.UUID | None = await connection.fetchval(
         f"""
         INSERT INTO ingestion_runs
-               (status, trigger, window_start, window_end, sources,
+               (status, trigger, window_start, window_end, sources, accounts,
                 idempotency_key, request_fingerprint, schedule_job, scheduled_for,
-                source_windows, requested_by, started_at, heartbeat_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11,
+                source_windows, requested_by, worker_id, started_at, heartbeat_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13,
                 CASE WHEN $1 = '{RunStatus.RUNNING}' THEN now() END,
                 CASE WHEN $1 = '{RunStatus.RUNNING}' THEN now() END)
+        ON CONFLICT (schedule_job, scheduled_for) DO NOTHING
         RETURNING id
         """,
         RunStatus(status).value,
         RunTrigger(trigger).value,
-        window_start,
-        window_end,
-        sources,
+        run.window_start,
+        run.window_end,
+        run.sources,
+        run.accounts,
         idempotency_key,
         request_fingerprint,
         schedule_job,
         scheduled_for,
-        windows_to_json(source_windows),
+        windows_to_json(run.source_windows),
         requested_by or RunTrigger(trigger).value,
+        worker_id,
     )
+    if run_id is not None:
+        await _create_parts(connection, run_id, run, status, worker_id)
     return run_id
 
 
-async def start_run(
+async def _create_parts(
     connection: asyncpg.Connection,
     run_id: uuid.UUID,
-    worker_id: str,
-    sources: list[SourceProgress],
+    run: NewRun,
+    status: RunStatus,
+    worker_id: str | None,
 ) -> None:
-    async with connection.transaction():
-        await connection.execute(
-            f"""
-            UPDATE ingestion_runs
-               SET status = '{RunStatus.RUNNING}', worker_id = $2,
-                   started_at = coalesce(started_at, now()), heartbeat_at = now()
-             WHERE id = $1
-            """,
-            run_id,
-            worker_id,
-        )
-        await connection.executemany(
-            """
-            INSERT INTO ingestion_run_sources (run_id, source, target_table, days_total)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (run_id, source) DO NOTHING
-            """,
-            [(run_id, s.source, s.target_table, s.days_total) for s in sources],
-        )
+    await connection.executemany(
+        """
+        INSERT INTO ingestion_run_parts (run_id, part_no, account, sources, status, worker_id,
+                                         started_at, heartbeat_at)
+        VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6::text IS NOT NULL THEN now() END,
+                CASE WHEN $6::text IS NOT NULL THEN now() END)
+        """,
+        [
+            (run_id, part_no, account, list(sources), RunStatus(status).value, worker_id)
+            for part_no, (account, sources) in enumerate(run.parts)
+        ],
+    )
+    await connection.executemany(
+        "INSERT INTO ingestion_run_sources (run_id, account, source, target_table, days_total)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        [
+            (run_id, account, source, run.tables[source], run.days_of(account, source))
+            for account, sources in run.parts
+            for source in sources
+        ],
+    )
 
 
 async def save_progress(
@@ -209,21 +267,12 @@ async def save_progress(
     )
     await connection.execute(
         f"UPDATE ingestion_run_sources SET {assignments}, updated_at = now()"
-        " WHERE run_id = $1 AND source = $2",
+        f" WHERE run_id = $1 AND source = $2 AND account = ${len(_PROGRESS_COLUMNS) + 3}",
         run_id,
         progress.source,
         *(values[name] for name in _PROGRESS_COLUMNS),
+        progress.account,
     )
-
-
-async def heartbeat(connection: asyncpg.Connection, run_id: uuid.UUID) -> bool:
-    """Refresh the heartbeat; True when a cancel has been requested."""
-    cancel_requested: bool | None = await connection.fetchval(
-        "UPDATE ingestion_runs SET heartbeat_at = now() WHERE id = $1"
-        " RETURNING cancel_requested_at IS NOT NULL",
-        run_id,
-    )
-    return bool(cancel_requested)
 
 
 async def finish_run(
@@ -256,72 +305,29 @@ async def _runs_with_sources(
 ) -> list[RunRecord]:
     if not rows:
         return []
+    ids = [row["id"] for row in rows]
     sources = await connection.fetch(
-        "SELECT * FROM ingestion_run_sources WHERE run_id = ANY($1::uuid[]) ORDER BY source",
-        [row["id"] for row in rows],
+        "SELECT * FROM ingestion_run_sources WHERE run_id = ANY($1::uuid[])"
+        " ORDER BY account, source",
+        ids,
     )
     progress: dict[uuid.UUID, list[SourceProgress]] = {row["id"]: [] for row in rows}
     for source in sources:
         progress[source["run_id"]].append(SourceProgress.from_row(source))
-    return [_record(row, progress[row["id"]]) for row in rows]
-
-
-async def mark_stale_runs_crashed(
-    connection: asyncpg.Connection, timeout_seconds: float
-) -> list[tuple[uuid.UUID, RunTrigger]]:
-    """Runs whose worker stopped heartbeating (its process died) end `crashed`."""
-    async with connection.transaction():
-        rows = await connection.fetch(
-            f"""
-            UPDATE ingestion_runs
-               SET status = '{RunStatus.CRASHED}', finished_at = now(),
-                   status_reason = 'worker ' || coalesce(worker_id, '?')
-                                   || ' stopped heartbeating'
-             WHERE status = '{RunStatus.RUNNING}'
-               AND heartbeat_at < now() - make_interval(secs => $1)
-            RETURNING id, trigger
-            """,
-            timeout_seconds,
-        )
-        ids = [row["id"] for row in rows]
-        if ids:
-            await connection.execute(
-                f"UPDATE ingestion_run_sources SET status = '{SourceStatus.FAILED}',"
-                " finished_at = now(), last_error = coalesce(last_error, 'run crashed'),"
-                " updated_at = now()"
-                f" WHERE run_id = ANY($1::uuid[])"
-                f" AND status IN ({sql_list(UNFINISHED_SOURCE_STATUSES)})",
-                ids,
+    parts: dict[uuid.UUID, list[PartRecord]] = {row["id"]: [] for row in rows}
+    for part in await connection.fetch(
+        "SELECT run_id, part_no, account, sources, status, worker_id, started_at, finished_at"
+        " FROM ingestion_run_parts WHERE run_id = ANY($1::uuid[]) ORDER BY part_no",
+        ids,
+    ):
+        parts[part["run_id"]].append(
+            PartRecord(
+                part["part_no"], part["account"], tuple(part["sources"]),
+                RunStatus(part["status"]), part["worker_id"], part["started_at"],
+                part["finished_at"],
             )
-    return [(row["id"], RunTrigger(row["trigger"])) for row in rows]
-
-
-async def request_cancel(
-    connection: asyncpg.Connection, run_id: uuid.UUID
-) -> tuple[RunStatus, bool] | None:
-    """Queued → cancelled now; running → asked to stop at the next page boundary.
-
-    Returns (status afterwards, whether the request was accepted); None for an unknown run."""
-    queued, cancelled = RunStatus.QUEUED, RunStatus.CANCELLED
-    status: str | None = await connection.fetchval(
-        f"""
-        UPDATE ingestion_runs
-           SET status = CASE WHEN status = '{queued}' THEN '{cancelled}' ELSE status END,
-               finished_at = CASE WHEN status = '{queued}' THEN now() ELSE finished_at END,
-               status_reason = CASE WHEN status = '{queued}' THEN 'cancelled by request'
-                                    ELSE status_reason END,
-               cancel_requested_at = coalesce(cancel_requested_at, now())
-         WHERE id = $1 AND status IN ({sql_list(ACTIVE_RUN_STATUSES)})
-        RETURNING status
-        """,
-        run_id,
-    )
-    if status is not None:
-        return RunStatus(status), True
-    current: str | None = await connection.fetchval(
-        "SELECT status FROM ingestion_runs WHERE id = $1", run_id
-    )
-    return None if current is None else (RunStatus(current), False)
+        )  # fmt: skip
+    return [_record(row, progress[row["id"]], parts[row["id"]]) for row in rows]
 
 
 async def list_runs(
@@ -358,37 +364,18 @@ async def run_exists(connection: asyncpg.Connection, run_id: uuid.UUID) -> bool:
     return found
 
 
-async def cancel_interrupted(
-    connection: asyncpg.Connection, run_id: uuid.UUID, reason: str
-) -> None:
-    """A run stopped mid-flight: sources still going are cancelled, the run too."""
-    async with connection.transaction():
-        await connection.execute(
-            f"UPDATE ingestion_run_sources SET status = '{SourceStatus.CANCELLED}',"
-            " finished_at = now(), last_error = coalesce(last_error, $2), updated_at = now()"
-            f" WHERE run_id = $1 AND status IN ({sql_list(UNFINISHED_SOURCE_STATUSES)})",
-            run_id,
-            reason,
-        )
-        await connection.execute(
-            f"UPDATE ingestion_runs SET status = '{RunStatus.CANCELLED}', status_reason = $2,"
-            f" finished_at = now() WHERE id = $1 AND status IN ({sql_list(ACTIVE_RUN_STATUSES)})",
-            run_id,
-            reason,
-        )
-
-
 async def latest_details(
     connection: asyncpg.Connection, sources: Sequence[str]
-) -> dict[str, JsonObject]:
-    """Each source's `details` from its latest succeeded run that measured any."""
+) -> dict[tuple[str, str], JsonObject]:
+    """Each (account, source)'s `details` from its latest succeeded run that measured any."""
     rows = await connection.fetch(
         """
-        SELECT DISTINCT ON (source) source, details FROM ingestion_run_sources
+        SELECT DISTINCT ON (account, source) account, source, details
+          FROM ingestion_run_sources
          WHERE source = ANY($1::text[]) AND status = 'succeeded'
            AND details IS NOT NULL AND details <> '{}'::jsonb
-         ORDER BY source, finished_at DESC NULLS LAST
+         ORDER BY account, source, finished_at DESC NULLS LAST
         """,
         list(sources),
     )
-    return {row["source"]: json.loads(row["details"]) for row in rows}
+    return {(row["account"], row["source"]): json.loads(row["details"]) for row in rows}

@@ -10,12 +10,11 @@ from typing import Any
 
 import asyncpg
 
-from app.ingestion.factory import build_http_client
-from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
+from app.orchestration.daily_job import RunOutcome
 from app.orchestration.run_request import PlannedRun, resolve_sources
-from app.orchestration.sources.registry import REGISTRY
-from app.repositories import runs as runs_repo
 from app.simulator.world import Totals
+from app.vocabulary import RunTrigger
+from tests.support.runs import execute_plan
 from tests.support.services import Simulator
 
 START, END = date(2026, 8, 1), date(2026, 8, 3)
@@ -31,19 +30,7 @@ async def run_job(
 ) -> tuple[uuid.UUID, RunOutcome]:
     settings = sim.settings(**overrides)
     chosen = resolve_sources(settings, sources)
-    async with pool.acquire() as connection:
-        run_id = await runs_repo.create_run(
-            connection, trigger="cli", window_start=start, window_end=end, sources=list(chosen)
-        )
-    async with build_http_client(settings) as client:
-        outcome = await execute_run(
-            pool=pool,
-            clients=REGISTRY.build_clients(settings, client),
-            settings=settings,
-            spec=RunSpec(run_id, PlannedRun(start, end, chosen)),
-            worker_id="test",
-        )
-    return run_id, outcome
+    return await execute_plan(pool, settings, PlannedRun(start, end, chosen), RunTrigger.CLI)
 
 
 async def snapshot(pool: asyncpg.Pool, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:

@@ -8,41 +8,55 @@ from typing import Any
 
 import asyncpg
 
+from app.config import Settings
+from app.accounts import DEFAULT_ACCOUNT, AccountSource
 from app.ingestion.factory import build_http_client
-from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
-from app.orchestration.run_request import PlannedRun
+from app.orchestration.daily_job import RunOutcome
+from app.orchestration.parts import execute_run
+from app.orchestration.run_request import PlannedRun, stored_run
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import coverage as coverage_repo
 from app.repositories import runs as runs_repo
-from app.vocabulary import CoverageState
+from app.vocabulary import CoverageState, RunStatus, RunTrigger
 from tests.support.services import Simulator
 
 ALL = REGISTRY.names()  # every built-in source, as the registry lists them
 
 
-async def run_plan(
-    pool: asyncpg.Pool, sim: Simulator, plan: PlannedRun, **overrides: Any
+async def execute_plan(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    plan: PlannedRun,
+    trigger: RunTrigger = RunTrigger.SCHEDULE,
 ) -> tuple[uuid.UUID, RunOutcome]:
-    settings = sim.settings(**overrides)
+    """Create the plan's run with its parts claimed by this process, and execute them all."""
     async with pool.acquire() as connection:
         run_id = await runs_repo.create_run(
-            connection, trigger="schedule", window_start=plan.start, window_end=plan.end,
-            sources=list(plan.sources), source_windows=plan.source_windows,
+            connection, stored_run(plan), trigger=trigger, status=RunStatus.RUNNING,
+            worker_id="test",
         )  # fmt: skip
+    assert run_id is not None
     async with build_http_client(settings) as http:
         outcome = await execute_run(
-            pool=pool,
-            clients=REGISTRY.build_clients(settings, http),
-            settings=settings,
-            spec=RunSpec(run_id, plan),
-            worker_id="test",
+            pool=pool, http=http, settings=settings, run_id=run_id, plan=plan, trigger=trigger
         )
     return run_id, outcome
 
 
+async def run_plan(
+    pool: asyncpg.Pool, sim: Simulator, plan: PlannedRun, **overrides: Any
+) -> tuple[uuid.UUID, RunOutcome]:
+    return await execute_plan(pool, sim.settings(**overrides), plan)
+
+
 async def states(
-    pool: asyncpg.Pool, sources: tuple[str, ...], start: date, end: date
+    pool: asyncpg.Pool,
+    sources: tuple[str, ...],
+    start: date,
+    end: date,
+    account: str = DEFAULT_ACCOUNT,
 ) -> dict[tuple[str, date], CoverageState]:
+    parts = [AccountSource(account, source) for source in sources]
     async with pool.acquire() as connection:
-        days = await coverage_repo.coverage(connection, sources, start, end)
+        days = await coverage_repo.coverage(connection, parts, start, end)
     return {(day.source, day.day): day.state for day in days}

@@ -29,6 +29,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar, cast
 
 import asyncpg
 
+from app.accounts import DEFAULT_ACCOUNT, AccountKind, AccountSource
 from app.config import Settings
 from app.ingestion.factory import ClientKey, UpstreamClients
 from app.ingestion.http import RequestStats
@@ -80,14 +81,15 @@ class Shared(Generic[T]):
 
 @dataclass
 class RunScope:
-    """What every source of one run shares: the pool, the clients, the settings, the run's
-    tracker, and run-scoped objects built once by whichever source asks first
-    (`SourceRun.shared`)."""
+    """What every source of one part of a run (sources of one account) shares: the pool, the
+    account's clients and settings, the part's tracker, and objects built once by whichever
+    source asks first (`SourceRun.shared`)."""
 
     pool: asyncpg.Pool
     clients: UpstreamClients
     settings: Settings
     tracker: RunTracker
+    account: str = DEFAULT_ACCOUNT  # whose sources these are (the part of the run)
     objects: dict[object, object] = field(default_factory=dict)  # by `Shared` key
     days_of: dict[str, list[date]] = field(default_factory=dict)  # each source's own days
 
@@ -125,6 +127,15 @@ class SourceRun:
     @property
     def stats(self) -> RequestStats:
         return self.tracker.stats
+
+    @property
+    def account(self) -> str:
+        """The account this source reads: every row and ledger entry it writes is its."""
+        return self.scope.account
+
+    @property
+    def part(self) -> AccountSource:
+        return AccountSource(self.scope.account, self.tracker.progress.source)
 
     @property
     def settings(self) -> Settings:
@@ -251,3 +262,5 @@ class Upstream:
     endpoints: type[StrEnum]
     labels: type[StrEnum]
     simulator: str | None = None
+    # What an account of this upstream can be in ACCOUNTS_FILE (app.accounts).
+    account_kinds: tuple[AccountKind, ...] = ()

@@ -11,6 +11,15 @@ from collections.abc import Iterable, Iterator
 
 import httpx
 
+from app import redaction
+from app.accounts import (
+    DEFAULT_ACCOUNT,
+    Account,
+    AccountFileError,
+    AccountKind,
+    account_settings,
+    read_accounts_file,
+)
 from app.config import Settings, SettingsError
 from app.ingestion.factory import UpstreamClients, build_clients
 from app.orchestration.sources.contract import Source, Upstream
@@ -30,6 +39,8 @@ class SourceRegistry:
     def __init__(self, upstreams: Iterable[Upstream] = (), sources: Iterable[Source] = ()) -> None:
         self._sources: dict[str, Source] = {}
         self._upstreams: dict[str, Upstream] = {}
+        # Accounts resolved per settings object (the file is read once per process).
+        self._accounts: dict[int, tuple[Settings, tuple[Account, ...]]] = {}
         for upstream in upstreams:
             self.add(upstream)
         for source in sources:
@@ -97,12 +108,54 @@ class SourceRegistry:
             for endpoint in upstream.endpoints
         ]
 
-    def build_clients(self, settings: Settings, client: httpx.AsyncClient) -> UpstreamClients:
-        """Every registered upstream's client the settings configure."""
-        return build_clients(settings, client, [u.client for u in self._upstreams.values()])
+    def build_clients(
+        self, settings: Settings, client: httpx.AsyncClient, key_label: str | None = None
+    ) -> UpstreamClients:
+        """Every registered upstream's client the settings configure (`key_label`: how errors
+        name the key, an account's)."""
+        keys = [u.client for u in self._upstreams.values()]
+        return build_clients(settings, client, keys, key_label)
+
+    def account_kinds(self) -> dict[str, AccountKind]:
+        return {kind.name: kind for u in self._upstreams.values() for kind in u.account_kinds}
+
+    def accounts(self, settings: Settings) -> tuple[Account, ...]:
+        """The accounts the settings configure: `default` (the single-key settings) when they
+        enable a source, then ACCOUNTS_FILE's in its order. `SettingsError` names the account
+        and field of a bad file."""
+        known = self._accounts.get(id(settings))
+        if known is not None and known[0] is settings:
+            return known[1]
+        accounts: list[Account] = []
+        if self.configured(settings):
+            accounts.append(Account(DEFAULT_ACCOUNT, None, settings))
+        if settings.accounts_file is not None:
+            try:
+                entries = read_accounts_file(settings.accounts_file, self.account_kinds(), settings)
+            except AccountFileError as exc:
+                raise SettingsError(f"invalid setting ACCOUNTS_FILE: {exc}") from None
+            environment_keys = {value for value in settings.secret_values() if value}
+            for entry in entries:
+                if entry.secret.get_secret_value() in environment_keys:
+                    raise SettingsError(
+                        f"invalid setting ACCOUNTS_FILE: account {entry.name!r}: its secret is"
+                        " a key of the single-key settings (the account 'default') too"
+                    )
+                redaction.remember([entry.secret.get_secret_value()])
+                label = f"account {entry.name}'s key ({entry.secret_from})"
+                accounts.append(
+                    Account(entry.name, entry.kind, account_settings(settings, entry), label)
+                )
+        self._accounts[id(settings)] = (settings, tuple(accounts))
+        return tuple(accounts)
+
+    def account_names(self, settings: Settings) -> tuple[str, ...]:
+        return tuple(account.name for account in self.accounts(settings))
 
     def check_settings(self, settings: Settings) -> None:
-        """Settings that name sources name registered ones (a one-line error otherwise)."""
+        """Settings that name sources name registered ones, and the account file is usable (a
+        one-line error otherwise)."""
+        self.accounts(settings)
         unknown = sorted(set(settings.revision_horizon_days) - set(self._sources))
         if unknown:
             raise SettingsError(

@@ -26,10 +26,11 @@ async def write_day(
     *,
     suspect: bool = False,
 ) -> None:
-    """Make (`label`, `day`) of `table` hold exactly `facts`, in one transaction."""
+    """Make the run's account's (`label`, `day`) of `table` hold exactly `facts`, in one
+    transaction."""
     async with run.pool.acquire() as connection:
         counts = await replace_fact_day(
-            connection, table, label, day, facts, to_row, run.scope.run_id,
+            connection, table, run.account, label, day, facts, to_row, run.scope.run_id,
             run.shrink.keeps(suspect),
         )  # fmt: skip
     run.written(counts, day)

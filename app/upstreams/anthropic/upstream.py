@@ -3,6 +3,7 @@ knows it."""
 
 from __future__ import annotations
 
+from app.accounts import AccountKind
 from app.orchestration.sources.contract import Upstream
 from app.upstreams.anthropic.client import AnthropicEndpoint
 from app.upstreams.anthropic.clients import ANTHROPIC_CLIENTS
@@ -19,4 +20,32 @@ UPSTREAM = Upstream(
     endpoints=AnthropicEndpoint,
     labels=ClaudeLabel,
     simulator="app.upstreams.anthropic.simulator.routes",
+    account_kinds=(
+        AccountKind(
+            "anthropic_organization",
+            "anthropic",
+            "An Anthropic organisation read with an Admin API key (Claude Code analytics, the"
+            " messages usage and cost reports).",
+            secret_setting="anthropic_admin_api_key",
+            base_url_setting="anthropic_api_base_url",
+            limits={"requests_per_minute": "anthropic_requests_per_minute"},
+        ),
+        AccountKind(
+            "anthropic_enterprise_analytics",
+            "anthropic",
+            "A Claude Enterprise organisation read with an Enterprise Analytics key (claude.ai).",
+            secret_setting="anthropic_analytics_api_key",
+            base_url_setting="anthropic_api_base_url",
+            limits={"requests_per_minute": "anthropic_analytics_requests_per_minute"},
+        ),
+        AccountKind(
+            "anthropic_compliance",
+            "anthropic",
+            "A Claude Enterprise organisation's Compliance activity feed (claude.ai).",
+            secret_setting="anthropic_compliance_api_key",
+            base_url_setting="anthropic_api_base_url",
+            limits={"requests_per_minute": "anthropic_compliance_requests_per_minute"},
+            enables={"claude_ai_activity_enabled": True},
+        ),
+    ),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.accounts import AccountKind
 from app.orchestration.sources.contract import Upstream
 from app.upstreams.cursor.client import CURSOR_CLIENT, CursorEndpoint
 from app.upstreams.cursor.facts import CursorLabel
@@ -15,4 +16,17 @@ UPSTREAM = Upstream(
     endpoints=CursorEndpoint,
     labels=CursorLabel,
     simulator="app.upstreams.cursor.simulator.routes",
+    account_kinds=(
+        AccountKind(
+            "cursor_team",
+            "cursor",
+            "A Cursor team read with its Admin API key.",
+            secret_setting="cursor_api_key",
+            base_url_setting="cursor_api_base_url",
+            limits={
+                "requests_per_minute": "cursor_requests_per_minute",
+                "events_requests_per_minute": "cursor_events_requests_per_minute",
+            },
+        ),
+    ),
 )

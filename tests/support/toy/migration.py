@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "toy"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -18,6 +18,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE TABLE fact_toy_daily_usage (
+            account                text          NOT NULL,
             usage_date             date          NOT NULL,
             source                 text          NOT NULL CHECK (source IN ('toy_usage')),
             email                  text          NOT NULL,
@@ -27,7 +28,7 @@ def upgrade() -> None:
             run_id                 uuid          NULL,
             first_seen_at          timestamptz   NOT NULL DEFAULT now(),
             updated_at             timestamptz   NOT NULL DEFAULT now(),
-            PRIMARY KEY (usage_date, email)
+            PRIMARY KEY (account, usage_date, email)
         )
         """
     )

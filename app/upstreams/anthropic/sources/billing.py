@@ -147,17 +147,17 @@ class BillingJoin:
         guard = run.shrink.applies
         fresh = None if cost is None else cost.value
         async with run.pool.acquire() as connection, connection.transaction():
-            await lock_day(connection, f"billing:{day.day.isoformat()}")
+            await lock_day(connection, f"billing:{run.account}:{day.day.isoformat()}")
             if (
                 guard
                 and day.suspect
-                and await day_has_rows(connection, ClaudeLabel.USAGE_REPORT, day.day)
+                and await day_has_rows(connection, run.account, ClaudeLabel.USAGE_REPORT, day.day)
             ):
                 run.tracker.kept(day.day)
                 return
             stored = None
             if fresh is None or (guard and cost is not None and cost.suspect):
-                stored = await cost_lines.stored_lines(connection, day.day)
+                stored = await cost_lines.stored_lines(connection, run.account, day.day)
             if fresh is not None and stored:  # an empty report where lines are held: kept
                 assert self._cost is not None
                 self._cost.tracker.kept(day.day)
@@ -170,9 +170,13 @@ class BillingJoin:
                 ClaudeDayWrite(ClaudeLabel.USAGE_REPORT, usage),
                 ClaudeDayWrite(ClaudeLabel.COST_REPORT, fold_duplicates(residuals)),
             ]
-            counts = await replace_claude_days(connection, day.day, writes, run.scope.run_id)
+            counts = await replace_claude_days(
+                connection, run.account, day.day, writes, run.scope.run_id
+            )
             if fresh is not None:
-                await cost_lines.store_lines(connection, day.day, fresh, run.scope.run_id)
+                await cost_lines.store_lines(
+                    connection, run.account, day.day, fresh, run.scope.run_id
+                )
         run.written(counts[ClaudeLabel.USAGE_REPORT], day.day)
         if self._cost is None:
             return

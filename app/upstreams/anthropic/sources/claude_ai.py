@@ -70,7 +70,7 @@ async def _analytics(run: SourceRun, client: ClaudeAiClient) -> None:
     the reports name with an email are remembered, so a user deleted later (email null) still
     resolves through their user id."""
     async with run.pool.acquire() as connection:
-        known = dict(await directory_repo.remembered_users(connection))
+        known = dict(await directory_repo.remembered_users(connection, run.account))
 
     async def rows(report: AsyncIterator[Page[T]], days: list[date]) -> list[T]:
         """A report of `days`, whole: a chain started again replaces what was read of it. The
@@ -99,7 +99,7 @@ async def _analytics(run: SourceRun, client: ClaudeAiClient) -> None:
         seen = transform.analytics_people([*usage, *cost])
         if new := [person for person in seen if known.get(person.user_id) != person.email]:
             async with run.pool.acquire() as connection:
-                await directory_repo.remember_users(connection, new, complete=False)
+                await directory_repo.remember_users(connection, run.account, new, complete=False)
             known.update((person.user_id, person.email) for person in new if person.email)
         directory = build_directory(confidences=run.settings.confidences, users=known.items())
         facts = transform.analytics_facts(day, usage, cost, directory)

@@ -73,7 +73,7 @@ class ClaudeCodeKeys:
         }
         if first_named:
             async with run.pool.acquire() as connection:
-                await directory_repo.learn_claude_code_keys(connection, first_named)
+                await directory_repo.learn_claude_code_keys(connection, run.account, first_named)
             self._learned.update(first_named)
         self._read(day)
 

@@ -80,15 +80,18 @@ async def _load_context(run: SourceRun) -> ClaudeContext:
     async with run.pool.acquire() as connection:
         await directory_repo.remember_users(
             connection,
+            run.account,
             [SeenUser(u.id, normalize_email(u.email), u.name) for u in users],
             complete=True,
         )
-        await directory_repo.remember_keys(connection, [_seen_key(key) for key in keys])
-        await directory_repo.pin_owner_names(connection)
-        owners = await directory_repo.key_owners(connection)
-        known_users = await directory_repo.remembered_users(connection)
-        known_keys = await directory_repo.remembered_keys(connection)
-        persisted = await directory_repo.claude_code_workspace_ids(connection)
+        await directory_repo.remember_keys(
+            connection, run.account, [_seen_key(key) for key in keys]
+        )
+        await directory_repo.pin_owner_names(connection, run.account)
+        owners = await directory_repo.key_owners(connection, run.account)
+        known_users = await directory_repo.remembered_users(connection, run.account)
+        known_keys = await directory_repo.remembered_keys(connection, run.account)
+        persisted = await directory_repo.claude_code_workspace_ids(connection, run.account)
     categories = WorkspaceCategories.build(
         configured_ids=run.settings.claude_code_workspace_ids,
         listed=[(workspace.id, workspace.name) for workspace in workspaces],
@@ -102,6 +105,7 @@ async def _load_context(run: SourceRun) -> ClaudeContext:
     async with run.pool.acquire() as connection:
         await directory_repo.remember_workspaces(
             connection,
+            run.account,
             [(w.id, w.name, w.archived_at, w.id in categories.claude_code_ids) for w in workspaces],
         )
     directory = build_directory(
@@ -180,7 +184,7 @@ async def write_claude_day(
     """Several Claude sources' complete rows of one day, folded, in one transaction."""
     folded = [ClaudeDayWrite(w.source, fold_duplicates(w.facts), w.keep_if_emptied) for w in writes]
     async with run.pool.acquire() as connection:
-        return await replace_claude_days(connection, day, folded, run.scope.run_id)
+        return await replace_claude_days(connection, run.account, day, folded, run.scope.run_id)
 
 
 async def write_one_claude_source(

@@ -83,5 +83,5 @@ async def _write_chunk(run: SourceRun, window: CursorWindow, days: list[date]) -
     guard = run.shrink.keeps(any(map(window.has_rows, days)))
     for day in days:
         async with run.pool.acquire() as connection:
-            counts = await window.write_day(connection, day, run.scope.run_id, guard)
+            counts = await window.write_day(connection, run.account, day, run.scope.run_id, guard)
         run.written(counts, day)

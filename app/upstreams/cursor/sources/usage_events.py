@@ -90,7 +90,9 @@ async def _write(run: SourceRun, day: date, tally: DayTally, *, suspect: bool) -
     facts = spend_facts(day, tally, direct_directory(run))
     keep = run.shrink.keeps(suspect)
     async with run.pool.acquire() as connection:
-        counts = await replace_cursor_spend_day(connection, day, facts, run.scope.run_id, keep)
+        counts = await replace_cursor_spend_day(
+            connection, run.account, day, facts, run.scope.run_id, keep
+        )
     run.written(counts, day)
 
 
@@ -114,9 +116,9 @@ async def _reconcile(run: SourceRun, client: CursorClient, until: int) -> None:
     )
     first = cycle_start or min(run.days)
     async with run.pool.acquire() as connection:
-        charged = await charged_since(connection, first)
+        charged = await charged_since(connection, run.account, first)
         known = await coverage_repo.coverage(
-            connection, [CursorSpendSource.name], first, today - timedelta(days=1)
+            connection, [run.part], first, today - timedelta(days=1)
         )
     fetched = set(run.fetched) | {d.day for d in known if d.state in FETCHED}
     missing = sum(1 for d in known if d.day not in fetched)

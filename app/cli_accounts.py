@@ -1,0 +1,167 @@
+"""`usage-pipeline accounts …`, `people …` and `key-owners …`: the directory an admin keeps."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+from rich.table import Table
+
+from app.cli_output import output
+from app.config import Settings
+
+if TYPE_CHECKING:
+    import asyncpg
+
+T = TypeVar("T")
+
+accounts_cli = typer.Typer(help="The accounts this deployment reads.", no_args_is_help=True)
+people_cli = typer.Typer(
+    help="People across accounts: addresses that belong to one person (CSV).",
+    no_args_is_help=True,
+)
+key_owners_cli = typer.Typer(
+    help="Maintain the api_key_owners mapping (CSV).", no_args_is_help=True
+)
+
+
+def _settings() -> Settings:
+    from app.cli import settings_or_exit
+
+    return settings_or_exit()
+
+
+def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """`work` on one connection (the embedded server released afterwards)."""
+
+    async def connected() -> T:
+        import asyncpg
+
+        from app.repositories.database import resolve_dsn
+        from app.repositories.embedded import release_embedded
+
+        try:
+            connection = await asyncpg.connect(await asyncio.to_thread(resolve_dsn, settings))
+            try:
+                return await work(connection)
+            finally:
+                await connection.close()
+        finally:
+            await asyncio.to_thread(release_embedded)
+
+    return asyncio.run(connected())
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"usage-pipeline: {message}", err=True)
+    return typer.Exit(2)
+
+
+@accounts_cli.command("list")
+def list_accounts() -> None:
+    """The configured accounts, their kinds and sources, and accounts only the data names."""
+    from app.orchestration.sources.registry import REGISTRY
+    from app.repositories.coverage import accounts_with_data
+
+    settings = _settings()
+    stored = with_connection(settings, accounts_with_data)
+    table = Table(title="accounts")
+    for column in ("name", "kind", "sources", "in the data"):
+        table.add_column(column)
+    configured = REGISTRY.accounts(settings)
+    for account in configured:
+        kind = "single-key settings" if account.kind is None else account.kind.name
+        sources = ", ".join(REGISTRY.configured(account.settings))
+        table.add_row(account.name, kind, sources, "yes" if account.name in stored else "no")
+    for name in stored:
+        if name not in {account.name for account in configured}:
+            table.add_row(name, "not configured (renamed? see `accounts rename`)", "—", "yes")
+    output.print(table)
+
+
+@accounts_cli.command("rename")
+def rename_account(
+    old: Annotated[str, typer.Argument(help="The name the data holds.")],
+    new: Annotated[str, typer.Argument(help="The new name (rename it in ACCOUNTS_FILE too).")],
+) -> None:
+    """Rename an account in every table, in one transaction (stop the service first, or run
+    it between runs: a run in flight would write under the old name)."""
+
+    from app.repositories import accounts as accounts_repo
+
+    async def rename(connection: asyncpg.Connection) -> dict[str, int]:
+        return await accounts_repo.rename(connection, old, new)
+
+    try:
+        renamed = with_connection(_settings(), rename)
+    except accounts_repo.AccountTaken as exc:
+        raise _fail(str(exc)) from None
+    rows = sum(renamed.values())
+    if rows == 0:
+        raise _fail(f"no data holds account {old!r}; nothing renamed")
+    counts = ", ".join(f"{table} {count}" for table, count in renamed.items() if count)
+    typer.echo(f"renamed account {old} to {new}: {counts}")
+
+
+@people_cli.command("import-aliases")
+def import_aliases(path: Annotated[Path, typer.Argument(help="CSV file to import.")]) -> None:
+    """Replace the aliases with FILE (validated whole first; nothing half-imported)."""
+
+    from app.people_csv import AliasFileError, parse_aliases
+    from app.repositories.people import replace_aliases
+
+    try:
+        listed = parse_aliases(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, AliasFileError) as exc:
+        raise _fail(f"{path}: {exc}") from None
+
+    async def replace(connection: asyncpg.Connection) -> None:
+        await replace_aliases(connection, listed)
+
+    with_connection(_settings(), replace)
+    typer.echo(f"imported {len(listed)} alias(es)")
+
+
+@people_cli.command("export-aliases")
+def export_aliases() -> None:
+    """Write the aliases as CSV to standard output."""
+    from app.people_csv import format_aliases
+    from app.repositories.people import aliases
+
+    sys.stdout.write(format_aliases(with_connection(_settings(), aliases)))
+
+
+@key_owners_cli.command("import")
+def key_owners_import(path: Annotated[Path, typer.Argument(help="CSV file to import.")]) -> None:
+    """Replace the mapping with FILE (validated whole first; nothing half-imported)."""
+
+    from app.key_owners_csv import KeyOwnersFileError, parse_key_owners
+    from app.repositories.directory import replace_key_owners
+
+    try:
+        owners = parse_key_owners(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, KeyOwnersFileError) as exc:
+        raise _fail(f"{path}: {exc}") from None
+
+    async def replace(connection: asyncpg.Connection) -> None:
+        await replace_key_owners(connection, owners)
+
+    with_connection(_settings(), replace)
+    typer.echo(f"imported {len(owners)} key owner(s)")
+
+
+@key_owners_cli.command("export")
+def key_owners_export() -> None:
+    """Write the mapping (every account's) as CSV to standard output."""
+
+    from app.key_owners_csv import format_key_owners
+    from app.repositories.directory import KeyOwner, key_owners
+
+    async def read(connection: asyncpg.Connection) -> list[KeyOwner]:
+        return await key_owners(connection, None)
+
+    sys.stdout.write(format_key_owners(with_connection(_settings(), read)))

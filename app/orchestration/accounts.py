@@ -1,0 +1,51 @@
+"""Accounts as the API, the CLI and the metrics see them: every configured (account, source),
+accounts whose data no configuration names, and renaming an account in the data."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app.accounts import ACCOUNT_NAME, AccountSource
+from app.config import Settings
+from app.orchestration.sources.registry import REGISTRY, SourceRegistry
+from app.repositories import accounts as accounts_repo
+from app.repositories import coverage as coverage_repo
+
+
+class AccountRenameError(ValueError):
+    """The rename cannot be done; the message says why in one line."""
+
+
+def configured_parts(
+    settings: Settings, registry: SourceRegistry = REGISTRY
+) -> list[AccountSource]:
+    """Every (account, source) the settings configure, accounts in their order."""
+    return [
+        AccountSource(account.name, source)
+        for account in registry.accounts(settings)
+        for source in registry.configured(account.settings)
+    ]
+
+
+async def unconfigured_accounts(
+    pool: asyncpg.Pool, settings: Settings, registry: SourceRegistry = REGISTRY
+) -> list[str]:
+    """Accounts the data holds that no configuration names: a renamed account's old name (see
+    `usage-pipeline accounts rename`), or one removed from the file."""
+    async with pool.acquire() as connection:
+        stored = await coverage_repo.accounts_with_data(connection)
+    configured = set(registry.account_names(settings))
+    return [name for name in stored if name not in configured]
+
+
+async def rename_account(pool: asyncpg.Pool, old: str, new: str) -> dict[str, int]:
+    """Rename an account in every table, in one transaction; rows renamed per table."""
+    if not ACCOUNT_NAME.fullmatch(new):
+        raise AccountRenameError(
+            f"{new!r} is not an account name (1-40 lower-case letters, digits, '-' or '_')"
+        )
+    async with pool.acquire() as connection:
+        try:
+            return await accounts_repo.rename(connection, old, new)
+        except accounts_repo.AccountTaken as exc:
+            raise AccountRenameError(str(exc)) from None
