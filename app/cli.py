@@ -165,6 +165,7 @@ def run(
     """Run one ingestion in the foreground; exits non-zero unless it succeeded.
 
     The window and sources follow the same rules as POST /runs (exit 2 with the reason)."""
+    from app.accounts import DEFAULT_ACCOUNT
     from app.orchestration.run_request import InvalidRunRequest, RunRequest, plan_run
 
     settings = settings_or_exit()
@@ -179,10 +180,10 @@ def run(
     except InvalidRunRequest as exc:
         typer.echo(f"usage-pipeline: {exc}", err=True)
         raise typer.Exit(2) from None
-    parts = "; ".join(
-        f"{account}: {', '.join(names)}" for account, names in plan.by_account.items()
-    )
-    output.print(f"Run {plan.start} → {plan.end}: {parts}", soft_wrap=True)
+    output.print(f"Run {plan.start} → {plan.end}: {', '.join(plan.sources)}", soft_wrap=True)
+    if list(plan.by_account) != [DEFAULT_ACCOUNT]:
+        for account, names in plan.by_account.items():
+            output.print(f"  account {account}: {', '.join(names)}", soft_wrap=True)
     if dry_run:
         raise typer.Exit(0)
     _logs_quiet(settings)

@@ -103,7 +103,7 @@ async def _claude_upsert(pool: asyncpg.Pool, rows: dict[date, list[ClaudeFact]])
     async with pool.acquire() as connection:
         for day, facts in rows.items():
             await replace_claude_days(
-                connection, day, [ClaudeDayWrite("usage_report", facts)], None
+                connection, "default", day, [ClaudeDayWrite("usage_report", facts)], None
             )
 
 
@@ -113,7 +113,7 @@ async def _cursor_upsert(pool: asyncpg.Pool, rows: dict[date, list[CursorFact]])
             for facts in rows.values():
                 window.add(facts)
             for day in rows:
-                await window.write_day(connection, day, None)
+                await window.write_day(connection, "default", day, None)
 
 
 async def _copy_days(
@@ -124,7 +124,12 @@ async def _copy_days(
 ) -> None:
     getter = attrgetter(*columns)
     for facts in rows.values():
-        await connection.copy_records_to_table(target, records=map(getter, facts), columns=columns)
+        # The account is a column of every row, as the write path writes it.
+        await connection.copy_records_to_table(
+            target,
+            records=((*getter(fact), "default") for fact in facts),
+            columns=(*columns, "account"),
+        )
 
 
 async def _copy(

@@ -211,6 +211,7 @@ def _runs_in_parts() -> None:
             started_at   timestamptz,
             heartbeat_at timestamptz,
             finished_at  timestamptz,
+            status_reason text,
             PRIMARY KEY (run_id, part_no)
         )
         """

@@ -53,20 +53,18 @@ def progress_name(progress: SourceProgress) -> str:
 
 
 def decide(
-    parts: Sequence[RunStatus], sources: Sequence[SourceProgress]
+    parts: Sequence[run_parts.PartEnd], sources: Sequence[SourceProgress]
 ) -> tuple[RunStatus, str | None]:
     """A finished run's status and reason: crashed if a part's worker died, cancelled if it was
-    cancelled, else succeeded, partial or failed by how many of its sources failed — one
-    account's failure never hides the others' success."""
+    cancelled (the cancel's reason), else succeeded, partial or failed by how many of its
+    sources failed — one account's failure never hides the others' success."""
     failed = [p for p in sources if p.status in (SourceStatus.FAILED, SourceStatus.PENDING)]
     reason = "; ".join(f"{progress_name(p)}: {p.last_error or 'did not run'}" for p in failed)
-    if RunStatus.CRASHED in parts:
-        return RunStatus.CRASHED, reason or "a worker stopped heartbeating"
-    cancelled = [p for p in sources if p.status is SourceStatus.CANCELLED]
-    if cancelled or RunStatus.CANCELLED in parts:
-        return RunStatus.CANCELLED, next(
-            (p.last_error for p in cancelled if p.last_error), "cancelled by request"
-        )
+    ends = {part.status: part.reason for part in reversed(parts)}  # the first part's, per status
+    if RunStatus.CRASHED in ends:
+        return RunStatus.CRASHED, reason or ends[RunStatus.CRASHED]
+    if RunStatus.CANCELLED in ends:
+        return RunStatus.CANCELLED, ends[RunStatus.CANCELLED] or "cancelled by request"
     if not failed:
         return RunStatus.SUCCEEDED, None
     return (RunStatus.FAILED if len(failed) == len(sources) else RunStatus.PARTIAL), reason
@@ -153,17 +151,27 @@ async def end_part(pool: asyncpg.Pool, spec: PartSpec, status: RunStatus, reason
             await run_parts.end_part_sources(
                 connection, spec.run_id, spec.part_no, source_status, reason
             )
-            await run_parts.finish_part(connection, spec.run_id, spec.part_no, status)
+            await run_parts.finish_part(connection, spec.run_id, spec.part_no, status, reason)
         finished = await run_parts.finish_run_if_done(connection, spec.run_id, decide)
     _finished(finished)
     log.warning("part ended early", run_id=str(spec.run_id), status=status, reason=reason)
 
 
 def _finished(run: run_parts.FinishedRun | None) -> None:
+    """The run this process finished: counted, and logged with every source's totals."""
     if run is None:
         return
     metrics.record_run(run.trigger, run.status, run.seconds)
-    log.info("run finished", run_id=str(run.run_id), status=run.status, reason=run.reason)
+    totals = {name: sum(getattr(p, name) for p in run.sources) for name in _TOTALS}
+    log.info(
+        "run finished",
+        run_id=str(run.run_id),
+        status=run.status,
+        reason=run.reason,
+        trigger=run.trigger,
+        seconds=None if run.seconds is None else round(run.seconds, 3),
+        **totals,
+    )
 
 
 async def _persist_outcome(pool: asyncpg.Pool, spec: PartSpec, outcome: RunOutcome) -> None:
@@ -178,7 +186,7 @@ async def _persist_outcome(pool: asyncpg.Pool, spec: PartSpec, outcome: RunOutco
                     for progress in outcome.sources.values():
                         await runs_repo.save_progress(connection, spec.run_id, progress)
                     await run_parts.finish_part(
-                        connection, spec.run_id, spec.part_no, outcome.status
+                        connection, spec.run_id, spec.part_no, outcome.status, outcome.reason
                     )
                 finished = await run_parts.finish_run_if_done(connection, spec.run_id, decide)
     _finished(finished)

@@ -48,8 +48,9 @@ class FactTable:
     """A fact table an upstream package declares: its columns in write order, the column that
     is unique within an account's day (include the label in it when labels share a key), and
     the column that holds each row's fact label. Every fact table also has `account` (the
-    writer fills it; the key starts with it) and `run_id`. The repositories write it (`day_writer.replace_fact_day`)
-    with no SQL of the package's own; its migration creates it."""
+    writer fills it; the key starts with it) and `run_id`. The repositories write it
+    (`day_writer.replace_fact_day`) with no SQL of the package's own; its migration creates
+    it."""
 
     name: str
     columns: tuple[str, ...]

@@ -55,10 +55,19 @@ class FinishedRun:
     reason: str | None
     trigger: RunTrigger
     seconds: float | None
+    sources: tuple[SourceProgress, ...] = ()
 
 
-# Decides a finished run's status and reason from its parts' statuses and its sources' progress.
-Decide = Callable[[Sequence[RunStatus], Sequence[SourceProgress]], tuple[RunStatus, str | None]]
+@dataclass(frozen=True)
+class PartEnd:
+    """How a part ended, and why (a cancelled part: the cancel's reason)."""
+
+    status: RunStatus
+    reason: str | None
+
+
+# Decides a finished run's status and reason from how its parts ended and its sources' progress.
+Decide = Callable[[Sequence[PartEnd], Sequence[SourceProgress]], tuple[RunStatus, str | None]]
 
 _CLAIM = f"""
     SELECT p.run_id, p.part_no, p.account, p.sources, r.window_start, r.window_end, r.trigger,
@@ -130,14 +139,19 @@ async def heartbeat_part(connection: asyncpg.Connection, run_id: uuid.UUID, part
 
 
 async def finish_part(
-    connection: asyncpg.Connection, run_id: uuid.UUID, part_no: int, status: RunStatus
+    connection: asyncpg.Connection,
+    run_id: uuid.UUID,
+    part_no: int,
+    status: RunStatus,
+    reason: str | None = None,
 ) -> None:
     await connection.execute(
-        "UPDATE ingestion_run_parts SET status = $3, finished_at = now(), heartbeat_at = now()"
-        f" WHERE run_id = $1 AND part_no = $2 AND status IN ({_ACTIVE})",
+        "UPDATE ingestion_run_parts SET status = $3, status_reason = $4, finished_at = now(),"
+        f" heartbeat_at = now() WHERE run_id = $1 AND part_no = $2 AND status IN ({_ACTIVE})",
         run_id,
         part_no,
         RunStatus(status).value,
+        reason,
     )
 
 
@@ -180,20 +194,24 @@ async def finish_run_if_done(
         if run is None or RunStatus(run["status"]) in TERMINAL_RUN_STATUSES:
             return None
         parts = [
-            RunStatus(row["status"])
+            PartEnd(RunStatus(row["status"]), row["status_reason"])
             for row in await connection.fetch(
-                "SELECT status FROM ingestion_run_parts WHERE run_id = $1", run_id
+                "SELECT status, status_reason FROM ingestion_run_parts WHERE run_id = $1"
+                " ORDER BY part_no",
+                run_id,
             )
         ]
-        if any(status in ACTIVE_RUN_STATUSES for status in parts):
+        if any(part.status in ACTIVE_RUN_STATUSES for part in parts):
             return None
         rows = await connection.fetch(
             "SELECT * FROM ingestion_run_sources WHERE run_id = $1 ORDER BY account, source",
             run_id,
         )
-        status, reason = decide(parts, [SourceProgress.from_row(row) for row in rows])
+        sources = tuple(SourceProgress.from_row(row) for row in rows)
+        status, reason = decide(parts, sources)
         await finish_run(connection, run_id, status, reason)
-    return FinishedRun(run_id, status, reason, RunTrigger(run["trigger"]), run["seconds"])
+    trigger = RunTrigger(run["trigger"])
+    return FinishedRun(run_id, status, reason, trigger, run["seconds"], sources)
 
 
 async def reap_stale_parts(
@@ -205,7 +223,8 @@ async def reap_stale_parts(
         crashed = await connection.fetch(
             f"""
             UPDATE ingestion_run_parts
-               SET status = '{RunStatus.CRASHED}', finished_at = now()
+               SET status = '{RunStatus.CRASHED}', finished_at = now(),
+                   status_reason = 'worker ' || coalesce(worker_id, '?') || ' stopped heartbeating'
              WHERE status = '{RunStatus.RUNNING}'
                AND heartbeat_at < now() - make_interval(secs => $1)
             RETURNING run_id, part_no, worker_id
@@ -236,7 +255,9 @@ async def cancel_queued_parts(connection: asyncpg.Connection, run_id: uuid.UUID)
     await connection.execute(
         f"""
         WITH parts AS (
-            UPDATE ingestion_run_parts SET status = '{RunStatus.CANCELLED}', finished_at = now()
+            UPDATE ingestion_run_parts
+               SET status = '{RunStatus.CANCELLED}', finished_at = now(),
+                   status_reason = 'cancelled by request'
              WHERE run_id = $1 AND status = '{RunStatus.QUEUED}'
             RETURNING account, sources
         )

@@ -11,7 +11,7 @@ import httpx
 from tests.e2e.conftest import AUTH, TOKEN, WINDOW, wait_for_run
 from tests.support.services import BearerUnlessGiven, Simulator
 
-RUN_EVENTS = {"run started", "source finished", "run finished", "upstream request retried"}
+RUN_EVENTS = {"part started", "source finished", "run finished", "upstream request retried"}
 
 
 async def test_a_runs_logs_are_json_with_run_context_and_no_secrets(
@@ -36,7 +36,7 @@ async def test_a_runs_logs_are_json_with_run_context_and_no_secrets(
     assert lines
     run_lines = [line for line in lines if line.get("event") in RUN_EVENTS]
     assert {line["event"] for line in run_lines} >= {
-        "run started",
+        "part started",
         "source finished",
         "run finished",
         "upstream request retried",

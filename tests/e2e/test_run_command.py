@@ -11,6 +11,7 @@ from datetime import date
 import asyncpg
 
 from app.repositories.run_queue import create_requested_run
+from app.repositories.runs import NewRun
 from tests.support.services import Simulator
 
 
@@ -50,12 +51,12 @@ async def test_run_refuses_to_start_beside_an_overlapping_run(
     """The CLI follows the queue's overlap rule, as POST /runs does, and names the run."""
     connection = await asyncpg.connect(e2e_database)
     try:
+        day, last = date(2026, 8, 2), date(2026, 8, 5)
         queued = await create_requested_run(
             connection,
-            window_start=date(2026, 8, 2),
-            window_end=date(2026, 8, 5),
-            sources=["claude_cost"],
-        )
+            NewRun(day, last, ["claude_cost"], ["default"], [("default", ["claude_cost"])],
+                   {"claude_cost": "fact_claude_daily_usage"}),
+        )  # fmt: skip
     finally:
         await connection.close()
     env = _env(e2e_database, sim)

@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 
 from app.main import ROUTERS
 from app.repositories import run_queue
+from app.repositories.runs import NewRun
 from tests.integration.conftest import TOKEN, serve
 from tests.support.services import Simulator
 
@@ -52,9 +53,9 @@ def _auth(token: str | None) -> dict[str, str]:
 async def _existing_run(db: asyncpg.Pool, requested_by: str) -> uuid.UUID:
     async with db.acquire() as connection:
         run_id: uuid.UUID = await connection.fetchval(
-            "INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, status,"
-            " requested_by) VALUES ('api', '2026-01-01', '2026-01-01', '{cursor}', 'succeeded',"
-            " $1) RETURNING id",
+            "INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, accounts,"
+            " status, requested_by) VALUES ('api', '2026-01-01', '2026-01-01', '{cursor}',"
+            " '{default}', 'succeeded', $1) RETURNING id",
             requested_by,
         )
     return run_id
@@ -147,26 +148,28 @@ async def test_a_token_file_is_rotated_without_a_restart(
         assert (await status(old), await status(new)) == (401, 200)
 
 
+def _one_day(day: date, source: str) -> NewRun:
+    tables = {source: "fact_cursor_daily_usage"}
+    return NewRun(day, day, [source], ["default"], [("default", [source])], tables)
+
+
 async def test_queued_runs_are_capped_per_requester(db: asyncpg.Pool) -> None:
     async with db.acquire() as connection:
         for offset in range(2):
             first = date(2026, 5, 1) + timedelta(days=offset)
             await run_queue.create_requested_run(
-                connection, window_start=first, window_end=first, sources=["cursor"],
-                requested_by="runner", max_queued=2,
-            )  # fmt: skip
+                connection, _one_day(first, "cursor"), requested_by="runner", max_queued=2
+            )
         third = date(2026, 5, 10)
         with pytest.raises(run_queue.TooManyQueued, match="'runner' has 2 runs queued"):
             await run_queue.create_requested_run(
-                connection, window_start=third, window_end=third, sources=["cursor"],
-                requested_by="runner", max_queued=2,
-            )  # fmt: skip
+                connection, _one_day(third, "cursor"), requested_by="runner", max_queued=2
+            )
         # Another requester, or an admin (no cap), still gets its run.
         for who, cap in (("other", 2), ("ops", None)):
             created = await run_queue.create_requested_run(
-                connection, window_start=third, window_end=third, sources=[f"claude_{who}"],
-                requested_by=who, max_queued=cap,
-            )  # fmt: skip
+                connection, _one_day(third, f"claude_{who}"), requested_by=who, max_queued=cap
+            )
             assert created.created
 
 

@@ -134,7 +134,9 @@ async def test_key_owners_imported_by_name_resolve_to_key_ids_at_import(
                 directory.KeyOwner(None, "no-such-key", "later@acme.dev"),
             ],
         )
-        owners = {o.key_name: o.api_key_id for o in await directory.key_owners(connection)}
+        owners = {
+            o.key_name: o.api_key_id for o in await directory.key_owners(connection, "default")
+        }
     assert owners == {CI_KEY_NAME: CI_KEY_ID, "shared-sandbox": None, "no-such-key": None}
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 from typer.testing import CliRunner
 
+from app.accounts import AccountSource
 from app.cli import cli
 from app.orchestration.heal import plan_heal
 from app.orchestration.run_request import utc_today
@@ -45,7 +46,7 @@ async def test_a_service_stopped_for_seven_days_heals_exactly_those_days_in_one_
     assert plan is not None
     gap = (date(2026, 8, 13), date(2026, 8, 19))
     assert (plan.start, plan.end, plan.sources) == (*gap, ALL)
-    assert dict(plan.source_windows) == dict.fromkeys(ALL, gap)
+    assert dict(plan.windows) == {AccountSource("default", name): gap for name in ALL}
 
     heal, outcome = await run_plan(db, simulator, plan, backfill_horizon_days=19)
     assert outcome.status == "succeeded", outcome.reason
@@ -126,7 +127,7 @@ async def test_a_day_is_final_only_after_its_horizon_and_a_fetch_after_it(
     assert (await states(db, ("cursor",), old, old))[("cursor", old)] is CoverageState.PROVISIONAL
     settings = simulator.settings(backfill_horizon_days=(utc_today() - old).days, **CURSOR_ONLY)
     plan = await plan_heal(db, settings)
-    assert plan is not None and plan.source_windows["cursor"][0] == old
+    assert plan is not None and plan.window_of(AccountSource("default", "cursor"))[0] == old
     await run_plan(db, simulator, plan, **CURSOR_ONLY)
     got = await states(db, ("cursor",), old, yesterday)
     assert got[("cursor", old)] is CoverageState.FINAL
@@ -164,13 +165,16 @@ async def test_the_api_the_cli_and_the_metrics_agree_with_the_ledger(
         (day["source"], date.fromisoformat(day["day"])): CoverageState(day["state"])
         for day in body["days"]
     } == ledger
-    assert body["counts"] == {s: {k.value: v for k, v in c.items()} for s, c in expected.items()}
+    assert body["counts"] == {
+        "default": {s: {k.value: v for k, v in c.items()} for s, c in expected.items()}
+    }
     for source, counts in expected.items():
         for state, days in counts.items():
             gauge = value(
                 families,
                 "ingestion_coverage_days",
                 "ingestion_coverage_days",
+                account="default",
                 source=source,
                 state=state.value,
             )
@@ -201,7 +205,9 @@ async def test_two_replicas_heal_once(db: asyncpg.Pool, simulator: Simulator) ->
         run = await runs_repo.get_run(connection, run_id)
     yesterday = utc_today() - timedelta(days=1)
     assert run is not None and run.source_windows is not None
-    assert set(run.source_windows.values()) == {(yesterday - timedelta(days=3), yesterday)}
+    assert set(run.source_windows["default"].values()) == {
+        (yesterday - timedelta(days=3), yesterday)
+    }
 
 
 async def test_post_runs_heal_queues_what_the_schedule_would(
@@ -221,7 +227,7 @@ async def test_post_runs_heal_queues_what_the_schedule_would(
     yesterday = utc_today() - timedelta(days=1)
     assert run["status"] == "succeeded"
     both_days = [str(yesterday - timedelta(days=1)), str(yesterday)]
-    assert run["source_windows"] == {"cursor": both_days, "cursor_spend": both_days}
+    assert run["source_windows"] == {"default": {"cursor": both_days, "cursor_spend": both_days}}
     got = await states(db, ("cursor",), yesterday - timedelta(days=1), yesterday)
     assert set(got.values()) == {CoverageState.PROVISIONAL}  # fetched, horizons still ahead
 
@@ -270,7 +276,8 @@ async def test_days_postgresql_would_store_as_infinity_are_refused(
         ok = await asyncio.wait_for(
             api.get("/coverage", params={"start": "0001-01-02", "end": "0001-01-03"}), timeout=10
         )
-        assert ok.status_code == 200 and len(ok.json()["days"]) == 2 * len(ok.json()["counts"])
+        counts = ok.json()["counts"]["default"]
+        assert ok.status_code == 200 and len(ok.json()["days"]) == 2 * len(counts)
     env = {"DATABASE_URL": database_dsn, "CURSOR_API_KEY": "k"}
     result = await asyncio.to_thread(
         CliRunner().invoke, cli, ["run", "--start", "0001-01-01", "--dry-run"], env=env

@@ -39,7 +39,7 @@ async def _write_cursor(connection: asyncpg.Connection, *pages: list[CursorFact]
         for page in pages:
             window.add(page)
         days = sorted({fact.usage_date for page in pages for fact in page} | {DAY})
-        counts = [await window.write_day(connection, day, None) for day in days]
+        counts = [await window.write_day(connection, "default", day, None) for day in days]
     return [c.unchanged for c in counts]
 
 
@@ -78,10 +78,12 @@ async def test_a_claude_day_streamed_on_first_load_is_skipped_when_restated_iden
 ) -> None:
     facts = [_claude(f"model-{i}", i) for i in range(4500)]  # several digest chunks
     async with db.acquire() as connection:
-        await replace_claude_days(connection, DAY, [ClaudeDayWrite("usage_report", facts)], None)
+        await replace_claude_days(
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", facts)], None
+        )
         await connection.execute("UPDATE fact_day_digests SET row_count = 999")
         counts = await replace_claude_days(
-            connection, DAY, [ClaudeDayWrite("usage_report", facts)], None
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", facts)], None
         )
     assert counts["usage_report"].unchanged == 999  # digest of the streamed load matched
 
@@ -91,14 +93,16 @@ async def test_a_hand_edit_invalidates_the_digests_so_the_next_run_repairs_the_d
 ) -> None:
     facts = [_claude("a", 1), _claude("b", 2)]
     async with db.acquire() as connection:
-        await replace_claude_days(connection, DAY, [ClaudeDayWrite("usage_report", facts)], None)
+        await replace_claude_days(
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", facts)], None
+        )
         assert await connection.fetchval("SELECT count(*) FROM fact_day_digests") == 1
         # Outside the pipeline: a retention job, an analyst's fix, …
         await connection.execute("DELETE FROM fact_claude_daily_usage WHERE model = 'a'")
         await connection.execute("UPDATE fact_claude_daily_usage SET output_tokens = 99")
         assert await connection.fetchval("SELECT count(*) FROM fact_day_digests") == 0
         counts = await replace_claude_days(
-            connection, DAY, [ClaudeDayWrite("usage_report", facts)], None
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", facts)], None
         )
         assert (counts["usage_report"].inserted, counts["usage_report"].updated) == (1, 1)
         rows = await connection.fetch(
@@ -113,10 +117,12 @@ async def test_a_hand_edit_invalidates_the_digests_so_the_next_run_repairs_the_d
 async def test_a_cost_change_below_a_cent_is_not_mistaken_for_unchanged(db: asyncpg.Pool) -> None:
     facts = [_claude("a", 1)]
     async with db.acquire() as connection:
-        await replace_claude_days(connection, DAY, [ClaudeDayWrite("usage_report", facts)], None)
+        await replace_claude_days(
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", facts)], None
+        )
         restated = [dataclasses.replace(facts[0], cost_usd=Decimal("0.0123456788"))]
         counts = await replace_claude_days(
-            connection, DAY, [ClaudeDayWrite("usage_report", restated)], None
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", restated)], None
         )
         assert counts["usage_report"].updated == 1
         assert await connection.fetchval("SELECT cost_usd FROM fact_claude_daily_usage") == Decimal(
@@ -129,16 +135,22 @@ async def test_a_guarded_day_that_comes_back_empty_keeps_its_rows(db: asyncpg.Po
     when the caller suspects it (`keep_if_emptied`), and is applied when it does not."""
     facts = [_claude("a", 1)]
     async with db.acquire() as connection:
-        await replace_claude_days(connection, DAY, [ClaudeDayWrite("usage_report", facts)], None)
+        await replace_claude_days(
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", facts)], None
+        )
         digest = await connection.fetchval("SELECT digest FROM fact_day_digests")
         kept = await replace_claude_days(
-            connection, DAY, [ClaudeDayWrite("usage_report", [], keep_if_emptied=True)], None
+            connection,
+            "default",
+            DAY,
+            [ClaudeDayWrite("usage_report", [], keep_if_emptied=True)],
+            None,
         )
         assert kept["usage_report"].kept == 1
         assert await connection.fetchval("SELECT count(*) FROM fact_claude_daily_usage") == 1
         assert await connection.fetchval("SELECT digest FROM fact_day_digests") == digest
         emptied = await replace_claude_days(
-            connection, DAY, [ClaudeDayWrite("usage_report", [])], None
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", [])], None
         )
         assert (emptied["usage_report"].kept, emptied["usage_report"].deleted) == (0, 1)
         assert await connection.fetchval("SELECT count(*) FROM fact_claude_daily_usage") == 0
@@ -154,7 +166,7 @@ async def test_a_cursor_day_that_comes_back_empty_is_emptied_and_spools_are_remo
             window.add([_cursor("a@x.dev", day=next_day)])
             assert os.listdir(tmp_path)  # spooled to disk, not held in memory
             for day in (DAY, next_day):
-                await window.write_day(connection, day, None)
+                await window.write_day(connection, "default", day, None)
         rows = await _cursor_table(connection)
     assert [row[:2] for row in rows] == [(next_day, "a@x.dev")]
     assert not os.listdir(tmp_path)
@@ -178,7 +190,7 @@ async def test_a_revised_cursor_day_writes_changed_new_and_vanished_rows_exactly
         before = {row[1]: row for row in await _cursor_table(connection)}
         with CursorWindow() as window:
             window.add(revised)
-            counts = await window.write_day(connection, DAY, None)
+            counts = await window.write_day(connection, "default", DAY, None)
         after = {row[1]: row for row in await _cursor_table(connection)}
     assert (counts.inserted, counts.updated, counts.deleted, counts.unchanged) == (1, 1, 1, 4)
     assert {email: row[2] for email, row in after.items()} == {

@@ -60,12 +60,14 @@ async def test_writing_a_day_twice_changes_nothing_and_replaces_exactly(
     first, second = fold_duplicates(first), fold_duplicates(second)
     async with db.acquire() as connection:
         await connection.execute("TRUNCATE fact_claude_daily_usage")
-        await replace_claude_days(connection, DAY, [ClaudeDayWrite("usage_report", first)], None)
+        await replace_claude_days(
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", first)], None
+        )
         table = await _table(connection)
         assert len(table) == len(first)
 
         again = await replace_claude_days(
-            connection, DAY, [ClaudeDayWrite("usage_report", first)], None
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", first)], None
         )
         counts = again["usage_report"]
         assert (counts.inserted, counts.updated, counts.deleted, counts.unchanged) == (
@@ -77,7 +79,9 @@ async def test_writing_a_day_twice_changes_nothing_and_replaces_exactly(
         assert await _table(connection) == table
 
         # A different upstream statement of the same day replaces it exactly.
-        await replace_claude_days(connection, DAY, [ClaudeDayWrite("usage_report", second)], None)
+        await replace_claude_days(
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", second)], None
+        )
         expected = [
             (
                 f.api_key_id,
@@ -102,7 +106,9 @@ async def test_a_failing_write_leaves_the_day_as_it_was(db: asyncpg.Pool) -> Non
     )
     bad.attribution_confidence = Decimal("7")  # violates the 0–1 check inside the transaction
     async with db.acquire() as connection:
-        await replace_claude_days(connection, DAY, [ClaudeDayWrite("usage_report", [good])], None)
+        await replace_claude_days(
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", [good])], None
+        )
         before = await _table(connection)
         changed = ClaudeFact(
             DAY,
@@ -115,7 +121,7 @@ async def test_a_failing_write_leaves_the_day_as_it_was(db: asyncpg.Pool) -> Non
         )
         try:
             await replace_claude_days(
-                connection, DAY, [ClaudeDayWrite("usage_report", [changed, bad])], None
+                connection, "default", DAY, [ClaudeDayWrite("usage_report", [changed, bad])], None
             )
         except asyncpg.PostgresError:
             pass
@@ -164,11 +170,11 @@ async def test_a_revised_day_writes_only_what_changed_and_counts_it(
         await connection.execute("TRUNCATE fact_claude_daily_usage")
         run_first = uuid.UUID(int=1)
         await replace_claude_days(
-            connection, DAY, [ClaudeDayWrite("usage_report", first)], run_first
+            connection, "default", DAY, [ClaudeDayWrite("usage_report", first)], run_first
         )
         counts = (
             await replace_claude_days(
-                connection, DAY, [ClaudeDayWrite("usage_report", revised)], None
+                connection, "default", DAY, [ClaudeDayWrite("usage_report", revised)], None
             )
         )["usage_report"]
         assert (counts.inserted, counts.updated, counts.deleted) == (

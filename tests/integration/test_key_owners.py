@@ -39,7 +39,8 @@ async def test_import_export_and_nothing_half_imported(
     assert exported.returncode == 0
     assert (
         exported.stdout
-        == "api_key_id,key_name,owner_email,note\napikey_1,,ana@acme.dev,laptop\n,ci-bot,bo@acme.dev,\n"
+        == "api_key_id,key_name,owner_email,note,account\napikey_1,,ana@acme.dev,laptop,default\n"
+        ",ci-bot,bo@acme.dev,,default\n"
     )
     async with db.acquire() as connection:
         assert await connection.fetchval("SELECT count(*) FROM api_key_owners") == 2

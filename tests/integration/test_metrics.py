@@ -143,6 +143,8 @@ async def test_a_scrape_does_not_query_the_database(
             api, (await api.post("/runs", json=WINDOW, headers=AUTH)).headers["location"]
         )
         assert run["status"] == "succeeded"
+        # The worker that ended the run looks once more for parts, then idles for 300 s.
+        await asyncio.sleep(1.0)
         async with db.acquire() as connection:
             service = (
                 "SELECT pid, state_change, query FROM pg_stat_activity"

@@ -60,7 +60,7 @@ async def test_a_90_day_heal_of_an_org_active_on_3_days_leaves_no_day_missing(
     # The next heal re-reads provisional days only: nothing final is fetched again.
     again = await plan_heal(db, settings)
     assert again is not None
-    for source, (first, last) in again.source_windows.items():
+    for (_, source), (first, last) in again.windows.items():
         day = first
         while day <= last:
             assert known[(source, day)] is CoverageState.PROVISIONAL, (source, day)

@@ -13,9 +13,14 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from app.main import create_app
+from app.repositories import runs as runs_repo
+from app.repositories.runs import NewRun
+from app.vocabulary import RunStatus
 from tests.integration.conftest import AUTH, TOKEN, WINDOW, wait_for
 from tests.integration.jobs import expected_totals, normalise, view_totals
 from tests.support.services import BearerUnlessGiven, Simulator
+
+TABLES = {"cursor": "fact_cursor_daily_usage"}
 
 
 async def test_post_then_poll_until_succeeded(
@@ -197,8 +202,8 @@ async def test_list_is_newest_first_with_keyset_pages(
         for offset in range(5):
             day = date(2026, 6, 1) + timedelta(days=offset)
             await connection.execute(
-                "INSERT INTO ingestion_runs (status, trigger, window_start, window_end, sources, created_at)"
-                " VALUES ('succeeded', 'cli', $1, $1, '{cursor}', now() - make_interval(mins => $2))",
+                "INSERT INTO ingestion_runs (status, trigger, window_start, window_end, sources, accounts, created_at)"
+                " VALUES ('succeeded', 'cli', $1, $1, '{cursor}', '{default}', now() - make_interval(mins => $2))",
                 day,
                 10 - offset,
             )
@@ -246,16 +251,17 @@ async def test_cancel_a_running_run_stops_cleanly(
 
 
 async def test_cancel_a_queued_run(api: httpx.AsyncClient, db: asyncpg.Pool) -> None:
+    day = date(2026, 1, 1)
+    run = NewRun(day, day, ["cursor"], ["default"], [("default", ["cursor"])], TABLES)
     async with db.acquire() as connection:
-        # A running run of the same window and source keeps the worker from claiming it.
+        # A running run of the same window and source keeps the workers from claiming it.
+        await runs_repo.create_run(
+            connection, run, trigger="cli", status=RunStatus.RUNNING, worker_id="elsewhere"
+        )
         await connection.execute(
-            "INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, status, heartbeat_at)"
-            " VALUES ('api', '2026-01-01', '2026-01-01', '{cursor}', 'running', now() + interval '1 hour')"
+            "UPDATE ingestion_run_parts SET heartbeat_at = now() + interval '1 hour'"
         )
-        run_id = await connection.fetchval(
-            "INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, status)"
-            " VALUES ('api', '2026-01-01', '2026-01-01', '{cursor}', 'queued') RETURNING id"
-        )
+        run_id = await runs_repo.create_run(connection, run, trigger="api")
     response = await api.post(f"/runs/{run_id}/cancel", headers=AUTH)
     assert response.status_code == 202
     assert response.json()["status"] == "cancelled"
@@ -276,8 +282,8 @@ async def test_an_expired_idempotency_key_can_be_used_again(
 ) -> None:
     async with db.acquire() as connection:
         old = await connection.fetchval(
-            "INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, status, idempotency_key,"
-            " request_fingerprint, created_at) VALUES ('api', '2026-01-01', '2026-01-01', '{cursor}', 'succeeded',"
+            "INSERT INTO ingestion_runs (trigger, window_start, window_end, sources, accounts, status, idempotency_key,"
+            " request_fingerprint, created_at) VALUES ('api', '2026-01-01', '2026-01-01', '{cursor}', '{default}', 'succeeded',"
             " 'monthly-key', 'another-body', now() - interval '25 hours') RETURNING id"
         )
     headers = {**AUTH, "Idempotency-Key": "monthly-key"}

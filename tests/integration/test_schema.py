@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from alembic import command
+from app.repositories.accounts import ACCOUNT_TABLES
 from app.repositories.migrations import (
     alembic_config,
     downgrade_to_base,
@@ -100,6 +101,16 @@ EXPECTED = {
     },
     "alembic_version": {"version_num"},
 }  # fmt: skip
+# Migration 0014: every table keyed by an upstream's ids is keyed by account too.
+for _table in ACCOUNT_TABLES:
+    if _table in EXPECTED:
+        EXPECTED[_table] = EXPECTED[_table] | {"account"}
+EXPECTED["ingestion_runs"] = EXPECTED["ingestion_runs"] | {"accounts"}
+EXPECTED["ingestion_run_parts"] = {
+    "run_id", "part_no", "account", "sources", "status", "worker_id", "started_at",
+    "heartbeat_at", "finished_at",
+}  # fmt: skip
+EXPECTED["person_aliases"] = {"alias_email", "person_email", "note", "updated_at"}
 
 
 async def _columns(dsn: str) -> dict[str, set[str]]:
@@ -183,9 +194,9 @@ async def test_downgrade_then_upgrade_round_trips(empty_database: str) -> None:
 
 INSERT_CLAUDE = """
     INSERT INTO fact_claude_daily_usage
-        (usage_date, platform, source, api_key_id, workspace_id, model,
+        (account, usage_date, platform, source, api_key_id, workspace_id, model,
          attribution_method, attribution_confidence)
-    VALUES ($1, 'claude_api', 'usage_report', $2, NULL, $3, 'unattributed', 0)
+    VALUES ('default', $1, 'claude_api', 'usage_report', $2, NULL, $3, 'unattributed', 0)
 """
 
 
@@ -204,19 +215,22 @@ async def test_confidence_and_platform_are_checked(db: asyncpg.Pool) -> None:
     async with db.acquire() as connection:
         with pytest.raises(asyncpg.CheckViolationError):
             await connection.execute(
-                "INSERT INTO fact_claude_daily_usage (usage_date, platform, source,"
+                "INSERT INTO fact_claude_daily_usage (account, usage_date, platform, source,"
                 " attribution_method, attribution_confidence)"
-                " VALUES ('2026-08-03', 'claude_web', 'usage_report', 'unattributed', 0)"
+                " VALUES ('default', '2026-08-03', 'claude_web', 'usage_report', 'unattributed',"
+                " 0)"
             )
         with pytest.raises(asyncpg.PostgresError):
             await connection.execute(
-                "INSERT INTO fact_cursor_daily_usage (usage_date, email, attribution_method,"
-                " attribution_confidence) VALUES ('2026-08-03', 'a@b.c', 'direct_email', 1.5)"
+                "INSERT INTO fact_cursor_daily_usage (account, usage_date, email,"
+                " attribution_method, attribution_confidence)"
+                " VALUES ('default', '2026-08-03', 'a@b.c', 'direct_email', 1.5)"
             )
         with pytest.raises(asyncpg.CheckViolationError):  # emails are stored normalised
             await connection.execute(
-                "INSERT INTO fact_cursor_daily_usage (usage_date, email, attribution_method,"
-                " attribution_confidence) VALUES ('2026-08-03', 'Ana@X.dev', 'direct_email', 1)"
+                "INSERT INTO fact_cursor_daily_usage (account, usage_date, email,"
+                " attribution_method, attribution_confidence)"
+                " VALUES ('default', '2026-08-03', 'Ana@X.dev', 'direct_email', 1)"
             )
 
 
@@ -266,3 +280,15 @@ async def test_digests_carry_one_vocabulary_the_registry_s_fact_labels(
     labels = {label.value for upstream in REGISTRY.upstreams for label in upstream.labels}
     assert stored and stored <= labels
     assert {"cursor_daily_usage", "cursor_usage_events", "usage_report"} <= stored
+
+
+async def test_every_table_with_an_account_is_renamed_with_it(db: asyncpg.Pool) -> None:
+    """`usage-pipeline accounts rename` renames exactly the tables that hold an account."""
+    async with db.acquire() as connection:
+        holding = await connection.fetch(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public'"
+            " AND column_name = 'account'"
+            " AND table_name IN (SELECT table_name FROM information_schema.tables"
+            "                     WHERE table_type = 'BASE TABLE')"
+        )
+    assert {row["table_name"] for row in holding} == set(ACCOUNT_TABLES)

@@ -6,7 +6,6 @@ fault, then compares the tables with the simulator's ground truth."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import timedelta
 
 import asyncpg
@@ -14,12 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.accounts import AccountSource
 from app.ingestion import streamed
-from app.ingestion.factory import build_http_client
-from app.orchestration.daily_job import RunSpec, execute_run
 from app.orchestration.run_request import PlannedRun
-from app.orchestration.sources.registry import REGISTRY
 from app.repositories import runs as runs_repo
+from app.vocabulary import RunTrigger
 from tests.integration.jobs import (
     END,
     START,
@@ -32,6 +30,7 @@ from tests.integration.jobs import (
     stored_cost_by_workspace,
     view_totals,
 )
+from tests.support.runs import execute_plan
 from tests.support.services import EMPTY_EVERY_TABLE, Simulator
 
 pytestmark = pytest.mark.reliability
@@ -252,19 +251,7 @@ async def test_two_runs_writing_the_same_days_leave_digests_that_describe_them(
     plan = PlannedRun(START, END, ("cursor", *BILLING))
 
     async def one() -> None:
-        async with db.acquire() as connection:
-            run_id = await runs_repo.create_run(
-                connection, trigger="cli", window_start=START, window_end=END,
-                sources=list(plan.sources),
-            )  # fmt: skip
-        async with build_http_client(settings) as http:
-            await execute_run(
-                pool=db,
-                clients=REGISTRY.build_clients(settings, http),
-                settings=settings,
-                spec=RunSpec(run_id, plan),
-                worker_id=f"writer-{uuid.uuid4().hex[:6]}",
-            )
+        await execute_plan(db, settings, plan, RunTrigger.CLI)
 
     await asyncio.gather(one(), one())
     async with db.acquire() as connection:
@@ -453,7 +440,9 @@ async def test_an_endpoint_that_answered_before_and_now_is_gone_fails_its_days(
     async with db.acquire() as connection:
         days = {
             d.day: d
-            for d in await coverage_repo.coverage(connection, ["claude_code"], START, later)
+            for d in await coverage_repo.coverage(
+                connection, [AccountSource("default", "claude_code")], START, later
+            )
         }
         still = await connection.fetchval(
             "SELECT count(*) FROM fact_claude_daily_usage WHERE source = 'claude_code_analytics'"

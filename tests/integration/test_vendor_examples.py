@@ -5,7 +5,6 @@ the real tables: every number of each example lands, exactly, where it belongs."
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -18,11 +17,9 @@ import pytest
 import respx
 
 from app.config import load_settings
-from app.ingestion.factory import build_http_client
-from app.orchestration.daily_job import RunOutcome, RunSpec, execute_run
+from app.orchestration.daily_job import RunOutcome
 from app.orchestration.run_request import PlannedRun
-from app.orchestration.sources.registry import REGISTRY
-from app.repositories import runs as runs_repo
+from tests.support.runs import execute_plan
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ANTHROPIC = "https://api.anthropic.com/v1/organizations"
@@ -63,15 +60,8 @@ async def _run(
         anthropic_admin_api_key="sk-ant-admin01-vendor-fixture", scheduler_enabled=False,
         upstream_max_attempts=1, **keys,
     )  # fmt: skip
-    async with pool.acquire() as connection:
-        run_id: uuid.UUID = await runs_repo.create_run(
-            connection, trigger="cli", window_start=day, window_end=day, sources=sources
-        )
-    async with build_http_client(settings) as http:
-        return await execute_run(
-            pool=pool, clients=REGISTRY.build_clients(settings, http), settings=settings,
-            spec=RunSpec(run_id, PlannedRun(day, day, tuple(sources))), worker_id="test",
-        )  # fmt: skip
+    _, outcome = await execute_plan(pool, settings, PlannedRun(day, day, tuple(sources)))
+    return outcome
 
 
 async def test_anthropics_usage_and_cost_examples_land_to_the_cent(

@@ -43,4 +43,5 @@ async def test_a_killed_worker_process_is_replaced_and_runs_go_on(
             assert response.status_code == 202, response.text
             run = await wait_for(client, response.headers["location"])
     assert run["status"] == "succeeded"
-    assert run["worker_id"].endswith(f":{os.getpid()}")  # recorded as this replica's run
+    # Recorded as this replica's run, by one of its worker processes.
+    assert run["worker_id"].rpartition("/")[0].endswith(f":{os.getpid()}")

@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from app.config import Settings
 from app.accounts import DEFAULT_ACCOUNT, AccountSource
+from app.config import Settings
 from app.ingestion.factory import build_http_client
 from app.orchestration.daily_job import RunOutcome
 from app.orchestration.parts import execute_run

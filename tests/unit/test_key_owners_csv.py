@@ -54,5 +54,5 @@ def test_formula_cells_are_neutralised_on_export_and_read_back_as_sent() -> None
     assert rows[0].startswith("apikey_1,\"'=HYPERLINK(")
     assert ",'+1 team" in rows[0]
     assert rows[1] == ",'@SUM(A1),bo@example.com,'-note,default"
-    assert rows[2] == ",plain-name,cy@example.com,"
+    assert rows[2] == ",plain-name,cy@example.com,,default"
     assert parse_key_owners(exported) == owners
