@@ -212,6 +212,10 @@ class TruthBase:
 
     seed: int = 7
     users: int = 40
+    # Where people's addresses are (an account of several: its own domain) …
+    email_domain: str = "acme.dev"
+    # … and people (by index) whose address is given: the same person in several accounts.
+    emails: dict[int, str] = field(default_factory=dict)
     # (kind, day) -> revision; bumping one restates that view of that day for some people
     revisions: dict[tuple[str, date], int] = field(default_factory=dict)
     restated_people: dict[tuple[str, date], frozenset[int]] = field(default_factory=dict)
@@ -238,7 +242,7 @@ class TruthBase:
 
     @cached_property
     def people(self) -> list[Person]:
-        return _people(self.seed, self.users)
+        return _people(self.seed, self.users, self.email_domain, self.emails)
 
     @cached_property
     def keys(self) -> list[Key]:
@@ -346,7 +350,7 @@ def _stream_seed(seed: int, kind: str, index: int, day: date, revision: int) -> 
     return value
 
 
-def _people(seed: int, count: int) -> list[Person]:
+def _people(seed: int, count: int, domain: str, emails: dict[int, str]) -> list[Person]:
     people = []
     for index in range(count):
         rng = random.Random(f"{seed}:person:{index}")
@@ -357,7 +361,7 @@ def _people(seed: int, count: int) -> list[Person]:
             Person(
                 index=index,
                 user_id=f"user_01{seed:04d}{index:06d}",
-                email=f"{first}.{last}.{index}@acme.dev",
+                email=emails.get(index, f"{first}.{last}.{index}@{domain}"),
                 name=f"{first.title()} {last.title()}",
                 cursor_user_id=40_000 + index,
                 uses_cursor=rng.random() < 0.85,

@@ -12,6 +12,7 @@ import asyncpg
 
 from app.orchestration.daily_job import RunOutcome
 from app.orchestration.run_request import PlannedRun, resolve_sources
+from app.simulator.model import GroundTruth
 from app.simulator.world import Totals
 from app.vocabulary import RunTrigger
 from tests.support.runs import execute_plan
@@ -72,9 +73,15 @@ def expected_totals(
 ) -> dict[tuple[date, str], dict[str, Any]]:
     """The view's totals per (day, platform); `enterprise_analytics`: the Analytics key is
     configured (its products are in the tables)."""
+    return expected_totals_of(sim.truth, start, end, enterprise_analytics=enterprise_analytics)
+
+
+def expected_totals_of(
+    truth: GroundTruth, start: date, end: date, *, enterprise_analytics: bool = True
+) -> dict[tuple[date, str], dict[str, Any]]:
     merged: dict[tuple[date, str], Totals] = {
-        **sim.truth.expected_platform_totals(start, end, enterprise_analytics=enterprise_analytics),
-        **(sim.truth.expected_claude_ai_totals(start, end) if enterprise_analytics else {}),
+        **truth.expected_platform_totals(start, end, enterprise_analytics=enterprise_analytics),
+        **(truth.expected_claude_ai_totals(start, end) if enterprise_analytics else {}),
     }
     return {
         key: {f: Decimal(getattr(t, f)) if "cost" in f else getattr(t, f) for f in VIEW_FIELDS}

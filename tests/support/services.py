@@ -185,6 +185,12 @@ class Simulator:
 def start_simulator(truth: GroundTruth, options: SimulatorOptions | None = None) -> Simulator:
     options = options or SimulatorOptions()
     app = create_simulator(truth, options)
+    url, server = serve_in_thread(app)
+    return Simulator(url, truth, options, server, app)
+
+
+def serve_in_thread(app: Any) -> tuple[str, uvicorn.Server]:
+    """An ASGI app on a free loopback port, in a daemon thread: (its URL, its server)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -198,7 +204,7 @@ def start_simulator(truth: GroundTruth, options: SimulatorOptions | None = None)
         if time.monotonic() > deadline:
             raise RuntimeError("simulator did not start")
         time.sleep(0.02)
-    return Simulator(f"http://127.0.0.1:{port}", truth, options, server, app)
+    return f"http://127.0.0.1:{port}", server
 
 
 @pytest.fixture

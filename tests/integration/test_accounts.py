@@ -1,0 +1,186 @@
+"""Several accounts in one deployment, against the accounts simulator's ground truth.
+
+Two Cursor teams (`north`, `south`) and one Anthropic organisation (`org`): every table holds
+each account's truth under its account, a person in a Cursor team and in the organisation
+adds up across tools and accounts, and a re-run changes nothing. One account answering 401
+fails only its own sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from app.orchestration.run_request import RunRequest, plan_run
+from app.simulator.accounts import BOTH_TEAMS_EMAIL, SHARED_EMAIL, three_accounts
+from app.simulator.plumbing import SimulatorOptions
+from app.vocabulary import RunStatus, SourceStatus
+from tests.integration.jobs import CURSOR_COUNTERS, expected_totals_of, normalise
+from tests.support.accounts import (
+    AccountsSimulator,
+    cursor_truth,
+    person_cursor_truth,
+    person_usage_report_tokens,
+    start_accounts_simulator,
+)
+from tests.support.runs import execute_plan
+
+START, END = date(2026, 8, 1), date(2026, 8, 3)
+
+
+@pytest.fixture
+def accounts() -> Iterator[AccountsSimulator]:
+    sim = start_accounts_simulator(
+        three_accounts(options=SimulatorOptions(page_cap=4, bucket_cap=2))
+    )
+    yield sim
+    sim.server.should_exit = True
+
+
+async def _run(db: asyncpg.Pool, sim: AccountsSimulator, **asked: object) -> object:
+    settings = sim.settings()
+    plan = plan_run(settings, RunRequest(START, END, **asked))  # type: ignore[arg-type]
+    _, outcome = await execute_plan(db, settings, plan)
+    return outcome
+
+
+async def _cursor_table(db: asyncpg.Pool, account: str) -> dict[tuple[date, str], object]:
+    async with db.acquire() as connection:
+        rows = await connection.fetch(
+            f"SELECT usage_date, email, {', '.join(CURSOR_COUNTERS)} FROM fact_cursor_daily_usage"
+            " WHERE account = $1 AND in_daily_usage",
+            account,
+        )
+    return {(r["usage_date"], r["email"]): tuple(r[c] for c in CURSOR_COUNTERS) for r in rows}
+
+
+async def test_three_accounts_each_hold_their_truth_and_a_person_adds_up(
+    db: asyncpg.Pool, accounts: AccountsSimulator
+) -> None:
+    outcome = await _run(db, accounts)
+    assert outcome.status == RunStatus.SUCCEEDED, outcome.reason  # type: ignore[attr-defined]
+    assert set(outcome.sources) == {  # type: ignore[attr-defined]
+        "north/cursor", "north/cursor_spend", "south/cursor", "south/cursor_spend",
+        "org/claude_code", "org/claude_usage", "org/claude_cost",
+    }  # fmt: skip
+
+    for team in ("north", "south"):
+        assert await _cursor_table(db, team) == cursor_truth(accounts.truth(team), START, END)
+    async with db.acquire() as connection:
+        rows = await connection.fetch(
+            "SELECT account, usage_date, platform, sum(uncached_input_tokens) AS uncached_input_tokens,"
+            " sum(cache_creation_input_tokens) AS cache_creation_input_tokens,"
+            " sum(cache_read_input_tokens) AS cache_read_input_tokens,"
+            " sum(output_tokens) AS output_tokens, sum(billed_cost_usd) AS billed_cost_usd,"
+            " sum(estimated_cost_usd) AS estimated_cost_usd, sum(sessions) AS sessions,"
+            " sum(lines_added) AS lines_added, sum(lines_removed) AS lines_removed,"
+            " sum(commits) AS commits, sum(pull_requests) AS pull_requests,"
+            " sum(tool_accepted) AS tool_accepted, sum(tool_rejected) AS tool_rejected"
+            " FROM claude_usage_by_user_day GROUP BY 1, 2, 3"
+        )
+    assert {row["account"] for row in rows} == {"org"}
+    got = normalise(
+        {
+            (r["usage_date"], r["platform"]): {
+                k: v or 0
+                for k, v in dict(r).items()
+                if k not in ("account", "usage_date", "platform")
+            }
+            for r in rows
+        }
+    )
+    expected = expected_totals_of(accounts.truth("org"), START, END, enterprise_analytics=False)
+    assert got == expected
+
+    # One person across tools and accounts: counted once, their totals the truths' sum.
+    north_tokens, north_billed = person_cursor_truth(
+        accounts.truth("north"), SHARED_EMAIL, START, END
+    )
+    org_tokens = person_usage_report_tokens(accounts.truth("org"), SHARED_EMAIL, START, END)
+    both = [
+        person_cursor_truth(accounts.truth(t), BOTH_TEAMS_EMAIL, START, END)
+        for t in ("north", "south")
+    ]
+    async with db.acquire() as connection:
+        people = await connection.fetch(
+            "SELECT person_email, count(DISTINCT account) AS accounts, sum(tokens) AS tokens,"
+            " sum(billed_cost_usd) FILTER (WHERE tool = 'cursor') AS cursor_billed"
+            " FROM ai_usage_by_person_day WHERE person_email = ANY($1::text[])"
+            " GROUP BY person_email",
+            [SHARED_EMAIL, BOTH_TEAMS_EMAIL],
+        )
+        distinct_people = await connection.fetchval(
+            "SELECT count(DISTINCT person_email) FROM ai_usage_by_person_day"
+            " WHERE person_email IN ($1, $2)",
+            SHARED_EMAIL,
+            BOTH_TEAMS_EMAIL,
+        )
+    by_person = {row["person_email"]: row for row in people}
+    assert distinct_people == 2
+    ana = by_person[SHARED_EMAIL]
+    assert (ana["accounts"], ana["tokens"], ana["cursor_billed"]) == (
+        2,
+        north_tokens + org_tokens,
+        north_billed,
+    )
+    assert org_tokens > 0 and north_tokens > 0
+    bo = by_person[BOTH_TEAMS_EMAIL]
+    assert (bo["accounts"], bo["tokens"]) == (2, sum(t for t, _ in both))
+    assert bo["cursor_billed"] == sum((b for _, b in both), Decimal(0))
+
+    again = await _run(db, accounts)
+    assert again.status == RunStatus.SUCCEEDED  # type: ignore[attr-defined]
+    for name, progress in again.sources.items():  # type: ignore[attr-defined]
+        assert (progress.rows_inserted, progress.rows_updated, progress.rows_deleted) == (
+            0,
+            0,
+            0,
+        ), name
+
+
+async def test_one_account_answering_401_fails_only_its_own_sources(
+    db: asyncpg.Pool, accounts: AccountsSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIM_KEY_SOUTH", "sim-cursor-key-revoked")  # the team revoked it
+    outcome = await _run(db, accounts)
+    assert outcome.status == RunStatus.PARTIAL  # type: ignore[attr-defined]
+    sources = outcome.sources  # type: ignore[attr-defined]
+    for name in ("south/cursor", "south/cursor_spend"):
+        assert sources[name].status is SourceStatus.FAILED
+        assert sources[name].upstream_status == 401
+        assert "account south's key (secret_env SIM_KEY_SOUTH)" in sources[name].last_error
+        assert "Invalid API key" in sources[name].last_error  # the upstream's own message
+    others = {name: p.status for name, p in sources.items() if not name.startswith("south/")}
+    assert set(others.values()) == {SourceStatus.SUCCEEDED}, others
+    assert await _cursor_table(db, "north") == cursor_truth(accounts.truth("north"), START, END)
+    assert await _cursor_table(db, "south") == {}
+    async with db.acquire() as connection:
+        failed = await connection.fetch(
+            "SELECT DISTINCT account, source FROM ingestion_coverage WHERE state = 'failed'"
+        )
+    assert {(r["account"], r["source"]) for r in failed} == {
+        ("south", "cursor"),
+        ("south", "cursor_spend"),
+    }
+
+
+async def test_a_run_of_chosen_accounts_and_an_unknown_one(
+    db: asyncpg.Pool, accounts: AccountsSimulator
+) -> None:
+    outcome = await _run(db, accounts, accounts=["org"], sources=None)
+    assert set(outcome.sources) == {"org/claude_code", "org/claude_usage", "org/claude_cost"}  # type: ignore[attr-defined]
+    from app.orchestration.run_request import InvalidRunRequest
+
+    with pytest.raises(
+        InvalidRunRequest, match=r"unknown account\(s\): east \(known: north, south, org\)"
+    ):
+        plan_run(accounts.settings(), RunRequest(START, END, accounts=["east"]))
+    with pytest.raises(InvalidRunRequest, match="account north configures none of the sources"):
+        plan_run(
+            accounts.settings(),
+            RunRequest(START, END, sources=["claude_code"], accounts=["north"]),
+        )
