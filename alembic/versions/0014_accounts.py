@@ -233,6 +233,8 @@ def _runs_in_parts() -> None:
 def downgrade() -> None:
     """Back to one account: rows of any other account are deleted (the old keys cannot hold
     them)."""
+    # The rows kept are the ones the digests describe: not a foreign edit (migration 0003).
+    op.execute("SELECT set_config('ai_usage_pipeline.writer', 'on', true)")
     _drop_views()
     op.execute("DROP TABLE person_aliases")
     op.execute("DROP TABLE ingestion_run_parts")

@@ -29,7 +29,8 @@ async def rename(connection: asyncpg.Connection, old: str, new: str) -> dict[str
     """Rows renamed per table (and runs that named the old account); nothing when `old` holds
     no data. Raises `AccountTaken` when `new` holds data already."""
     async with connection.transaction():
-        await connection.execute("SET CONSTRAINTS ALL DEFERRED")
+        # Renamed with their digests, the days stay as the digests describe them.
+        await connection.execute("SELECT set_config('ai_usage_pipeline.writer', 'on', true)")
         for table in ACCOUNT_TABLES:
             if await connection.fetchval(
                 f"SELECT EXISTS (SELECT 1 FROM {table} WHERE account = $1)", new

@@ -19,6 +19,7 @@ from app.orchestration.run_request import RunRequest, plan_run
 from app.simulator.accounts import BOTH_TEAMS_EMAIL, SHARED_EMAIL, three_accounts
 from app.simulator.plumbing import SimulatorOptions
 from app.vocabulary import RunStatus, SourceStatus
+from tests.integration.conftest import AUTH, serve, wait_for
 from tests.integration.jobs import CURSOR_COUNTERS, expected_totals_of, normalise
 from tests.support.accounts import (
     AccountsSimulator,
@@ -27,6 +28,7 @@ from tests.support.accounts import (
     person_usage_report_tokens,
     start_accounts_simulator,
 )
+from tests.support.metrics import scrape, value
 from tests.support.runs import execute_plan
 
 START, END = date(2026, 8, 1), date(2026, 8, 3)
@@ -184,3 +186,48 @@ async def test_a_run_of_chosen_accounts_and_an_unknown_one(
             accounts.settings(),
             RunRequest(START, END, sources=["claude_code"], accounts=["north"]),
         )
+
+
+async def test_the_api_names_accounts_in_runs_coverage_sources_and_metrics(
+    db: asyncpg.Pool, database_dsn: str, accounts: AccountsSimulator
+) -> None:
+    settings = accounts.settings(database_url=database_dsn, worker_poll_seconds=0.2)
+    async with serve(settings) as api:
+        unknown = await api.post("/runs", json={"accounts": ["east"]}, headers=AUTH)
+        assert unknown.status_code == 422
+        assert unknown.headers["content-type"] == "application/problem+json"
+        assert "unknown account(s): east (known: north, south, org)" in unknown.json()["detail"]
+        body = {"start_date": str(START), "end_date": str(END), "accounts": ["north", "org"]}
+        response = await api.post("/runs", json=body, headers=AUTH)
+        assert response.status_code == 202, response.text
+        run = await wait_for(api, response.headers["location"])
+        assert run["status"] == "succeeded", run["status_reason"]
+        assert run["accounts"] == ["north", "org"]
+        assert sorted((p["account"], tuple(p["sources"])) for p in run["parts"]) == [
+            ("north", ("cursor",)), ("north", ("cursor_spend",)),
+            ("org", ("claude_code", "claude_usage", "claude_cost")),
+        ]  # fmt: skip
+        assert {(p["account"], p["source"]) for p in run["progress"]} == {
+            ("north", "cursor"), ("north", "cursor_spend"), ("org", "claude_code"),
+            ("org", "claude_usage"), ("org", "claude_cost"),
+        }  # fmt: skip
+        coverage = (
+            await api.get("/coverage", params={"start": str(START), "end": str(END)})
+        ).json()
+        assert (
+            coverage["counts"]["north"]["cursor"]["provisional"]
+            + coverage["counts"]["north"]["cursor"]["final"]
+            == 3
+        )
+        assert coverage["counts"]["south"]["cursor"]["missing"] == 3
+        only = await api.get("/coverage", params={"account": "south", "start": str(START)})
+        assert {day["account"] for day in only.json()["days"]} == {"south"}
+        sources = (await api.get("/sources")).json()
+        assert [(a["name"], a["kind"]) for a in sources["accounts"]] == [
+            ("north", "cursor_team"), ("south", "cursor_team"), ("org", "anthropic_organization")
+        ]  # fmt: skip
+        families = await scrape(api)
+    assert value(
+        families, "ingestion_last_success_timestamp_seconds",
+        "ingestion_last_success_timestamp_seconds", account="north", source="cursor",
+    ) > 0  # fmt: skip
