@@ -186,15 +186,17 @@ def run(
             output.print(f"  account {account}: {', '.join(names)}", soft_wrap=True)
     if dry_run:
         raise typer.Exit(0)
-    _logs_quiet(settings)
-    raise typer.Exit(_run_and_report(settings, plan))
+    raise typer.Exit(_run_and_report(_logs_quiet(settings), plan))
 
 
-def _logs_quiet(settings: Settings) -> None:
-    """Progress goes to the terminal; keep structured logs for warnings and worse."""
+def _logs_quiet(settings: Settings) -> Settings:
+    """Progress goes to the terminal; keep structured logs (this process's and its worker
+    processes') for warnings and worse."""
     from app.logs import configure_logging
 
-    configure_logging(settings.model_copy(update={"log_level": "WARNING", "log_format": "console"}))
+    quiet = settings.model_copy(update={"log_level": "WARNING", "log_format": "console"})
+    configure_logging(quiet)
+    return quiet
 
 
 def _run_and_report(settings: Settings, plan: PlannedRun) -> int:

@@ -24,10 +24,9 @@ from app.gc_tuning import tune_garbage_collector
 from app.ingestion.factory import build_http_client
 from app.logs import configure_logging, get_logger
 from app.orchestration.accounts import configured_parts, unconfigured_accounts
-from app.orchestration.oneshot import worker_identity
 from app.orchestration.scheduler import DailySchedule
 from app.orchestration.sources.registry import REGISTRY
-from app.orchestration.worker import RunWorker
+from app.orchestration.worker import RunWorker, worker_identity
 from app.orchestration.worker_process import WorkerProcess
 from app.repositories.database import DATABASE_ERRORS, create_pool, resolve_dsn
 from app.repositories.embedded import release_embedded

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import uuid
 
 import asyncpg
@@ -45,6 +47,11 @@ BUSY_CLAIM_DELAY_SECONDS = 0.25
 PartKey = tuple[uuid.UUID, int]
 
 
+def worker_identity() -> str:
+    """This process as runs record it: host:pid (a replica's worker processes add /wN)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class RunWorker:
     def __init__(
         self,
@@ -54,8 +61,12 @@ class RunWorker:
         settings: Settings,
         worker_id: str,
         registry: SourceRegistry = REGISTRY,
+        reserved_for: str | None = None,
     ) -> None:
         self.pool = pool
+        # Claim only the parts reserved for this name (a CLI run's own processes), or (None)
+        # only parts nobody reserved.
+        self.reserved_for = reserved_for
         self.registry = registry
         self.clients = AccountClients(http, registry)
         self.settings = settings
@@ -102,7 +113,7 @@ class RunWorker:
             ):
                 if self._parts:
                     await asyncio.sleep(BUSY_CLAIM_DELAY_SECONDS * len(self._parts))
-                claimed = await claim_part(connection, self.worker_id)
+                claimed = await claim_part(connection, self.worker_id, self.reserved_for)
                 if claimed is None:
                     break
                 self._launch(claimed)

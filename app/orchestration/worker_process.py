@@ -30,9 +30,8 @@ from app.gc_tuning import tune_garbage_collector
 from app.ingestion.factory import build_http_client
 from app.logs import configure_logging, get_logger
 from app.metrics_directory import SHARE_METRICS_ENV, settle_metrics_directory
-from app.orchestration.oneshot import worker_identity
 from app.orchestration.sources.registry import REGISTRY
-from app.orchestration.worker import RunWorker
+from app.orchestration.worker import RunWorker, worker_identity
 from app.repositories.database import create_pool
 
 log = get_logger(__name__)
@@ -55,7 +54,12 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _child_main(
-    settings: Settings, dsn: str, wake: Connection, worker_id: str, parent: int
+    settings: Settings,
+    dsn: str,
+    wake: Connection,
+    worker_id: str,
+    parent: int,
+    reserved_for: str | None,
 ) -> None:  # one worker process
     _die_with_parent(parent)
     settle_metrics_directory()  # keeps the inherited directory (SHARE_METRICS_ENV is set)
@@ -65,16 +69,20 @@ def _child_main(
     configure_logging(settings)
     REGISTRY.accounts(settings)  # the account file's secrets are masked in this process too
     tune_garbage_collector()
-    asyncio.run(_serve(settings, dsn, wake, worker_id))
+    asyncio.run(_serve(settings, dsn, wake, worker_id, reserved_for))
 
 
-async def _serve(settings: Settings, dsn: str, wake: Connection, worker_id: str) -> None:
+async def _serve(
+    settings: Settings, dsn: str, wake: Connection, worker_id: str, reserved_for: str | None
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     pool = await create_pool(settings, dsn)
     http = build_http_client(settings)
-    worker = RunWorker(pool=pool, http=http, settings=settings, worker_id=worker_id)
+    worker = RunWorker(
+        pool=pool, http=http, settings=settings, worker_id=worker_id, reserved_for=reserved_for
+    )
 
     def relay() -> None:  # the parent's wake-ups, onto this loop
         # EOF/OSError: the parent closed its end; RuntimeError: our loop has already closed.
@@ -126,7 +134,7 @@ class _Child:
             # and the worker's number.
             args=(
                 owner.settings, owner.dsn, self.wake_reader,
-                f"{worker_identity()}/w{self.index}", os.getpid(),
+                f"{worker_identity()}/w{self.index}", os.getpid(), owner.reserved_for,
             ),
             name=f"usage-pipeline-worker-{self.index}",
         )  # fmt: skip
@@ -179,12 +187,20 @@ class WorkerProcess:
     """Parent-side handle of the worker processes, with the surface the API uses on an
     in-process worker."""
 
-    def __init__(self, settings: Settings, dsn: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dsn: str,
+        reserved_for: str | None = None,
+        processes: int | None = None,
+    ) -> None:
         self.settings = settings
         self.dsn = dsn
+        self.reserved_for = reserved_for  # a CLI run's: only its reserved parts
         self.context = multiprocessing.get_context("spawn")
         # Pipes, not Events: no named semaphores for the resource tracker to report.
-        self._children = [_Child(self, index) for index in range(worker_count(settings))]
+        count = processes or worker_count(settings)
+        self._children = [_Child(self, index) for index in range(count)]
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
 

@@ -4,9 +4,10 @@ heartbeated while they run, and the run finished when its last part is.
 A part is one account's sources that run together (app.orchestration.run_request.parts_of).
 Claiming is `FOR UPDATE SKIP LOCKED` under an advisory transaction lock, so each part is
 executed exactly once and never beside a running part of another run that reads the same
-account's source over overlapping days. The worker that ends a run's last part — or the
-reaper, for a part whose worker died — records the run's outcome, under a lock of the run's
-row, so exactly one of them does.
+account's source over overlapping days. A queued part that names a worker is reserved: only
+that worker's processes claim it (a CLI run's parts, spread over the CLI's own processes).
+The worker that ends a run's last part — or the reaper, for a part whose worker died —
+records the run's outcome, under a lock of the run's row, so exactly one of them does.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ _CLAIM = f"""
       FROM ingestion_run_parts p
       JOIN ingestion_runs r ON r.id = p.run_id
      WHERE p.status = '{RunStatus.QUEUED}' AND r.status IN ({_ACTIVE})
-       AND r.cancel_requested_at IS NULL
+       AND r.cancel_requested_at IS NULL AND p.worker_id IS NOT DISTINCT FROM $1
        AND NOT EXISTS (
            SELECT 1 FROM ingestion_run_parts q JOIN ingestion_runs o ON o.id = q.run_id
             WHERE q.status = '{RunStatus.RUNNING}' AND q.run_id <> p.run_id
@@ -87,11 +88,14 @@ _CLAIM = f"""
 """
 
 
-async def claim_part(connection: asyncpg.Connection, worker_id: str) -> ClaimedPart | None:
-    """Claim the oldest queued part that overlaps no running part of another run."""
+async def claim_part(
+    connection: asyncpg.Connection, worker_id: str, reserved_for: str | None = None
+) -> ClaimedPart | None:
+    """Claim the oldest queued part that overlaps no running part of another run: one
+    reserved for `reserved_for`, or (None) one nobody reserved."""
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _CLAIM_LOCK)
-        row = await connection.fetchrow(_CLAIM)
+        row = await connection.fetchrow(_CLAIM, reserved_for)
         if row is None:
             return None
         await connection.execute(
@@ -136,6 +140,11 @@ async def heartbeat_part(connection: asyncpg.Connection, run_id: uuid.UUID, part
         part_no,
     )
     return bool(cancel_requested)
+
+
+async def heartbeat_run(connection: asyncpg.Connection, run_id: uuid.UUID) -> None:
+    """The run's own heartbeat (a CLI run's, covering its parts no worker claimed yet)."""
+    await connection.execute("UPDATE ingestion_runs SET heartbeat_at = now() WHERE id = $1", run_id)
 
 
 async def finish_part(
@@ -228,6 +237,20 @@ async def reap_stale_parts(
              WHERE status = '{RunStatus.RUNNING}'
                AND heartbeat_at < now() - make_interval(secs => $1)
             RETURNING run_id, part_no, worker_id
+            """,
+            timeout_seconds,
+        )
+        # Parts reserved by a process whose run stopped heartbeating never start.
+        crashed += await connection.fetch(
+            f"""
+            UPDATE ingestion_run_parts p
+               SET status = '{RunStatus.CRASHED}', finished_at = now(),
+                   status_reason = 'worker ' || p.worker_id || ' stopped heartbeating'
+              FROM ingestion_runs r
+             WHERE r.id = p.run_id AND p.status = '{RunStatus.QUEUED}'
+               AND p.worker_id IS NOT NULL
+               AND r.heartbeat_at < now() - make_interval(secs => $1)
+            RETURNING p.run_id, p.part_no, p.worker_id
             """,
             timeout_seconds,
         )

@@ -89,13 +89,16 @@ async def create_requested_run(
     requested_by: str | None = None,
     max_queued: int | None = None,
     worker_id: str | None = None,
+    reserved: bool = False,
 ) -> Created:
     """Create a requested run, exactly once per idempotency key, never beside an active run of
     an overlapping window, account and source (raises `OverlappingRun` naming it), and never
     more than `max_queued` queued runs of one requester (`TooManyQueued`).
 
     An API run is queued for the workers; a CLI run is executed by the process that asked
-    (`worker_id`), so it and its parts are created `running` and no worker can claim them."""
+    (`worker_id`), so it is created `running` and no other worker can claim its parts: they
+    are created `running` (executed in that process), or, `reserved`, queued for that
+    process's own workers alone."""
     status = RunStatus.QUEUED if trigger is RunTrigger.API else RunStatus.RUNNING
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _CREATE_LOCK)
@@ -125,6 +128,7 @@ async def create_requested_run(
             request_fingerprint=fingerprint,
             requested_by=requested_by,
             worker_id=None if status is RunStatus.QUEUED else worker_id,
+            parts_queued=reserved,
         )
     assert run_id is not None
     return Created(run_id, created=True)

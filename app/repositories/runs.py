@@ -187,12 +187,14 @@ async def create_run(
     scheduled_for: datetime | None = None,
     requested_by: str | None = None,
     worker_id: str | None = None,
+    parts_queued: bool = False,
 ) -> uuid.UUID | None:
     """The run, its parts and a pending progress row per (account, source); None when a
     scheduled run of the same (job, slot) exists. `requested_by` defaults to the trigger's
     name (`schedule`, `cli`). A run created `running` (a CLI run, executed by `worker_id`) has
     its parts claimed by that worker and heartbeating from their first moment, so the reaper
-    ends them `crashed` should its process die before they start."""
+    ends them `crashed` should its process die before they start — or, `parts_queued`,
+    queued and reserved for that worker's processes (the run's heartbeat covers them)."""
     run_id: uuid.UUID | None = await connection.fetchval(
         f"""
         INSERT INTO ingestion_runs
@@ -220,7 +222,8 @@ async def create_run(
         worker_id,
     )
     if run_id is not None:
-        await _create_parts(connection, run_id, run, status, worker_id)
+        part_status = RunStatus.QUEUED if parts_queued else status
+        await _create_parts(connection, run_id, run, part_status, worker_id)
     return run_id
 
 
@@ -235,8 +238,8 @@ async def _create_parts(
         """
         INSERT INTO ingestion_run_parts (run_id, part_no, account, sources, status, worker_id,
                                          started_at, heartbeat_at)
-        VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6::text IS NOT NULL THEN now() END,
-                CASE WHEN $6::text IS NOT NULL THEN now() END)
+        VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 = 'running' THEN now() END,
+                CASE WHEN $5 = 'running' THEN now() END)
         """,
         [
             (run_id, part_no, account, list(sources), RunStatus(status).value, worker_id)
