@@ -306,21 +306,37 @@ def simulate(
     record: Annotated[
         Path | None, typer.Option(help="Keep every page served in this folder (for a replay).")
     ] = None,
+    accounts_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve four accounts (Cursor teams north and south, organisations org and lab)"
+            " under /<account>, and write their ACCOUNTS_FILE here (docs/accounts.md)."
+        ),
+    ] = None,
 ) -> None:
     """Serve a local fake of the Cursor and Anthropic APIs (keys: see the README)."""
     import uvicorn
 
     _require_simulator()
+    from app.simulator import accounts
     from app.simulator.app import SimulatorOptions, create_simulator
     from app.simulator.faults import FaultSpec
     from app.simulator.model import GroundTruth
 
-    app = create_simulator(
-        GroundTruth(seed=seed, users=users),
-        SimulatorOptions(page_cap=page_cap, rate_limit_scale=rate_limit_scale, record_to=record),
+    options = SimulatorOptions(
+        page_cap=page_cap, rate_limit_scale=rate_limit_scale, record_to=record
     )
-    if latency_ms:
-        app.state.faults.add("*", FaultSpec(kind="latency", ms=latency_ms, times=None))
+    served = [create_simulator(GroundTruth(seed=seed, users=users), options)]
+    app = served[0]
+    if accounts_file is not None:
+        world = accounts.four_accounts(users, seed, options)
+        app = accounts.create_accounts_simulator(world)
+        served = list(app.state.accounts.values())
+        accounts_file.write_text(accounts.accounts_file(world, f"http://{host}:{port}"))
+        for name, secret in accounts.accounts_environment(world).items():
+            typer.echo(f"export {name}={secret}")
+    for one in served if latency_ms else ():
+        one.state.faults.add("*", FaultSpec(kind="latency", ms=latency_ms, times=None))
     tune_garbage_collector()  # it renders pages as allocation-heavy as the pipeline parses them
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -142,6 +142,8 @@ class Settings(BaseSettings):
     # Serve /metrics (without a token) on this port too, for a scrape the NetworkPolicy allows.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     schedule_cron: str = "30 2 * * *"
+    # The accounts the schedule heals (comma list); empty: every configured account.
+    schedule_accounts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     schedule_timezone: str = "UTC"
     scheduler_enabled: bool = True
     lookback_days: int = Field(default=3, ge=1, le=366)
@@ -173,7 +175,7 @@ class Settings(BaseSettings):
     # --- attribution ------------------------------------------------------------------
     attribution_confidences: dict[str, Decimal] = Field(default_factory=dict)
 
-    @field_validator("claude_code_workspace_ids", mode="before")
+    @field_validator("claude_code_workspace_ids", "schedule_accounts", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):

@@ -165,6 +165,9 @@ MEANINGS: dict[str, str] = {
         "NetworkPolicy)."
     ),
     "schedule_cron": ("Daily schedule (5-field crontab)."),
+    "schedule_accounts": (
+        "The accounts the schedule heals (comma list); empty: every configured account."
+    ),
     "schedule_timezone": ("IANA time zone of the schedule."),
     "scheduler_enabled": ("Run the in-process daily schedule."),
     "lookback_days": (

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.gc_tuning import tune_garbage_collector
-from bench import e2e, floor, peer_dlt, write_path
+from bench import accounts, e2e, floor, peer_dlt, write_path
 from bench.common import machine, scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +42,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     # ~2 minutes instead of ~10, still longer than the pipeline's CPU time for the run.
     parser.add_argument("--rate-limit-scale", type=float, default=5.0)
     parser.add_argument("--skip-peer", action="store_true", help="without dlt installed")
+    # Four accounts side by side under the same scaled limits (bench/accounts.py).
+    parser.add_argument("--account-users", type=int, default=1_000)
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
     args = parser.parse_args(argv)
     if args.quick:
@@ -51,6 +53,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         args.run_repetitions = 1
         args.load_rate, args.load_seconds = 20, 2
         args.rate_limit_scale = 600.0
+        args.account_users = 20
     return args
 
 
@@ -104,6 +107,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             PAGE_LATENCY_MS,
             args.load_rate,
             args.load_seconds,
+        )
+    async with scratch_database() as dsn:
+        results["accounts"] = await asyncio.to_thread(
+            accounts.backfill, dsn, args.account_users, max(args.windows), args.rate_limit_scale
         )
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return results
@@ -186,6 +193,7 @@ def _markdown(results: dict[str, Any]) -> str:
     ]
     lines += _replay_markdown(results)
     lines += _floor_markdown(results)
+    lines += accounts.markdown(results["accounts"])
     api = results["api_latency"]
     lines += [
         "",
@@ -226,26 +234,31 @@ def _replay_markdown(results: dict[str, Any]) -> list[str]:
         "inside report buckets (Cursor usage events count one each). Median of "
         f"{results['run_repetitions']} run(s) each.",
         "",
-        "| source | upstream rows | wall (s) | pipeline CPU (s) | CPU-s per million rows "
-        "| peak RSS (MB) |",
-        "|---|---|---|---|---|---|",
+        "| source | upstream rows | processes | wall (s) | pipeline CPU (s) "
+        "| CPU-s per million rows | peak RSS per process (MB) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for label in (*e2e.SOURCES, "all"):
         r = replay[label]
         lines.append(
-            f"| {label} | {r['upstream_rows']:,} | {r['wall_seconds']:.1f} | "
-            f"{r['cpu_seconds']:.1f} | {r['cpu_seconds_per_million_rows']:.0f} | "
-            f"{r['peak_rss_mb']:.0f} |"
+            f"| {label} | {r['upstream_rows']:,} | {r.get('processes', 1)} | "
+            f"{r['wall_seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+            f"{r['cpu_seconds_per_million_rows']:.0f} | {r['peak_rss_mb']:.0f} |"
         )
     windows = replay["windows"]
+    cores = results["machine"]["cpus"] or 1
     lines += [
         "",
-        f"Full run ÷ slowest source alone ({replay['slowest_source']}): "
-        f"**{replay['full_over_slowest_source']:.2f}×** (target ≤ 1.25×). The run is one "
-        "Python process, so against an upstream that costs nothing it is bound by the sum of "
-        "its sources' CPU on one core.",
+        f"The full run's parts are spread over {replay['all'].get('processes', 1)} processes "
+        f"(the CLI and its worker processes, one per core). Its bound on {cores} cores: "
+        f"max(slowest source alone ({replay['slowest_source']}) "
+        f"{replay[replay['slowest_source']]['wall_seconds']:.1f} s, pipeline CPU ÷ cores "
+        f"{replay['all']['cpu_seconds'] / cores:.1f} s) = {replay['full_run_bound_seconds']:.1f}"
+        f" s. Full run ÷ that bound: **{replay['full_over_bound']:.2f}×** (target ≤ 1.1×); "
+        f"÷ the slowest source alone: {replay['full_over_slowest_source']:.2f}×. PostgreSQL "
+        "shares the same cores.",
         "",
-        "Memory, the full run per window: "
+        "Memory, the full run per window (the largest process): "
         + ", ".join(
             f"{days} d: {w['peak_rss_mb']:.0f} MB peak RSS, {w['wall_seconds']:.1f} s"
             for days, w in sorted(windows.items(), key=lambda item: int(item[0]))

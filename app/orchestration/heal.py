@@ -10,6 +10,7 @@ The schedule heals at every slot; `POST /runs {"mode": "heal"}` does the same on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import asyncpg
@@ -34,12 +35,15 @@ async def plan_heal(
     *,
     today: date | None = None,
     registry: SourceRegistry = REGISTRY,
+    accounts: Sequence[str] | None = None,
 ) -> PlannedRun | None:
-    """The heal run for `today` (UTC), or None when every day within the horizon is final."""
+    """The heal run for `today` (UTC) of `accounts` (default: every configured one), or None
+    when every day within the horizon is final."""
     start, end = horizon_window(settings, today or utc_today())
     offered = {
         account.name: registry.configured(account.settings)
         for account in registry.accounts(settings)
+        if not accounts or account.name in accounts
     }
     parts = [AccountSource(account, name) for account, names in offered.items() for name in names]
     async with pool.acquire() as connection:
@@ -56,7 +60,7 @@ async def plan_heal(
     }
     if not windows:
         return None
-    accounts = {
+    healed = {
         account: tuple(name for name in names if AccountSource(account, name) in windows)
         for account, names in offered.items()
     }
@@ -65,7 +69,7 @@ async def plan_heal(
         max(end for _, end in windows.values()),
         tuple(name for name in registry.names() if any(p.source == name for p in windows)),
         windows,
-        {account: names for account, names in accounts.items() if names},
+        {account: names for account, names in healed.items() if names},
     )
 
 

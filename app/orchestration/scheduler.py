@@ -77,7 +77,11 @@ async def enqueue_slot(
     try:
         if request is None:
             plan = await plan_heal(
-                pool, settings, today=slot.astimezone(UTC).date(), registry=registry
+                pool,
+                settings,
+                today=slot.astimezone(UTC).date(),
+                registry=registry,
+                accounts=settings.schedule_accounts,
             )
             if plan is None:
                 log.info(

@@ -23,6 +23,7 @@ import time
 import uuid
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
+from pathlib import Path
 
 from app import metrics
 from app.config import Settings
@@ -105,13 +106,27 @@ async def _serve(
 
 
 def worker_count(settings: Settings) -> int:
-    """WORKER_PROCESSES, or one per CPU this process may run on."""
+    """WORKER_PROCESSES, or one per CPU this process may use: the CPUs it may run on, capped
+    by its cgroup's CPU quota (a pod limited to 2 CPUs on a 64-core node gets 2)."""
     if settings.worker_processes:
         return settings.worker_processes
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpus()
+    return max(1, min(cpus, quota) if quota is not None else cpus)
+
+
+def _cgroup_cpus(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
+    """CPUs the cgroup (v2) quota allows, rounded up; None without a quota."""
+    try:
+        quota, period = Path(path).read_text(encoding="ascii").split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    return max(1, -(-int(quota) // int(period)))
 
 
 class _Child:

@@ -8,9 +8,11 @@ fails only its own sources.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -32,6 +34,7 @@ from tests.support.metrics import scrape, value
 from tests.support.runs import execute_plan
 
 START, END = date(2026, 8, 1), date(2026, 8, 3)
+ACCOUNTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "accounts.md"
 
 
 @pytest.fixture
@@ -134,6 +137,25 @@ async def test_three_accounts_each_hold_their_truth_and_a_person_adds_up(
     assert (bo["accounts"], bo["tokens"]) == (2, sum(t for t, _ in both))
     assert bo["cursor_billed"] == sum((b for _, b in both), Decimal(0))
 
+    # The queries of docs/accounts.md agree with the truth.
+    across, per_account = [
+        query.replace("current_date", "DATE '2026-08-04'").replace("ana@acme.dev", SHARED_EMAIL)
+        for query in re.findall(r"```sql\n(.*?)```", ACCOUNTS_DOC.read_text(), flags=re.DOTALL)
+    ]
+    async with db.acquire() as connection:
+        people = {row["person_email"]: row for row in await connection.fetch(across)}
+        split = {
+            (r["account"], r["tool"]): r["billed_usd"] for r in await connection.fetch(per_account)
+        }
+    assert (people[SHARED_EMAIL]["accounts"], people[SHARED_EMAIL]["tokens"]) == (
+        2,
+        north_tokens + org_tokens,
+    )
+    assert split[("north", "cursor")] == north_billed and set(split) == {
+        ("north", "cursor"),
+        ("org", "claude"),
+    }
+
     again = await _run(db, accounts)
     assert again.status == RunStatus.SUCCEEDED  # type: ignore[attr-defined]
     for name, progress in again.sources.items():  # type: ignore[attr-defined]
@@ -231,3 +253,30 @@ async def test_the_api_names_accounts_in_runs_coverage_sources_and_metrics(
         families, "ingestion_last_success_timestamp_seconds",
         "ingestion_last_success_timestamp_seconds", account="north", source="cursor",
     ) > 0  # fmt: skip
+
+
+async def test_heal_plans_each_accounts_own_missing_days(
+    db: asyncpg.Pool, accounts: AccountsSimulator
+) -> None:
+    from app.accounts import AccountSource
+    from app.orchestration.heal import plan_heal
+    from app.orchestration.run_request import stored_run
+
+    await _run(db, accounts, accounts=["north"])  # only north has Aug 1–3
+    settings = accounts.settings(backfill_horizon_days=4)
+    plan = await plan_heal(db, settings, today=date(2026, 8, 5))
+    assert plan is not None
+    four_days, last_day = (START, date(2026, 8, 4)), (date(2026, 8, 4), date(2026, 8, 4))
+    assert dict(plan.windows) == {
+        AccountSource("north", "cursor"): last_day,
+        AccountSource("north", "cursor_spend"): last_day,
+        **{AccountSource(a, s): four_days for a in ("south",) for s in ("cursor", "cursor_spend")},
+        **{
+            AccountSource("org", s): four_days
+            for s in ("claude_code", "claude_usage", "claude_cost")
+        },
+    }
+    stored = stored_run(plan)
+    assert stored.source_windows is not None
+    assert stored.source_windows["north"]["cursor"] == last_day
+    assert stored.days_of("south", "cursor") == 4

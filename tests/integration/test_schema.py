@@ -108,7 +108,7 @@ for _table in ACCOUNT_TABLES:
 EXPECTED["ingestion_runs"] = EXPECTED["ingestion_runs"] | {"accounts"}
 EXPECTED["ingestion_run_parts"] = {
     "run_id", "part_no", "account", "sources", "status", "worker_id", "started_at",
-    "heartbeat_at", "finished_at",
+    "heartbeat_at", "finished_at", "status_reason",
 }  # fmt: skip
 EXPECTED["person_aliases"] = {"alias_email", "person_email", "note", "updated_at"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from app.orchestration.parts import decide
 from app.orchestration.run_request import PlannedRun, parts_of
@@ -56,3 +57,14 @@ def test_a_crashed_part_crashes_the_run_and_a_cancel_keeps_its_reason() -> None:
     )  # fmt: skip
     cancelled = [PartEnd(RunStatus.CANCELLED, "service shutting down")]
     assert decide(cancelled, []) == (RunStatus.CANCELLED, "service shutting down")
+
+
+def test_worker_processes_follow_the_cgroup_quota(tmp_path: Path) -> None:
+    from app.orchestration.worker_process import _cgroup_cpus
+
+    limit = tmp_path / "cpu.max"
+    limit.write_text("150000 100000\n")  # 1.5 CPUs: two processes
+    assert _cgroup_cpus(str(limit)) == 2
+    limit.write_text("max 100000\n")
+    assert _cgroup_cpus(str(limit)) is None
+    assert _cgroup_cpus(str(tmp_path / "absent")) is None

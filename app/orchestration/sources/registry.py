@@ -155,7 +155,12 @@ class SourceRegistry:
     def check_settings(self, settings: Settings) -> None:
         """Settings that name sources name registered ones, and the account file is usable (a
         one-line error otherwise)."""
-        self.accounts(settings)
+        known = self.account_names(settings)
+        if unknown := [name for name in settings.schedule_accounts if name not in known]:
+            raise SettingsError(
+                f"invalid setting SCHEDULE_ACCOUNTS: unknown account(s) {', '.join(unknown)}"
+                f" (known: {', '.join(known) or 'none'})"
+            )
         unknown = sorted(set(settings.revision_horizon_days) - set(self._sources))
         if unknown:
             raise SettingsError(
