@@ -172,7 +172,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     args = parser.parse_args()
     measure = {"ours": ours, "procrastinate": procrastinate_queue, "pgqueuer": pgqueuer_queue}
-    print(json.dumps(asyncio.run(measure[args.queue](args.jobs, args.workers))))  # noqa: T201
+    print(json.dumps(asyncio.run(measure[args.queue](args.jobs, args.workers))))
 
 
 if __name__ == "__main__":
