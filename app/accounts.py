@@ -64,10 +64,20 @@ class AccountFileError(ValueError):
 
 
 @dataclass(frozen=True)
+class ExtraKey:
+    """A further key an account of a kind may hold (`<prefix>_secret_env` or
+    `<prefix>_secret_file`): the setting it fills and the settings it turns on."""
+
+    setting: str
+    enables: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class AccountKind:
     """What an account of an upstream can be, declared by its package: the setting its secret
     fills, the setting its `base_url` overrides, the limits an entry may set (entry field →
-    setting) and settings the kind turns on."""
+    setting), settings the kind turns on, and further keys of the same organisation (by entry
+    field prefix: one organisation read with several keys is one account)."""
 
     name: str
     upstream: str
@@ -76,6 +86,7 @@ class AccountKind:
     base_url_setting: str
     limits: Mapping[str, str] = field(default_factory=dict)
     enables: Mapping[str, object] = field(default_factory=dict)
+    extra_keys: Mapping[str, ExtraKey] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,10 +99,21 @@ class AccountEntry:
     secret_from: str  # "secret_env NAME" or "secret_file PATH", for messages
     base_url: HttpUrl | None
     limits: Mapping[str, float]
+    extra: Mapping[str, tuple[SecretStr, str]] = field(default_factory=dict)  # by prefix
+
+    def secrets(self) -> dict[str, tuple[SecretStr, str]]:
+        """Every key of the account by the setting it fills: (secret, where it came from)."""
+        keys = {self.kind.secret_setting: (self.secret, self.secret_from)}
+        for prefix, (secret, source) in self.extra.items():
+            keys[self.kind.extra_keys[prefix].setting] = (secret, source)
+        return keys
 
     def overrides(self) -> dict[str, object]:
         """The settings this account replaces (besides clearing every other upstream key)."""
         values: dict[str, object] = {self.kind.secret_setting: self.secret, **self.kind.enables}
+        for prefix, (secret, _) in self.extra.items():
+            extra = self.kind.extra_keys[prefix]
+            values.update({extra.setting: secret, **extra.enables})
         if self.base_url is not None:
             values[self.kind.base_url_setting] = self.base_url
         values.update({self.kind.limits[name]: value for name, value in self.limits.items()})
@@ -111,28 +133,29 @@ def _text(entry: Mapping[str, object], key: str, where: str) -> str:
 
 
 def _secret(
-    entry: Mapping[str, object], where: str, environ: Mapping[str, str]
+    entry: Mapping[str, object], where: str, environ: Mapping[str, str], prefix: str = ""
 ) -> tuple[SecretStr, str]:
-    variable, path = entry.get("secret_env"), entry.get("secret_file")
+    env_field, file_field = f"{prefix}secret_env", f"{prefix}secret_file"
+    variable, path = entry.get(env_field), entry.get(file_field)
     if (variable is None) == (path is None):
-        raise AccountFileError(f"{where}: set exactly one of secret_env and secret_file")
+        raise AccountFileError(f"{where}: set exactly one of {env_field} and {file_field}")
     if variable is not None:
-        name = _text(entry, "secret_env", where)
+        name = _text(entry, env_field, where)
         value = environ.get(name)
         if not value:
-            raise AccountFileError(f"{where}: secret_env {name} is not set")
-        source = f"secret_env {name}"
+            raise AccountFileError(f"{where}: {env_field} {name} is not set")
+        source = f"{env_field} {name}"
     else:
-        name = _text(entry, "secret_file", where)
+        name = _text(entry, file_field, where)
         try:
             # The file's final line break is not part of the secret (`echo … > file`).
             value = Path(name).read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or type(exc).__name__
             raise AccountFileError(
-                f"{where}: secret_file {name} cannot be read ({reason})"
+                f"{where}: {file_field} {name} cannot be read ({reason})"
             ) from None
-        source = f"secret_file {name}"
+        source = f"{file_field} {name}"
     if problem := secret_problem(value):
         raise AccountFileError(f"{where}: the secret from {source} {problem}")
     return SecretStr(value), source
@@ -140,11 +163,12 @@ def _secret(
 
 def _limits(entry: Mapping[str, object], kind: AccountKind, where: str) -> dict[str, float]:
     limits: dict[str, float] = {}
+    extra_fields = {f"{p}_secret_{how}" for p in kind.extra_keys for how in ("env", "file")}
     for key, value in entry.items():
-        if key in _ENTRY_FIELDS:
+        if key in _ENTRY_FIELDS or key in extra_fields:
             continue
         if key not in kind.limits:
-            known = ", ".join(sorted(_ENTRY_FIELDS | set(kind.limits)))
+            known = ", ".join(sorted(_ENTRY_FIELDS | set(kind.limits) | extra_fields))
             raise AccountFileError(f"{where}: unknown field {key!r} (known: {known})")
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise AccountFileError(f"{where}: {key} must be a number above 0")
@@ -191,11 +215,17 @@ def _entry(
             f"{where}: unknown kind {kind_name!r} (known: {', '.join(sorted(kinds))})"
         )
     secret, secret_from = _secret(raw, where, os.environ)
+    extra = {
+        prefix: _secret(raw, where, os.environ, f"{prefix}_")
+        for prefix in kind.extra_keys
+        if f"{prefix}_secret_env" in raw or f"{prefix}_secret_file" in raw
+    }
     return AccountEntry(
         name=name,
         kind=kind,
         secret=secret,
         secret_from=secret_from,
+        extra=extra,
         base_url=_base_url(raw, where, settings.allow_insecure_upstreams),
         limits=_limits(raw, kind, where),
     )
@@ -223,13 +253,14 @@ def read_accounts_file(
         entry = _entry(item, position, kinds, settings)
         if any(other.name == entry.name for other in entries):
             raise AccountFileError(f"account {entry.name!r}: name is listed twice")
-        secret = entry.secret.get_secret_value()
-        if secret in seen:
-            # Two names for one credential would count its usage twice.
-            raise AccountFileError(
-                f"account {entry.name!r}: its secret is the secret of account {seen[secret]!r}"
-            )
-        seen[secret] = entry.name
+        for secret, _ in entry.secrets().values():
+            value = secret.get_secret_value()
+            if value in seen:
+                # Two names for one credential would count its usage twice.
+                raise AccountFileError(
+                    f"account {entry.name!r}: its secret is the secret of account {seen[value]!r}"
+                )
+            seen[value] = entry.name
         entries.append(entry)
     return tuple(entries)
 
@@ -242,9 +273,9 @@ class Account:
     name: str
     kind: AccountKind | None
     settings: Settings
-    # How errors name its key ("account north's key (secret_env CURSOR_KEY_NORTH)"); None: by
-    # the setting that holds it, as for the single-key settings.
-    key_label: str | None = None
+    # How errors name its keys, by the setting each fills ("CURSOR_API_KEY": "account north's
+    # key (secret_env CURSOR_KEY_NORTH)"); none: by the setting, as for the single-key ones.
+    key_labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def upstream(self) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 import httpx
@@ -88,7 +88,8 @@ class HttpParts:
 
     client: httpx.AsyncClient
     settings: Settings
-    key_label: str | None = None  # names the key in errors instead of its setting
+    # How errors name a key, by the setting that holds it (an account's): else the setting.
+    key_labels: Mapping[str, str] = field(default_factory=dict)
 
     def concurrency(self) -> asyncio.Semaphore:
         return asyncio.Semaphore(self.settings.upstream_max_concurrency)
@@ -109,7 +110,7 @@ class HttpParts:
             self.client,
             upstream=upstream,
             base_url=base_url,
-            key_setting=self.key_label or key_setting,
+            key_setting=self.key_labels.get(key_setting, key_setting),
             headers=headers,
             auth=auth,
             limiter=RateLimiter(per_minute, self.settings.upstream_rate_window_seconds),
@@ -123,12 +124,12 @@ def build_clients(
     settings: Settings,
     client: httpx.AsyncClient,
     keys: Iterable[ClientKey[object]],
-    key_label: str | None = None,
+    key_labels: Mapping[str, str] | None = None,
 ) -> UpstreamClients:
     """Every configured upstream's client (see the registry's `client_keys`)."""
     spool = settings.data_dir / "spool"
     configure_spool(settings.spool_max_bytes, spool)
     sweep_leftovers(spool, SPOOL_PREFIX)  # pages a killed process left waiting
-    parts = HttpParts(client, settings, key_label)
+    parts = HttpParts(client, settings, key_labels or {})
     built = {key: key.build(settings, parts) for key in keys}
     return UpstreamClients({key: value for key, value in built.items() if value is not None})

@@ -82,7 +82,7 @@ class AccountClients:
     def of(self, account: Account) -> UpstreamClients:
         if account.name not in self._built:
             self._built[account.name] = self._registry.build_clients(
-                account.settings, self._http, account.key_label
+                account.settings, self._http, account.key_labels
             )
         return self._built[account.name]
 

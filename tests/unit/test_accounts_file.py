@@ -77,7 +77,40 @@ def test_each_account_runs_on_its_own_key_url_and_limits(tmp_path: Path) -> None
         None, "https://anthropic.example.net/"
     )  # fmt: skip
     assert REGISTRY.configured(org) == ["claude_code", "claude_usage", "claude_cost"]
-    assert accounts["north"].key_label == "account north's key (secret_env AUP_TEST_NORTH)"
+    assert accounts["north"].key_labels == {
+        "CURSOR_API_KEY": "account north's key (secret_env AUP_TEST_NORTH)"
+    }
+
+
+def test_one_organisation_read_with_several_keys_is_one_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its claude.ai Claude Code and API traffic must be one organisation's for the views to
+    count them once, so its Analytics and Compliance keys sit in its entry."""
+    monkeypatch.setenv("AUP_TEST_ADMIN", ADMIN_KEY)
+    monkeypatch.setenv("AUP_TEST_ANALYTICS", "sk-ant-analytics-org-0123456789")
+    monkeypatch.setenv("AUP_TEST_COMPLIANCE", "sk-ant-api01-compliance-org-0123")
+    settings = _settings(
+        tmp_path,
+        '[[account]]\nname = "org"\nkind = "anthropic_organization"\n'
+        'secret_env = "AUP_TEST_ADMIN"\nanalytics_secret_env = "AUP_TEST_ANALYTICS"\n'
+        'compliance_secret_env = "AUP_TEST_COMPLIANCE"\nanalytics_requests_per_minute = 30\n',
+    )
+    (org,) = REGISTRY.accounts(settings)  # type: ignore[arg-type]
+    assert REGISTRY.configured(org.settings) == [
+        "claude_code", "claude_usage", "claude_cost", "claude_ai"
+    ]  # fmt: skip
+    assert org.settings.claude_ai_activity_enabled
+    assert org.settings.anthropic_analytics_requests_per_minute == 30.0
+    assert org.key_labels["ANTHROPIC_ANALYTICS_API_KEY"] == (
+        "account org's key (analytics_secret_env AUP_TEST_ANALYTICS)"
+    )
+    message = _error(
+        tmp_path,
+        '[[account]]\nname = "org"\nkind = "anthropic_organization"\n'
+        'secret_env = "AUP_TEST_ADMIN"\nanalytics_secret_env = "AUP_TEST_MISSING"\n',
+    )
+    assert "account 'org': analytics_secret_env AUP_TEST_MISSING is not set" in message
 
 
 def test_without_a_file_the_single_key_settings_are_the_account_default() -> None:

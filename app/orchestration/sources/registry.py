@@ -7,7 +7,7 @@ through a registry; `REGISTRY` holds the built-in ones. Adding an upstream is it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import httpx
 
@@ -15,6 +15,7 @@ from app import redaction
 from app.accounts import (
     DEFAULT_ACCOUNT,
     Account,
+    AccountEntry,
     AccountFileError,
     AccountKind,
     account_settings,
@@ -109,12 +110,15 @@ class SourceRegistry:
         ]
 
     def build_clients(
-        self, settings: Settings, client: httpx.AsyncClient, key_label: str | None = None
+        self,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        key_labels: Mapping[str, str] | None = None,
     ) -> UpstreamClients:
-        """Every registered upstream's client the settings configure (`key_label`: how errors
-        name the key, an account's)."""
+        """Every registered upstream's client the settings configure (`key_labels`: how errors
+        name an account's keys, by setting)."""
         keys = [u.client for u in self._upstreams.values()]
-        return build_clients(settings, client, keys, key_label)
+        return build_clients(settings, client, keys, key_labels or {})
 
     def account_kinds(self) -> dict[str, AccountKind]:
         return {kind.name: kind for u in self._upstreams.values() for kind in u.account_kinds}
@@ -136,16 +140,7 @@ class SourceRegistry:
                 raise SettingsError(f"invalid setting ACCOUNTS_FILE: {exc}") from None
             environment_keys = {value for value in settings.secret_values() if value}
             for entry in entries:
-                if entry.secret.get_secret_value() in environment_keys:
-                    raise SettingsError(
-                        f"invalid setting ACCOUNTS_FILE: account {entry.name!r}: its secret is"
-                        " a key of the single-key settings (the account 'default') too"
-                    )
-                redaction.remember([entry.secret.get_secret_value()])
-                label = f"account {entry.name}'s key ({entry.secret_from})"
-                accounts.append(
-                    Account(entry.name, entry.kind, account_settings(settings, entry), label)
-                )
+                accounts.append(_file_account(settings, entry, environment_keys))
         self._accounts[id(settings)] = (settings, tuple(accounts))
         return tuple(accounts)
 
@@ -171,6 +166,22 @@ class SourceRegistry:
     def configured(self, settings: Settings) -> list[str]:
         """Names of the sources the settings enable, in registry order."""
         return [source.name for source in self if source.enabled(settings)]
+
+
+def _file_account(settings: Settings, entry: AccountEntry, taken: set[str]) -> Account:
+    keys = entry.secrets()
+    values = [secret.get_secret_value() for secret, _ in keys.values()]
+    if any(value in taken for value in values):
+        raise SettingsError(
+            f"invalid setting ACCOUNTS_FILE: account {entry.name!r}: its secret is a key of the"
+            " single-key settings (the account 'default') too"
+        )
+    redaction.remember(values)
+    labels = {
+        setting.upper(): f"account {entry.name}'s key ({source})"
+        for setting, (_, source) in keys.items()
+    }
+    return Account(entry.name, entry.kind, account_settings(settings, entry), labels)
 
 
 REGISTRY = SourceRegistry(UPSTREAMS)

@@ -3,7 +3,7 @@ knows it."""
 
 from __future__ import annotations
 
-from app.accounts import AccountKind
+from app.accounts import AccountKind, ExtraKey
 from app.orchestration.sources.contract import Upstream
 from app.upstreams.anthropic.client import AnthropicEndpoint
 from app.upstreams.anthropic.clients import ANTHROPIC_CLIENTS
@@ -28,7 +28,19 @@ UPSTREAM = Upstream(
             " messages usage and cost reports).",
             secret_setting="anthropic_admin_api_key",
             base_url_setting="anthropic_api_base_url",
-            limits={"requests_per_minute": "anthropic_requests_per_minute"},
+            limits={
+                "requests_per_minute": "anthropic_requests_per_minute",
+                "analytics_requests_per_minute": "anthropic_analytics_requests_per_minute",
+                "compliance_requests_per_minute": "anthropic_compliance_requests_per_minute",
+            },
+            # The same organisation's claude.ai keys: in the same account, so the views count
+            # its Claude Code once and its Analytics remainder only where no usage report is.
+            extra_keys={
+                "analytics": ExtraKey("anthropic_analytics_api_key"),
+                "compliance": ExtraKey(
+                    "anthropic_compliance_api_key", {"claude_ai_activity_enabled": True}
+                ),
+            },
         ),
         AccountKind(
             "anthropic_enterprise_analytics",
