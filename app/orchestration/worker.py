@@ -105,18 +105,17 @@ class RunWorker:
             finished = await reap_stale_parts(
                 connection, self.settings.run_heartbeat_timeout_seconds, decide
             )
-            for run in finished:
-                metrics.record_run(run.trigger, run.status, run.seconds)
-                log.warning("run finished after a part's worker died", run_id=str(run.run_id))
-            while (
-                not self._stopping and len(self._parts) < self.settings.worker_max_concurrent_parts
-            ):
-                if self._parts:
-                    await asyncio.sleep(BUSY_CLAIM_DELAY_SECONDS * len(self._parts))
+        for run in finished:
+            metrics.record_run(run.trigger, run.status, run.seconds)
+            log.warning("run finished after a part's worker died", run_id=str(run.run_id))
+        while not self._stopping and len(self._parts) < self.settings.worker_max_concurrent_parts:
+            if self._parts:  # busy: an idle process gets the next part first
+                await asyncio.sleep(BUSY_CLAIM_DELAY_SECONDS * len(self._parts))
+            async with self.pool.acquire() as connection:
                 claimed = await claim_part(connection, self.worker_id, self.reserved_for)
-                if claimed is None:
-                    break
-                self._launch(claimed)
+            if claimed is None:
+                break
+            self._launch(claimed)
 
     def _launch(self, claimed: ClaimedPart) -> None:
         key = (claimed.run_id, claimed.part_no)
