@@ -280,3 +280,35 @@ async def test_heal_plans_each_accounts_own_missing_days(
     assert stored.source_windows is not None
     assert stored.source_windows["north"]["cursor"] == last_day
     assert stored.days_of("south", "cursor") == 4
+
+
+async def test_the_cli_calendar_and_dry_run_name_accounts(
+    db: asyncpg.Pool, database_dsn: str, accounts: AccountsSimulator
+) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    await _run(db, accounts, accounts=["north"])
+    env = {
+        "DATABASE_URL": database_dsn, "ACCOUNTS_FILE": str(accounts.file), "COLUMNS": "250",
+        "CURSOR_API_KEY": "", "ANTHROPIC_ADMIN_API_KEY": "",
+    }  # fmt: skip
+    dry = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["run", "--dry-run", "--accounts", "north,org"], env=env
+    )
+    assert dry.exit_code == 0, dry.output
+    assert "account north: cursor, cursor_spend" in dry.output
+    assert "account org: claude_code, claude_usage, claude_cost" in dry.output
+    unknown = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["run", "--dry-run", "--accounts", "east"], env=env
+    )
+    assert unknown.exit_code == 2 and "unknown account(s): east" in unknown.output
+    calendar = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["coverage", "--days", "5", "--account", "north"], env=env
+    )
+    assert calendar.exit_code == 0, calendar.output
+    assert "north/cursor " in calendar.output and "north/cursor_spend" in calendar.output
+    assert "south" not in calendar.output

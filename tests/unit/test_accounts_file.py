@@ -196,3 +196,19 @@ def test_account_secrets_are_masked_in_logs(tmp_path: Path) -> None:
         '[[account]]\nname = "north"\nkind = "cursor_team"\nsecret_env = "AUP_TEST_NORTH"\n',
     )
     assert CURSOR_KEY not in redaction.safe_text(f"failed with {CURSOR_KEY}", 200)
+
+
+def test_the_cli_stops_at_a_bad_file_with_its_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    path = tmp_path / "accounts.toml"
+    path.write_text('[[account]]\nname = "north"\nkind = "cursor_org"\nsecret_env = "X"\n')
+    result = CliRunner().invoke(
+        cli, ["run", "--dry-run"], env={"ACCOUNTS_FILE": str(path), "CURSOR_API_KEY": ""}
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "usage-pipeline: invalid setting ACCOUNTS_FILE: account 'north': unknown kind 'cursor_org'"
+    )
