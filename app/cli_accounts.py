@@ -90,7 +90,6 @@ def rename_account(
 ) -> None:
     """Rename an account in every table, in one transaction (stop the service first, or run
     it between runs: a run in flight would write under the old name)."""
-
     from app.repositories import accounts as accounts_repo
 
     async def rename(connection: asyncpg.Connection) -> dict[str, int]:
@@ -107,23 +106,33 @@ def rename_account(
     typer.echo(f"renamed account {old} to {new}: {counts}")
 
 
+def _import_csv(
+    path: Path,
+    parse: Callable[[str], list[T]],
+    error: type[Exception],
+    replace: Callable[[asyncpg.Connection, list[T]], Awaitable[None]],
+    noun: str,
+) -> None:
+    """Validate the whole file first, then replace the table with it in one transaction."""
+    try:
+        listed = parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, error) as exc:
+        raise _fail(f"{path}: {exc}") from None
+
+    async def write(connection: asyncpg.Connection) -> None:
+        await replace(connection, listed)
+
+    with_connection(_settings(), write)
+    typer.echo(f"imported {len(listed)} {noun}")
+
+
 @people_cli.command("import-aliases")
 def import_aliases(path: Annotated[Path, typer.Argument(help="CSV file to import.")]) -> None:
     """Replace the aliases with FILE (validated whole first; nothing half-imported)."""
-
     from app.people_csv import AliasFileError, parse_aliases
     from app.repositories.people import replace_aliases
 
-    try:
-        listed = parse_aliases(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, AliasFileError) as exc:
-        raise _fail(f"{path}: {exc}") from None
-
-    async def replace(connection: asyncpg.Connection) -> None:
-        await replace_aliases(connection, listed)
-
-    with_connection(_settings(), replace)
-    typer.echo(f"imported {len(listed)} alias(es)")
+    _import_csv(path, parse_aliases, AliasFileError, replace_aliases, "alias(es)")
 
 
 @people_cli.command("export-aliases")
@@ -138,26 +147,15 @@ def export_aliases() -> None:
 @key_owners_cli.command("import")
 def key_owners_import(path: Annotated[Path, typer.Argument(help="CSV file to import.")]) -> None:
     """Replace the mapping with FILE (validated whole first; nothing half-imported)."""
-
     from app.key_owners_csv import KeyOwnersFileError, parse_key_owners
     from app.repositories.directory import replace_key_owners
 
-    try:
-        owners = parse_key_owners(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, KeyOwnersFileError) as exc:
-        raise _fail(f"{path}: {exc}") from None
-
-    async def replace(connection: asyncpg.Connection) -> None:
-        await replace_key_owners(connection, owners)
-
-    with_connection(_settings(), replace)
-    typer.echo(f"imported {len(owners)} key owner(s)")
+    _import_csv(path, parse_key_owners, KeyOwnersFileError, replace_key_owners, "key owner(s)")
 
 
 @key_owners_cli.command("export")
 def key_owners_export() -> None:
     """Write the mapping (every account's) as CSV to standard output."""
-
     from app.key_owners_csv import format_key_owners
     from app.repositories.directory import KeyOwner, key_owners
 

@@ -70,33 +70,23 @@ CLAUDE_VIEW_CHANGES = (
     ),
 )
 
-CROSS_TOOL_VIEW = """
-    CREATE VIEW ai_usage_by_user_day AS
-    SELECT account, usage_date, email AS user_email, 'cursor'::text AS tool,
-           'cursor'::text AS platform,
-           coalesce(on_demand_cost_usd, 0) AS billed_cost_usd,
-           0::numeric AS estimated_cost_usd,
-           coalesce(input_tokens + output_tokens + cache_write_tokens + cache_read_tokens, 0)
-               AS tokens,
-           coalesce(billable_requests, 0) AS requests,
-           accepted_lines_added AS accepted_lines,
-           NULL::bigint AS sessions,
-           service_account_id IS NOT NULL AS is_service_account,
-           coalesce(included_cost_usd, 0) AS included_cost_usd
-      FROM fact_cursor_daily_usage
-    UNION ALL
-    SELECT account, usage_date, user_email, 'claude'::text, platform,
-           billed_cost_usd,
-           estimated_cost_usd,
-           uncached_input_tokens + cache_creation_input_tokens + cache_read_input_tokens
-               + output_tokens,
-           coalesce(requests, 0)::numeric,
-           coalesce(lines_added, 0),
-           sessions,
-           false,
-           0::numeric
-      FROM claude_usage_by_user_day
-"""
+CROSS_TOOL_CHANGES = (
+    ("SELECT usage_date, email AS user_email,", "SELECT account, usage_date, email AS user_email,"),
+    (
+        "SELECT usage_date, user_email, 'claude'::text,",
+        "SELECT account, usage_date, user_email, 'claude'::text,",
+    ),
+)
+
+
+def _cross_tool_view() -> str:
+    """0011's cross-tool view with `account` first in both branches."""
+    view: str = frozen_migration("0011_cursor_money.py").VIEW
+    for old, new in CROSS_TOOL_CHANGES:
+        assert old in view, old
+        view = view.replace(old, new)
+    return view
+
 
 PERSON_VIEW = """
     CREATE VIEW ai_usage_by_person_day AS
@@ -185,7 +175,7 @@ def upgrade() -> None:
     _, claude_view = _claude_views()
     op.execute(COVERAGE_VIEW)
     op.execute(claude_view)
-    op.execute(CROSS_TOOL_VIEW)
+    op.execute(_cross_tool_view())
     op.execute(PERSON_VIEW)
 
 

@@ -40,16 +40,6 @@ log = get_logger(__name__)
 
 ERROR_LIMIT = 2000
 GONE_STATUSES = frozenset({404, 410})
-OUTCOME_PERSIST_SECONDS = 300.0
-_TOTALS = (
-    "pages",
-    "rows_fetched",
-    "rows_inserted",
-    "rows_updated",
-    "rows_unchanged",
-    "rows_deleted",
-    "retries",
-)
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,8 @@ from app.simulator.accounts import (
 )
 from app.simulator.faults import FaultSpec
 from app.simulator.model import GroundTruth
-from tests.support.services import serve_in_thread
+from tests.support.services import FAST_UPSTREAMS, serve_in_thread
 
-FAST = {
-    "upstream_retry_base_seconds": 0.01,
-    "upstream_max_retry_wait_seconds": 1.0,
-    "cursor_requests_per_minute": 600_000,
-    "cursor_events_requests_per_minute": 600_000,
-    "anthropic_requests_per_minute": 600_000,
-    "anthropic_compliance_requests_per_minute": 600_000,
-    "anthropic_analytics_requests_per_minute": 600_000,
-}
 TOKENS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 
 
@@ -66,7 +57,7 @@ class AccountsSimulator:
             "scheduler_enabled": False,
             "log_format": "json",
             "worker_process": False,
-            **FAST,
+            **FAST_UPSTREAMS,
         }
         values.update(overrides)
         return load_settings(**values)

@@ -141,6 +141,18 @@ async def db(pool: asyncpg.Pool) -> asyncpg.Pool:
 # --- simulator --------------------------------------------------------------------------------
 
 
+# Retries that wait for nothing and rate limits that never bind: the simulator's answers, fast.
+FAST_UPSTREAMS = {
+    "upstream_retry_base_seconds": 0.01,
+    "upstream_max_retry_wait_seconds": 1.0,
+    "cursor_requests_per_minute": 600_000,
+    "cursor_events_requests_per_minute": 600_000,
+    "anthropic_requests_per_minute": 600_000,
+    "anthropic_compliance_requests_per_minute": 600_000,
+    "anthropic_analytics_requests_per_minute": 600_000,
+}
+
+
 @dataclass
 class Simulator:
     url: str
@@ -165,13 +177,7 @@ class Simulator:
             "anthropic_compliance_api_key": self.options.compliance_api_key,
             "anthropic_analytics_api_key": self.options.analytics_api_key,
             "api_token": "test-api-token-0123456789abcdefghijkl",
-            "upstream_retry_base_seconds": 0.01,
-            "upstream_max_retry_wait_seconds": 1.0,
-            "cursor_requests_per_minute": 600_000,
-            "cursor_events_requests_per_minute": 600_000,
-            "anthropic_requests_per_minute": 600_000,
-            "anthropic_compliance_requests_per_minute": 600_000,
-            "anthropic_analytics_requests_per_minute": 600_000,
+            **FAST_UPSTREAMS,
             "scheduler_enabled": False,
             "log_format": "json",
             # In-process worker: fast to start; tests/integration/test_worker_process.py and
