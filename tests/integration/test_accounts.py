@@ -312,3 +312,23 @@ async def test_the_cli_calendar_and_dry_run_name_accounts(
     assert calendar.exit_code == 0, calendar.output
     assert "north/cursor " in calendar.output and "north/cursor_spend" in calendar.output
     assert "south" not in calendar.output
+
+
+async def test_an_account_only_the_data_names_is_said_at_start(
+    db: asyncpg.Pool,
+    database_dsn: str,
+    accounts: AccountsSimulator,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Renaming an account in the file alone would start a new account beside the old data:
+    every start says which account the data holds that no configuration names."""
+    async with db.acquire() as connection:
+        await connection.execute(
+            "INSERT INTO coverage_days (account, source, usage_date, last_failed_at, failures)"
+            " VALUES ('research', 'claude_code', '2026-08-01', now(), 1)"
+        )
+    async with serve(accounts.settings(database_url=database_dsn)):
+        pass
+    logs = capfd.readouterr().err
+    assert "usage-pipeline accounts rename research NEW-NAME" in logs
+    assert '"account": "research"' in logs
