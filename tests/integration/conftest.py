@@ -21,6 +21,7 @@ from tests.support.services import (  # noqa: F401 - fixtures
     database_dsn,
     db,
     http_client,
+    logs_restored,
     pool,
     simulator,
     upstreams,

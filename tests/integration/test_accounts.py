@@ -314,6 +314,7 @@ async def test_the_cli_calendar_and_dry_run_name_accounts(
     assert "south" not in calendar.output
 
 
+@pytest.mark.usefixtures("logs_restored")
 async def test_an_account_only_the_data_names_is_said_at_start(
     db: asyncpg.Pool,
     database_dsn: str,

@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-import structlog
 
 from app import redaction
 from app.logs import configure_logging
@@ -29,7 +28,8 @@ from tests.integration.jobs import (
 )
 from tests.support.services import Simulator, start_simulator
 
-pytestmark = pytest.mark.reliability
+# A test here points the logs at its captured stderr.
+pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("logs_restored")]
 
 # Keys whose every echo form differs from the raw key: base64, percent-encoding, repr.
 KEYS = SimulatorOptions(
@@ -81,14 +81,6 @@ def sim(truth: GroundTruth) -> Iterator[Simulator]:
 @pytest.fixture(scope="module")
 def hostile(truth: GroundTruth) -> Iterator[Hostile]:
     yield from hostile_server(truth)
-
-
-@pytest.fixture(autouse=True)
-def _logs_back_to_defaults() -> Iterator[None]:
-    """A test here points the logs at its captured stderr, which closes when it ends: nothing
-    after it may still write there."""
-    yield
-    structlog.reset_defaults()
 
 
 @dataclass

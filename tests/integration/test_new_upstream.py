@@ -11,7 +11,6 @@ files it needed.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -65,14 +63,8 @@ def test_the_architecture_doc_lists_the_files_a_new_upstream_needs() -> None:
     assert _files_the_doc_lists() == _files_the_test_needs()
 
 
-@pytest.fixture(autouse=True)
-def _logs_back_to_defaults() -> Iterator[None]:
-    """The service and the CLI point the logs at this test's captured stderr (the CLI runner's
-    closes when it returns): nothing after the test may still write there."""
-    handlers = logging.getLogger().handlers[:]
-    yield
-    structlog.reset_defaults()
-    logging.getLogger().handlers = handlers
+# The service and the CLI point the logs at this module's captured stderr.
+pytestmark = pytest.mark.usefixtures("logs_restored")
 
 
 @pytest.fixture

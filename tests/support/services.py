@@ -10,6 +10,7 @@ PostgreSQL is, in order: TEST_DATABASE_URL (an admin DSN), the machine's server 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import tempfile
@@ -24,6 +25,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import structlog
 import uvicorn
 
 from app.config import Settings, load_settings
@@ -136,6 +138,17 @@ async def db(pool: asyncpg.Pool) -> asyncpg.Pool:
     async with pool.acquire() as connection:
         await connection.execute(EMPTY_EVERY_TABLE)
     return pool
+
+
+@pytest.fixture
+def logs_restored() -> Iterator[None]:
+    """For a test that points the logs at its captured stderr (the service's lifespan, the CLI
+    runner), which closes when it ends: afterwards structlog and the root logger are as they
+    were, so nothing after it writes there."""
+    handlers = logging.getLogger().handlers[:]
+    yield
+    structlog.reset_defaults()
+    logging.getLogger().handlers = handlers
 
 
 # --- simulator --------------------------------------------------------------------------------
