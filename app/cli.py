@@ -239,27 +239,23 @@ def show_coverage(
 
     import asyncpg
 
-    from app.accounts import AccountSource
-    from app.orchestration.run_request import utc_today
+    from app.orchestration.accounts import configured_parts
+    from app.orchestration.run_request import InvalidRunRequest, utc_today
     from app.orchestration.sources.registry import REGISTRY
     from app.repositories.coverage import CoverageDay, coverage
 
     settings = settings_or_exit()
     unknown = [name for name in source or () if name not in REGISTRY]
-    unknown += [name for name in account or () if name not in REGISTRY.account_names(settings)]
     if unknown:
-        typer.echo(
-            f"usage-pipeline: unknown source(s) or account(s): {', '.join(unknown)}", err=True
-        )
+        typer.echo(f"usage-pipeline: unknown source(s): {', '.join(unknown)}", err=True)
         raise typer.Exit(2)
+    try:
+        parts = configured_parts(settings, account, source)
+    except InvalidRunRequest as exc:  # an unknown account
+        typer.echo(f"usage-pipeline: {exc}", err=True)
+        raise typer.Exit(2) from None
     end = utc_today() - timedelta(days=1)
     start = end - timedelta(days=days - 1)
-    parts = [
-        AccountSource(a.name, name)
-        for a in REGISTRY.accounts(settings)
-        if not account or a.name in account
-        for name in (source or REGISTRY.configured(a.settings))
-    ]
 
     async def read(connection: asyncpg.Connection) -> list[CoverageDay]:
         return await coverage(connection, parts, start, end)

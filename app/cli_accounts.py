@@ -90,14 +90,14 @@ def rename_account(
 ) -> None:
     """Rename an account in every table, in one transaction (stop the service first, or run
     it between runs: a run in flight would write under the old name)."""
-    from app.repositories import accounts as accounts_repo
+    from app.orchestration import accounts
 
     async def rename(connection: asyncpg.Connection) -> dict[str, int]:
-        return await accounts_repo.rename(connection, old, new)
+        return await accounts.rename_account(connection, old, new)
 
     try:
         renamed = with_connection(_settings(), rename)
-    except accounts_repo.AccountTaken as exc:
+    except accounts.AccountRenameError as exc:
         raise _fail(str(exc)) from None
     rows = sum(renamed.values())
     if rows == 0:

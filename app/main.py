@@ -189,5 +189,5 @@ def _include_routers(app: FastAPI) -> None:
         if isinstance(route, APIRoute)
         for method in sorted(route.methods or ())
     )
-    metrics.initialise_sources((source.name, source.table) for source in REGISTRY)
+    metrics.initialise_tables({source.table for source in REGISTRY})
     metrics.initialise_endpoints(REGISTRY.endpoints())

@@ -108,9 +108,9 @@ def initialise_endpoints(endpoints: Iterable[tuple[str, str]]) -> None:
             UPSTREAM_DRIFT.labels(upstream, endpoint, signal)
 
 
-def initialise_sources(sources: Iterable[tuple[str, str]]) -> None:
-    """Zero series for every (source, its table), from the source registry."""
-    for _, table in sources:
+def initialise_tables(tables: Iterable[str]) -> None:
+    """Zero series for every table a registered source writes."""
+    for table in tables:
         for operation in ROW_OPERATIONS:
             ROWS.labels(table, operation)
 

@@ -9,14 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from app.accounts import AccountSource
 from app.api import database
 from app.api.auth import READ
 from app.api.problems import PROTECTED, ProblemError, documented
 from app.api.runtime import runtime_of
 from app.api.schemas import IsoDate
-from app.config import Settings
-from app.orchestration.run_request import utc_today
+from app.orchestration.accounts import configured_parts
+from app.orchestration.run_request import InvalidRunRequest, utc_today
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import coverage as coverage_repo
 from app.vocabulary import CoverageState
@@ -80,7 +79,10 @@ async def get_coverage(
     unknown = [name for name in asked if name not in REGISTRY]
     if unknown:
         raise ProblemError(422, f"unknown source(s): {', '.join(unknown[:10])}")
-    parts = _parts(settings, asked, list(dict.fromkeys(account or ())))
+    try:
+        parts = configured_parts(settings, list(dict.fromkeys(account or ())), asked)
+    except InvalidRunRequest as exc:  # an unknown account
+        raise ProblemError(422, str(exc)) from None
     async with database.connection(request) as connection:
         days = await coverage_repo.coverage(connection, parts, start, end)
     counts: dict[str, dict[str, dict[CoverageState, int]]] = {}
@@ -92,19 +94,3 @@ async def get_coverage(
         counts=counts,
         days=[CoverageDayOut(**vars(day)) for day in days],
     )
-
-
-def _parts(settings: Settings, sources: list[str], accounts: list[str]) -> list[AccountSource]:
-    """The asked accounts' sources (each configured account's configured sources by default;
-    a source asked by name even where the account does not configure it, to show its past)."""
-    known = REGISTRY.account_names(settings)
-    if unknown := [name for name in accounts if name not in known][:10]:
-        raise ProblemError(
-            422, f"unknown account(s): {', '.join(unknown)} (known: {', '.join(known)})"
-        )
-    chosen = [a for a in REGISTRY.accounts(settings) if not accounts or a.name in accounts]
-    return [
-        AccountSource(a.name, name)
-        for a in chosen
-        for name in (sources or REGISTRY.configured(a.settings))
-    ]

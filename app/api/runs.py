@@ -20,7 +20,6 @@ from app.config import Settings
 from app.orchestration import parts, run_request
 from app.orchestration.heal import plan_heal
 from app.orchestration.run_request import PlannedRun
-from app.orchestration.sources.registry import REGISTRY
 from app.repositories import run_queue
 from app.repositories import runs as runs_repo
 from app.vocabulary import ApiScope, RunStatus, RunTrigger
@@ -46,12 +45,10 @@ async def _planned(request: Request, settings: Settings, body: RunRequest | None
     if body.mode == "heal":
         if body.start_date or body.end_date or body.sources:
             raise ProblemError(422, "mode heal takes no start_date, end_date or sources")
-        known = REGISTRY.account_names(settings)
-        if unknown := [name for name in body.accounts or () if name not in known]:
-            raise ProblemError(
-                422, f"unknown account(s): {', '.join(unknown)} (known: {', '.join(known)})"
-            )
-        plan = await plan_heal(runtime_of(request).pool, settings, accounts=body.accounts)
+        try:
+            plan = await plan_heal(runtime_of(request).pool, settings, accounts=body.accounts)
+        except run_request.InvalidRunRequest as exc:  # an unknown account
+            raise ProblemError(422, str(exc)) from None
         if plan is None:
             raise ProblemError(
                 422,

@@ -3,10 +3,13 @@ accounts whose data no configuration names, and renaming an account in the data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from app.accounts import ACCOUNT_NAME, AccountSource
 from app.config import Settings
+from app.orchestration.run_request import chosen_accounts
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
 from app.repositories import accounts as accounts_repo
 from app.repositories import coverage as coverage_repo
@@ -17,13 +20,18 @@ class AccountRenameError(ValueError):
 
 
 def configured_parts(
-    settings: Settings, registry: SourceRegistry = REGISTRY
+    settings: Settings,
+    accounts: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    registry: SourceRegistry = REGISTRY,
 ) -> list[AccountSource]:
-    """Every (account, source) the settings configure, accounts in their order."""
+    """The (account, source)s of the accounts asked (default: every configured one, in their
+    order; an unknown one is `InvalidRunRequest`): each account's configured sources, or the
+    `sources` named (shown even where an account no longer configures one: its past)."""
     return [
         AccountSource(account.name, source)
-        for account in registry.accounts(settings)
-        for source in registry.configured(account.settings)
+        for account in chosen_accounts(settings, accounts, registry)
+        for source in (sources or registry.configured(account.settings))
     ]
 
 
@@ -38,14 +46,14 @@ async def unconfigured_accounts(
     return [name for name in stored if name not in configured]
 
 
-async def rename_account(pool: asyncpg.Pool, old: str, new: str) -> dict[str, int]:
-    """Rename an account in every table, in one transaction; rows renamed per table."""
+async def rename_account(connection: asyncpg.Connection, old: str, new: str) -> dict[str, int]:
+    """Rename an account in every table, in one transaction; rows renamed per table. A name
+    that is not an account name, or one that holds data already, is `AccountRenameError`."""
     if not ACCOUNT_NAME.fullmatch(new):
         raise AccountRenameError(
             f"{new!r} is not an account name (1-40 lower-case letters, digits, '-' or '_')"
         )
-    async with pool.acquire() as connection:
-        try:
-            return await accounts_repo.rename(connection, old, new)
-        except accounts_repo.AccountTaken as exc:
-            raise AccountRenameError(str(exc)) from None
+    try:
+        return await accounts_repo.rename(connection, old, new)
+    except accounts_repo.AccountTaken as exc:
+        raise AccountRenameError(str(exc)) from None

@@ -17,6 +17,7 @@ import asyncpg
 
 from app.accounts import AccountSource
 from app.config import Settings
+from app.orchestration.accounts import configured_parts
 from app.orchestration.run_request import PlannedRun, utc_today
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
 from app.repositories import coverage as coverage_repo
@@ -40,12 +41,7 @@ async def plan_heal(
     """The heal run for `today` (UTC) of `accounts` (default: every configured one), or None
     when every day within the horizon is final."""
     start, end = horizon_window(settings, today or utc_today())
-    offered = {
-        account.name: registry.configured(account.settings)
-        for account in registry.accounts(settings)
-        if not accounts or account.name in accounts
-    }
-    parts = [AccountSource(account, name) for account, names in offered.items() for name in names]
+    parts = configured_parts(settings, accounts, registry=registry)
     async with pool.acquire() as connection:
         needed = await coverage_repo.days_to_fetch(connection, parts, start, end)
     days = {part: set(found) for part, found in needed.items() if found}
@@ -60,16 +56,16 @@ async def plan_heal(
     }
     if not windows:
         return None
-    healed = {
-        account: tuple(name for name in names if AccountSource(account, name) in windows)
-        for account, names in offered.items()
-    }
+    healed: dict[str, tuple[str, ...]] = {}
+    for part in parts:  # the accounts' order, each one's sources in registry order
+        if part in windows:
+            healed[part.account] = (*healed.get(part.account, ()), part.source)
     return PlannedRun(
         min(start for start, _ in windows.values()),
         max(end for _, end in windows.values()),
         tuple(name for name in registry.names() if any(p.source == name for p in windows)),
         windows,
-        {account: names for account, names in healed.items() if names},
+        healed,
     )
 
 

@@ -15,11 +15,10 @@ from datetime import date
 
 import asyncpg
 
-from app.accounts import AccountSource
 from app.config import Settings
 from app.ingestion.factory import build_http_client
 from app.orchestration.daily_job import RunOutcome
-from app.orchestration.parts import execute_run, request_cancel
+from app.orchestration.parts import execute_run, outcome_of, request_cancel
 from app.orchestration.run_request import PlannedRun, stored_run
 from app.orchestration.worker import worker_identity
 from app.orchestration.worker_process import WorkerProcess, worker_count
@@ -135,16 +134,16 @@ async def _on_processes(
     try:
         while True:
             async with pool.acquire() as connection:
-                await heartbeat_run(connection, run_id)
-                record = await runs_repo.get_run(connection, run_id)
-            assert record is not None
-            if record.status not in ACTIVE_RUN_STATUSES:
+                status = await heartbeat_run(connection, run_id)
+            if status not in ACTIVE_RUN_STATUSES:
                 break
             await asyncio.sleep(POLL_SECONDS)
     finally:
         await workers.stop(settings.shutdown_deadline_seconds)
-    progress = {AccountSource(p.account, p.source).label: p for p in record.progress}
-    return RunOutcome(record.status, record.status_reason, progress)
+    async with pool.acquire() as connection:
+        record = await runs_repo.get_run(connection, run_id)
+    assert record is not None
+    return outcome_of(record)
 
 
 async def summarize(settings: Settings, start: date, end: date) -> WindowSummary:

@@ -30,7 +30,7 @@ from app.orchestration.tracking import Cancellation
 from app.repositories import run_parts
 from app.repositories import runs as runs_repo
 from app.repositories.database import DATABASE_ERRORS
-from app.repositories.runs import SourceProgress
+from app.repositories.runs import RunRecord, SourceProgress
 from app.vocabulary import RunStatus, RunTrigger, SourceStatus
 
 log = get_logger(__name__)
@@ -215,12 +215,13 @@ async def execute_run(
         PartSpec(run_id, part.part_no, part.account, part.sources, plan, trigger)
         for part in record.parts
     ]
+    accounts = {spec.account: account_of(settings, spec.account, registry) for spec in specs}
     await asyncio.gather(
         *(
             execute_part(
                 pool=pool,
-                clients=clients.of(account_of(settings, spec.account, registry)),
-                settings=account_of(settings, spec.account, registry).settings,
+                clients=clients.of(accounts[spec.account]),
+                settings=accounts[spec.account].settings,
                 spec=spec,
                 cancel=cancel,
                 registry=registry,
@@ -231,8 +232,12 @@ async def execute_run(
     async with pool.acquire() as connection:
         done = await runs_repo.get_run(connection, run_id)
     assert done is not None
-    progress = {progress_name(p): p for p in done.progress}
-    return RunOutcome(done.status, done.status_reason, progress)
+    return outcome_of(done)
+
+
+def outcome_of(run: RunRecord) -> RunOutcome:
+    """A finished run's outcome as the CLI reports it: its sources by `progress_name`."""
+    return RunOutcome(run.status, run.status_reason, {progress_name(p): p for p in run.progress})
 
 
 async def request_cancel(

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from app.accounts import DEFAULT_ACCOUNT, AccountSource
+from app.accounts import DEFAULT_ACCOUNT, Account, AccountSource
 from app.config import Settings
 from app.orchestration.sources.contract import days_between
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
@@ -115,6 +115,21 @@ def plan_run(
     return PlannedRun(start, end, ordered, accounts=accounts)
 
 
+def chosen_accounts(
+    settings: Settings, asked: Sequence[str] | None, registry: SourceRegistry = REGISTRY
+) -> list[Account]:
+    """The configured accounts asked for (default: all), in their order; an unknown name is
+    `InvalidRunRequest` naming it (and the known ones)."""
+    configured = registry.accounts(settings)
+    if asked:
+        unknown = sorted(set(asked) - {account.name for account in configured})
+        if unknown:
+            known = ", ".join(account.name for account in configured) or "none"
+            shown = ", ".join(unknown[:10])
+            raise InvalidRunRequest(f"unknown account(s): {shown} (known: {known})")
+    return [account for account in configured if not asked or account.name in asked]
+
+
 def resolve_accounts(
     settings: Settings,
     asked: Sequence[str] | None,
@@ -123,18 +138,11 @@ def resolve_accounts(
 ) -> dict[str, tuple[str, ...]]:
     """Each account of the run and its sources: the accounts asked (default: all) that
     configure any source asked (default: every source they configure)."""
-    configured = registry.accounts(settings)
-    if asked:
-        unknown = sorted(set(asked) - {account.name for account in configured})
-        if unknown:
-            known = ", ".join(account.name for account in configured) or "none"
-            raise InvalidRunRequest(f"unknown account(s): {', '.join(unknown)} (known: {known})")
+    accounts = chosen_accounts(settings, asked, registry)
     if sources and (unknown := sorted(name for name in set(sources) if name not in registry)):
         raise InvalidRunRequest(f"unknown source(s): {', '.join(unknown)}")
     chosen: dict[str, tuple[str, ...]] = {}
-    for account in configured:
-        if asked and account.name not in asked:
-            continue
+    for account in accounts:
         offered = registry.configured(account.settings)
         wanted = [name for name in offered if not sources or name in sources]
         if wanted:

@@ -142,9 +142,13 @@ async def heartbeat_part(connection: asyncpg.Connection, run_id: uuid.UUID, part
     return bool(cancel_requested)
 
 
-async def heartbeat_run(connection: asyncpg.Connection, run_id: uuid.UUID) -> None:
-    """The run's own heartbeat (a CLI run's, covering its parts no worker claimed yet)."""
-    await connection.execute("UPDATE ingestion_runs SET heartbeat_at = now() WHERE id = $1", run_id)
+async def heartbeat_run(connection: asyncpg.Connection, run_id: uuid.UUID) -> RunStatus:
+    """The run's own heartbeat (a CLI run's, covering its parts no worker claimed yet), and
+    its status."""
+    status: str = await connection.fetchval(
+        "UPDATE ingestion_runs SET heartbeat_at = now() WHERE id = $1 RETURNING status", run_id
+    )
+    return RunStatus(status)
 
 
 async def finish_part(

@@ -73,7 +73,8 @@ async def test_renaming_an_account_renames_it_everywhere_and_never_merges(
     pool, _ = own_database
     await run_job(pool, simulator)
     before = await _counts(pool)
-    renamed = await rename_account(pool, "default", "acme-prod")
+    async with pool.acquire() as connection:
+        renamed = await rename_account(connection, "default", "acme-prod")
     assert {t: renamed[t] for t in DATA_TABLES} == before
     assert renamed["ingestion_runs"] == 1
     async with pool.acquire() as connection:
@@ -85,7 +86,8 @@ async def test_renaming_an_account_renames_it_everywhere_and_never_merges(
         accounts = await connection.fetchval("SELECT accounts FROM ingestion_runs")
     assert accounts == ["acme-prod"]
     await run_job(pool, simulator)  # the single-key settings write `default` again
-    with pytest.raises(AccountRenameError, match="account 'acme-prod' holds data already"):
-        await rename_account(pool, "default", "acme-prod")
-    with pytest.raises(AccountRenameError, match="is not an account name"):
-        await rename_account(pool, "default", "Acme Prod")
+    async with pool.acquire() as connection:
+        with pytest.raises(AccountRenameError, match="account 'acme-prod' holds data already"):
+            await rename_account(connection, "default", "acme-prod")
+        with pytest.raises(AccountRenameError, match="is not an account name"):
+            await rename_account(connection, "default", "Acme Prod")

@@ -23,7 +23,7 @@ from app.simulator.accounts import (
 )
 from app.simulator.faults import FaultSpec
 from app.simulator.model import GroundTruth
-from tests.support.services import FAST_UPSTREAMS, serve_in_thread
+from tests.support.services import SERVICE_UNDER_TEST, serve_in_thread
 
 TOKENS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 
@@ -53,11 +53,7 @@ class AccountsSimulator:
             "database_url": database_url,
             "accounts_file": self.file,
             "allow_insecure_upstreams": False,
-            "api_token": "test-api-token-0123456789abcdefghijkl",
-            "scheduler_enabled": False,
-            "log_format": "json",
-            "worker_process": False,
-            **FAST_UPSTREAMS,
+            **SERVICE_UNDER_TEST,
         }
         values.update(overrides)
         return load_settings(**values)

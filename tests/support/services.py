@@ -154,8 +154,11 @@ def logs_restored() -> Iterator[None]:
 # --- simulator --------------------------------------------------------------------------------
 
 
-# Retries that wait for nothing and rate limits that never bind: the simulator's answers, fast.
-FAST_UPSTREAMS = {
+# The service as tests run it against a simulator: retries that wait for nothing, rate limits
+# that never bind, no schedule, JSON logs, and the worker in-process (fast to start;
+# tests/integration/test_worker_process.py and the e2e suite run the default, child processes).
+SERVICE_UNDER_TEST: dict[str, Any] = {
+    "api_token": "test-api-token-0123456789abcdefghijkl",
     "upstream_retry_base_seconds": 0.01,
     "upstream_max_retry_wait_seconds": 1.0,
     "cursor_requests_per_minute": 600_000,
@@ -163,6 +166,9 @@ FAST_UPSTREAMS = {
     "anthropic_requests_per_minute": 600_000,
     "anthropic_compliance_requests_per_minute": 600_000,
     "anthropic_analytics_requests_per_minute": 600_000,
+    "scheduler_enabled": False,
+    "log_format": "json",
+    "worker_process": False,
 }
 
 
@@ -189,13 +195,7 @@ class Simulator:
             "claude_ai_activity_enabled": True,
             "anthropic_compliance_api_key": self.options.compliance_api_key,
             "anthropic_analytics_api_key": self.options.analytics_api_key,
-            "api_token": "test-api-token-0123456789abcdefghijkl",
-            **FAST_UPSTREAMS,
-            "scheduler_enabled": False,
-            "log_format": "json",
-            # In-process worker: fast to start; tests/integration/test_worker_process.py and
-            # the e2e suite run the default (a child process).
-            "worker_process": False,
+            **SERVICE_UNDER_TEST,
         }
         values.update(overrides)
         return load_settings(**values)
