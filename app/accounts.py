@@ -36,7 +36,13 @@ from typing import NamedTuple
 from pydantic import HttpUrl, SecretStr, ValidationError
 
 from app.access import secret_problem
-from app.config import UPSTREAM_KEY_SETTINGS, Settings, is_loopback
+from app.config import (
+    SCOPE_NAME,
+    UPSTREAM_KEY_SETTINGS,
+    UPSTREAM_SCOPE_SETTINGS,
+    Settings,
+    is_loopback,
+)
 
 DEFAULT_ACCOUNT = "default"
 ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -87,6 +93,8 @@ class AccountKind:
     limits: Mapping[str, str] = field(default_factory=dict)
     enables: Mapping[str, object] = field(default_factory=dict)
     extra_keys: Mapping[str, ExtraKey] = field(default_factory=dict)
+    # What an entry must name besides its key (entry field → setting): a GitHub organisation.
+    names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,7 @@ class AccountEntry:
     base_url: HttpUrl | None
     limits: Mapping[str, float]
     extra: Mapping[str, tuple[SecretStr, str]] = field(default_factory=dict)  # by prefix
+    names: Mapping[str, str] = field(default_factory=dict)  # by entry field
 
     def secrets(self) -> dict[str, tuple[SecretStr, str]]:
         """Every key of the account by the setting it fills: (secret, where it came from)."""
@@ -114,6 +123,7 @@ class AccountEntry:
         for prefix, (secret, _) in self.extra.items():
             extra = self.kind.extra_keys[prefix]
             values.update({extra.setting: secret, **extra.enables})
+        values.update({self.kind.names[name]: value for name, value in self.names.items()})
         if self.base_url is not None:
             values[self.kind.base_url_setting] = self.base_url
         values.update({self.kind.limits[name]: value for name, value in self.limits.items()})
@@ -161,9 +171,17 @@ def _secret(
     return SecretStr(value), source
 
 
+def _slug(entry: Mapping[str, object], key: str, where: str) -> str:
+    value = _text(entry, key, where)
+    if not SCOPE_NAME.fullmatch(value):
+        raise AccountFileError(f"{where}: {key} must be letters, digits, '-', '_' or '.'")
+    return value
+
+
 def _limits(entry: Mapping[str, object], kind: AccountKind, where: str) -> dict[str, float]:
     limits: dict[str, float] = {}
     extra_fields = {f"{p}_secret_{how}" for p in kind.extra_keys for how in ("env", "file")}
+    extra_fields |= set(kind.names)
     for key, value in entry.items():
         if key in _ENTRY_FIELDS or key in extra_fields:
             continue
@@ -226,6 +244,7 @@ def _entry(
         secret=secret,
         secret_from=secret_from,
         extra=extra,
+        names={field: _slug(raw, field, where) for field in kind.names},
         base_url=_base_url(raw, where, settings.allow_insecure_upstreams),
         limits=_limits(raw, kind, where),
     )
@@ -285,7 +304,7 @@ class Account:
 def account_settings(base: Settings, entry: AccountEntry) -> Settings:
     """The deployment's settings with this account's credential, URL and limits in place of
     every single-key one."""
-    cleared: dict[str, object] = dict.fromkeys(UPSTREAM_KEY_SETTINGS)
+    cleared: dict[str, object] = dict.fromkeys((*UPSTREAM_KEY_SETTINGS, *UPSTREAM_SCOPE_SETTINGS))
     cleared["claude_ai_activity_enabled"] = False
     cleared["accounts_file"] = None
     return base.model_copy(update={**cleared, **entry.overrides()})

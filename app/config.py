@@ -7,6 +7,7 @@ start-up with one line naming the variable (see `load_settings`).
 from __future__ import annotations
 
 import ipaddress
+import re
 import zoneinfo
 from datetime import date
 from decimal import Decimal
@@ -35,8 +36,13 @@ UPSTREAM_KEY_SETTINGS = (
     "anthropic_admin_api_key",
     "anthropic_compliance_api_key",
     "anthropic_analytics_api_key",
+    "github_token",
 )
-UPSTREAM_URL_SETTINGS = ("cursor_api_base_url", "anthropic_api_base_url")
+UPSTREAM_URL_SETTINGS = ("cursor_api_base_url", "anthropic_api_base_url", "github_api_base_url")
+# What an account reads besides its key (an organisation's name): cleared with the keys when an
+# account of ACCOUNTS_FILE is built, so it never inherits the single-key account's.
+UPSTREAM_SCOPE_SETTINGS = ("github_organization", "github_enterprise")
+SCOPE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$")
 
 DEFAULT_CONFIDENCES: dict[str, Decimal] = {
     "direct_email": Decimal("1.00"),
@@ -45,6 +51,11 @@ DEFAULT_CONFIDENCES: dict[str, Decimal] = {
     "key_creator": Decimal("0.80"),
     "key_name_match": Decimal("0.70"),
     "service_account": Decimal("1.00"),
+    # GitHub logins (Copilot): how a login's email is known.
+    "login_mapping": Decimal("0.95"),
+    "saml_identity": Decimal("0.95"),
+    "verified_domain_email": Decimal("0.90"),
+    "public_email": Decimal("0.50"),
     "unattributed": Decimal("0.00"),
 }
 
@@ -96,6 +107,18 @@ class Settings(BaseSettings):
     anthropic_compliance_requests_per_minute: float = Field(default=600.0, gt=0)
     anthropic_analytics_requests_per_minute: float = Field(default=60.0, gt=0)
     claude_code_workspace_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # GitHub Copilot: a token of an organisation's (or an enterprise's) owner or billing
+    # manager, and which one it reads (docs/copilot.md lists the permissions each feed needs).
+    github_token: SecretStr | None = None
+    github_organization: str | None = None
+    github_enterprise: str | None = None
+    github_api_base_url: HttpUrl = HttpUrl("https://api.github.com")
+    # 5,000 requests an hour per token (GitHub's primary limit): ~83 a minute, some left over.
+    github_requests_per_minute: float = Field(default=60.0, gt=0)
+    # The AI-credit billing lines (org admin or billing manager permission): per day, and per
+    # user who consumed credits that day (one request each).
+    copilot_billing_enabled: bool = True
 
     # claude.ai sources: the Compliance activity feed (own key, falls back to the admin
     # key) and the Enterprise Analytics API (its own key, never the admin key).
@@ -191,6 +214,18 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_format(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator(*UPSTREAM_SCOPE_SETTINGS, mode="before")
+    @classmethod
+    def _empty_slug_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip() == "" else value
+
+    @field_validator(*UPSTREAM_SCOPE_SETTINGS)
+    @classmethod
+    def _github_slug(cls, value: str | None) -> str | None:
+        if value is not None and not SCOPE_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a GitHub organisation or enterprise name")
+        return value
 
     @field_validator(*UPSTREAM_KEY_SETTINGS, "upstream_proxy", mode="before")
     @classmethod
@@ -290,6 +325,17 @@ class Settings(BaseSettings):
     def _pool_sizes(self) -> Settings:
         if self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
+        return self
+
+    @model_validator(mode="after")
+    def _github_scope(self) -> Settings:
+        if self.github_token is None:
+            return self
+        if (self.github_organization is None) == (self.github_enterprise is None):
+            raise ValueError(
+                "GITHUB_TOKEN reads one GitHub organisation or enterprise: set exactly one of"
+                " GITHUB_ORGANIZATION and GITHUB_ENTERPRISE"
+            )
         return self
 
     @model_validator(mode="after")

@@ -39,7 +39,7 @@ from app.ingestion.bounds import (
 )
 from app.ingestion.decoding import Decoder, FromFile, Params
 from app.ingestion.errors import InvalidBody, InvalidCursorError, UpstreamError
-from app.ingestion.responses import parse_retry_after, transport_failure, upstream_message
+from app.ingestion.responses import rate_limit_wait, transport_failure, upstream_message
 from app.logs import get_logger
 
 log = get_logger(__name__)
@@ -347,8 +347,12 @@ class UpstreamHttp:
             raise _Retryable(
                 f"HTTP {status}: {message}",
                 status=status,
-                retry_after=parse_retry_after(headers.get("retry-after")),
+                retry_after=rate_limit_wait(headers),
             )
+        if status == 403 and (wait := rate_limit_wait(headers)) is not None:
+            # A rate limit answered with 403 (GitHub's primary and secondary limits): waited
+            # for like a 429, not taken for a rejected key.
+            raise _Retryable(f"HTTP 403 (rate limited): {message}", status=429, retry_after=wait)
         if status in (401, 403):
             raise UpstreamError(
                 f"{self.upstream} rejected {self._key_setting} (HTTP {status}: {message})",

@@ -32,6 +32,21 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def rate_limit_wait(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
+    """Seconds until a rate-limited request may be sent again, when the answer says it is
+    rate limited: `Retry-After`, or an exhausted `x-ratelimit-remaining` with its
+    `x-ratelimit-reset` (epoch seconds) — GitHub answers its limits with 403 as well as 429."""
+    if (retry_after := parse_retry_after(headers.get("retry-after"), now=now)) is not None:
+        return retry_after
+    if headers.get("x-ratelimit-remaining", "").strip() != "0":
+        return None
+    try:
+        reset = float(headers.get("x-ratelimit-reset", ""))
+    except ValueError:
+        return 60.0  # exhausted, no reset given: GitHub's advice is to wait a minute
+    return max(0.0, reset - (now or datetime.now(UTC)).timestamp())
+
+
 def upstream_message(body: bytes, reason_phrase: str) -> str:
     """The upstream's own error text — Cursor `{error, message}`, Anthropic `{error:
     {message}}` — redacted, then cut short (in that order: no part of a key survives a cut)."""

@@ -30,9 +30,18 @@ KEY_NAME_MATCH = "key_name_match"
 SERVICE_ACCOUNT = "service_account"
 UNATTRIBUTED = "unattributed"
 CONFLICT = "conflict"
+# A login (GitHub's) resolved to an address: an operator's mapping, the organisation's SAML/SCIM
+# identity, an address on its verified domains, the profile's public address.
+LOGIN_MAPPING = "login_mapping"
+SAML_IDENTITY = "saml_identity"
+VERIFIED_DOMAIN_EMAIL = "verified_domain_email"
+PUBLIC_EMAIL = "public_email"
 
 # Strongest first: breaks ties between equally confident candidates deterministically.
-METHOD_RANK = (DIRECT_EMAIL, ACCOUNT_ID, KEY_OWNER_MAPPING, KEY_CREATOR, KEY_NAME_MATCH)
+METHOD_RANK = (
+    DIRECT_EMAIL, ACCOUNT_ID, KEY_OWNER_MAPPING, LOGIN_MAPPING, SAML_IDENTITY,
+    VERIFIED_DOMAIN_EMAIL, KEY_CREATOR, KEY_NAME_MATCH, PUBLIC_EMAIL,
+)  # fmt: skip
 # The upstream named the person (their email, or their own account's id): no cap applies.
 NAMES_THE_PERSON = frozenset((DIRECT_EMAIL, ACCOUNT_ID))
 AGREEMENT_CAP = Decimal("0.99")

@@ -56,3 +56,15 @@ class FactTable:
     columns: tuple[str, ...]
     key: str
     label_column: str = "source"
+
+
+@dataclass(frozen=True)
+class SnapshotTable:
+    """A table of a list an upstream only gives as "now" (GitHub's seats), kept with its
+    history (`app.repositories.snapshots`): its columns in write order (the key's among them)
+    and the columns unique within an account. It also has `account`, `first_seen_at`,
+    `last_seen_at`, `removed_at` and `run_id`."""
+
+    name: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]

@@ -42,12 +42,14 @@ from app.simulator.world import (
     _usage_rows,
     cents_text,
 )
+from app.upstreams.copilot.simulator.truth import CopilotTruth
 from app.upstreams.cursor.simulator.truth import CursorTruth
 
 
-class GroundTruth(CursorTruth):
-    """Every upstream's view of one organisation: Cursor's (`CursorTruth`), the Anthropic Admin
-    API's and claude.ai's (below), and the expected results."""
+class GroundTruth(CursorTruth, CopilotTruth):
+    """Every upstream's view of one organisation: Cursor's (`CursorTruth`), GitHub Copilot's
+    (`CopilotTruth`), the Anthropic Admin API's and claude.ai's (below), and the expected
+    results."""
 
     # --- Claude Code analytics ---
 

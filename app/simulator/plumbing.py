@@ -47,6 +47,7 @@ class SimulatorOptions:
     admin_api_key: str = "sk-ant-admin01-sim"
     compliance_api_key: str = "sk-ant-api01-sim-compliance"
     analytics_api_key: str = "sk-ant-analytics-sim"
+    github_token: str = "ghp_simCopilotToken0123456789abcdef"
     # Cap items per page below the upstreams' own maxima, to exercise pagination.
     page_cap: int | None = None
     bucket_cap: int | None = None
@@ -107,6 +108,18 @@ def cursor_error(status: int, error: str, message: str) -> JSONResponse:
 
 
 # --- auth --------------------------------------------------------------------------------------
+
+
+def github_error(status: int, message: str) -> JSONResponse:
+    """GitHub's REST error body."""
+    return JSONResponse(
+        {
+            "message": message,
+            "documentation_url": "https://docs.github.com/rest",
+            "status": str(status),
+        },
+        status_code=status,
+    )
 
 
 def cursor_auth(request: Request) -> None:
@@ -223,7 +236,7 @@ async def respond(
             "quiet_days",
         ):  # fmt: skip
             body = copy.deepcopy(body)  # pages share a cached day's records
-        faulty = _faulty_response(fault, upstream, body)
+        faulty = faulty_response(fault, upstream, body)
         if faulty is not None:
             return faulty
     payload = dumps(body)
@@ -256,6 +269,8 @@ def _status_fault(fault: FaultSpec, upstream: str) -> Response:
     message = fault.message or f"Simulated HTTP {fault.status}"
     if upstream == "cursor":
         response = cursor_error(fault.status, "Error", message)
+    elif upstream == "copilot":
+        response = github_error(fault.status, message)
     else:
         kind = ANTHROPIC_STATUS_TYPES.get(fault.status, "api_error")
         response = anthropic_error(fault.status, kind, message)
@@ -380,7 +395,7 @@ def _reshape(fault: FaultSpec, body: dict[str, Any]) -> None:
             item.setdefault(fault.field or "x_new_flag", True)
 
 
-def _faulty_response(fault: FaultSpec, upstream: str, body: dict[str, Any]) -> Response | None:
+def faulty_response(fault: FaultSpec, upstream: str, body: dict[str, Any]) -> Response | None:
     """The response a fault replaces the page with, or None once it reshaped `body`."""
     if fault.kind == "status":
         return _status_fault(fault, upstream)

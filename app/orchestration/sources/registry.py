@@ -25,11 +25,13 @@ from app.config import Settings, SettingsError
 from app.ingestion.factory import UpstreamClients, build_clients
 from app.orchestration.sources.contract import Source, Upstream
 from app.upstreams.anthropic.upstream import UPSTREAM as ANTHROPIC
+from app.upstreams.copilot.upstream import UPSTREAM as COPILOT
 from app.upstreams.cursor.upstream import UPSTREAM as CURSOR
 
 UPSTREAMS: tuple[Upstream, ...] = (
     CURSOR,
     ANTHROPIC,
+    COPILOT,
 )
 
 

@@ -1,0 +1,1 @@
+"""GitHub Copilot: usage-metrics reports, seats, AI-credit billing and GitHub identities."""

@@ -1,0 +1,154 @@
+"""GitHub Copilot end to end, against the simulator's ground truth: an organisation of Copilot
+users (most of them Cursor and Claude users too), seat holders who never use it, a seat removed
+between two runs, logins resolved by SAML, by a verified-domain address, by the operator's
+mapping and by a public address, and one login nothing resolves (kept, unattributed).
+
+The usage table, the billing lines, the seat table and the cross-tool view equal the truth; a
+re-run changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from app.orchestration.daily_job import RunOutcome
+from app.orchestration.run_request import PlannedRun
+from app.repositories.people import Login, replace_logins
+from app.simulator.model import GroundTruth
+from app.simulator.plumbing import SimulatorOptions
+from app.upstreams.copilot.simulator.truth import (
+    MAPPED_EMAIL,
+    MAPPED_LOGIN,
+    ORGANIZATION,
+    UNRESOLVED_LOGIN,
+)
+from app.vocabulary import RunStatus, SourceStatus
+from tests.support.runs import execute_plan
+from tests.support.services import Simulator, start_simulator
+
+START, END = date(2026, 8, 3), date(2026, 8, 5)
+COPILOT = ("copilot_usage", "copilot_billing")
+
+
+def copilot_settings(sim: Simulator) -> dict[str, object]:
+    return {
+        "github_token": sim.options.github_token,
+        "github_organization": ORGANIZATION,
+        "github_api_base_url": sim.url,
+    }
+
+
+@pytest.fixture
+def github() -> Iterator[Simulator]:
+    sim = start_simulator(GroundTruth(seed=11, users=30), SimulatorOptions(page_cap=4))
+    yield sim
+    sim.server.should_exit = True
+
+
+async def _run(
+    db: asyncpg.Pool, sim: Simulator, start: date = START, end: date = END
+) -> RunOutcome:
+    settings = sim.settings(**copilot_settings(sim))
+    _, outcome = await execute_plan(db, settings, PlannedRun(start, end, COPILOT))
+    return outcome
+
+
+async def _usage(db: asyncpg.Pool) -> dict[tuple[date, int], tuple[object, ...]]:
+    async with db.acquire() as connection:
+        rows = await connection.fetch(
+            "SELECT usage_date, user_id, user_login, email, attribution_method,"
+            " user_initiated_interaction_count, loc_added_sum, ai_credits_used"
+            " FROM fact_copilot_daily_usage WHERE account = 'default'"
+        )
+    return {(r[0], r[1]): tuple(r)[2:] for r in rows}
+
+
+async def _billed(db: asyncpg.Pool, day: date) -> dict[int | None, Decimal]:
+    async with db.acquire() as connection:
+        rows = await connection.fetch(
+            "SELECT user_id, sum(net_amount_usd) FROM fact_copilot_billing_daily"
+            " WHERE usage_date = $1 GROUP BY user_id",
+            day,
+        )
+    return {r[0]: r[1] for r in rows}
+
+
+async def test_copilot_tables_and_the_cross_tool_view_equal_the_truth(
+    db: asyncpg.Pool, github: Simulator
+) -> None:
+    async with db.acquire() as connection:
+        await replace_logins(connection, [Login("github", MAPPED_LOGIN, MAPPED_EMAIL)])
+    outcome = await _run(db, github)
+    assert outcome.status == RunStatus.SUCCEEDED, outcome.reason
+    truth = github.truth
+    assert await _usage(db) == truth.expected_copilot_rows(START, END)
+    unresolved = [row for row in (await _usage(db)).values() if row[0] == UNRESOLVED_LOGIN]
+    assert unresolved and all(row[1] is None for row in unresolved)
+    for day in (START, END):
+        assert await _billed(db, day) == truth.expected_copilot_billed(day)
+
+    async with db.acquire() as connection:
+        view = await connection.fetch(
+            "SELECT user_email, sum(billed_cost_usd) AS billed,"
+            " sum(consumption_cost_usd) AS consumption FROM ai_usage_by_user_day"
+            " WHERE tool = 'copilot' AND usage_date = $1 GROUP BY user_email",
+            START,
+        )
+    billed = truth.expected_copilot_billed(START)
+    by_email = {user.email: user for user in truth.github_users}
+    for row in view:
+        if row["user_email"] is None:
+            continue
+        user = by_email[row["user_email"]]
+        assert row["billed"] == billed.get(user.user_id, Decimal(0))
+        assert row["consumption"] == truth.copilot_credits(user, START) * Decimal("0.01")
+
+    again = await _run(db, github)
+    assert again.status == RunStatus.SUCCEEDED
+    for progress in again.sources.values():
+        assert (progress.rows_inserted, progress.rows_updated, progress.rows_deleted) == (0, 0, 0)
+
+
+async def test_seats_are_kept_with_their_history(db: asyncpg.Pool, github: Simulator) -> None:
+    assert (await _run(db, github, START, START)).status == RunStatus.SUCCEEDED
+    truth = github.truth
+    removed = truth.github_users[0]
+    truth.copilot_removed_seats.add(removed.user_id)
+    assert (await _run(db, github, START, START)).status == RunStatus.SUCCEEDED
+    async with db.acquire() as connection:
+        seats = await connection.fetch(
+            "SELECT user_id, user_login, email, last_activity_at, removed_at FROM copilot_seats"
+        )
+    assert {s["user_id"] for s in seats} == {u.user_id for u in truth.github_users}
+    gone = {s["user_id"] for s in seats if s["removed_at"] is not None}
+    assert gone == {removed.user_id}
+    idle = {u.user_id for u in truth.github_users if not u.active}
+    assert len(idle) == 2
+    assert {s["user_id"] for s in seats if s["last_activity_at"] is None} == idle
+
+
+async def test_a_day_without_a_report_after_the_lag_fails_and_a_recent_one_waits(
+    db: asyncpg.Pool, github: Simulator
+) -> None:
+    github.fault("metrics/reports/users-1-day", kind="status", status=404, message="Not Found")
+    yesterday = date.today() - timedelta(days=1)
+    outcome = await _run(db, github, START, START)
+    assert outcome.status == RunStatus.PARTIAL
+    usage = outcome.sources["copilot_usage"]
+    assert usage.status == SourceStatus.FAILED
+    assert usage.last_error == (
+        "copilot metrics/reports/users-1-day: no report for 1 day(s) older than GitHub's"
+        " two-day lag: 2026-08-03 (HTTP 404: Not Found)"
+    )
+    # Its billing waits for the day's users: not written, read again by the next heal.
+    billing = outcome.sources["copilot_billing"]
+    assert billing.rows_inserted == 0
+    assert any("waits for its usage report" in w for w in billing.warnings)
+    recent = await _run(db, github, yesterday, yesterday)
+    assert recent.sources["copilot_usage"].status == SourceStatus.SUCCEEDED
+    assert any("not published yet" in w for w in recent.sources["copilot_usage"].warnings)
