@@ -144,6 +144,24 @@ def export_aliases() -> None:
     sys.stdout.write(format_aliases(with_connection(_settings(), aliases)))
 
 
+@people_cli.command("import-logins")
+def import_logins(path: Annotated[Path, typer.Argument(help="CSV file to import.")]) -> None:
+    """Replace the login → email mapping with FILE (columns service, login, email, note)."""
+    from app.people_csv import AliasFileError, parse_logins
+    from app.repositories.people import replace_logins
+
+    _import_csv(path, parse_logins, AliasFileError, replace_logins, "login(s)")
+
+
+@people_cli.command("export-logins")
+def export_logins() -> None:
+    """Write the login → email mapping as CSV to standard output."""
+    from app.people_csv import format_logins
+    from app.repositories.people import logins
+
+    sys.stdout.write(format_logins(with_connection(_settings(), logins)))
+
+
 @key_owners_cli.command("import")
 def key_owners_import(path: Annotated[Path, typer.Argument(help="CSV file to import.")]) -> None:
     """Replace the mapping with FILE (validated whole first; nothing half-imported)."""

@@ -25,6 +25,7 @@ from app.repositories.database import resolve_dsn
 from app.repositories.migrations import upgrade_to_head
 from app.simulator.app import SimulatorOptions, create_simulator
 from app.simulator.model import GroundTruth
+from app.upstreams.copilot.simulator.truth import ORGANIZATION as SIMULATED_ORGANIZATION
 
 
 def start_simulator(users: int) -> tuple[str, uvicorn.Server]:
@@ -57,6 +58,9 @@ def demo_overrides(base_url: str) -> dict[str, object]:
         "claude_ai_activity_enabled": True,
         "anthropic_compliance_api_key": keys.compliance_api_key,
         "anthropic_analytics_api_key": keys.analytics_api_key,
+        "github_token": keys.github_token,
+        "github_organization": SIMULATED_ORGANIZATION,  # the one the simulator serves
+        "github_api_base_url": base_url,
         "upstream_retry_base_seconds": 0.2,
         "log_format": "console",
         "log_level": "WARNING",

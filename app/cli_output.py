@@ -62,23 +62,27 @@ def print_summary(summary: WindowSummary) -> None:
         f"{cursor.billable_requests:,.1f} billable request units"
     )
     table = Table(
-        title="Cost by tool (Cursor usage events; Claude through claude_usage_by_user_day)"
+        title="Cost by tool (Cursor usage events; Claude through claude_usage_by_user_day;"
+        " Copilot billing lines, and its AI credits as consumption)"
     )
-    for column in ("tool", "platform", "people", "tokens", "billed USD", "estimated USD"):
+    for column in ("tool", "platform", "people", "tokens", "billed USD", "estimated USD",
+                   "consumption USD"):  # fmt: skip
         table.add_column(column, justify="right")
     table.add_row(
         "cursor", "cursor", str(cursor.people), f"{cursor.tokens:,}",
-        f"{cursor.charged_cost_usd:.2f}", "—",
+        f"{cursor.charged_cost_usd:.2f}", "—", "—",
     )  # fmt: skip
     for row in summary.claude:
         table.add_row(
-            "claude",
-            row.platform,
-            str(row.people),
-            f"{row.tokens:,}",
-            f"{row.billed_cost_usd:.2f}",
-            f"{row.estimated_cost_usd:.2f}",
-        )
+            "claude", row.platform, str(row.people), f"{row.tokens:,}",
+            f"{row.billed_cost_usd:.2f}", f"{row.estimated_cost_usd:.2f}", "—",
+        )  # fmt: skip
+    copilot = summary.copilot
+    if copilot.people:
+        table.add_row(
+            "copilot", "copilot", str(copilot.people), "—", f"{copilot.billed_cost_usd:.2f}",
+            "—", f"{copilot.consumption_usd:.2f}",
+        )  # fmt: skip
     output.print(table)
 
 

@@ -1,8 +1,13 @@
-"""CSV format of the people aliases (`usage-pipeline people import-aliases …`).
+"""CSV formats of the people files (`usage-pipeline people import-aliases|import-logins …`).
 
-Columns: alias_email, person_email, note (header required). An alias maps one more address to a
-person, so `ai_usage_by_person_day` counts their usage under one person across accounts and
-tools. The whole file is validated first; the first problem is reported with its line number.
+Aliases — columns alias_email, person_email, note (header required): an alias maps one more
+address to a person, so `ai_usage_by_person_day` counts their usage under one person across
+accounts and tools.
+
+Logins — columns service, login, email, note: who a login of a service that names people by
+login is (`github` for Copilot), when its own identities (SAML, verified domains) do not say.
+
+The whole file is validated first; the first problem is reported with its line number.
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ import re
 from collections.abc import Iterable
 
 from app.processing.emails import normalize_email
-from app.repositories.people import Alias
+from app.repositories.people import Alias, Login
 
 COLUMNS = ("alias_email", "person_email", "note")
+LOGIN_COLUMNS = ("service", "login", "email", "note")
+SERVICE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,98})$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -24,14 +32,7 @@ class AliasFileError(ValueError):
 
 
 def parse_aliases(text: str) -> list[Alias]:
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    header = [name.strip() for name in reader.fieldnames or []]
-    if unknown := [name for name in header if name not in COLUMNS]:
-        raise AliasFileError(
-            f"line 1: unknown column(s) {', '.join(unknown)}; expected {', '.join(COLUMNS)}"
-        )
-    if not {"alias_email", "person_email"} <= set(header):
-        raise AliasFileError("line 1: need alias_email and person_email")
+    reader = _read(text, COLUMNS, {"alias_email", "person_email"})
     listed: dict[str, Alias] = {}
     for line, raw in enumerate(reader, start=2):
         row = {key.strip(): (value or "").strip() for key, value in raw.items() if key}
@@ -61,4 +62,45 @@ def format_aliases(aliases: Iterable[Alias]) -> str:
     writer.writerow(COLUMNS)
     for alias in aliases:
         writer.writerow([alias.alias_email, alias.person_email, alias.note or ""])
+    return out.getvalue()
+
+
+def _read(text: str, columns: tuple[str, ...], required: set[str]) -> csv.DictReader[str]:
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
+    header = [name.strip() for name in reader.fieldnames or []]
+    if unknown := [name for name in header if name not in columns]:
+        raise AliasFileError(
+            f"line 1: unknown column(s) {', '.join(unknown)}; expected {', '.join(columns)}"
+        )
+    if not required <= set(header):
+        raise AliasFileError(f"line 1: need {', '.join(sorted(required))}")
+    return reader
+
+
+def parse_logins(text: str) -> list[Login]:
+    listed: dict[tuple[str, str], Login] = {}
+    reader = _read(text, LOGIN_COLUMNS, {"service", "login", "email"})
+    for line, raw in enumerate(reader, start=2):
+        row = {key.strip(): (value or "").strip() for key, value in raw.items() if key}
+        service, login = row.get("service", "").lower(), row.get("login", "")
+        email = normalize_email(row.get("email"))
+        if not SERVICE.match(service):
+            raise AliasFileError(f"line {line}: invalid service {row.get('service')!r}")
+        if not LOGIN.match(login):
+            raise AliasFileError(f"line {line}: invalid login {login!r}")
+        if email is None or not EMAIL.match(email):
+            raise AliasFileError(f"line {line}: invalid email {row.get('email')!r}")
+        key = (service, login.lower())
+        if key in listed:
+            raise AliasFileError(f"line {line}: duplicate login {login} of {service}")
+        listed[key] = Login(service, login, email, row.get("note") or None)
+    return list(listed.values())
+
+
+def format_logins(logins: Iterable[Login]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(LOGIN_COLUMNS)
+    for item in logins:
+        writer.writerow([item.service, item.login, item.email, item.note or ""])
     return out.getvalue()

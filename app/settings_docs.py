@@ -107,6 +107,24 @@ MEANINGS: dict[str, str] = {
         "Claude Code seats, cowork, office agent, Chrome, Slack, design). Alone, it is a "
         "complete configuration for an Enterprise org without Console."
     ),
+    "github_token": (
+        "GitHub token of an organisation owner (or enterprise owner / billing manager) "
+        "(secret). With `GITHUB_ORGANIZATION` or `GITHUB_ENTERPRISE`, enables `copilot_usage` "
+        "and `copilot_billing`; the permissions each needs: docs/copilot.md."
+    ),
+    "github_organization": ("The GitHub organisation whose Copilot the token reads."),
+    "github_enterprise": (
+        "The GitHub enterprise (slug) whose Copilot the token reads; exactly one of this and "
+        "`GITHUB_ORGANIZATION`."
+    ),
+    "github_api_base_url": (
+        "GitHub's REST and GraphQL API (`https://api.<subdomain>.ghe.com` with data residency)."
+    ),
+    "github_requests_per_minute": ("Requests a minute to GitHub (it allows 5,000 an hour)."),
+    "copilot_billing_enabled": (
+        "Read Copilot's AI-credit billing lines (`copilot_billing`): per day, and per user "
+        "who consumed credits that day."
+    ),
     "allow_insecure_upstreams": ("Allow `http://` upstream URLs other than loopback."),
     "upstream_proxy": (
         "An HTTP(S) proxy for the upstreams (secret). Proxy variables of the environment are "

@@ -77,14 +77,38 @@ async def cursor_summary(connection: asyncpg.Connection, start: date, end: date)
 
 
 @dataclass(frozen=True)
+class CopilotSummary:
+    people: int
+    billed_cost_usd: Decimal  # the billing lines' net
+    consumption_usd: Decimal  # the reports' AI credits at list price
+
+
+async def copilot_summary(connection: asyncpg.Connection, start: date, end: date) -> CopilotSummary:
+    row = await connection.fetchrow(
+        """
+        SELECT count(DISTINCT (account, user_id)) AS people,
+               coalesce(sum(billed_cost_usd), 0) AS billed,
+               coalesce(sum(consumption_cost_usd), 0) AS consumption
+          FROM copilot_usage_by_user_day WHERE usage_date BETWEEN $1 AND $2
+        """,
+        start,
+        end,
+    )
+    return CopilotSummary(row["people"], row["billed"], row["consumption"])
+
+
+@dataclass(frozen=True)
 class WindowSummary:
-    """What landed in both fact tables for a window."""
+    """What landed in the fact tables for a window."""
 
     claude: list[PlatformSummary]
     cursor: CursorSummary
+    copilot: CopilotSummary
 
 
 async def window_summary(connection: asyncpg.Connection, start: date, end: date) -> WindowSummary:
     return WindowSummary(
-        await claude_summary(connection, start, end), await cursor_summary(connection, start, end)
+        await claude_summary(connection, start, end),
+        await cursor_summary(connection, start, end),
+        await copilot_summary(connection, start, end),
     )

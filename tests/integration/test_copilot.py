@@ -9,9 +9,11 @@ re-run changes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -32,6 +34,7 @@ from tests.support.runs import execute_plan
 from tests.support.services import Simulator, start_simulator
 
 START, END = date(2026, 8, 3), date(2026, 8, 5)
+COPILOT_DOC = (Path(__file__).resolve().parents[2] / "docs" / "copilot.md").read_text()
 COPILOT = ("copilot_usage", "copilot_billing")
 
 
@@ -53,6 +56,8 @@ def github() -> Iterator[Simulator]:
 async def _run(
     db: asyncpg.Pool, sim: Simulator, start: date = START, end: date = END
 ) -> RunOutcome:
+    async with db.acquire() as connection:  # the operator's mapping, as the truth expects it
+        await replace_logins(connection, [Login("github", MAPPED_LOGIN, MAPPED_EMAIL)])
     settings = sim.settings(**copilot_settings(sim))
     _, outcome = await execute_plan(db, settings, PlannedRun(start, end, COPILOT))
     return outcome
@@ -81,8 +86,6 @@ async def _billed(db: asyncpg.Pool, day: date) -> dict[int | None, Decimal]:
 async def test_copilot_tables_and_the_cross_tool_view_equal_the_truth(
     db: asyncpg.Pool, github: Simulator
 ) -> None:
-    async with db.acquire() as connection:
-        await replace_logins(connection, [Login("github", MAPPED_LOGIN, MAPPED_EMAIL)])
     outcome = await _run(db, github)
     assert outcome.status == RunStatus.SUCCEEDED, outcome.reason
     truth = github.truth
@@ -152,3 +155,90 @@ async def test_a_day_without_a_report_after_the_lag_fails_and_a_recent_one_waits
     recent = await _run(db, github, yesterday, yesterday)
     assert recent.sources["copilot_usage"].status == SourceStatus.SUCCEEDED
     assert any("not published yet" in w for w in recent.sources["copilot_usage"].warnings)
+
+
+async def test_bad_input_is_a_clear_error_or_a_counted_skip(
+    db: asyncpg.Pool, github: Simulator
+) -> None:
+    # A signed link that expired before its download, then (in the links asked for again) a
+    # record without its user id.
+    github.fault("report-file", kind="status", status=403)
+    github.fault("report-file", kind="null_field", field="user_id")
+    # The token may read the reports but not the bills, nor the SAML identities.
+    github.fault("billing/ai_credit/usage", kind="status", status=403,
+                 message="Resource not accessible by personal access token")  # fmt: skip
+    github.fault("graphql", kind="status", status=403, message="Must have admin rights")
+    outcome = await _run(db, github, START, START)
+    usage, billing = outcome.sources["copilot_usage"], outcome.sources["copilot_billing"]
+    assert usage.status == SourceStatus.SUCCEEDED
+    assert usage.skipped_by_reason == {"report record without user_id": 1}
+    assert any("SAML identities not read" in w and "Must have admin rights" in w
+               for w in usage.warnings)  # fmt: skip
+    assert billing.status == SourceStatus.FAILED
+    assert billing.last_error == (
+        "copilot rejected GITHUB_TOKEN (HTTP 403: Resource not accessible by personal access token)"
+    )
+    expected = github.truth.expected_copilot_rows(START, START)
+    rows = await _usage(db)
+    assert len(rows) == len(expected) - 1  # the one record without a user id
+    async with db.acquire() as connection:
+        billed = await connection.fetchval("SELECT count(*) FROM fact_copilot_billing_daily")
+    assert billed == 0  # nothing half-written
+
+
+async def test_metrics_disabled_fails_the_source_with_githubs_words(
+    db: asyncpg.Pool, github: Simulator
+) -> None:
+    message = "Copilot Usage Metrics API access is disabled for this organization."
+    github.fault("metrics/reports/users-1-day", kind="status", status=403, message=message)
+    outcome = await _run(db, github, START, START)
+    usage = outcome.sources["copilot_usage"]
+    assert usage.status == SourceStatus.FAILED
+    assert usage.last_error == f"copilot rejected GITHUB_TOKEN (HTTP 403: {message})"
+    assert await _usage(db) == {}
+
+
+async def test_the_schema_of_may_2026_and_premium_requests(
+    db: asyncpg.Pool, github: Simulator
+) -> None:
+    """Before 2026-06: no AI credits (unknown, not 0), no phase, the agent flag's old name,
+    billed in premium requests."""
+    day = date(2026, 5, 27)
+    outcome = await _run(db, github, day, day)
+    assert outcome.status == RunStatus.SUCCEEDED, outcome.reason
+    rows = await _usage(db)
+    assert rows == github.truth.expected_copilot_rows(day, day)
+    assert all(row[5] is None for row in rows.values())
+    async with db.acquire() as connection:
+        units = await connection.fetch(
+            "SELECT DISTINCT unit_type, price_per_unit_usd FROM fact_copilot_billing_daily"
+        )
+        cloud = await connection.fetchval(
+            "SELECT count(*) FROM fact_copilot_daily_usage WHERE used_cloud_agent IS NULL"
+        )
+    assert [tuple(r) for r in units] == [("requests", Decimal("0.04"))]
+    assert cloud == 0  # read from `used_copilot_coding_agent`
+    assert await _billed(db, day) == github.truth.expected_copilot_billed(day)
+
+
+async def test_the_documented_copilot_queries_add_up(db: asyncpg.Pool, github: Simulator) -> None:
+    outcome = await _run(db, github, START, START)
+    assert outcome.status == RunStatus.SUCCEEDED
+    per_person, idle = re.findall(r"```sql\n(.*?)```", COPILOT_DOC, flags=re.DOTALL)
+    as_of = "DATE '2026-08-05'"
+    async with db.acquire() as connection:
+        people = await connection.fetch(per_person.replace("current_date", as_of))
+        idle_seats = await connection.fetch(idle)
+    truth = github.truth
+    billed = truth.expected_copilot_billed(START)
+    emails = {u.user_id: u.email for u in truth.github_users}
+    want: dict[str, Decimal] = {}
+    for user_id, amount in billed.items():
+        if user_id is not None:
+            person = emails[user_id] or "(unattributed)"
+            want[person] = want.get(person, Decimal(0)) + amount
+    got = {r["person"]: r["copilot_billed_usd"] for r in people if r["copilot_billed_usd"]}
+    assert got == {person: amount for person, amount in want.items() if amount}
+    assert {r["user_login"] for r in idle_seats} >= {
+        u.login for u in truth.github_users if not u.active
+    }

@@ -88,7 +88,7 @@ async def test_documented_queries_run_and_add_up(db: asyncpg.Pool, simulator: Si
     assert sum((r["claude_usd"] for r in per_person), Decimal(0)) == attributed_claude
     assert attributed_claude <= claude_truth
     for row in per_person:
-        assert row["billed_usd"] == row["cursor_usd"] + row["claude_usd"]
+        assert row["billed_usd"] == row["cursor_usd"] + row["claude_usd"] + row["copilot_usd"]
 
     # The top 10 of this month: the ten largest of the per-person totals, in order.
     totals = sorted((r["billed_usd"] for r in per_person), reverse=True)[:10]
