@@ -204,7 +204,7 @@ def _views() -> tuple[str, str, str]:
 
 
 def upgrade() -> None:
-    before, after, person = _views()
+    _, after, person = _views()
     for statement in (USAGE_TABLE, BILLING_TABLE, SEATS_TABLE, LOGINS_TABLE):
         op.execute(statement)
     op.execute("DROP VIEW ai_usage_by_person_day")
