@@ -26,7 +26,6 @@ from app.simulator.plumbing import SimulatorOptions
 from app.upstreams.copilot.simulator.truth import (
     MAPPED_EMAIL,
     MAPPED_LOGIN,
-    ORGANIZATION,
     UNRESOLVED_LOGIN,
 )
 from app.vocabulary import RunStatus, SourceStatus
@@ -36,14 +35,6 @@ from tests.support.services import Simulator, start_simulator
 START, END = date(2026, 8, 3), date(2026, 8, 5)
 COPILOT_DOC = (Path(__file__).resolve().parents[2] / "docs" / "copilot.md").read_text()
 COPILOT = ("copilot_usage", "copilot_billing")
-
-
-def copilot_settings(sim: Simulator) -> dict[str, object]:
-    return {
-        "github_token": sim.options.github_token,
-        "github_organization": ORGANIZATION,
-        "github_api_base_url": sim.url,
-    }
 
 
 @pytest.fixture
@@ -58,7 +49,7 @@ async def _run(
 ) -> RunOutcome:
     async with db.acquire() as connection:  # the operator's mapping, as the truth expects it
         await replace_logins(connection, [Login("github", MAPPED_LOGIN, MAPPED_EMAIL)])
-    settings = sim.settings(**copilot_settings(sim))
+    settings = sim.settings()
     _, outcome = await execute_plan(db, settings, PlannedRun(start, end, COPILOT))
     return outcome
 
