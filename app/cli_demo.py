@@ -25,7 +25,6 @@ from app.repositories.database import resolve_dsn
 from app.repositories.migrations import upgrade_to_head
 from app.simulator.app import SimulatorOptions, create_simulator
 from app.simulator.model import GroundTruth
-from app.upstreams.copilot.simulator.truth import ORGANIZATION as SIMULATED_ORGANIZATION
 
 
 def start_simulator(users: int) -> tuple[str, uvicorn.Server]:
@@ -59,7 +58,7 @@ def demo_overrides(base_url: str) -> dict[str, object]:
         "anthropic_compliance_api_key": keys.compliance_api_key,
         "anthropic_analytics_api_key": keys.analytics_api_key,
         "github_token": keys.github_token,
-        "github_organization": SIMULATED_ORGANIZATION,  # the one the simulator serves
+        "github_organization": keys.github_organization,
         "github_api_base_url": base_url,
         "upstream_retry_base_seconds": 0.2,
         "log_format": "console",

@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app import redaction
 from app.access import API_TOKEN_NAME, NamedToken, TokenListError, parse_tokens, token_problem
 from app.access import secret_problem as _secret_problem
+from app.processing.attribution import DEFAULT_CONFIDENCES
 from app.vocabulary import ApiScope
 
 UPSTREAM_KEY_SETTINGS = (
@@ -39,25 +40,10 @@ UPSTREAM_KEY_SETTINGS = (
     "github_token",
 )
 UPSTREAM_URL_SETTINGS = ("cursor_api_base_url", "anthropic_api_base_url", "github_api_base_url")
-# What an account reads besides its key (an organisation's name): cleared with the keys when an
-# account of ACCOUNTS_FILE is built, so it never inherits the single-key account's.
+# What an account reads besides its key (an organisation), cleared with its keys for each
+# account of ACCOUNTS_FILE (never inherited from the single-key account).
 UPSTREAM_SCOPE_SETTINGS = ("github_organization", "github_enterprise")
 SCOPE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$")
-
-DEFAULT_CONFIDENCES: dict[str, Decimal] = {
-    "direct_email": Decimal("1.00"),
-    "account_id": Decimal("1.00"),
-    "key_owner_mapping": Decimal("0.95"),
-    "key_creator": Decimal("0.80"),
-    "key_name_match": Decimal("0.70"),
-    "service_account": Decimal("1.00"),
-    # GitHub logins (Copilot): how a login's email is known.
-    "login_mapping": Decimal("0.95"),
-    "saml_identity": Decimal("0.95"),
-    "verified_domain_email": Decimal("0.90"),
-    "public_email": Decimal("0.50"),
-    "unattributed": Decimal("0.00"),
-}
 
 
 class SettingsError(Exception):
@@ -114,10 +100,7 @@ class Settings(BaseSettings):
     github_organization: str | None = None
     github_enterprise: str | None = None
     github_api_base_url: HttpUrl = HttpUrl("https://api.github.com")
-    # 5,000 requests an hour per token (GitHub's primary limit): ~83 a minute, some left over.
     github_requests_per_minute: float = Field(default=60.0, gt=0)
-    # The AI-credit billing lines (org admin or billing manager permission): per day, and per
-    # user who consumed credits that day (one request each).
     copilot_billing_enabled: bool = True
 
     # claude.ai sources: the Compliance activity feed (own key, falls back to the admin
@@ -215,11 +198,6 @@ class Settings(BaseSettings):
     def _lower_format(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator(*UPSTREAM_SCOPE_SETTINGS, mode="before")
-    @classmethod
-    def _empty_slug_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and value.strip() == "" else value
-
     @field_validator(*UPSTREAM_SCOPE_SETTINGS)
     @classmethod
     def _github_slug(cls, value: str | None) -> str | None:
@@ -227,7 +205,9 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a GitHub organisation or enterprise name")
         return value
 
-    @field_validator(*UPSTREAM_KEY_SETTINGS, "upstream_proxy", mode="before")
+    @field_validator(
+        *UPSTREAM_KEY_SETTINGS, *UPSTREAM_SCOPE_SETTINGS, "upstream_proxy", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and value == "" else value
@@ -329,9 +309,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _github_scope(self) -> Settings:
-        if self.github_token is None:
-            return self
-        if (self.github_organization is None) == (self.github_enterprise is None):
+        scopes = (self.github_organization, self.github_enterprise)
+        if self.github_token is not None and scopes.count(None) != 1:
             raise ValueError(
                 "GITHUB_TOKEN reads one GitHub organisation or enterprise: set exactly one of"
                 " GITHUB_ORGANIZATION and GITHUB_ENTERPRISE"

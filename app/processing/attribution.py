@@ -45,6 +45,20 @@ METHOD_RANK = (
 # The upstream named the person (their email, or their own account's id): no cap applies.
 NAMES_THE_PERSON = frozenset((DIRECT_EMAIL, ACCOUNT_ID))
 AGREEMENT_CAP = Decimal("0.99")
+# Each method's confidence unless ATTRIBUTION_CONFIDENCES overrides it.
+DEFAULT_CONFIDENCES: dict[str, Decimal] = {
+    DIRECT_EMAIL: Decimal("1.00"),
+    ACCOUNT_ID: Decimal("1.00"),
+    KEY_OWNER_MAPPING: Decimal("0.95"),
+    KEY_CREATOR: Decimal("0.80"),
+    KEY_NAME_MATCH: Decimal("0.70"),
+    SERVICE_ACCOUNT: Decimal("1.00"),
+    LOGIN_MAPPING: Decimal("0.95"),
+    SAML_IDENTITY: Decimal("0.95"),
+    VERIFIED_DOMAIN_EMAIL: Decimal("0.90"),
+    PUBLIC_EMAIL: Decimal("0.50"),
+    UNATTRIBUTED: Decimal("0.00"),
+}
 CENT = Decimal("0.01")
 
 

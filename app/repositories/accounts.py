@@ -18,6 +18,9 @@ ACCOUNT_TABLES = (
     "api_key_owners",
     "ingestion_run_sources",
     "ingestion_run_parts",
+    "fact_copilot_daily_usage",
+    "fact_copilot_billing_daily",
+    "copilot_seats",
 )
 
 

@@ -48,6 +48,7 @@ class SimulatorOptions:
     compliance_api_key: str = "sk-ant-api01-sim-compliance"
     analytics_api_key: str = "sk-ant-analytics-sim"
     github_token: str = "ghp_simCopilotToken0123456789abcdef"
+    github_organization: str = "acme-sim"  # the GitHub organisation (or enterprise) it serves
     # Cap items per page below the upstreams' own maxima, to exercise pagination.
     page_cap: int | None = None
     bucket_cap: int | None = None

@@ -74,7 +74,13 @@ async def toy_database(
     """Its migration in the migration directory (a copy of ours), applied to a new database."""
     scripts = tmp_path / "alembic"
     shutil.copytree(ROOT / "alembic", scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(TOY_PACKAGE / "migration.py", scripts / "versions" / f"{NEXT}_toy.py")
+    # It follows whatever migration is the head today (its file names the one it was written on).
+    toy = (TOY_PACKAGE / "migration.py").read_text()
+    head = migrations.head_revision()
+    toy = re.sub(
+        r'down_revision: str \| None = "\d+"', f'down_revision: str | None = "{head}"', toy
+    )
+    (scripts / "versions" / f"{NEXT}_toy.py").write_text(toy)
     monkeypatch.setattr(migrations, "MIGRATIONS", scripts)
     migrations.head_revision.cache_clear()
     dsn = await create_database(admin_dsn, "aup_toy")

@@ -23,6 +23,9 @@ from app.repositories.migrations import (
     upgrade_to_head,
 )
 from app.upstreams.anthropic.facts import ClaudeLabel
+from app.upstreams.copilot.facts import BILLING_TABLE as COPILOT_BILLING
+from app.upstreams.copilot.facts import SEATS_TABLE as COPILOT_SEATS
+from app.upstreams.copilot.facts import USAGE_TABLE as COPILOT_USAGE
 from app.vocabulary import RunStatus, RunTrigger, SourceStatus
 from tests.support.services import (
     LOCAL_SERVER,
@@ -111,6 +114,14 @@ EXPECTED["ingestion_run_parts"] = {
     "heartbeat_at", "finished_at", "status_reason",
 }  # fmt: skip
 EXPECTED["person_aliases"] = {"alias_email", "person_email", "note", "updated_at"}
+# Migration 0015: GitHub Copilot, as its package declares the tables.
+_WRITTEN = {"account", "run_id", "first_seen_at", "updated_at"}
+EXPECTED["fact_copilot_daily_usage"] = set(COPILOT_USAGE.columns) | _WRITTEN
+EXPECTED["fact_copilot_billing_daily"] = set(COPILOT_BILLING.columns) | _WRITTEN
+EXPECTED["copilot_seats"] = set(COPILOT_SEATS.columns) | {
+    "account", "run_id", "first_seen_at", "last_seen_at", "removed_at",
+}  # fmt: skip
+EXPECTED["person_logins"] = {"service", "login", "email", "note"}
 
 
 async def _columns(dsn: str) -> dict[str, set[str]]:

@@ -36,7 +36,6 @@ from app.simulator.app import SimulatorOptions, create_simulator
 from app.simulator.model import GroundTruth
 from app.upstreams.anthropic.client import AnthropicClient
 from app.upstreams.anthropic.clients import ANTHROPIC_CLIENTS, AnthropicClients
-from app.upstreams.copilot.simulator.truth import ORGANIZATION as SIMULATED_ORGANIZATION
 from app.upstreams.cursor.client import CURSOR_CLIENT, CursorClient
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -197,7 +196,7 @@ class Simulator:
             "anthropic_compliance_api_key": self.options.compliance_api_key,
             "anthropic_analytics_api_key": self.options.analytics_api_key,
             "github_token": self.options.github_token,
-            "github_organization": SIMULATED_ORGANIZATION,
+            "github_organization": self.options.github_organization,
             "github_api_base_url": self.url,
             **SERVICE_UNDER_TEST,
         }

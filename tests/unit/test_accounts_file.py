@@ -212,3 +212,65 @@ def test_the_cli_stops_at_a_bad_file_with_its_one_line(tmp_path: Path) -> None:
     assert result.output.startswith(
         "usage-pipeline: invalid setting ACCOUNTS_FILE: account 'north': unknown kind 'cursor_org'"
     )
+
+
+GITHUB = """
+[[account]]
+name = "gh-acme"
+kind = "github_organization"
+organization = "acme"
+secret_env = "AUP_TEST_NORTH"
+
+[[account]]
+name = "gh-corp"
+kind = "github_enterprise"
+enterprise = "acme-corp"
+secret_env = "AUP_TEST_GH_CORP"
+"""
+
+
+def test_github_accounts_name_their_organisation_or_enterprise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUP_TEST_GH_CORP", "ghp_corp0123456789abcdef")
+    # The single-key account's organisation is never inherited by a file account.
+    settings = _settings(tmp_path, GITHUB, github_organization="default-org")
+    accounts = {a.name: a.settings for a in REGISTRY.accounts(settings)}  # type: ignore[arg-type]
+    acme, corp = accounts["gh-acme"], accounts["gh-corp"]
+    assert (acme.github_organization, acme.github_enterprise) == ("acme", None)
+    assert (corp.github_organization, corp.github_enterprise) == (None, "acme-corp")
+    assert REGISTRY.configured(acme) == ["copilot_usage", "copilot_billing"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('kind = "github_organization"',
+         "account 'gh': organization must be a non-empty string"),
+        ('kind = "github_organization"\norganization = "acme corp"',
+         "account 'gh': organization must be letters, digits, '-', '_' or '.'"),
+        ('kind = "github_enterprise"\norganization = "acme"',
+         "account 'gh': enterprise must be a non-empty string"),
+    ],
+)  # fmt: skip
+def test_a_github_account_without_its_organisation_is_refused(
+    tmp_path: Path, entry: str, message: str
+) -> None:
+    text = f'[[account]]\nname = "gh"\n{entry}\nsecret_env = "AUP_TEST_NORTH"\n'
+    assert _error(tmp_path, text) == f"invalid setting ACCOUNTS_FILE: {message}"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"github_organization": "acme", "github_enterprise": "acme-corp"}],
+    ids=["neither", "both"],
+)
+def test_a_github_token_reads_exactly_one_organisation_or_enterprise(
+    overrides: dict[str, str],
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_env_file=None, github_token="ghp_0123456789abcdef", **overrides)
+    assert str(raised.value) == (
+        "invalid settings: GITHUB_TOKEN reads one GitHub organisation or enterprise: set exactly"
+        " one of GITHUB_ORGANIZATION and GITHUB_ENTERPRISE"
+    )

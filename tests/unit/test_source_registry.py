@@ -54,11 +54,14 @@ def test_a_required_source_that_is_not_configured_is_refused() -> None:
 
 def test_the_built_in_sources_each_declare_table_and_horizon() -> None:
     assert REGISTRY.names() == (
-        "cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai"
+        "cursor", "cursor_spend", "claude_code", "claude_usage", "claude_cost", "claude_ai",
+        "copilot_usage", "copilot_billing",
     )  # fmt: skip
     assert {source.table for source in REGISTRY} == {
         "fact_cursor_daily_usage",
         "fact_claude_daily_usage",
+        "fact_copilot_daily_usage",
+        "fact_copilot_billing_daily",
     }
     for source in REGISTRY:
         assert source.revision_horizon >= timedelta(days=1), source.name

@@ -23,7 +23,7 @@ from app.orchestration.sources.contract import After, Detail, Per, Shared, Sourc
 from app.orchestration.sources.writer import write_day
 from app.repositories import people
 from app.repositories import snapshots as snapshots_repo
-from app.repositories.day_writer import day_values
+from app.repositories.day_reads import day_values
 from app.upstreams.copilot.client import (
     COPILOT_CLIENT,
     CopilotClient,

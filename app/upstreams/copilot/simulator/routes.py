@@ -28,7 +28,7 @@ from app.simulator.plumbing import (
     respond,
     simulated,
 )
-from app.upstreams.copilot.simulator.truth import ORG_REPORTS_FROM, ORGANIZATION
+from app.upstreams.copilot.simulator.truth import ORG_REPORTS_FROM
 
 API_VERSIONS = ("2022-11-28", "2026-03-10")
 SHARD_USERS = 10  # users per report file: a day of more is several files
@@ -52,10 +52,10 @@ def _github_auth(request: Request, name: str) -> None:
     version = request.headers.get("x-github-api-version")
     if version is not None and version not in API_VERSIONS:
         raise Reject(github_error(410, f"API version {version} is not supported."))
-    token = simulated(request).options.github_token
-    if request.headers.get("authorization") != f"Bearer {token}":
+    options = simulated(request).options
+    if request.headers.get("authorization") != f"Bearer {options.github_token}":
         raise Reject(github_error(401, "Bad credentials"))
-    if name != ORGANIZATION:
+    if name != options.github_organization:
         raise Reject(github_error(404, "Not Found"))
 
 

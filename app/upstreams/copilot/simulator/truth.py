@@ -17,7 +17,6 @@ from functools import cached_property
 
 from app.simulator.world import TruthBase, _stream_seed
 
-ORGANIZATION = "acme-sim"
 ORGANIZATION_ID = "4242"
 ENTERPRISE_ID = "77"
 GITHUB_USER_IDS = 900_000  # a person's GitHub user id: this plus their index
