@@ -19,7 +19,9 @@ import asyncpg
 import pytest
 
 from app.orchestration.daily_job import RunOutcome
+from app.orchestration.heal import plan_heal
 from app.orchestration.run_request import PlannedRun
+from app.orchestration.sources.registry import REGISTRY, SourceRegistry
 from app.repositories.people import Login, replace_logins
 from app.simulator.model import GroundTruth
 from app.simulator.plumbing import SimulatorOptions
@@ -28,13 +30,15 @@ from app.upstreams.copilot.simulator.truth import (
     MAPPED_LOGIN,
     UNRESOLVED_LOGIN,
 )
-from app.vocabulary import RunStatus, SourceStatus
-from tests.support.runs import execute_plan
+from app.upstreams.copilot.upstream import UPSTREAM as COPILOT_UPSTREAM
+from app.vocabulary import CoverageState, RunStatus, SourceStatus
+from tests.support.runs import execute_plan, states
 from tests.support.services import Simulator, start_simulator
 
 START, END = date(2026, 8, 3), date(2026, 8, 5)
 COPILOT_DOC = (Path(__file__).resolve().parents[2] / "docs" / "copilot.md").read_text()
 COPILOT = ("copilot_usage", "copilot_billing")
+COPILOT_ONLY = SourceRegistry([COPILOT_UPSTREAM])  # heal only what this file is about
 
 
 @pytest.fixture
@@ -45,12 +49,16 @@ def github() -> Iterator[Simulator]:
 
 
 async def _run(
-    db: asyncpg.Pool, sim: Simulator, start: date = START, end: date = END
+    db: asyncpg.Pool,
+    sim: Simulator,
+    start: date = START,
+    end: date = END,
+    sources: tuple[str, ...] = COPILOT,
 ) -> RunOutcome:
     async with db.acquire() as connection:  # the operator's mapping, as the truth expects it
         await replace_logins(connection, [Login("github", MAPPED_LOGIN, MAPPED_EMAIL)])
-    settings = sim.settings()
-    _, outcome = await execute_plan(db, settings, PlannedRun(start, end, COPILOT))
+    settings = sim.settings(**sim.copilot())
+    _, outcome = await execute_plan(db, settings, PlannedRun(start, end, sources))
     return outcome
 
 
@@ -88,19 +96,21 @@ async def test_copilot_tables_and_the_cross_tool_view_equal_the_truth(
 
     async with db.acquire() as connection:
         view = await connection.fetch(
-            "SELECT user_email, sum(billed_cost_usd) AS billed,"
-            " sum(consumption_cost_usd) AS consumption FROM ai_usage_by_user_day"
-            " WHERE tool = 'copilot' AND usage_date = $1 GROUP BY user_email",
-            START,
+            "SELECT usage_date, user_email, sum(billed_cost_usd) AS billed,"
+            " sum(consumption_cost_usd) AS consumption, sum(accepted_lines) AS lines"
+            " FROM ai_usage_by_user_day WHERE tool = 'copilot'"
+            " GROUP BY usage_date, user_email"
         )
-    billed = truth.expected_copilot_billed(START)
-    by_email = {user.email: user for user in truth.github_users}
-    for row in view:
-        if row["user_email"] is None:
-            continue
-        user = by_email[row["user_email"]]
-        assert row["billed"] == billed.get(user.user_id, Decimal(0))
-        assert row["consumption"] == truth.copilot_credits(user, START) * Decimal("0.01")
+    want: dict[tuple[date, str | None], list[Decimal]] = {}
+    for (day, user_id), (_, email, _, _, lines, credits) in truth.expected_copilot_rows(
+        START, END
+    ).items():
+        totals = want.setdefault((day, email), [Decimal(0), Decimal(0), Decimal(0)])
+        totals[0] += truth.expected_copilot_billed(day).get(user_id, Decimal(0))
+        totals[1] += credits * Decimal("0.01")
+        totals[2] += lines
+    got = {(r[0], r[1]): [r["billed"], r["consumption"], r["lines"]] for r in view}
+    assert got == want
 
     again = await _run(db, github)
     assert again.status == RunStatus.SUCCEEDED
@@ -213,8 +223,9 @@ async def test_the_schema_of_may_2026_and_premium_requests(
 
 
 async def test_the_documented_copilot_queries_add_up(db: asyncpg.Pool, github: Simulator) -> None:
-    outcome = await _run(db, github, START, START)
-    assert outcome.status == RunStatus.SUCCEEDED
+    everything = REGISTRY.names()  # Cursor and Claude too: one person across three tools
+    outcome = await _run(db, github, START, START, everything)
+    assert outcome.status == RunStatus.SUCCEEDED, outcome.reason
     per_person, idle = re.findall(r"```sql\n(.*?)```", COPILOT_DOC, flags=re.DOTALL)
     as_of = "DATE '2026-08-05'"
     async with db.acquire() as connection:
@@ -230,6 +241,37 @@ async def test_the_documented_copilot_queries_add_up(db: asyncpg.Pool, github: S
             want[person] = want.get(person, Decimal(0)) + amount
     got = {r["person"]: r["copilot_billed_usd"] for r in people if r["copilot_billed_usd"]}
     assert got == {person: amount for person, amount in want.items() if amount}
+    three = [
+        r
+        for r in people
+        if r["cursor_billed_usd"] is not None
+        and r["claude_billed_usd"] is not None
+        and r["copilot_billed_usd"] is not None
+    ]
+    assert three  # people on all three tools, counted once each
+    assert len({r["person"] for r in people}) == len(people)
+    for row in people:
+        parts = (row["cursor_billed_usd"], row["claude_billed_usd"], row["copilot_billed_usd"])
+        assert row["billed_usd"] == sum((p for p in parts if p is not None), Decimal(0))
     assert {r["user_login"] for r in idle_seats} >= {
         u.login for u in truth.github_users if not u.active
     }
+
+
+async def test_a_failed_day_is_healed_and_then_final(db: asyncpg.Pool, github: Simulator) -> None:
+    github.fault("metrics/reports/users-1-day", kind="status", status=500, times=6)  # one day
+    first = await _run(db, github)
+    assert first.sources["copilot_usage"].status == SourceStatus.FAILED
+    settings = github.settings(**github.copilot(), backfill_horizon_days=3)
+    known = await states(db, COPILOT, START, END)
+    failed = {key for key, state in known.items() if state == CoverageState.FAILED}
+    assert failed
+    plan = await plan_heal(db, settings, today=END + timedelta(days=1), registry=COPILOT_ONLY)
+    assert plan is not None and set(plan.sources) == set(COPILOT)
+    _, healed = await execute_plan(db, settings, plan)
+    assert healed.status == RunStatus.SUCCEEDED, healed.reason
+    assert set((await states(db, COPILOT, START, END)).values()) == {CoverageState.FINAL}
+    assert await _usage(db) == github.truth.expected_copilot_rows(START, END)
+    assert (
+        await plan_heal(db, settings, today=END + timedelta(days=1), registry=COPILOT_ONLY) is None
+    )

@@ -20,7 +20,9 @@ from app.repositories import runs as runs_repo
 from app.vocabulary import CoverageState, RunStatus, RunTrigger
 from tests.support.services import Simulator
 
-ALL = REGISTRY.names()  # every built-in source, as the registry lists them
+# Every built-in source the test simulator's settings configure (all but Copilot's, which
+# `Simulator.copilot()` adds), as the registry lists them.
+ALL = tuple(REGISTRY.configured(Simulator.unstarted().settings()))
 
 
 async def execute_plan(

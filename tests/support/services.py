@@ -185,6 +185,20 @@ class Simulator:
 
         self.app.state.faults.add(endpoint, FaultSpec(**spec))
 
+    @classmethod
+    def unstarted(cls) -> Simulator:
+        """A simulator's settings without its server (which sources they configure)."""
+        return cls("http://127.0.0.1:1", GroundTruth(), SimulatorOptions(), None, None)
+
+    def copilot(self) -> dict[str, Any]:
+        """Settings that read the simulator's GitHub organisation too (off by default: most
+        tests are about the other upstreams, and Copilot asks once per user and day)."""
+        return {
+            "github_token": self.options.github_token,
+            "github_organization": self.options.github_organization,
+            "github_api_base_url": self.url,
+        }
+
     def settings(self, database_url: str | None = None, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": database_url,
@@ -195,9 +209,6 @@ class Simulator:
             "claude_ai_activity_enabled": True,
             "anthropic_compliance_api_key": self.options.compliance_api_key,
             "anthropic_analytics_api_key": self.options.analytics_api_key,
-            "github_token": self.options.github_token,
-            "github_organization": self.options.github_organization,
-            "github_api_base_url": self.url,
             **SERVICE_UNDER_TEST,
         }
         values.update(overrides)
