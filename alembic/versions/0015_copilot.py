@@ -9,6 +9,7 @@ Create Date: 2026-12-06
   report (`users-1-day`), its counters, its breakdowns as JSON, `ai_credits_used` (a
   consumption signal in AI credits, 1 credit = USD 0.01; NULL where the report predates it,
   never 0) and the adoption phase. A login no identity resolves keeps its row (email NULL).
+  Every row says how its money is known (`cost_basis`: `consumption` here, `billed` below).
 - `fact_copilot_billing_daily`: the billing usage API's lines per day (the organisation's or
   enterprise's whole day, and each user's), money in USD as billed: gross, discount (included
   credits), net.
@@ -64,6 +65,7 @@ USAGE_TABLE = f"""
         cli_output_tokens        bigint        NULL,
         ides                     text          NULL,
         ai_credits_used          numeric       NULL CHECK (ai_credits_used >= 0),
+        cost_basis               text          NOT NULL CHECK (cost_basis = 'consumption'),
         ai_adoption_phase        smallint      NULL,
         ai_adoption_phase_version text         NULL,
         breakdowns               jsonb         NULL,
@@ -96,6 +98,7 @@ BILLING_TABLE = """
         discount_amount_usd    numeric       NOT NULL,
         net_quantity           numeric       NOT NULL,
         net_amount_usd         numeric       NOT NULL,
+        cost_basis             text          NOT NULL CHECK (cost_basis = 'billed'),
         run_id                 uuid          NULL,
         first_seen_at          timestamptz   NOT NULL DEFAULT now(),
         updated_at             timestamptz   NOT NULL DEFAULT now(),

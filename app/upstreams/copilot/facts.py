@@ -26,6 +26,13 @@ Row = tuple[object, ...]  # a fact as the day writer takes it
 USD_PER_CREDIT = Decimal("0.01")
 
 
+class CostBasis(StrEnum):
+    """How a row's money is known."""
+
+    BILLED = "billed"  # on the invoice
+    CONSUMPTION = "consumption"  # a consumption signal at list price, not a bill
+
+
 class CopilotLabel(StrEnum):
     """The feed of a Copilot table's day (its label in `fact_day_digests`)."""
 
@@ -63,6 +70,7 @@ class CopilotFact:
     cli_output_tokens: int | None
     ides: str | None
     ai_credits_used: Decimal | None
+    cost_basis: str  # CostBasis.CONSUMPTION: a signal, never a bill
     ai_adoption_phase: int | None
     ai_adoption_phase_version: str | None
     breakdowns: str | None  # JSON text, keys sorted: the same record is the same bytes
@@ -89,6 +97,7 @@ class BillingFact:
     discount_amount_usd: Decimal
     net_quantity: Decimal
     net_amount_usd: Decimal
+    cost_basis: str  # CostBasis.BILLED
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +170,7 @@ def usage_fact(day: date, record: CopilotUserDay, directory: LoginDirectory) -> 
         cli.session_count if cli else None, cli.request_count if cli else None,
         cli.prompt_count if cli else None,
         tokens.prompt_tokens_sum if tokens else None, tokens.output_tokens_sum if tokens else None,
-        _ides(record), record.ai_credits_used,
+        _ides(record), record.ai_credits_used, CostBasis.CONSUMPTION,
         phase.phase_number if phase else None, phase.version if phase else None,
         _breakdowns(record),
     )  # fmt: skip
@@ -210,7 +219,7 @@ def billing_facts(
                 person.confidence if person else Decimal("0.00"),
                 item.product, item.sku, item.model, item.unitType, item.pricePerUnit,
                 item.grossQuantity, item.grossAmount, item.discountQuantity, item.discountAmount,
-                item.netQuantity, item.netAmount,
+                item.netQuantity, item.netAmount, CostBasis.BILLED,
             )  # fmt: skip
             if (held := lines.get(key)) is not None:
                 fact = dataclasses.replace(
