@@ -56,13 +56,17 @@ def parse_aliases(text: str) -> list[Alias]:
     return list(listed.values())
 
 
-def format_aliases(aliases: Iterable[Alias]) -> str:
+def _format(columns: tuple[str, ...], rows: Iterable[Iterable[str | None]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for alias in aliases:
-        writer.writerow([alias.alias_email, alias.person_email, alias.note or ""])
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([cell or "" for cell in row])
     return out.getvalue()
+
+
+def format_aliases(aliases: Iterable[Alias]) -> str:
+    return _format(COLUMNS, ((a.alias_email, a.person_email, a.note) for a in aliases))
 
 
 def _read(text: str, columns: tuple[str, ...], required: set[str]) -> csv.DictReader[str]:
@@ -98,9 +102,4 @@ def parse_logins(text: str) -> list[Login]:
 
 
 def format_logins(logins: Iterable[Login]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(LOGIN_COLUMNS)
-    for item in logins:
-        writer.writerow([item.service, item.login, item.email, item.note or ""])
-    return out.getvalue()
+    return _format(LOGIN_COLUMNS, ((i.service, i.login, i.email, i.note) for i in logins))

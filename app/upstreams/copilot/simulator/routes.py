@@ -71,7 +71,9 @@ def _sign(day: date, shard: int, expires: float) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
 
-async def _users_report(request: Request, name: str) -> Response:
+@router.get("/orgs/{name}/copilot/metrics/reports/users-1-day")
+@router.get("/enterprises/{name}/copilot/metrics/reports/users-1-day")
+async def users_report(request: Request, name: str) -> Response:
     _github_auth(request, name)
     day = _day(request)
     sim = simulated(request)
@@ -89,16 +91,6 @@ async def _users_report(request: Request, name: str) -> Response:
     links = [f"{base}/_copilot_files/{_sign(day, n, expires)}" for n in range(shards)]
     body = {"download_links": links, "report_day": day.isoformat()}
     return await respond(request, "metrics/reports/users-1-day", "copilot", body, 1, False)
-
-
-@router.get("/orgs/{name}/copilot/metrics/reports/users-1-day")
-async def org_users_report(request: Request, name: str) -> Response:
-    return await _users_report(request, name)
-
-
-@router.get("/enterprises/{name}/copilot/metrics/reports/users-1-day")
-async def enterprise_users_report(request: Request, name: str) -> Response:
-    return await _users_report(request, name)
 
 
 @router.get("/_copilot_files/{token}")
@@ -134,18 +126,20 @@ def _expired() -> Response:
     )
 
 
-async def _seats(request: Request, name: str) -> Response:
+@router.get("/orgs/{name}/copilot/billing/seats")
+@router.get("/enterprises/{name}/copilot/billing/seats")
+async def seats(request: Request, name: str) -> Response:
     _github_auth(request, name)
     sim = simulated(request)
     page = int(request.query_params.get("page", 1))
     per_page = min(int(request.query_params.get("per_page", 50)), MAX_PER_PAGE)
     if sim.options.page_cap:
         per_page = min(per_page, sim.options.page_cap)
-    seats = sim.truth.seats(datetime.now(UTC).replace(microsecond=0))
-    chosen = seats[(page - 1) * per_page : page * per_page]
-    body = {"total_seats": len(seats), "seats": chosen}
+    listed = sim.truth.seats(datetime.now(UTC).replace(microsecond=0))
+    chosen = listed[(page - 1) * per_page : page * per_page]
+    body = {"total_seats": len(listed), "seats": chosen}
     response = await respond(request, "copilot/billing/seats", "copilot", body, page, page > 1)
-    last = max(1, -(-len(seats) // per_page))
+    last = max(1, -(-len(listed) // per_page))
     url = str(request.url.remove_query_params("page"))
     links = [f'<{url}&page={page + 1}>; rel="next"'] if page < last else []
     links.append(f'<{url}&page={last}>; rel="last"')
@@ -153,17 +147,9 @@ async def _seats(request: Request, name: str) -> Response:
     return response
 
 
-@router.get("/orgs/{name}/copilot/billing/seats")
-async def org_seats(request: Request, name: str) -> Response:
-    return await _seats(request, name)
-
-
-@router.get("/enterprises/{name}/copilot/billing/seats")
-async def enterprise_seats(request: Request, name: str) -> Response:
-    return await _seats(request, name)
-
-
-async def _billing(request: Request, name: str, kind: str) -> Response:
+@router.get("/organizations/{name}/settings/billing/{kind}/usage")
+@router.get("/enterprises/{name}/settings/billing/{kind}/usage")
+async def billing(request: Request, name: str, kind: str) -> Response:
     _github_auth(request, name)
     sim = simulated(request)
     params = request.query_params
@@ -194,16 +180,6 @@ async def _billing(request: Request, name: str, kind: str) -> Response:
 def _number(value: object) -> object:
     """Amounts go out as JSON numbers, as GitHub sends them."""
     return float(value) if isinstance(value, Decimal) else value
-
-
-@router.get("/organizations/{name}/settings/billing/{kind}/usage")
-async def org_billing(request: Request, name: str, kind: str) -> Response:
-    return await _billing(request, name, kind)
-
-
-@router.get("/enterprises/{name}/settings/billing/{kind}/usage")
-async def enterprise_billing(request: Request, name: str, kind: str) -> Response:
-    return await _billing(request, name, kind)
 
 
 @router.post("/graphql")
