@@ -275,3 +275,26 @@ async def test_a_failed_day_is_healed_and_then_final(db: asyncpg.Pool, github: S
     assert (
         await plan_heal(db, settings, today=END + timedelta(days=1), registry=COPILOT_ONLY) is None
     )
+
+
+async def test_an_enterprise_reads_the_enterprise_paths(
+    db: asyncpg.Pool, github: Simulator
+) -> None:
+    settings = github.settings(
+        **{**github.copilot(), "github_organization": None, "github_enterprise": "acme-sim"}
+    )
+    async with db.acquire() as connection:
+        await replace_logins(connection, [Login("github", MAPPED_LOGIN, MAPPED_EMAIL)])
+    _, outcome = await execute_plan(db, settings, PlannedRun(START, START, COPILOT))
+    assert outcome.status == RunStatus.SUCCEEDED, outcome.reason
+    rows = await _usage(db)
+    want = github.truth.expected_copilot_rows(START, START)
+    assert set(rows) == set(want)
+    # Verified-domain addresses are an organisation's: an enterprise resolves by SAML and the
+    # mapping only.
+    for key, (login, email, method, *_) in want.items():
+        if method == "verified_domain_email":
+            assert rows[key][1:3] == (None, "unattributed")
+        elif method != "public_email":
+            assert rows[key][:3] == (login, email, method)
+    assert await _billed(db, START) == github.truth.expected_copilot_billed(START)
