@@ -298,3 +298,12 @@ async def test_an_enterprise_reads_the_enterprise_paths(
         elif method != "public_email":
             assert rows[key][:3] == (login, email, method)
     assert await _billed(db, START) == github.truth.expected_copilot_billed(START)
+
+
+async def test_billing_alone_asks_for_the_users_of_the_stored_usage_day(
+    db: asyncpg.Pool, github: Simulator
+) -> None:
+    assert (await _run(db, github, START, START, ("copilot_usage",))).status == RunStatus.SUCCEEDED
+    alone = await _run(db, github, START, START, ("copilot_billing",))
+    assert alone.status == RunStatus.SUCCEEDED, alone.reason
+    assert await _billed(db, START) == github.truth.expected_copilot_billed(START)

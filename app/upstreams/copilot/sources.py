@@ -78,15 +78,11 @@ class CopilotContext:
     directory: LoginDirectory
     usage_days: dict[date, asyncio.Event] = field(default_factory=dict)
     usage_finished: asyncio.Event = field(default_factory=asyncio.Event)
-
     written: set[date] = field(default_factory=set)
 
-    async def usage_settled(self, day: date, usage_in_run: bool) -> bool:
-        """Whether billing may read the day's users: at once when the run has no usage
-        source (the stored day is read), else once the run's usage source has written the day
-        (False: it did not — not published yet, or failed)."""
-        if not usage_in_run:
-            return True
+    async def usage_settled(self, day: date) -> bool:
+        """Whether the run's usage source wrote `day` (False: not published yet, or failed),
+        once it is done with it."""
         waiter = self.usage_days.setdefault(day, asyncio.Event())
         done = asyncio.ensure_future(self.usage_finished.wait())
         settled = asyncio.ensure_future(waiter.wait())
@@ -264,9 +260,11 @@ class CopilotBillingSource(Source):
     async def ingest(self, run: SourceRun) -> None:
         client = run.client(COPILOT_CLIENT)
         context = await copilot_context(run)
-        usage_in_run = CopilotLabel.USAGE.value in run.scope.tracker.sources
+        # Days the run's usage source reads (a heal gives each source its own): billing waits
+        # for those; any other day's users are the stored ones.
+        read_by_usage = set(run.scope.days_of.get(CopilotLabel.USAGE.value, ()))
         for day in run.days:
-            if not await context.usage_settled(day, usage_in_run):
+            if day in read_by_usage and not await context.usage_settled(day):
                 run.warn(f"copilot billing of {day} waits for its usage report; read later")
                 continue
             users = await _credit_users(run, day)
