@@ -163,15 +163,16 @@ async def test_a_bad_line_fails_the_file_naming_the_line(copilot: CopilotClient)
         await copilot.user_day_report(DAY, RequestStats())
 
 
-def test_a_record_without_user_id_is_skipped_and_counted() -> None:
+def test_a_record_without_user_id_is_skipped_and_counted_one_without_login_kept() -> None:
     record = json.loads((FIXTURES / "users_1_day_current.ndjson").read_bytes())
     from app.upstreams.copilot.client import parse_user_report
 
-    records = parse_user_report(
-        (json.dumps(record) + "\n" + json.dumps(record | {"user_id": None})).encode(), "test"
-    )
+    no_login = {k: v for k, v in record.items() if k != "user_login"} | {"user_id": 3}
+    lines = [record, record | {"user_id": None}, no_login]
+    records = parse_user_report("\n".join(json.dumps(r) for r in lines).encode(), "test")
     facts, skipped = usage_facts(DAY, records, LoginDirectory(DEFAULT_CONFIDENCES))
-    assert (len(facts), skipped) == (1, 1)
+    assert skipped == 1  # no user id: nothing to key it by
+    assert [(f.user_id, f.user_login) for f in facts] == [(1, "login1"), (3, None)]  # kept
 
 
 @respx.mock
@@ -226,3 +227,17 @@ async def test_premium_requests_before_june_2026(copilot: CopilotClient) -> None
     )
     assert await copilot.billing_usage(date(2026, 5, 31), None, RequestStats()) == []
     assert dict(route.calls[0].request.url.params) == {"year": "2026", "month": "5", "day": "31"}
+
+
+@respx.mock
+async def test_a_secondary_rate_limit_403_with_retry_after_is_waited_for(
+    copilot: CopilotClient,
+) -> None:
+    limited = httpx.Response(
+        403,
+        json={"message": "You have exceeded a secondary rate limit."},
+        headers={"retry-after": "0"},
+    )
+    route = respx.get(REPORT).mock(side_effect=[limited, limited, _links()])
+    assert await copilot.user_day_report(DAY, RequestStats()) == []
+    assert route.call_count == 3
