@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from app.ingestion.errors import MalformedPageError, UpstreamError
 from app.ingestion.factory import HttpParts
 from app.ingestion.http import RequestStats
 from app.upstreams.copilot.client import CopilotClient, NoReport, build_client
-from app.upstreams.copilot.facts import billing_facts, usage_facts
+from app.upstreams.copilot.facts import billing_facts, seat_rows, usage_facts
 from app.upstreams.copilot.identity import LoginDirectory
 
 BASE = "https://api.github.test"
@@ -241,3 +241,21 @@ async def test_a_secondary_rate_limit_403_with_retry_after_is_waited_for(
     route = respx.get(REPORT).mock(side_effect=[limited, limited, _links()])
     assert await copilot.user_day_report(DAY, RequestStats()) == []
     assert route.call_count == 3
+
+
+@respx.mock
+async def test_githubs_seat_example_becomes_two_seats(copilot: CopilotClient) -> None:
+    respx.get(f"{BASE}/orgs/acme/copilot/billing/seats").mock(
+        return_value=httpx.Response(
+            200, content=(FIXTURES / "seats_github_example.json").read_bytes()
+        )
+    )
+    pages = [page async for page in copilot.seats(RequestStats())]
+    assert pages[-1].warning is None  # two seats listed, two stated
+    rows = seat_rows([s for p in pages for s in p.items], LoginDirectory(DEFAULT_CONFIDENCES))
+    assert [(r.user_login, r.created_at, r.assigning_team, r.pending_cancellation_date)
+            for r in rows] == [
+        ("octocat", datetime(2021, 8, 4, tzinfo=UTC), "justice-league", None),
+        ("octokitten", datetime(2021, 9, 24, tzinfo=UTC), None, date(2021, 11, 1)),
+    ]  # fmt: skip
+    assert rows[0].last_activity_editor == "vscode/1.77.3/copilot/1.86.82"
