@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from app.cli_accounts import accounts_cli, key_owners_cli, people_cli, with_connection
+from app.cli_answers import budgets_cli, digest, seats, spend, teams_cli
 from app.cli_output import (
     console,
     coverage_calendar,
@@ -39,6 +40,11 @@ cli = typer.Typer(
 cli.add_typer(key_owners_cli, name="key-owners")
 cli.add_typer(accounts_cli, name="accounts")
 cli.add_typer(people_cli, name="people")
+cli.add_typer(teams_cli, name="teams")
+cli.add_typer(budgets_cli, name="budgets")
+cli.command()(spend)
+cli.command()(seats)
+cli.command()(digest)
 
 
 def settings_or_exit(**overrides: object) -> Settings:

@@ -24,11 +24,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from app import redaction
 from app.access import API_TOKEN_NAME, NamedToken, TokenListError, parse_tokens, token_problem
 from app.access import secret_problem as _secret_problem
+from app.config_answers import AnswerSettings
 from app.processing.attribution import DEFAULT_CONFIDENCES
 from app.vocabulary import ApiScope
 
@@ -40,8 +41,7 @@ UPSTREAM_KEY_SETTINGS = (
     "github_token",
 )
 UPSTREAM_URL_SETTINGS = ("cursor_api_base_url", "anthropic_api_base_url", "github_api_base_url")
-# What an account reads besides its key (an organisation), cleared with its keys for each
-# account of ACCOUNTS_FILE (never inherited from the single-key account).
+# What an account reads besides its key (an organisation): cleared with its keys per account.
 UPSTREAM_SCOPE_SETTINGS = ("github_organization", "github_enterprise")
 SCOPE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$")
 
@@ -50,7 +50,7 @@ class SettingsError(Exception):
     """A setting is invalid; the message is one line naming the variable."""
 
 
-class Settings(BaseSettings):
+class Settings(AnswerSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -77,8 +77,7 @@ class Settings(BaseSettings):
     cursor_api_base_url: HttpUrl = HttpUrl("https://api.cursor.com")
     cursor_requests_per_minute: float = Field(default=20.0, gt=0)
     cursor_events_requests_per_minute: float = Field(default=60.0, gt=0)
-    # Spend reconciliation: a member whose Σ charged events differs from /teams/spend by more
-    # than this (after events' hour of lag) is a warning.
+    # A member whose Σ charged events differs from /teams/spend by more than this: a warning.
     cursor_spend_tolerance_usd: Decimal = Field(default=Decimal("1.00"), ge=0)
     cursor_page_size: int = Field(default=1_000, ge=1, le=10_000)
     cursor_page_rows: int = Field(default=30_000, ge=1, le=1_000_000)
@@ -264,7 +263,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// DSN")
         return SecretStr(dsn)
 
-    @field_validator("schedule_cron")
+    @field_validator("schedule_cron", "digest_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
         try:
@@ -344,8 +343,9 @@ class Settings(BaseSettings):
             dsn = self.database_url.get_secret_value()
             password = dsn.partition("://")[2].rpartition("@")[0].partition(":")[2]
             secrets += [dsn, password if len(password) >= 4 else None]
-        if self.upstream_proxy is not None:
-            secrets.append(self.upstream_proxy.get_secret_value())
+        for secret in (self.upstream_proxy, self.webhook_urls):
+            if secret is not None:
+                secrets.append(secret.get_secret_value())
         return secrets
 
     def _secret(self, name: str) -> str | None:

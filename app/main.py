@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from app import metrics
-from app.api import coverage, docs, health, runs, sources
+from app.api import budgets, coverage, docs, health, insights, runs, sources
 from app.api import metrics as metrics_api
 from app.api.limits import RequestLimits
 from app.api.problems import install_problem_handlers
@@ -24,6 +24,7 @@ from app.gc_tuning import tune_garbage_collector
 from app.ingestion.factory import build_http_client
 from app.logs import configure_logging, get_logger
 from app.orchestration.accounts import configured_parts, unconfigured_accounts
+from app.orchestration.alerts import deliver_forever
 from app.orchestration.scheduler import DailySchedule
 from app.orchestration.sources.registry import REGISTRY
 from app.orchestration.worker import RunWorker, worker_identity
@@ -55,7 +56,8 @@ async def _start(runtime: Runtime, migrate: bool) -> DailySchedule | None:
     metrics.initialise_accounts(configured_parts(settings))
     await metrics_api.refresh_quietly(pool, settings)  # right from the first scrape
     refresher = asyncio.create_task(metrics_api.refresh_forever(pool, settings), name="metrics")
-    runtime.services = Services(pool, http, worker, refresher)
+    delivery = asyncio.create_task(deliver_forever(pool, http, settings), name="alert-delivery")
+    runtime.services = Services(pool, http, worker, refresher, delivery)
     worker.start()
     tune_garbage_collector()  # what exists now lives as long as the service
     schedule = None
@@ -98,6 +100,7 @@ async def _stop(runtime: Runtime, schedule: DailySchedule | None) -> None:
     services = runtime.services
     if services is not None:
         services.metrics_refresh.cancel()
+        services.alert_delivery.cancel()
         await services.worker.stop(runtime.settings.shutdown_deadline_seconds)
         await services.http.aclose()
         with contextlib.suppress(Exception):
@@ -175,6 +178,8 @@ ROUTERS = (
     coverage.router,
     metrics_api.router,
     docs.router,
+    insights.router,
+    budgets.router,
 )
 
 

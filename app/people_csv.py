@@ -1,4 +1,5 @@
-"""CSV formats of the people files (`usage-pipeline people import-aliases|import-logins …`).
+"""CSV formats of the people files (`usage-pipeline people import-aliases|import-logins …`,
+`usage-pipeline teams import …`).
 
 Aliases — columns alias_email, person_email, note (header required): an alias maps one more
 address to a person, so `ai_usage_by_person_day` counts their usage under one person across
@@ -6,6 +7,9 @@ accounts and tools.
 
 Logins — columns service, login, email, note: who a login of a service that names people by
 login is (`github` for Copilot), when its own identities (SAML, verified domains) do not say.
+
+Teams — columns email, team, effective_from, note: the person's team from that day on (empty:
+always); a later row for the same person is a move, so history stays right.
 
 The whole file is validated first; the first problem is reported with its line number.
 """
@@ -16,8 +20,10 @@ import csv
 import io
 import re
 from collections.abc import Iterable
+from datetime import date
 
 from app.processing.emails import normalize_email
+from app.repositories.alerts import TeamMember
 from app.repositories.people import Alias, Login
 
 COLUMNS = ("alias_email", "person_email", "note")
@@ -103,3 +109,41 @@ def parse_logins(text: str) -> list[Login]:
 
 def format_logins(logins: Iterable[Login]) -> str:
     return _format(LOGIN_COLUMNS, ((i.service, i.login, i.email, i.note) for i in logins))
+
+
+TEAM_COLUMNS = ("email", "team", "effective_from", "note")
+ALWAYS = date(1970, 1, 1)  # a team without `effective_from`: since before any data
+TEAM = re.compile(r"^\S(?:.{0,98}\S)?$")
+
+
+def parse_teams(text: str) -> list[TeamMember]:
+    """Columns email, team, effective_from (YYYY-MM-DD; empty: since always), note."""
+    listed: dict[tuple[str, date], TeamMember] = {}
+    reader = _read(text, TEAM_COLUMNS, {"email", "team"})
+    for line, raw in enumerate(reader, start=2):
+        row = {key.strip(): (value or "").strip() for key, value in raw.items() if key}
+        email, team = normalize_email(row.get("email")), row.get("team", "")
+        if email is None or not EMAIL.match(email):
+            raise AliasFileError(f"line {line}: invalid email {row.get('email')!r}")
+        if not TEAM.match(team):
+            raise AliasFileError(f"line {line}: invalid team {team!r}")
+        try:
+            since = (
+                date.fromisoformat(row["effective_from"]) if row.get("effective_from") else ALWAYS
+            )
+        except ValueError:
+            raise AliasFileError(
+                f"line {line}: invalid effective_from {row.get('effective_from')!r} (YYYY-MM-DD)"
+            ) from None
+        if (email, since) in listed:
+            raise AliasFileError(f"line {line}: {email} is listed twice from {since}")
+        listed[(email, since)] = TeamMember(email, team, since, row.get("note") or None)
+    return list(listed.values())
+
+
+def format_teams(members: Iterable[TeamMember]) -> str:
+    return _format(
+        TEAM_COLUMNS,
+        ((m.email, m.team, "" if m.effective_from == ALWAYS else str(m.effective_from), m.note)
+         for m in members),
+    )  # fmt: skip

@@ -16,6 +16,7 @@ from pydantic import AnyUrl, BaseModel, SecretStr
 from pydantic_core import PydanticUndefined, Url
 
 from app.config import Settings
+from app.config_answers import AnswerSettings
 
 HEADER = """# Configuration
 
@@ -124,6 +125,28 @@ MEANINGS: dict[str, str] = {
     "copilot_billing_enabled": (
         "Read Copilot's AI-credit billing lines (`copilot_billing`): per day, and per user "
         "who consumed credits that day."
+    ),
+    "webhook_urls": (
+        "Where budget alerts and the weekly digest go (secret): a JSON list of "
+        '`{"name": "finance", "format": "slack"|"json", "url": "https://…"}`. Deliveries are '
+        "listed by name; a URL is never shown."
+    ),
+    "webhook_timeout_seconds": ("One delivery attempt's time limit."),
+    "alert_delivery_attempts": (
+        "Attempts per (alert, target) before it is marked failed (waits double from "
+        "`ALERT_RETRY_BASE_SECONDS`)."
+    ),
+    "alert_retry_base_seconds": ("The wait before a failed delivery's second attempt."),
+    "seat_prices_usd": (
+        "Monthly seat prices by tool or `tool:plan` (JSON), for what reclaiming idle seats "
+        "saves; a tool without one shows no saving (unknown, not 0)."
+    ),
+    "idle_seat_days": (
+        "A seat with no active day in this many days is idle (new seats: not before)."
+    ),
+    "light_seat_days": ("A seat active on at most this many days of the window is light."),
+    "digest_cron": (
+        "When the weekly digest is sent (crontab, in `SCHEDULE_TIMEZONE`): the week before."
     ),
     "allow_insecure_upstreams": ("Allow `http://` upstream URLs other than loopback."),
     "upstream_proxy": (
@@ -265,16 +288,18 @@ def _default(field_name: str) -> str:
         return f"`{str(value).rstrip('/')}`"
     if isinstance(value, (list, dict)) and not value:
         return "`[]`" if isinstance(value, list) else "`{}`"
+    if isinstance(value, dict):  # e.g. prices: JSON as the variable takes it
+        return "`{" + ", ".join(f'"{key}": {item}' for key, item in value.items()) + "}`"
     if isinstance(value, (Enum, Decimal, PurePath, BaseModel, int, float, str)):
         return f"`{value}`"
     return f"`{value!s}`"
 
 
 def render() -> str:
-    rows = [
-        f"| `{name.upper()}` | {_default(name)} | {MEANINGS[name]} |"
-        for name in Settings.model_fields
-    ]
+    # The answers' settings (a base class of Settings) after the service's own.
+    answers = list(AnswerSettings.model_fields)
+    names = [name for name in Settings.model_fields if name not in answers] + answers
+    rows = [f"| `{name.upper()}` | {_default(name)} | {MEANINGS[name]} |" for name in names]
     return HEADER + "\n".join(rows) + "\n"
 
 

@@ -30,12 +30,14 @@ class Worker(Protocol):
 
 @dataclass
 class Services:
-    """What the lifespan starts: the pool, the one outbound HTTP client and the worker."""
+    """What the lifespan starts: the pool, the one outbound HTTP client, the worker and the
+    background tasks."""
 
     pool: asyncpg.Pool
     http: httpx.AsyncClient
     worker: Worker
     metrics_refresh: asyncio.Task[None]
+    alert_delivery: asyncio.Task[None]  # the webhooks' deliveries: never in a run's way
 
 
 @dataclass

@@ -23,6 +23,7 @@ from app.accounts import Account, AccountSource
 from app.config import Settings
 from app.ingestion.factory import UpstreamClients
 from app.logs import get_logger
+from app.orchestration.alerts import evaluate_budgets
 from app.orchestration.daily_job import DailyJob, PartSpec, RunOutcome
 from app.orchestration.run_request import PlannedRun
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
@@ -125,7 +126,9 @@ async def execute_part(
         for name, progress in outcome.sources.items()
         if progress.status == SourceStatus.SUCCEEDED
     )
-    await _persist_outcome(pool, spec, outcome)
+    if await _persist_outcome(pool, spec, outcome) is not None:
+        # The run is finished (this was its last part): its days count towards the budgets.
+        await evaluate_budgets(pool, settings)
     totals = {
         name: sum(getattr(progress, name) for progress in outcome.sources.values())
         for name in _TOTALS
@@ -174,7 +177,9 @@ def _finished(run: run_parts.FinishedRun | None) -> None:
     )
 
 
-async def _persist_outcome(pool: asyncpg.Pool, spec: PartSpec, outcome: RunOutcome) -> None:
+async def _persist_outcome(
+    pool: asyncpg.Pool, spec: PartSpec, outcome: RunOutcome
+) -> run_parts.FinishedRun | None:
     """The part's final status must be recorded truthfully even if the database was briefly
     away (restart, failover): retry for a while instead of leaving the part `running`."""
     async for attempt in stamina.retry_context(
@@ -190,6 +195,7 @@ async def _persist_outcome(pool: asyncpg.Pool, spec: PartSpec, outcome: RunOutco
                     )
                 finished = await run_parts.finish_run_if_done(connection, spec.run_id, decide)
     _finished(finished)
+    return finished
 
 
 async def execute_run(

@@ -21,6 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from app.config import Settings
 from app.logs import get_logger
+from app.orchestration.digest import record_digest
 from app.orchestration.heal import plan_heal
 from app.orchestration.run_request import (
     InvalidRunRequest,
@@ -30,11 +31,13 @@ from app.orchestration.run_request import (
     stored_run,
 )
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
+from app.repositories.database import DATABASE_ERRORS
 from app.repositories.run_queue import enqueue_scheduled
 
 log = get_logger(__name__)
 
 JOB_NAME = "daily-ingestion"
+DIGEST_JOB = "weekly-digest"
 
 
 def cron_trigger(settings: Settings) -> CronTrigger:
@@ -123,6 +126,18 @@ class DailySchedule:
             max_instances=1,
             misfire_grace_time=self.settings.schedule_misfire_grace_seconds,
         )
+        self.scheduler.add_job(
+            self._digest,
+            CronTrigger.from_crontab(
+                self.settings.digest_cron, timezone=ZoneInfo(self.settings.schedule_timezone)
+            ),
+            id=DIGEST_JOB,
+            name=DIGEST_JOB,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=self.settings.schedule_misfire_grace_seconds,
+        )
         self.scheduler.start()
         await self.catch_up()
 
@@ -135,6 +150,14 @@ class DailySchedule:
         slot = latest_slot(self.trigger, datetime.now(UTC))
         if slot is not None and await enqueue_slot(self.pool, self.settings, slot):
             self.on_enqueued()
+
+    async def _digest(self) -> None:
+        """Last week's digest for the webhooks: recorded once, whichever replica fires."""
+        try:
+            if await record_digest(self.pool, self.settings, datetime.now(UTC).date()):
+                log.info("weekly digest recorded")
+        except DATABASE_ERRORS as exc:
+            log.warning("weekly digest not recorded", error=type(exc).__name__)
 
     def shutdown(self) -> None:
         if self.scheduler.running:

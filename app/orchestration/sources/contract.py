@@ -264,3 +264,9 @@ class Upstream:
     simulator: str | None = None
     # What an account of this upstream can be in ACCOUNTS_FILE (app.accounts).
     account_kinds: tuple[AccountKind, ...] = ()
+    # The `tool` its rows carry in the cross-tool view (default: its name).
+    tool: str | None = None
+
+    @property
+    def tool_name(self) -> str:
+        return self.tool or self.name

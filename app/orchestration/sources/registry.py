@@ -122,6 +122,14 @@ class SourceRegistry:
         keys = [u.client for u in self._upstreams.values()]
         return build_clients(settings, client, keys, key_labels or {})
 
+    def tool_sources(self) -> dict[str, tuple[str, ...]]:
+        """The sources of each tool of the cross-tool view (its rows' `tool`)."""
+        tools: dict[str, tuple[str, ...]] = {}
+        for upstream in self._upstreams.values():
+            names = tuple(source.name for source in upstream.sources)
+            tools[upstream.tool_name] = tools.get(upstream.tool_name, ()) + names
+        return tools
+
     def account_kinds(self) -> dict[str, AccountKind]:
         return {kind.name: kind for u in self._upstreams.values() for kind in u.account_kinds}
 

@@ -20,6 +20,7 @@ UPSTREAM = Upstream(
     endpoints=AnthropicEndpoint,
     labels=ClaudeLabel,
     simulator="app.upstreams.anthropic.simulator.routes",
+    tool="claude",
     account_kinds=(
         AccountKind(
             "anthropic_organization",

@@ -1,0 +1,192 @@
+"""`usage-pipeline teams …`, `budgets …`, `spend`, `seats`, `forecast`, `digest`: the answers
+for people who do not write SQL (the same as the API's /insights, /budgets, /teams, /digest)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+from rich.table import Table
+
+from app.cli_accounts import _fail, _import_csv, _settings, with_connection
+from app.cli_output import output
+
+if TYPE_CHECKING:
+    import asyncpg
+
+T = TypeVar("T")
+teams_cli = typer.Typer(help="People's teams (CSV: email, team, effective_from, note).",
+                        no_args_is_help=True)  # fmt: skip
+budgets_cli = typer.Typer(help="Monthly budgets and their alerts.", no_args_is_help=True)
+
+
+def with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    settings = _settings()
+
+    async def pooled() -> T:
+        from app.repositories.database import create_pool, resolve_dsn
+        from app.repositories.embedded import release_embedded
+
+        try:
+            pool = await create_pool(settings, await asyncio.to_thread(resolve_dsn, settings))
+            try:
+                return await work(pool)
+            finally:
+                await pool.close()
+        finally:
+            await asyncio.to_thread(release_embedded)
+
+    return asyncio.run(pooled())
+
+
+def _yesterday() -> date:
+    from app.orchestration.run_request import utc_today
+
+    return utc_today() - timedelta(days=1)
+
+
+@teams_cli.command("import")
+def teams_import(path: Annotated[Path, typer.Argument(help="CSV file to import.")]) -> None:
+    """Replace the teams with FILE (validated whole first; nothing half-imported)."""
+    from app.people_csv import AliasFileError, parse_teams
+    from app.repositories.alerts import replace_teams
+
+    _import_csv(path, parse_teams, AliasFileError, replace_teams, "team membership(s)")
+
+
+@teams_cli.command("export")
+def teams_export() -> None:
+    """Write the teams as CSV to standard output."""
+    from app.people_csv import format_teams
+    from app.repositories.alerts import teams
+
+    sys.stdout.write(format_teams(with_connection(_settings(), teams)))
+
+
+@budgets_cli.command("set")
+def budgets_set(
+    scope: Annotated[str, typer.Argument(help="organization, account, team, person or tool.")],
+    monthly_usd: Annotated[str, typer.Argument(help="Billed USD a month.")],
+    value: Annotated[str, typer.Option(help="Which team, person, … (not organization).")] = "",
+    thresholds: Annotated[str, typer.Option(help="Fractions that alert.")] = "0.8,1",
+) -> None:
+    """Set a scope's monthly budget (again: its new amount and thresholds)."""
+    from app.orchestration.insights import SCOPE_DIMENSION, SCOPES
+    from app.repositories.alerts import upsert_budget
+
+    if scope not in SCOPES:
+        raise _fail(f"scope: unknown {scope!r} (known: {', '.join(SCOPES)})")
+    if (SCOPE_DIMENSION[scope] is None) != (value == ""):
+        raise _fail(f"--value: {'not for' if value else 'required for'} scope {scope}")
+    try:
+        amount = Decimal(monthly_usd)
+        levels = sorted({Decimal(part) for part in thresholds.split(",")})
+    except InvalidOperation:
+        raise _fail(
+            f"monthly_usd and thresholds must be numbers: {monthly_usd}, {thresholds}"
+        ) from None
+    if not amount.is_finite() or amount <= 0:
+        raise _fail(f"monthly_usd must be above 0: {monthly_usd}")
+    if any(not Decimal(0) < level <= Decimal(10) for level in levels):
+        raise _fail(f"thresholds are fractions above 0: {thresholds}")
+
+    async def save(connection: asyncpg.Connection) -> object:
+        return await upsert_budget(connection, scope, value, amount, levels)
+
+    saved = with_connection(_settings(), save)
+    typer.echo(f"budget {saved.id}: {scope} {value} {amount} USD a month")  # type: ignore[attr-defined]
+
+
+@budgets_cli.command("list")
+def budgets_list() -> None:
+    from app.repositories.alerts import budgets
+
+    table = Table("id", "scope", "value", "USD a month", "thresholds")
+    for b in with_connection(_settings(), budgets):
+        table.add_row(str(b.id), b.scope, b.scope_value, str(b.monthly_usd),
+                      ", ".join(str(t) for t in b.thresholds))  # fmt: skip
+    output.print(table)
+
+
+@budgets_cli.command("remove")
+def budgets_remove(budget_id: int) -> None:
+    from app.repositories.alerts import delete_budget
+
+    async def remove(connection: asyncpg.Connection) -> bool:
+        return await delete_budget(connection, budget_id)
+
+    if not with_connection(_settings(), remove):
+        raise _fail(f"no budget {budget_id}")
+    typer.echo(f"budget {budget_id} removed")
+
+
+def spend(
+    start: Annotated[str | None, typer.Option(help="First UTC day.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last UTC day (default: yesterday).")] = None,
+    by: Annotated[str, typer.Option(help="Dimensions, comma-separated.")] = "tool",
+) -> None:
+    """Spend over a window by tool, platform, account, team, person, day, week or month."""
+    from app.orchestration import insights
+    from app.orchestration.run_request import utc_today
+
+    try:
+        last = date.fromisoformat(end) if end else _yesterday()
+        first = date.fromisoformat(start) if start else last.replace(day=1)
+        insights.check_window(first, last, utc_today())
+        keys = insights.check_group_by([key.strip() for key in by.split(",") if key.strip()])
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    rows = with_pool(lambda pool: insights.spend(pool, first, last, keys))
+    table = Table(*keys, "billed USD", "of it provisional", "estimated USD", "consumption USD",
+                  "people", title=f"Spend {first} – {last}")  # fmt: skip
+    for row in rows:
+        table.add_row(*(row.group[k] for k in keys), f"{row.billed_usd:.2f}",
+                      f"{row.billed_provisional_usd:.2f}", f"{row.estimated_usd:.2f}",
+                      f"{row.consumption_usd:.2f}", str(row.people))  # fmt: skip
+    output.print(table)
+
+
+def seats() -> None:
+    """Every seat of every tool: active, light, idle, new or no data, and what idle ones cost."""
+    from app.orchestration import insights
+
+    settings = _settings()
+    report = with_pool(lambda pool: insights.seats(pool, settings, _yesterday()))
+    table = Table("tool", "account", "person", "status", "last active", "USD a month",
+                  title=f"Seats {report.start} – {report.end}")  # fmt: skip
+    for seat in report.seats:
+        price = "—" if seat.monthly_price_usd is None else str(seat.monthly_price_usd)
+        table.add_row(seat.tool, seat.account, seat.email or seat.seat, seat.status,
+                      str(seat.last_active or "—"), price)  # fmt: skip
+    output.print(table)
+    output.print(f"Idle seats cost {report.reclaimable_usd():.2f} USD a month.")
+
+
+def digest(
+    week: Annotated[
+        str | None, typer.Option(help="A day of the week (default: last week).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of Markdown.")] = False,
+) -> None:
+    """The weekly digest (Markdown, or JSON)."""
+    from pydantic_core import to_json
+
+    from app.orchestration.digest import build_digest
+
+    settings = _settings()
+    try:
+        day = date.fromisoformat(week) if week else _yesterday() - timedelta(days=6)
+    except ValueError:
+        raise _fail(f"--week: {week!r} is not a day (YYYY-MM-DD)") from None
+    found = with_pool(lambda pool: build_digest(pool, settings, day))
+    if as_json:
+        sys.stdout.write(json.dumps(json.loads(to_json(found.as_json())), indent=2) + "\n")
+    else:
+        sys.stdout.write(found.markdown())

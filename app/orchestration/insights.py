@@ -1,0 +1,183 @@
+"""Answers over every tool and account: spend grouped any way, adoption, seats, forecasts.
+
+The API and the CLI ask here; the SQL is in `app.repositories.insights` and `.seats`, the rules
+in `app.processing.forecast` and `.seats`; which sources make up each tool comes from the
+registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+import asyncpg
+
+from app.config import Settings
+from app.orchestration.sources.registry import REGISTRY
+from app.processing.forecast import Forecast, forecast_month, month_end
+from app.processing.seats import SeatStatus, seat_price, seat_status
+from app.repositories import insights as insights_repo
+from app.repositories import seats as seats_repo
+from app.repositories.insights import DIMENSIONS, AdoptionRow, SpendRow
+
+SCOPES = ("organization", "account", "team", "person", "tool")
+# The dimension a budget's scope narrows (the organisation: none).
+SCOPE_DIMENSION: Mapping[str, str | None] = {
+    "organization": None, "account": "account", "team": "team", "person": "person",
+    "tool": "tool",
+}  # fmt: skip
+MAX_DAYS = 732
+
+
+class InsightError(ValueError):
+    """A question that cannot be answered as asked: says which field and why."""
+
+
+def check_window(start: date, end: date, today: date) -> None:
+    if end < start:
+        raise InsightError(f"end {end} is before start {start}")
+    if end >= today:
+        raise InsightError(f"end {end} is not a complete UTC day yet (today is {today})")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise InsightError(f"at most {MAX_DAYS} days at a time")
+
+
+def check_group_by(group_by: Sequence[str]) -> list[str]:
+    unknown = [name for name in group_by if name not in DIMENSIONS]
+    if unknown:
+        raise InsightError(
+            f"group_by: unknown {', '.join(unknown)} (known: {', '.join(DIMENSIONS)})"
+        )
+    return list(dict.fromkeys(group_by))
+
+
+def scope_filter(scope: str, value: str) -> dict[str, str]:
+    if scope not in SCOPES:
+        raise InsightError(f"scope: unknown {scope!r} (known: {', '.join(SCOPES)})")
+    dimension = SCOPE_DIMENSION[scope]
+    if dimension is None:
+        return {}
+    if not value:
+        raise InsightError(f"scope {scope} needs a value (which {scope})")
+    return {dimension: value}
+
+
+async def spend(
+    pool: asyncpg.Pool,
+    start: date,
+    end: date,
+    group_by: Sequence[str],
+    where: Mapping[str, str] | None = None,
+) -> list[SpendRow]:
+    async with pool.acquire() as connection:
+        return await insights_repo.spend(
+            connection, start, end, group_by, REGISTRY.tool_sources(), where
+        )
+
+
+async def month_spend(
+    pool: asyncpg.Pool, scope: str, value: str, month: date, through: date
+) -> tuple[SpendRow | None, dict[date, Decimal]]:
+    """A scope's month up to `through`: its totals, and its billed spend by day (with the four
+    weeks before the month, for a forecast)."""
+    where = scope_filter(scope, value)
+    first = month.replace(day=1)
+    through = min(through, month_end(first))
+    async with pool.acquire() as connection:
+        totals = await insights_repo.spend(
+            connection, first, through, [], REGISTRY.tool_sources(), where
+        )
+        daily = await insights_repo.daily_billed(
+            connection, first - timedelta(days=28), through, REGISTRY.tool_sources(), where
+        )
+    return (totals[0] if totals else None), daily
+
+
+async def forecast(
+    pool: asyncpg.Pool,
+    scope: str,
+    value: str,
+    month: date,
+    as_of: date,
+    budget: Decimal | None = None,
+) -> Forecast:
+    _, daily = await month_spend(pool, scope, value, month, as_of)
+    return forecast_month(daily, month, as_of, budget)
+
+
+@dataclass(frozen=True)
+class Adoption:
+    rows: list[AdoptionRow]
+    seats: dict[str, int]  # seats held at the window's end, per tool
+
+
+async def adoption(pool: asyncpg.Pool, start: date, end: date, period: str) -> Adoption:
+    if period not in ("day", "week"):
+        raise InsightError(f"period: {period!r} is not day or week")
+    async with pool.acquire() as connection:
+        rows = await insights_repo.adoption(connection, start, end, period)
+        seats = await seats_repo.seat_use(connection, start, end, REGISTRY.tool_sources())
+    held: dict[str, int] = {}
+    for seat in seats:
+        held[seat.tool] = held.get(seat.tool, 0) + 1
+    return Adoption(rows, held)
+
+
+@dataclass(frozen=True)
+class Seat:
+    tool: str
+    account: str
+    seat: str
+    email: str | None
+    plan: str | None
+    since: date | None
+    last_active: date | None
+    active_days: int
+    status: SeatStatus
+    monthly_price_usd: Decimal | None
+
+
+@dataclass
+class SeatReport:
+    start: date
+    end: date
+    seats: list[Seat] = field(default_factory=list)
+
+    def reclaimable_usd(self) -> Decimal:
+        """What the idle seats with a known price cost a month."""
+        return sum(
+            (s.monthly_price_usd for s in self.seats
+             if s.status is SeatStatus.IDLE and s.monthly_price_usd is not None),
+            Decimal(0),
+        )  # fmt: skip
+
+    def idle_everywhere(self) -> list[str]:
+        """People who hold seats and use none of them (every seat idle; none without data)."""
+        by_person: dict[str, set[SeatStatus]] = {}
+        for seat in self.seats:
+            if seat.email:
+                by_person.setdefault(seat.email, set()).add(seat.status)
+        return sorted(p for p, found in by_person.items() if found == {SeatStatus.IDLE})
+
+
+async def seats(pool: asyncpg.Pool, settings: Settings, as_of: date) -> SeatReport:
+    """Every seat of every tool, judged over the IDLE_SEAT_DAYS up to `as_of`."""
+    window = settings.idle_seat_days
+    start = as_of - timedelta(days=window - 1)
+    async with pool.acquire() as connection:
+        found = await seats_repo.seat_use(connection, start, as_of, REGISTRY.tool_sources())
+    report = SeatReport(start, as_of)
+    for use in found:
+        status = seat_status(
+            fetched_days=use.fetched_days, since=use.since, active_days=use.active_days,
+            as_of=as_of, window_days=window, light_days=settings.light_seat_days,
+        )  # fmt: skip
+        price = seat_price(settings.seat_prices_usd, use.tool, use.plan)
+        seat = Seat(
+            use.tool, use.account, use.seat, use.email, use.plan, use.since, use.last_active,
+            use.active_days, status, price,
+        )  # fmt: skip
+        report.seats.append(seat)
+    return report
