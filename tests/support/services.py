@@ -197,6 +197,7 @@ class Simulator:
             "github_token": self.options.github_token,
             "github_organization": self.options.github_organization,
             "github_api_base_url": self.url,
+            "github_requests_per_minute": 60_000,  # GitHub's limit is not what these test
         }
 
     def settings(self, database_url: str | None = None, **overrides: Any) -> Settings:
