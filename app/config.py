@@ -343,9 +343,9 @@ class Settings(AnswerSettings):
             dsn = self.database_url.get_secret_value()
             password = dsn.partition("://")[2].rpartition("@")[0].partition(":")[2]
             secrets += [dsn, password if len(password) >= 4 else None]
-        for secret in (self.upstream_proxy, self.webhook_urls):
-            if secret is not None:
-                secrets.append(secret.get_secret_value())
+        if self.upstream_proxy is not None:
+            secrets.append(self.upstream_proxy.get_secret_value())
+        secrets += self.answer_secrets()
         return secrets
 
     def _secret(self, name: str) -> str | None:

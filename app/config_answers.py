@@ -84,6 +84,13 @@ class AnswerSettings(BaseSettings):
             raise ValueError(f"negative price for {', '.join(bad)}")
         return value
 
+    def answer_secrets(self) -> list[str]:
+        """The webhook setting and each of its URLs (masked wherever text is made)."""
+        if self.webhook_urls is None:
+            return []
+        urls = [target.url.get_secret_value() for target in self.webhooks()]
+        return [self.webhook_urls.get_secret_value(), *urls]
+
     def webhooks(self) -> list[WebhookTarget]:
         return (
             []
