@@ -32,9 +32,16 @@ CALLERS = {"none": None, "read": READER, "trigger": RUNNER, "admin": OPS}
 PROBES = {"/livez", "/readyz"}
 READS = {
     "/runs", "/runs/{run_id}", "/coverage", "/sources", "/metrics", "/openapi.json", "/docs",
-    "/docs/assets/{name}",
+    "/docs/assets/{name}", "/insights/spend", "/insights/adoption", "/insights/seats",
+    "/insights/forecast", "/digest", "/teams", "/budgets", "/alerts",
 }  # fmt: skip
 WRITES = {"/runs", "/runs/{run_id}/cancel"}
+# Changing what the answers are measured against: admin only (method, path, request body).
+ADMIN_WRITES = {
+    ("PUT", "/teams"): "email,team\nana@acme.dev,platform\n",
+    ("PUT", "/budgets"): {"scope": "organization", "monthly_usd": "100"},
+    ("DELETE", "/budgets/{budget_id}"): None,
+}
 
 
 @pytest.fixture
@@ -69,9 +76,11 @@ async def test_every_route_by_every_scope(client: httpx.AsyncClient, db: asyncpg
         if isinstance(route, APIRoute)
         for method in route.methods
     }
-    expected_routes = {("GET", path) for path in PROBES | READS} | {
-        ("POST", path) for path in WRITES
-    }
+    expected_routes = (
+        {("GET", path) for path in PROBES | READS}
+        | {("POST", path) for path in WRITES}
+        | set(ADMIN_WRITES)
+    )
     assert routes == expected_routes  # a new route must join this matrix
     theirs = await _existing_run(db, "someone-else")
     day = iter(date(2026, 7, 1) + timedelta(days=n) for n in range(100))
@@ -79,14 +88,24 @@ async def test_every_route_by_every_scope(client: httpx.AsyncClient, db: asyncpg
         mine = await _existing_run(db, {"trigger": "runner", "admin": "ops"}.get(caller, "x"))
         for method, path in sorted(routes):
             url = path.replace("{run_id}", str(mine)).replace("{name}", "swagger-ui.css")
-            body = None
+            url = url.replace("{budget_id}", "999999")
+            body: object = ADMIN_WRITES.get((method, path))
             if path == "/runs" and method == "POST":
                 first = str(next(day))
                 body = {"start_date": first, "end_date": first, "sources": ["cursor"]}
-            response = await client.request(method, url, json=body, headers=_auth(token))
+            sent = {"content": body} if isinstance(body, str) else {"json": body}
+            response = await client.request(method, url, headers=_auth(token), **sent)
             status = response.status_code
             where = f"{caller} {method} {path}: {status} {response.text[:200]}"
-            if path in PROBES:
+            if (method, path) in ADMIN_WRITES and token is not None:
+                needs = "token '{}' has scope {}; this needs admin"
+                names = {"read": "reader", "trigger": "runner"}
+                if caller == "admin":
+                    assert status == (404 if method == "DELETE" else 200), where
+                else:
+                    assert status == 403, where
+                    assert response.json()["detail"] == needs.format(names[caller], caller)
+            elif path in PROBES:
                 assert status == 200, where
             elif token is None:
                 assert status == 401 and "bearer" in response.headers["www-authenticate"].lower()
