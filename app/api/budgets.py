@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from app.api import database
 from app.api.auth import READ, require
+from app.api.bodies import body_schema, json_body
 from app.api.problems import PROTECTED, ProblemError, documented
 from app.orchestration.insights import SCOPE_DIMENSION, SCOPES
 from app.people_csv import AliasFileError, format_teams, parse_teams
@@ -24,7 +25,17 @@ ADMIN = Depends(require(ApiScope.ADMIN))
 MAX_TEAMS_BYTES = 8 << 20
 
 
-@router.get("/teams", dependencies=[READ], summary="People's teams as CSV (the import's format)")
+CSV = {"content": {"text/csv": {"schema": {"type": "string"}}}}
+
+
+@router.get(
+    "/teams",
+    dependencies=[READ],
+    response_class=Response,
+    summary="People's teams as CSV (the import's format)",
+    responses={200: {**CSV, "description": "email, team, effective_from, note"},
+               **documented(401, 403)},
+)  # fmt: skip
 async def get_teams(request: Request) -> Response:
     async with database.connection(request) as connection:
         members = await alerts_repo.teams(connection)
@@ -41,6 +52,7 @@ class Imported(BaseModel):
     response_model=Imported,
     summary="Replace the teams with a CSV (email, team, effective_from, note): all or nothing",
     responses=documented(401, 403, 413, 422),
+    openapi_extra={"requestBody": {"required": True, **CSV}},
 )
 async def put_teams(request: Request) -> Imported:
     body = await request.body()
@@ -100,8 +112,12 @@ async def get_budgets(request: Request) -> list[BudgetOut]:
     response_model=BudgetOut,
     summary="Set a scope's monthly budget (again: its new amount and thresholds)",
     responses=documented(401, 403, 422),
+    openapi_extra=body_schema(BudgetIn, required=True),
 )
-async def put_budget(request: Request, budget: BudgetIn) -> BudgetOut:
+async def put_budget(request: Request) -> BudgetOut:
+    budget = await json_body(request, BudgetIn)
+    if budget is None:
+        raise ProblemError(422, "body: a budget is required")
     if SCOPE_DIMENSION[budget.scope] is None and budget.scope_value:
         raise ProblemError(422, "scope_value: the organization scope takes none")
     if SCOPE_DIMENSION[budget.scope] is not None and not budget.scope_value:

@@ -42,10 +42,17 @@ class SpendAnswer(BaseModel):
     rows: list[SpendOut]
 
 
-def _window(start: date | None, end: date | None, days: int = 30) -> tuple[date, date]:
-    today = utc_today()
+def _window(
+    request: Request, start: date | None, end: date | None, days: int = 30
+) -> tuple[date, date]:
+    """The asked window (default: the last `days` complete days), within EARLIEST_DAY and
+    yesterday."""
+    earliest, today = runtime_of(request).settings.earliest_day, utc_today()
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and value < earliest:
+            raise ProblemError(422, f"{name} {value} is before EARLIEST_DAY ({earliest})")
     end = end or today - timedelta(days=1)
-    start = start or end - timedelta(days=days - 1)
+    start = start or max(earliest, end - timedelta(days=days - 1))
     try:
         insights.check_window(start, end, today)
     except InsightError as exc:
@@ -65,7 +72,7 @@ async def get_spend(
     end: Annotated[IsoDate | None, Query(description="Last UTC day (default: yesterday).")] = None,
     group_by: Annotated[list[str] | None, Query(description="Dimensions (repeat).")] = None,
 ) -> SpendAnswer:
-    start, end = _window(start, end)
+    start, end = _window(request, start, end)
     try:
         keys = insights.check_group_by(group_by or [])
     except InsightError as exc:
@@ -104,7 +111,7 @@ async def get_adoption(
     end: Annotated[IsoDate | None, Query()] = None,
     period: Annotated[Literal["day", "week"], Query()] = "week",
 ) -> AdoptionAnswer:
-    start, end = _window(start, end, 28)
+    start, end = _window(request, start, end, 28)
     found = await insights.adoption(runtime_of(request).pool, start, end, period)
     rows = [AdoptionOut.model_validate(row, from_attributes=True) for row in found.rows]
     return AdoptionAnswer(start=start, end=end, period=period, rows=rows, seats=found.seats)
@@ -141,7 +148,7 @@ async def get_seats(
     request: Request, as_of: Annotated[IsoDate | None, Query(description="Last day.")] = None
 ) -> SeatsAnswer:
     runtime = runtime_of(request)
-    _, end = _window(as_of, as_of)
+    _, end = _window(request, as_of, as_of)
     report = await insights.seats(runtime.pool, runtime.settings, end)
     return SeatsAnswer(
         start=report.start, end=report.end, reclaimable_usd=report.reclaimable_usd(),
@@ -176,7 +183,7 @@ async def get_forecast(
     as_of: Annotated[IsoDate | None, Query(description="Default: yesterday.")] = None,
     budget: Annotated[Decimal | None, Query(gt=0)] = None,
 ) -> ForecastOut:
-    _, end = _window(as_of, as_of)
+    _, end = _window(request, as_of, as_of)
     try:
         insights.scope_filter(scope, value)
     except InsightError as exc:
@@ -188,7 +195,17 @@ async def get_forecast(
 @router.get(
     "/digest",
     summary="The weekly digest (JSON, or Markdown with format=markdown)",
-    responses=documented(401, 403, 422),
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The digest of the week.",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/markdown": {"schema": {"type": "string"}},
+            },
+        },
+        **documented(401, 403, 422),
+    },
 )
 async def get_digest(
     request: Request,
@@ -204,6 +221,7 @@ async def get_digest(
             day = date.fromisocalendar(int(week[:4]), int(week.split("W")[1]), 1)
         except (ValueError, IndexError):
             raise ProblemError(422, f"week: {week!r} is not an ISO week like 2026-W32") from None
+        _window(request, day, day + timedelta(days=6))  # a complete week, after EARLIEST_DAY
     digest = await build_digest(runtime.pool, runtime.settings, day)
     if format == "markdown":
         return PlainTextResponse(digest.markdown(), media_type="text/markdown")

@@ -9,10 +9,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import ValidationError
 
 from app.api import database
 from app.api.auth import READ, Caller, require
+from app.api.bodies import body_schema, json_body
 from app.api.problems import PROTECTED, ProblemError, documented
 from app.api.runtime import runtime_of
 from app.api.schemas import RunList, RunOut, RunRequest
@@ -68,22 +68,7 @@ def _location(run_id: uuid.UUID) -> str:
 
 
 async def _request_body(request: Request) -> RunRequest | None:
-    """Parsed after authentication: an unauthenticated request learns nothing about bodies."""
-    raw = await request.body()
-    if not raw:  # no body: a run with the defaults (whitespace alone is not JSON: a 422)
-        return None
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProblemError(422, f"malformed JSON body: {exc}") from None
-    try:
-        return RunRequest.model_validate(data)
-    except ValidationError as exc:
-        errors = [{"loc": ["body", *error["loc"]], "msg": error["msg"]} for error in exc.errors()]
-        detail = "; ".join(
-            ".".join(str(part) for part in error["loc"]) + f": {error['msg']}" for error in errors
-        )
-        raise ProblemError(422, detail, errors=errors) from None
+    return await json_body(request, RunRequest)
 
 
 @router.post(
@@ -91,12 +76,7 @@ async def _request_body(request: Request) -> RunRequest | None:
     status_code=202,
     response_model=RunOut,
     summary="Queue an ingestion run (scope `trigger`)",
-    openapi_extra={
-        "requestBody": {
-            "required": False,
-            "content": {"application/json": {"schema": RunRequest.model_json_schema()}},
-        }
-    },
+    openapi_extra=body_schema(RunRequest, required=False),
     responses={
         200: {"model": RunOut, "description": "Same Idempotency-Key and body: that run"},
         **PROBLEMS,

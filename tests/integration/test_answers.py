@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -40,6 +42,7 @@ from tests.support.services import Simulator, start_simulator
 pytestmark = pytest.mark.usefixtures("logs_restored")
 START, DAY16, DAY17 = date(2026, 8, 1), date(2026, 8, 16), date(2026, 8, 17)
 EVERYTHING = REGISTRY.names()
+ANSWERS_DOC = (Path(__file__).resolve().parents[2] / "docs" / "answers.md").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +249,19 @@ async def test_idle_seats_equal_the_truth_and_unknown_use_is_no_data(
     } == idle_cursor
     idle_copilot_price = Decimal(19) * sum(1 for u in truth.github_users if not u.active)
     assert report.reclaimable_usd() >= idle_copilot_price
+
+
+async def test_the_documented_team_query_agrees_with_the_api(
+    db: asyncpg.Pool, database_dsn: str, sim: Simulator
+) -> None:
+    await _ingest(db, settings_of(sim, database_dsn), START, DAY17)
+    members = _teams(sim.truth)
+    async with db.acquire() as connection:
+        await alerts_repo.replace_teams(connection, members)
+    (query,) = re.findall(r"```sql\n(.*?)```", ANSWERS_DOC, flags=re.DOTALL)
+    async with db.acquire() as connection:
+        rows = await connection.fetch(query.replace("current_date", "DATE '2026-08-17'"))
+    api = await insights.spend(db, START, DAY17, ["team", "tool"])
+    assert {(r["team"], r["tool"]): r["billed_usd"] for r in rows} == {
+        (r.group["team"], r.group["tool"]): r.billed_usd for r in api
+    }

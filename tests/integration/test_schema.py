@@ -122,6 +122,15 @@ EXPECTED["copilot_seats"] = set(COPILOT_SEATS.columns) | {
     "account", "run_id", "first_seen_at", "last_seen_at", "removed_at",
 }  # fmt: skip
 EXPECTED["person_logins"] = {"service", "login", "email", "note"}
+# Migration 0016: the answers' teams, budgets and the alerts outbox.
+EXPECTED["person_teams"] = {"email", "team", "effective_from", "note"}
+EXPECTED["budgets"] = {
+    "id", "scope", "scope_value", "monthly_usd", "thresholds", "created_at", "updated_at",
+}  # fmt: skip
+EXPECTED["alerts"] = {"id", "kind", "dedup_key", "payload", "created_at"}
+EXPECTED["alert_deliveries"] = {
+    "alert_id", "target", "status", "attempts", "next_attempt_at", "last_error", "delivered_at",
+}  # fmt: skip
 
 
 async def _columns(dsn: str) -> dict[str, set[str]]:

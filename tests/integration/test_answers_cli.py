@@ -1,0 +1,64 @@
+"""`usage-pipeline teams|budgets|spend|seats|digest` against a real database: bad input is exit
+2 with one line naming the field or row, and nothing partly imported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+
+
+def cli(database: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+async def test_teams_and_budgets_from_the_cli(
+    db: asyncpg.Pool, database_dsn: str, tmp_path: Path
+) -> None:
+    good = tmp_path / "teams.csv"
+    good.write_text(
+        "email,team,effective_from\nana@acme.dev,platform,\nana@acme.dev,data,2026-08-10\n"
+    )
+    result = cli(database_dsn, "teams", "import", str(good))
+    assert result.returncode == 0, result.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email,team,effective_from\nbo@acme.dev,data,\nbo@acme.dev,x,10/08/2026\n")
+    result = cli(database_dsn, "teams", "import", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"usage-pipeline: {bad}: line 3: invalid effective_from '10/08/2026' (YYYY-MM-DD)"
+    )
+    exported = cli(database_dsn, "teams", "export")
+    assert exported.stdout == (
+        "email,team,effective_from,note\nana@acme.dev,platform,,\nana@acme.dev,data,2026-08-10,\n"
+    )
+
+    assert cli(database_dsn, "budgets", "set", "team", "500", "--value", "data").returncode == 0
+    for args, message in (
+        (("budgets", "set", "galaxy", "5"), "scope: unknown 'galaxy'"),
+        (("budgets", "set", "--value", "data", "team", "--", "-5"), "monthly_usd must be above 0"),
+        (("budgets", "set", "team", "lots", "--value", "data"), "must be numbers"),
+        (("budgets", "set", "team", "5"), "--value: required for scope team"),
+        (("spend", "--end", "2999-01-01"), "is not a complete UTC day yet"),
+        (("spend", "--by", "squad"), "group_by: unknown squad"),
+    ):
+        result = cli(database_dsn, *args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    listed = cli(database_dsn, "budgets", "list")
+    assert "data" in listed.stdout and "500" in listed.stdout
+    async with db.acquire() as connection:
+        assert await connection.fetchval("SELECT count(*) FROM budgets") == 1
+    for args in (("seats",), ("digest", "--week", "2026-08-03"), ("spend", "--by", "team,tool")):
+        result = cli(database_dsn, *args)
+        assert result.returncode == 0, (args, result.stderr)
+    assert cli(database_dsn, "digest", "--week", "2026-08-03").stdout.startswith(
+        "# AI usage, week 2026-W32"
+    )
