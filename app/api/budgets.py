@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
 from app.api import database
@@ -99,7 +99,10 @@ class BudgetOut(BaseModel):
     thresholds: list[Decimal]
 
 
-@router.get("/budgets", dependencies=[READ], response_model=list[BudgetOut])
+@router.get(
+    "/budgets", dependencies=[READ], response_model=list[BudgetOut],
+    responses=documented(401, 403),
+)  # fmt: skip
 async def get_budgets(request: Request) -> list[BudgetOut]:
     async with database.connection(request) as connection:
         found = await alerts_repo.budgets(connection)
@@ -131,9 +134,11 @@ async def put_budget(request: Request) -> BudgetOut:
 
 @router.delete(
     "/budgets/{budget_id}", dependencies=[ADMIN], status_code=204,
-    responses=documented(401, 403, 404),
+    responses=documented(401, 403, 404, 422),
 )  # fmt: skip
-async def delete_budget(request: Request, budget_id: int) -> Response:
+async def delete_budget(
+    request: Request, budget_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+) -> Response:
     async with database.connection(request) as connection:
         if not await alerts_repo.delete_budget(connection, budget_id):
             raise ProblemError(404, f"no budget {budget_id}")
@@ -158,8 +163,10 @@ class AlertOut(BaseModel):
     deliveries: list[DeliveryOut]
 
 
-@router.get("/alerts", dependencies=[READ], response_model=list[AlertOut],
-            summary="Recent alerts and the state of each delivery")  # fmt: skip
+@router.get(
+    "/alerts", dependencies=[READ], response_model=list[AlertOut],
+    summary="Recent alerts and the state of each delivery", responses=documented(401, 403, 422),
+)  # fmt: skip
 async def get_alerts(
     request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[AlertOut]:
