@@ -22,7 +22,7 @@ import pytest
 from app.config import Settings
 from app.orchestration import insights
 from app.orchestration.alerts import deliver_due, evaluate_budgets
-from app.orchestration.run_request import PlannedRun
+from app.orchestration.run_request import PlannedRun, RunRequest, plan_run
 from app.orchestration.sources.registry import REGISTRY
 from app.processing.seats import SeatStatus
 from app.repositories import alerts as alerts_repo
@@ -31,7 +31,7 @@ from app.repositories.people import Login, replace_logins
 from app.simulator.model import GroundTruth
 from app.simulator.plumbing import SimulatorOptions
 from app.upstreams.copilot.simulator.truth import MAPPED_EMAIL, MAPPED_LOGIN
-from app.vocabulary import RunStatus
+from app.vocabulary import RunStatus, SourceStatus
 from tests.integration.conftest import AUTH, serve
 from tests.integration.jobs import expected_totals
 from tests.support.receiver import Receiver, start_receiver
@@ -56,10 +56,13 @@ def settings_of(sim: Simulator, dsn: str, **overrides: Any) -> Settings:
     return sim.settings(database_url=dsn, **sim.copilot(), **overrides)
 
 
-async def _ingest(db: asyncpg.Pool, settings: Settings, start: date, end: date) -> None:
+async def _ingest(
+    db: asyncpg.Pool, settings: Settings, start: date, end: date, accounts: list[str] | None = None
+) -> None:
     async with db.acquire() as connection:
         await replace_logins(connection, [Login("github", MAPPED_LOGIN, MAPPED_EMAIL)])
-    _, outcome = await execute_plan(db, settings, PlannedRun(start, end, EVERYTHING))
+    plan = plan_run(settings, RunRequest(start, end, EVERYTHING, accounts))
+    _, outcome = await execute_plan(db, settings, plan)
     assert outcome.status == RunStatus.SUCCEEDED, outcome.reason
 
 
@@ -217,18 +220,35 @@ async def _budget_alerts_once(
 
 
 async def test_idle_seats_equal_the_truth_and_unknown_use_is_no_data(
-    db: asyncpg.Pool, database_dsn: str, sim: Simulator
+    db: asyncpg.Pool,
+    database_dsn: str,
+    sim: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = settings_of(sim, database_dsn)
-    await _ingest(db, settings, START, DAY17)
-    # A second copy of the seats under an account whose usage was never read.
-    async with db.acquire() as connection:
-        await connection.execute(
-            "INSERT INTO copilot_seats (account, user_id, created_at, user_login, email,"
-            " attribution_method, attribution_confidence, first_seen_at, last_seen_at)"
-            " SELECT 'gh-late', user_id, created_at, user_login, email, attribution_method,"
-            " attribution_confidence, now(), now() FROM copilot_seats WHERE account = 'default'"
-        )
+    # A second GitHub organisation whose usage reports GitHub refuses: its seats are listed,
+    # their use never read.
+    late = start_simulator(
+        GroundTruth(seed=6, users=6),
+        SimulatorOptions(github_token="ghp_lateAccount0123456789abcdef"),
+    )
+    late.fault("metrics/reports/users-1-day", kind="status", status=403, times=None,
+               message="Copilot Usage Metrics API access is disabled for this organization.")  # fmt: skip
+    monkeypatch.setenv("AUP_GH_LATE", late.options.github_token)
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        '[[account]]\nname = "gh-late"\nkind = "github_organization"\n'
+        f'organization = "acme-sim"\nsecret_env = "AUP_GH_LATE"\nbase_url = "{late.url}"\n'
+    )
+    settings = settings_of(sim, database_dsn, accounts_file=accounts)
+    try:
+        await _ingest(db, settings, START, DAY17, accounts=["default"])
+        plan = plan_run(settings, RunRequest(START, DAY17, accounts=["gh-late"]))
+        _, outcome = await execute_plan(db, settings, plan)
+        usage = outcome.sources["gh-late/copilot_usage"]
+        assert usage.status == SourceStatus.FAILED  # its usage refused; its seats listed
+    finally:
+        late.server.should_exit = True
     report = await insights.seats(db, settings, DAY17)
     truth = sim.truth
     copilot = {
