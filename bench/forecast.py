@@ -31,6 +31,13 @@ from bench.common import scratch_database
 
 FIRST, LAST = date(2026, 6, 3), date(2026, 8, 31)
 MONTHS = (date(2026, 7, 1), date(2026, 8, 1))
+# The upstreams' rate limits are not what this measures.
+UNLIMITED = dict.fromkeys(
+    ("github_requests_per_minute", "cursor_requests_per_minute",
+     "cursor_events_requests_per_minute", "anthropic_requests_per_minute",
+     "anthropic_analytics_requests_per_minute", "anthropic_compliance_requests_per_minute"),
+    1e6,
+)  # fmt: skip
 SCOPES = (("organization", ""), ("tool", "cursor"), ("tool", "claude"), ("tool", "copilot"))
 
 
@@ -38,8 +45,8 @@ async def main(people: int = 20) -> None:
     url, server = start_simulator(people)
     try:
         async with scratch_database() as dsn:
-            overrides = {**demo_overrides(url), "database_url": dsn, "embedded_database": False,
-                         "github_requests_per_minute": 1e6, "log_level": "ERROR"}  # fmt: skip
+            overrides = {**demo_overrides(url), **UNLIMITED, "database_url": dsn,
+                         "embedded_database": False, "log_level": "ERROR"}  # fmt: skip
             settings = load_settings(**overrides)
             pool = await create_pool(settings, dsn)
             plan = PlannedRun(FIRST, LAST, REGISTRY.names())
