@@ -104,6 +104,8 @@ async def evaluate_budgets(
                 recorded += await _evaluate(pool, budget, month, today, targets)
     except DATABASE_ERRORS as exc:
         log.warning("budgets not evaluated", error=type(exc).__name__)
+    except Exception:  # bookkeeping after a run: it must never fail the run it follows
+        log.exception("budgets not evaluated")
     if recorded:
         log.info("budget alerts recorded", alerts=recorded)
     return recorded
