@@ -11,6 +11,8 @@ from enum import StrEnum
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings
 
+from app.access import secret_problem
+
 
 class WebhookFormat(StrEnum):
     SLACK = "slack"  # {"text": …}: Slack, Mattermost, Teams' Slack-compatible hooks
@@ -46,6 +48,8 @@ def parse_webhooks(text: str) -> list[WebhookTarget]:
             raise ValueError(f"target {name!r}: format must be slack or json")
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise ValueError(f"target {name!r}: url must be an http(s) URL")
+        if problem := secret_problem(url):
+            raise ValueError(f"target {name!r}: url {problem}")
         if any(target.name == name for target in targets):
             raise ValueError(f"target {name!r} is listed twice")
         targets.append(WebhookTarget(name, WebhookFormat(form), SecretStr(url)))

@@ -105,10 +105,12 @@ def test_the_teams_csv_round_trips_and_names_the_bad_row() -> None:
 
 def test_webhook_targets_are_checked_and_their_urls_stay_secret() -> None:
     (target,) = parse_webhooks(
-        '[{"name": "fin", "format": "slack", "url": "https://h.example/T1"}]'
+        '[{"name": "fin", "format": "slack", "url": "https://hooks.acme.test/T1"}]'
     )
     assert target.format is WebhookFormat.SLACK and "T1" not in repr(target)
     with pytest.raises(SettingsError, match=r"^invalid setting WEBHOOK_URLS: target 'fin': url"):
         load_settings(webhook_urls='[{"name": "fin", "url": "ftp://x"}]')
-    settings = load_settings(webhook_urls='[{"name": "fin", "url": "https://h.example/T1"}]')
-    assert "https://h.example/T1" in settings.secret_values()  # masked in every log line
+    with pytest.raises(SettingsError, match="url is a placeholder"):
+        load_settings(webhook_urls='[{"name": "fin", "url": "https://hooks/CHANGE-ME"}]')
+    settings = load_settings(webhook_urls='[{"name": "fin", "url": "https://hooks.acme.test/T1"}]')
+    assert "https://hooks.acme.test/T1" in settings.secret_values()  # masked in every log line
