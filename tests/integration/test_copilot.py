@@ -168,13 +168,14 @@ async def test_bad_input_is_a_clear_error_or_a_counted_skip(
     # The token may read the reports but not the bills, nor the SAML identities.
     github.fault("billing/ai_credit/usage", kind="status", status=403,
                  message="Resource not accessible by personal access token")  # fmt: skip
-    github.fault("graphql", kind="status", status=403, message="Must have admin rights")
+    github.fault("graphql", kind="status", status=403, message="Must have admin rights", times=2)
     outcome = await _run(db, github, START, START)
     usage, billing = outcome.sources["copilot_usage"], outcome.sources["copilot_billing"]
     assert usage.status == SourceStatus.SUCCEEDED
     assert usage.skipped_by_reason == {"report record without user_id": 1}
-    assert any("SAML identities not read" in w and "Must have admin rights" in w
-               for w in usage.warnings)  # fmt: skip
+    for what in ("SAML identities", "verified-domain emails"):  # both queries refused
+        assert any(f"{what} not read" in w and "Must have admin rights" in w
+                   for w in usage.warnings), usage.warnings  # fmt: skip
     assert billing.status == SourceStatus.FAILED
     assert billing.last_error == (
         "copilot rejected GITHUB_TOKEN (HTTP 403: Resource not accessible by personal access token)"
