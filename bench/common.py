@@ -15,7 +15,14 @@ from typing import Any
 
 import asyncpg
 
+from app.config import Settings
+from app.ingestion.factory import build_http_client
+from app.orchestration.daily_job import RunOutcome
+from app.orchestration.parts import execute_run
+from app.orchestration.run_request import PlannedRun, stored_run
+from app.repositories import runs as runs_repo
 from app.repositories.migrations import upgrade_to_head
+from app.vocabulary import RunStatus, RunTrigger
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -83,3 +90,22 @@ async def machine(dsn: str) -> dict[str, Any]:
         "postgresql": server,
         "asyncpg": metadata.version("asyncpg"),
     }
+
+
+async def execute_in_process(
+    pool: asyncpg.Pool, settings: Settings, plan: PlannedRun
+) -> tuple[float, RunOutcome]:
+    """Queue the plan's run with its parts reserved for this process, execute it: (seconds,
+    outcome)."""
+    async with pool.acquire() as connection:
+        run_id = await runs_repo.create_run(
+            connection, stored_run(plan), trigger=RunTrigger.CLI, status=RunStatus.RUNNING,
+            worker_id="bench",
+        )  # fmt: skip
+    started = time.perf_counter()
+    async with build_http_client(settings) as http:
+        outcome = await execute_run(
+            pool=pool, http=http, settings=settings, run_id=run_id, plan=plan,
+            trigger=RunTrigger.CLI,
+        )  # fmt: skip
+    return time.perf_counter() - started, outcome

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from datetime import date, timedelta
 
 import asyncpg
 
 from app.cli_demo import demo_overrides, start_simulator
 from app.config import Settings, load_settings
-from app.ingestion.factory import build_http_client
-from app.orchestration.parts import execute_run
-from app.orchestration.run_request import PlannedRun, stored_run
-from app.repositories import runs as runs_repo
+from app.orchestration.run_request import PlannedRun
 from app.repositories.database import create_pool
-from app.vocabulary import RunStatus, RunTrigger
-from bench.common import scratch_database
+from app.vocabulary import RunStatus
+from bench.common import execute_in_process, scratch_database
 
 SOURCES = ("copilot_usage", "copilot_billing")
 FIRST_DAY = date(2026, 8, 1)
@@ -33,18 +29,7 @@ FIRST_DAY = date(2026, 8, 1)
 async def _run(
     pool: asyncpg.Pool, settings: Settings, plan: PlannedRun
 ) -> tuple[float, dict[str, tuple[int, int, int]]]:
-    async with pool.acquire() as connection:
-        run_id = await runs_repo.create_run(
-            connection, stored_run(plan), trigger=RunTrigger.CLI, status=RunStatus.RUNNING,
-            worker_id="bench",
-        )  # fmt: skip
-    started = time.perf_counter()
-    async with build_http_client(settings) as http:
-        outcome = await execute_run(
-            pool=pool, http=http, settings=settings, run_id=run_id, plan=plan,
-            trigger=RunTrigger.CLI,
-        )  # fmt: skip
-    elapsed = time.perf_counter() - started
+    elapsed, outcome = await execute_in_process(pool, settings, plan)
     assert outcome.status == RunStatus.SUCCEEDED, outcome.reason
     return elapsed, {
         name: (p.rows_inserted, p.rows_updated, p.rows_unchanged)

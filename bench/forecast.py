@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from datetime import date
 from decimal import Decimal
 
 from app.cli_demo import demo_overrides, start_simulator
 from app.config import load_settings
-from app.ingestion.factory import build_http_client
 from app.orchestration import insights
-from app.orchestration.parts import execute_run
-from app.orchestration.run_request import PlannedRun, stored_run
+from app.orchestration.run_request import PlannedRun
 from app.orchestration.sources.registry import REGISTRY
 from app.processing.forecast import backtest
-from app.repositories import runs as runs_repo
 from app.repositories.database import create_pool
-from app.vocabulary import RunStatus, RunTrigger
-from bench.common import scratch_database
+from bench.common import execute_in_process, scratch_database
 
 FIRST, LAST = date(2026, 6, 3), date(2026, 8, 31)
 MONTHS = (date(2026, 7, 1), date(2026, 8, 1))
@@ -50,19 +45,9 @@ async def main(people: int = 20) -> None:
             settings = load_settings(**overrides)
             pool = await create_pool(settings, dsn)
             plan = PlannedRun(FIRST, LAST, REGISTRY.names())
-            async with pool.acquire() as connection:
-                run_id = await runs_repo.create_run(
-                    connection, stored_run(plan), trigger=RunTrigger.CLI,
-                    status=RunStatus.RUNNING, worker_id="bench",
-                )  # fmt: skip
-            started = time.perf_counter()
-            async with build_http_client(settings) as http:
-                outcome = await execute_run(
-                    pool=pool, http=http, settings=settings, run_id=run_id, plan=plan,
-                    trigger=RunTrigger.CLI,
-                )  # fmt: skip
+            seconds, outcome = await execute_in_process(pool, settings, plan)
             print(f"ingested {FIRST} … {LAST} ({people} people): {outcome.status},"
-                  f" {time.perf_counter() - started:.0f} s")  # fmt: skip
+                  f" {seconds:.0f} s")  # fmt: skip
             for scope, value in SCOPES:
                 points = backtest(await _daily(pool, scope, value), MONTHS)
                 errors = [point.error for point in points]

@@ -116,28 +116,21 @@ class DailySchedule:
         self.scheduler = AsyncIOScheduler(timezone=ZoneInfo(settings.schedule_timezone))
 
     async def start(self) -> None:
-        self.scheduler.add_job(
-            self._fire,
-            self.trigger,
-            id=JOB_NAME,
-            name=JOB_NAME,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=self.settings.schedule_misfire_grace_seconds,
+        digest = CronTrigger.from_crontab(
+            self.settings.digest_cron, timezone=ZoneInfo(self.settings.schedule_timezone)
         )
-        self.scheduler.add_job(
-            self._digest,
-            CronTrigger.from_crontab(
-                self.settings.digest_cron, timezone=ZoneInfo(self.settings.schedule_timezone)
-            ),
-            id=DIGEST_JOB,
-            name=DIGEST_JOB,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=self.settings.schedule_misfire_grace_seconds,
-        )
+        for job, trigger, name in ((self._fire, self.trigger, JOB_NAME),
+                                   (self._digest, digest, DIGEST_JOB)):  # fmt: skip
+            self.scheduler.add_job(
+                job,
+                trigger,
+                id=name,
+                name=name,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=self.settings.schedule_misfire_grace_seconds,
+            )
         self.scheduler.start()
         await self.catch_up()
 

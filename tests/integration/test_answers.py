@@ -22,6 +22,7 @@ import pytest
 from app.config import Settings
 from app.orchestration import insights
 from app.orchestration.alerts import deliver_due, evaluate_budgets
+from app.orchestration.digest import record_digest
 from app.orchestration.run_request import PlannedRun, RunRequest, plan_run
 from app.orchestration.sources.registry import REGISTRY
 from app.processing.seats import SeatStatus
@@ -285,3 +286,24 @@ async def test_the_documented_team_query_agrees_with_the_api(
     assert {(r["team"], r["tool"]): r["billed_usd"] for r in rows} == {
         (r.group["team"], r.group["tool"]): r.billed_usd for r in api
     }
+
+
+async def test_the_weekly_digest_is_recorded_once_for_the_webhooks(
+    db: asyncpg.Pool, database_dsn: str, sim: Simulator
+) -> None:
+    hooks = json.dumps(
+        [{"name": "team-chat", "format": "slack", "url": "https://hooks.acme.test/x"}]
+    )
+    settings = settings_of(sim, database_dsn, webhook_urls=hooks)
+    await _ingest(db, settings, START, DAY17)
+    monday = date(2026, 8, 17)  # the schedule fires on Monday: the week of 10–16 August
+    assert await record_digest(db, settings, monday) is True
+    assert await record_digest(db, settings, monday) is False  # another replica's slot
+    async with db.acquire() as connection:
+        (alert,) = await alerts_repo.recent_alerts(connection, 10)
+    assert (alert.kind, alert.dedup_key) == ("digest", "digest:2026-W33")
+    assert [d["target"] for d in alert.deliveries] == ["team-chat"]
+    assert str(alert.payload["markdown"]).startswith("# AI usage, week 2026-W33 (2026-08-10")
+    by_tool = {row["name"]: Decimal(str(row["billed_usd"])) for row in alert.payload["by_tool"]}
+    week = await insights.spend(db, date(2026, 8, 10), DAY16, ["tool"])
+    assert by_tool == {row.group["tool"]: row.billed_usd for row in week}

@@ -3,20 +3,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
 
+from tests.support.cli import usage_pipeline
 
-def cli(database: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database}
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+cli = usage_pipeline
 
 
 async def test_teams_and_budgets_from_the_cli(

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
 
+from tests.support.cli import usage_pipeline
+
 
 def cli(database: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database}
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", "key-owners", *args],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    return usage_pipeline(database, "key-owners", *args)
 
 
 async def test_import_export_and_nothing_half_imported(

@@ -3,20 +3,16 @@ real database: validated whole first, nothing half-imported, exported as importe
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
 
+from tests.support.cli import usage_pipeline
+
 
 def people(database: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database}
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", "people", *args],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    return usage_pipeline(database, "people", *args)
 
 
 async def test_logins_import_export_and_nothing_half_imported(
