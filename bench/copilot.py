@@ -48,13 +48,13 @@ async def main(people: int = 2000, days: int = 3) -> None:
             pool = await create_pool(settings, dsn)
             plan = PlannedRun(FIRST_DAY, FIRST_DAY + timedelta(days=days - 1), SOURCES)
             first, written = await _run(pool, settings, plan)
+            requests = dict(sorted(server.config.app.state.request_counts.items()))
             again, rewritten = await _run(pool, settings, plan)
             await pool.close()
     finally:
         server.should_exit = True
-    requests = server.config.app.state.request_counts
     print(f"{people} people, {days} days: first run {first:.1f} s {written}")
-    print(f"requests: {dict(sorted(requests.items()))}")
+    print(f"requests of the first run: {requests}")
     print(f"re-run {again:.1f} s (inserted, updated, unchanged): {rewritten}")
 
 
