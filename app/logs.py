@@ -38,7 +38,9 @@ def configure_logging(settings: Settings) -> None:
             redact_rendered,  # last: the whole line as written, whatever a value held
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line (PrintLogger writes the newline apart): worker processes share
+        # stderr, and two half-written lines would run into each other.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
     # Libraries that log through the standard library (uvicorn, alembic) share the format.

@@ -185,6 +185,8 @@ async def deliver_forever(
 ) -> None:
     """The delivery worker of a service process: its own task, so a slow receiver never holds
     up a run."""
+    if not settings.webhooks():
+        return  # nowhere to deliver: nothing to poll for
     while True:
         try:
             await deliver_due(pool, http, settings)
