@@ -74,6 +74,9 @@ SOURCE_MEASURES = Gauge(
 DB_POOL = Gauge(
     "db_pool_connections", "asyncpg pool connections.", ["state"], multiprocess_mode="livesum"
 )
+ALERT_DELIVERIES = Counter(
+    "alert_deliveries", "Webhook delivery attempts of alerts, by outcome.", ["outcome"]
+)
 HTTP_REQUESTS = Counter(
     "http_server_requests", "HTTP requests served.", ["method", "route", "status_class"]
 )
@@ -91,6 +94,8 @@ def _initialise() -> None:
             RUNS.labels(trigger, status)
     for state in POOL_STATES:
         DB_POOL.labels(state)
+    for outcome in ("delivered", "retried", "failed"):
+        ALERT_DELIVERIES.labels(outcome)
 
 
 _initialise()

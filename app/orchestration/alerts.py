@@ -18,6 +18,7 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
+from app import metrics
 from app.config import Settings
 from app.config_answers import WebhookFormat, WebhookTarget
 from app.logs import get_logger
@@ -167,6 +168,7 @@ async def deliver_due(pool: asyncpg.Pool, http: httpx.AsyncClient, settings: Set
         async with pool.acquire() as connection:
             if error is None:
                 await alerts_repo.delivered(connection, delivery.alert_id, delivery.target)
+                metrics.ALERT_DELIVERIES.labels("delivered").inc()
                 sent += 1
                 continue
             retry = None
@@ -175,6 +177,7 @@ async def deliver_due(pool: asyncpg.Pool, http: httpx.AsyncClient, settings: Set
             await alerts_repo.attempt_failed(
                 connection, delivery.alert_id, delivery.target, error, retry
             )
+        metrics.ALERT_DELIVERIES.labels("retried" if retry is not None else "failed").inc()
         log.warning("alert delivery failed", target=delivery.target, error=error,
                     attempt=delivery.attempts, retry_in_seconds=retry)  # fmt: skip
     return sent

@@ -40,7 +40,7 @@ from tests.support.runs import execute_plan
 from tests.support.services import Simulator, start_simulator
 
 # The service (GET /alerts) points the logs at this module's captured stderr.
-pytestmark = pytest.mark.usefixtures("logs_restored")
+pytestmark = [pytest.mark.usefixtures("logs_restored"), pytest.mark.reliability]
 START, DAY16, DAY17 = date(2026, 8, 1), date(2026, 8, 16), date(2026, 8, 17)
 EVERYTHING = REGISTRY.names()
 ANSWERS_DOC = (Path(__file__).resolve().parents[2] / "docs" / "answers.md").read_text()

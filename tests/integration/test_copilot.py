@@ -35,6 +35,7 @@ from app.vocabulary import CoverageState, RunStatus, SourceStatus
 from tests.support.runs import execute_plan, states
 from tests.support.services import Simulator, start_simulator
 
+pytestmark = pytest.mark.reliability  # rows of the fault matrix (docs/reliability.md)
 START, END = date(2026, 8, 3), date(2026, 8, 5)
 COPILOT_DOC = (Path(__file__).resolve().parents[2] / "docs" / "copilot.md").read_text()
 COPILOT = ("copilot_usage", "copilot_billing")

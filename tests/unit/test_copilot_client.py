@@ -23,6 +23,7 @@ from app.upstreams.copilot.client import CopilotClient, NoReport, build_client
 from app.upstreams.copilot.facts import billing_facts, seat_rows, usage_facts
 from app.upstreams.copilot.identity import LoginDirectory
 
+pytestmark = pytest.mark.reliability  # rows of the fault matrix (docs/reliability.md)
 BASE = "https://api.github.test"
 FILES = "https://files.example/report"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "copilot"
