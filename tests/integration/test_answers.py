@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import REGISTRY as REGISTRY_METRICS
 
 from app.config import Settings
 from app.orchestration import insights
@@ -143,6 +144,14 @@ async def test_spend_by_tool_person_and_team_equals_the_truth(
     assert total.billed_provisional_usd == 0
 
 
+def _deliveries() -> dict[str, float]:
+    return {
+        outcome: REGISTRY_METRICS.get_sample_value("alert_deliveries_total", {"outcome": outcome})
+        or 0.0
+        for outcome in ("delivered", "retried", "failed")
+    }
+
+
 async def _kinds(db: asyncpg.Pool) -> list[str]:
     async with db.acquire() as connection:
         return [r[0] for r in await connection.fetch("SELECT kind FROM alerts ORDER BY id")]
@@ -197,6 +206,7 @@ async def _budget_alerts_once(
                 *(evaluate_budgets(p, settings, today=day) for p in pools)
             ) == [0, 0]
         # Both replicas deliver; the receiver fails three times, then takes it — once.
+        counted = _deliveries()
         async with httpx.AsyncClient() as one, httpx.AsyncClient() as other:
             for _ in range(8):
                 await asyncio.gather(
@@ -205,8 +215,11 @@ async def _budget_alerts_once(
     finally:
         for pool in pools:
             await pool.close()
-    # Three failures, then each alert received exactly once.
+    # Three failures, then each alert received exactly once — and counted so.
     assert len(receiver.attempts) == 5
+    assert {k: _deliveries()[k] - counted[k] for k in counted} == {
+        "delivered": 2, "retried": 3, "failed": 0,
+    }  # fmt: skip
     assert sorted(a["kind"] for a in receiver.received) == ["budget_projected", "budget_threshold"]
     (alert,) = [a for a in receiver.received if a["kind"] == "budget_threshold"]
     assert alert["kind"] == "budget_threshold"
