@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from app.processing.emails import normalize_email
-from app.repositories.alerts import TeamMember
+from app.repositories.alerts import TEAM_COLUMNS, TeamMember
 from app.repositories.people import Alias, Login
 
 COLUMNS = ("alias_email", "person_email", "note")
@@ -111,7 +111,6 @@ def format_logins(logins: Iterable[Login]) -> str:
     return _format(LOGIN_COLUMNS, ((i.service, i.login, i.email, i.note) for i in logins))
 
 
-TEAM_COLUMNS = ("email", "team", "effective_from", "note")
 ALWAYS = date(1970, 1, 1)  # a team without `effective_from`: since before any data
 TEAM = re.compile(r"^\S(?:.{0,98}\S)?$")
 

@@ -16,7 +16,12 @@ from decimal import Decimal
 
 import asyncpg
 
+from app.repositories.people import replace_table
+
 # --- teams ------------------------------------------------------------------------------------
+
+
+TEAM_COLUMNS = ("email", "team", "effective_from", "note")
 
 
 @dataclass(frozen=True)
@@ -35,13 +40,8 @@ async def teams(connection: asyncpg.Connection) -> list[TeamMember]:
 
 
 async def replace_teams(connection: asyncpg.Connection, listed: Sequence[TeamMember]) -> None:
-    """All-or-nothing: the table ends up exactly as `listed` (validated by the caller)."""
-    async with connection.transaction():
-        await connection.execute("DELETE FROM person_teams")
-        await connection.executemany(
-            "INSERT INTO person_teams (email, team, effective_from, note) VALUES ($1, $2, $3, $4)",
-            [(m.email, m.team, m.effective_from, m.note) for m in listed],
-        )
+    rows = [(m.email, m.team, m.effective_from, m.note) for m in listed]
+    await replace_table(connection, "person_teams", TEAM_COLUMNS, rows)
 
 
 # --- budgets ----------------------------------------------------------------------------------

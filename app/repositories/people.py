@@ -24,14 +24,24 @@ async def aliases(connection: asyncpg.Connection) -> list[Alias]:
     return [Alias(row["alias_email"], row["person_email"], row["note"]) for row in rows]
 
 
-async def replace_aliases(connection: asyncpg.Connection, listed: Sequence[Alias]) -> None:
-    """All-or-nothing: the table ends up exactly as `listed` (validated by the caller)."""
+async def replace_table(
+    connection: asyncpg.Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[object, ...]],
+) -> None:
+    """All-or-nothing: an operator's list (validated whole by the caller) replaces `table`."""
+    placeholders = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
     async with connection.transaction():
-        await connection.execute("DELETE FROM person_aliases")
+        await connection.execute(f"DELETE FROM {table}")
         await connection.executemany(
-            "INSERT INTO person_aliases (alias_email, person_email, note) VALUES ($1, $2, $3)",
-            [(a.alias_email, a.person_email, a.note) for a in listed],
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows
         )
+
+
+async def replace_aliases(connection: asyncpg.Connection, listed: Sequence[Alias]) -> None:
+    rows = [(a.alias_email, a.person_email, a.note) for a in listed]
+    await replace_table(connection, "person_aliases", ("alias_email", "person_email", "note"), rows)
 
 
 @dataclass(frozen=True)
@@ -54,10 +64,5 @@ async def logins(connection: asyncpg.Connection, service: str | None = None) -> 
 
 
 async def replace_logins(connection: asyncpg.Connection, listed: Sequence[Login]) -> None:
-    """All-or-nothing: the table ends up exactly as `listed` (validated by the caller)."""
-    async with connection.transaction():
-        await connection.execute("DELETE FROM person_logins")
-        await connection.executemany(
-            "INSERT INTO person_logins (service, login, email, note) VALUES ($1, $2, $3, $4)",
-            [(item.service, item.login, item.email, item.note) for item in listed],
-        )
+    rows = [(i.service, i.login, i.email, i.note) for i in listed]
+    await replace_table(connection, "person_logins", ("service", "login", "email", "note"), rows)
