@@ -260,3 +260,21 @@ async def test_githubs_seat_example_becomes_two_seats(copilot: CopilotClient) ->
         ("octokitten", datetime(2021, 9, 24, tzinfo=UTC), None, date(2021, 11, 1)),
     ]  # fmt: skip
     assert rows[0].last_activity_editor == "vscode/1.77.3/copilot/1.86.82"
+
+
+def test_a_seat_of_a_team_or_a_deleted_user_is_not_a_person() -> None:
+    import msgspec
+
+    from app.upstreams.copilot.models import SeatsPage
+
+    page = msgspec.json.decode(
+        json.dumps({"total_seats": 3, "seats": [
+            {"created_at": "2026-01-02T00:00:00Z", "assignee": {"login": "mona", "id": 7}},
+            {"created_at": "2026-01-02T00:00:00Z", "assignee": None},
+            {"created_at": "2026-01-02T00:00:00Z",
+             "assignee": {"id": 3, "slug": "justice-league", "type": "Team"}},
+        ]}).encode(),
+        type=SeatsPage,
+    )  # fmt: skip
+    rows = seat_rows(page.seats, LoginDirectory(DEFAULT_CONFIDENCES))
+    assert [(r.user_id, r.user_login) for r in rows] == [(7, "mona")]

@@ -236,12 +236,14 @@ def billing_facts(
 
 
 def seat_rows(seats: Iterable[Seat], directory: LoginDirectory) -> list[SeatRow]:
-    """Seats of users GitHub still has (a deleted user's seat has no assignee: not a person)."""
+    """Seats of users GitHub still has: a deleted user's seat has no assignee, and an older
+    schema's team or organisation assignee is not a person."""
     rows: dict[tuple[int, datetime], SeatRow] = {}
     for seat in seats:
         user = seat.assignee
-        if user is None:
+        if user is None or not user.is_person:
             continue
+        assert user.id is not None and user.login is not None  # is_person
         person = directory.person(user.id, user.login)
         team = seat.assigning_team
         rows[(user.id, seat.created_at)] = SeatRow(

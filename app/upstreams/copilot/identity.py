@@ -92,7 +92,9 @@ def public_evidence(seats: Iterable[Seat]) -> list[LoginEvidence]:
     return [
         LoginEvidence(seat.assignee.id, seat.assignee.login, email, PUBLIC_EMAIL)
         for seat in seats
-        if seat.assignee is not None and (email := _address(seat.assignee.email)) is not None
+        if seat.assignee is not None
+        and seat.assignee.is_person
+        and (email := _address(seat.assignee.email)) is not None
     ]
 
 

@@ -125,10 +125,16 @@ class CopilotUserDay(Upstream, frozen=True, kw_only=True):
 
 
 class SeatUser(Upstream, frozen=True, kw_only=True):
-    login: str
-    id: int
+    """A seat's assignee: a user (older schemas also allowed a team or an organisation)."""
+
+    login: str | None = None
+    id: int | None = None
     email: str | None = None  # the public profile address only, usually null
     type: str | None = None
+
+    @property
+    def is_person(self) -> bool:
+        return self.login is not None and self.id is not None and self.type in (None, "User")
 
 
 class SeatOrganization(Upstream, frozen=True, kw_only=True):
