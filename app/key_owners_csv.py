@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 
 from app.accounts import ACCOUNT_NAME, DEFAULT_ACCOUNT
+from app.csv_rows import csv_rows
 from app.processing.emails import normalize_email
 from app.repositories.directory import KeyOwner
 
@@ -31,9 +32,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def parse_key_owners(text: str) -> list[KeyOwner]:
-    # Excel's "CSV UTF-8" starts the file with a byte-order mark.
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    header = [name.strip() for name in reader.fieldnames or []]
+    header, rows = csv_rows(text, KeyOwnersFileError)
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
         raise KeyOwnersFileError(
@@ -43,7 +42,7 @@ def parse_key_owners(text: str) -> list[KeyOwner]:
         raise KeyOwnersFileError("line 1: need owner_email and api_key_id and/or key_name")
     owners: list[KeyOwner] = []
     seen: set[tuple[str, str, str]] = set()
-    for line, raw in enumerate(reader, start=2):
+    for line, raw in enumerate(rows, start=2):
         row = {key.strip(): _unescaped((value or "").strip()) for key, value in raw.items() if key}
         key_id, name = row.get("api_key_id") or None, row.get("key_name") or None
         email = normalize_email(row.get("owner_email"))

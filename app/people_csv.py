@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable
 from datetime import date
 
+from app.csv_rows import csv_rows
 from app.processing.emails import normalize_email
 from app.repositories.alerts import TEAM_COLUMNS, TeamMember
 from app.repositories.people import Alias, Login
@@ -75,16 +76,15 @@ def format_aliases(aliases: Iterable[Alias]) -> str:
     return _format(COLUMNS, ((a.alias_email, a.person_email, a.note) for a in aliases))
 
 
-def _read(text: str, columns: tuple[str, ...], required: set[str]) -> csv.DictReader[str]:
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    header = [name.strip() for name in reader.fieldnames or []]
+def _read(text: str, columns: tuple[str, ...], required: set[str]) -> list[dict[str, str]]:
+    header, rows = csv_rows(text, AliasFileError)
     if unknown := [name for name in header if name not in columns]:
         raise AliasFileError(
             f"line 1: unknown column(s) {', '.join(unknown)}; expected {', '.join(columns)}"
         )
     if not required <= set(header):
         raise AliasFileError(f"line 1: need {', '.join(sorted(required))}")
-    return reader
+    return rows
 
 
 def parse_logins(text: str) -> list[Login]:

@@ -114,3 +114,9 @@ def test_webhook_targets_are_checked_and_their_urls_stay_secret() -> None:
         load_settings(webhook_urls='[{"name": "fin", "url": "https://hooks/CHANGE-ME"}]')
     settings = load_settings(webhook_urls='[{"name": "fin", "url": "https://hooks.acme.test/T1"}]')
     assert "https://hooks.acme.test/T1" in settings.secret_values()  # masked in every log line
+
+
+@pytest.mark.parametrize("text", ["email,team\na@b.dev,x\x00\n", 'email,team\n"a@b.dev,x\n'])
+def test_a_file_the_csv_module_cannot_read_is_an_error_naming_the_line(text: str) -> None:
+    with pytest.raises(AliasFileError, match=r"^line \d+: "):
+        parse_teams(text)
