@@ -78,12 +78,12 @@ def budgets_set(
     thresholds: Annotated[str, typer.Option(help="Fractions that alert.")] = "0.8,1",
 ) -> None:
     """Set a scope's monthly budget (again: its new amount and thresholds)."""
-    from app.orchestration.insights import SCOPE_DIMENSION, SCOPES
+    from app.orchestration.insights import SCOPES, takes_value, threshold_ok
     from app.repositories.alerts import upsert_budget
 
     if scope not in SCOPES:
         raise _fail(f"scope: unknown {scope!r} (known: {', '.join(SCOPES)})")
-    if (SCOPE_DIMENSION[scope] is None) != (value == ""):
+    if takes_value(scope) == (value == ""):
         raise _fail(f"--value: {'not for' if value else 'required for'} scope {scope}")
     try:
         amount = Decimal(monthly_usd)
@@ -94,7 +94,7 @@ def budgets_set(
         ) from None
     if not amount.is_finite() or amount <= 0:
         raise _fail(f"monthly_usd must be above 0: {monthly_usd}")
-    if any(not Decimal(0) < level <= Decimal(10) for level in levels):
+    if not all(threshold_ok(level) for level in levels):
         raise _fail(f"thresholds are fractions above 0: {thresholds}")
 
     async def save(connection: asyncpg.Connection) -> object:

@@ -15,7 +15,7 @@ from app.api import database
 from app.api.auth import READ, require
 from app.api.bodies import body_schema, json_body
 from app.api.problems import PROTECTED, ProblemError, documented
-from app.orchestration.insights import SCOPE_DIMENSION, SCOPES
+from app.orchestration.insights import SCOPES, takes_value, threshold_ok
 from app.people_csv import AliasFileError, format_teams, parse_teams
 from app.repositories import alerts as alerts_repo
 from app.vocabulary import ApiScope
@@ -86,7 +86,7 @@ class BudgetIn(BaseModel):
     @field_validator("thresholds")
     @classmethod
     def _thresholds(cls, value: list[Decimal]) -> list[Decimal]:
-        if not value or any(not Decimal(0) < t <= Decimal(10) for t in value):
+        if not value or not all(threshold_ok(t) for t in value):
             raise ValueError("thresholds are fractions of the amount, above 0 (e.g. 0.8, 1)")
         return sorted(set(value))
 
@@ -121,9 +121,9 @@ async def put_budget(request: Request) -> BudgetOut:
     budget = await json_body(request, BudgetIn)
     if budget is None:
         raise ProblemError(422, "body: a budget is required")
-    if SCOPE_DIMENSION[budget.scope] is None and budget.scope_value:
+    if not takes_value(budget.scope) and budget.scope_value:
         raise ProblemError(422, "scope_value: the organization scope takes none")
-    if SCOPE_DIMENSION[budget.scope] is not None and not budget.scope_value:
+    if takes_value(budget.scope) and not budget.scope_value:
         raise ProblemError(422, f"scope_value: which {budget.scope} (required)")
     async with database.connection(request) as connection:
         saved = await alerts_repo.upsert_budget(

@@ -49,11 +49,8 @@ async def _evaluate(
 ) -> int:
     """Record what `budget` has to say about `month`; how many alerts were new."""
     through = today - timedelta(days=1)
-    totals, daily = await insights.month_spend(
-        pool, budget.scope, budget.scope_value, month, through
-    )
-    billed = totals.billed_usd if totals else Decimal(0)
-    provisional = totals.billed_provisional_usd if totals else Decimal(0)
+    spent = await insights.month_spend(pool, budget.scope, budget.scope_value, month, through)
+    billed, provisional, daily = spent.billed_usd, spent.provisional_usd, spent.daily
     scope = {"budget_id": budget.id, "scope": budget.scope, "scope_value": budget.scope_value,
              "month": f"{month:%Y-%m}", "monthly_usd": str(budget.monthly_usd)}  # fmt: skip
     recorded = 0

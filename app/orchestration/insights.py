@@ -29,6 +29,16 @@ SCOPE_DIMENSION: Mapping[str, str | None] = {
     "tool": "tool",
 }  # fmt: skip
 MAX_DAYS = 732
+MAX_THRESHOLD = Decimal(10)  # a threshold is a fraction of the budget: above 0, at most 10×
+
+
+def takes_value(scope: str) -> bool:
+    """Whether a budget's scope names one of its kind (a team, …; not the organisation)."""
+    return SCOPE_DIMENSION[scope] is not None
+
+
+def threshold_ok(threshold: Decimal) -> bool:
+    return Decimal(0) < threshold <= MAX_THRESHOLD
 
 
 class InsightError(ValueError):
@@ -77,22 +87,30 @@ async def spend(
         )
 
 
+@dataclass(frozen=True)
+class MonthSpend:
+    billed_usd: Decimal  # the month up to its `through` day
+    provisional_usd: Decimal  # of it, on days the upstreams may still revise
+    daily: dict[date, Decimal]  # billed by day: the month and the four weeks before it
+
+
 async def month_spend(
     pool: asyncpg.Pool, scope: str, value: str, month: date, through: date
-) -> tuple[SpendRow | None, dict[date, Decimal]]:
-    """A scope's month up to `through`: its totals, and its billed spend by day (with the four
-    weeks before the month, for a forecast)."""
-    where = scope_filter(scope, value)
+) -> MonthSpend:
+    """A scope's month up to `through`, from one query by day that reaches four weeks back
+    (what a forecast needs)."""
     first = month.replace(day=1)
     through = min(through, month_end(first))
-    async with pool.acquire() as connection:
-        totals = await insights_repo.spend(
-            connection, first, through, [], REGISTRY.tool_sources(), where
-        )
-        daily = await insights_repo.daily_billed(
-            connection, first - timedelta(days=28), through, REGISTRY.tool_sources(), where
-        )
-    return (totals[0] if totals else None), daily
+    rows = await spend(
+        pool, first - timedelta(days=28), through, ["day"], scope_filter(scope, value)
+    )
+    daily = {date.fromisoformat(row.group["day"]): row for row in rows}
+    in_month = [row for day, row in daily.items() if day >= first]
+    return MonthSpend(
+        sum((row.billed_usd for row in in_month), Decimal(0)),
+        sum((row.billed_provisional_usd for row in in_month), Decimal(0)),
+        {day: row.billed_usd for day, row in daily.items()},
+    )
 
 
 async def forecast(
@@ -103,8 +121,8 @@ async def forecast(
     as_of: date,
     budget: Decimal | None = None,
 ) -> Forecast:
-    _, daily = await month_spend(pool, scope, value, month, as_of)
-    return forecast_month(daily, month, as_of, budget)
+    spent = await month_spend(pool, scope, value, month, as_of)
+    return forecast_month(spent.daily, month, as_of, budget)
 
 
 @dataclass(frozen=True)

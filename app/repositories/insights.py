@@ -134,15 +134,3 @@ async def adoption(
         end,
     )
     return [AdoptionRow(*row) for row in rows]
-
-
-async def daily_billed(
-    connection: asyncpg.Connection,
-    start: date,
-    end: date,
-    tool_sources: Mapping[str, Sequence[str]],
-    where: Mapping[str, str] | None = None,
-) -> dict[date, Decimal]:
-    """Billed USD per day of [start, end] (days without rows: absent) for one scope."""
-    rows = await spend(connection, start, end, ["day"], tool_sources, where)
-    return {date.fromisoformat(row.group["day"]): row.billed_usd for row in rows}

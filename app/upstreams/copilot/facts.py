@@ -128,7 +128,8 @@ BILLING_TABLE = FactTable(
 SEATS_TABLE = SnapshotTable("copilot_seats", _columns(SeatRow), key=("user_id", "created_at"))
 
 
-def to_row(fact: CopilotFact | BillingFact) -> Row:
+def to_row(fact: CopilotFact | BillingFact | SeatRow) -> Row:
+    """A row in its table's column order (each dataclass's fields are its table's columns)."""
     return astuple(fact)
 
 

@@ -164,7 +164,7 @@ async def _seat_list(run: SourceRun, client: CopilotClient) -> tuple[list[Seat],
 async def _record_seats(
     run: SourceRun, directory: LoginDirectory, seats: list[Seat], whole: bool
 ) -> None:
-    rows = [_seat_tuple(row) for row in seat_rows(seats, directory)]
+    rows = [to_row(row) for row in seat_rows(seats, directory)]
     async with run.pool.acquire() as connection:
         current = await snapshots_repo.held(connection, SEATS_TABLE, run.account)
         if not rows and current and run.shrink.keeps(True):
@@ -178,10 +178,6 @@ async def _record_seats(
         {"listed": len(rows), "added": counts.added, "changed": counts.changed,
          "removed": counts.removed},
     )  # fmt: skip
-
-
-def _seat_tuple(row: object) -> tuple[object, ...]:
-    return tuple(getattr(row, name) for name in SEATS_TABLE.columns)
 
 
 # --- usage ----------------------------------------------------------------------------------
