@@ -309,3 +309,18 @@ async def test_billing_alone_asks_for_the_users_of_the_stored_usage_day(
     alone = await _run(db, github, START, START, ("copilot_billing",))
     assert alone.status == RunStatus.SUCCEEDED, alone.reason
     assert await _billed(db, START) == github.truth.expected_copilot_billed(START)
+
+
+async def test_a_revised_day_is_read_again_and_equals_the_new_truth(
+    db: asyncpg.Pool, github: Simulator
+) -> None:
+    assert (await _run(db, github)).status == RunStatus.SUCCEEDED
+    revised = START + timedelta(days=1)
+    github.truth.restate_copilot(revised)
+    again = await _run(db, github)
+    assert again.status == RunStatus.SUCCEEDED
+    usage = again.sources["copilot_usage"]
+    assert usage.rows_updated + usage.rows_inserted + usage.rows_deleted > 0  # the day moved
+    assert await _usage(db) == github.truth.expected_copilot_rows(START, END)
+    for day in (START, revised, END):
+        assert await _billed(db, day) == github.truth.expected_copilot_billed(day)

@@ -109,7 +109,8 @@ class CopilotTruth(TruthBase):
         """The user's line of the day's `users-1-day` report (None: no activity that day)."""
         if not user.active or day < user.seat_created:
             return None
-        rng = random.Random(_stream_seed(self.seed, "copilot", user.user_id, day, 0))
+        revision = self.revisions.get(("copilot", day), 0)
+        rng = random.Random(_stream_seed(self.seed, "copilot", user.user_id, day, revision))
         if rng.random() > 0.7:
             return None
         record: dict[str, object] = {
@@ -155,6 +156,12 @@ class CopilotTruth(TruthBase):
         if day >= AI_CREDITS_USED_FROM:
             record["ai_credits_used"] = self.copilot_credits(user, day)
         return record
+
+    def restate_copilot(self, day: date) -> None:
+        """GitHub publishes the day's report again with other values (whether it does is
+        undocumented; the day is re-read within its revision horizon either way)."""
+        self.revisions[("copilot", day)] = self.revisions.get(("copilot", day), 0) + 1
+        self.views.clear()
 
     def copilot_credits(self, user: GitHubUser, day: date) -> Decimal:
         """AI credits the user consumed (0 on some days: completions only, never billed)."""
