@@ -278,3 +278,17 @@ def test_a_seat_of_a_team_or_a_deleted_user_is_not_a_person() -> None:
     )  # fmt: skip
     rows = seat_rows(page.seats, LoginDirectory(DEFAULT_CONFIDENCES))
     assert [(r.user_id, r.user_login) for r in rows] == [(7, "mona")]
+
+
+@respx.mock
+async def test_a_seat_list_short_of_its_total_is_said_so(copilot: CopilotClient) -> None:
+    """Seats changed while the pages were read: the list is not whole (no seat is then marked
+    removed by the source)."""
+    seat = {"created_at": "2026-01-02T03:04:05Z", "assignee": {"login": "u1", "id": 1}}
+    respx.get(f"{BASE}/orgs/acme/copilot/billing/seats").mock(side_effect=[
+        httpx.Response(200, json={"total_seats": 3, "seats": [seat]}),
+        httpx.Response(200, json={"total_seats": 3, "seats": []}),
+    ])  # fmt: skip
+    pages = [page async for page in copilot.seats(RequestStats())]
+    assert pages[-1].last
+    assert pages[-1].warning == "the seat list said 3 seats and listed 1"
