@@ -25,6 +25,7 @@ from app.ingestion.factory import build_http_client
 from app.logs import configure_logging, get_logger
 from app.orchestration.accounts import configured_parts, unconfigured_accounts
 from app.orchestration.alerts import deliver_forever
+from app.orchestration.rollups import refresh_forever
 from app.orchestration.scheduler import DailySchedule
 from app.orchestration.sources.registry import REGISTRY
 from app.orchestration.worker import RunWorker, worker_identity
@@ -57,7 +58,8 @@ async def _start(runtime: Runtime, migrate: bool) -> DailySchedule | None:
     await metrics_api.refresh_quietly(pool, settings)  # right from the first scrape
     refresher = asyncio.create_task(metrics_api.refresh_forever(pool, settings), name="metrics")
     delivery = asyncio.create_task(deliver_forever(pool, http, settings), name="alert-delivery")
-    runtime.services = Services(pool, http, worker, refresher, delivery)
+    rollups = asyncio.create_task(refresh_forever(pool), name="rollup-refresh")
+    runtime.services = Services(pool, http, worker, refresher, delivery, rollups)
     worker.start()
     tune_garbage_collector()  # what exists now lives as long as the service
     schedule = None
@@ -101,6 +103,7 @@ async def _stop(runtime: Runtime, schedule: DailySchedule | None) -> None:
     if services is not None:
         services.metrics_refresh.cancel()
         services.alert_delivery.cancel()
+        services.rollup_refresh.cancel()
         await services.worker.stop(runtime.settings.shutdown_deadline_seconds)
         await services.http.aclose()
         with contextlib.suppress(Exception):

@@ -38,6 +38,7 @@ class Services:
     worker: Worker
     metrics_refresh: asyncio.Task[None]
     alert_delivery: asyncio.Task[None]  # the webhooks' deliveries: never in a run's way
+    rollup_refresh: asyncio.Task[None]  # the dashboard's rollups, after changes outside runs
 
 
 @dataclass

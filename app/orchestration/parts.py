@@ -24,6 +24,7 @@ from app.config import Settings
 from app.ingestion.factory import UpstreamClients
 from app.logs import get_logger
 from app.orchestration.alerts import evaluate_budgets
+from app.orchestration.rollups import after_writes
 from app.orchestration.daily_job import DailyJob, PartSpec, RunOutcome
 from app.orchestration.run_request import PlannedRun
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
@@ -126,7 +127,9 @@ async def execute_part(
         for name, progress in outcome.sources.items()
         if progress.status == SourceStatus.SUCCEEDED
     )
-    if await _persist_outcome(pool, spec, outcome) is not None:
+    finished = await _persist_outcome(pool, spec, outcome) is not None
+    await after_writes(pool, spec.plan.days)  # the dashboard's rollups of the window
+    if finished:
         # The run is finished (this was its last part): its days count towards the budgets.
         await evaluate_budgets(pool, settings)
     totals = {

@@ -21,6 +21,9 @@ ACCOUNT_TABLES = (
     "fact_copilot_daily_usage",
     "fact_copilot_billing_daily",
     "copilot_seats",
+    "rollup_person_day",
+    "rollup_spend_day",
+    "rollup_person_month",
 )
 
 

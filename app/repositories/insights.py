@@ -29,7 +29,7 @@ DIMENSIONS: Mapping[str, str] = {
     "week": "date_trunc('week', u.usage_date)::date",
     "month": "date_trunc('month', u.usage_date)::date",
 }
-_ROWS = f"""
+ROWS = f"""
     WITH tool_sources AS (SELECT * FROM unnest($3::text[], $4::text[]) AS ts(tool, source)),
     rows AS (
         SELECT v.*, coalesce(v.person_email, '{UNATTRIBUTED}') AS person,
@@ -60,7 +60,7 @@ class SpendRow:
     people: int
 
 
-def _tool_arrays(tool_sources: Mapping[str, Sequence[str]]) -> tuple[list[str], list[str]]:
+def tool_arrays(tool_sources: Mapping[str, Sequence[str]]) -> tuple[list[str], list[str]]:
     pairs = [(tool, source) for tool, sources in tool_sources.items() for source in sources]
     return [tool for tool, _ in pairs], [source for _, source in pairs]
 
@@ -90,12 +90,12 @@ async def spend(
         coalesce(sum(u.consumption_cost_usd) FILTER (WHERE NOT u.final), 0),
         count(DISTINCT u.person)"""
     sql = (
-        f"{_ROWS} SELECT {select + ', ' if select else ''}{money} FROM rows u"
+        f"{ROWS} SELECT {select + ', ' if select else ''}{money} FROM rows u"
         f"{' WHERE ' + ' AND '.join(filters) if filters else ''}"
         f"{' GROUP BY ' + ', '.join(str(i + 1) for i in range(len(keys))) if keys else ''}"
         f"{' ORDER BY ' + ', '.join(str(i + 1) for i in range(len(keys))) if keys else ''}"
     )
-    tools, sources = _tool_arrays(tool_sources)
+    tools, sources = tool_arrays(tool_sources)
     records = await connection.fetch(sql, start, end, tools, sources, *arguments)
     width = len(keys)
     return [

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from app.repositories.rollups import mark_every_month
+
 
 @dataclass(frozen=True)
 class Alias:
@@ -30,13 +32,15 @@ async def replace_table(
     columns: Sequence[str],
     rows: Sequence[tuple[object, ...]],
 ) -> None:
-    """All-or-nothing: an operator's list (validated whole by the caller) replaces `table`."""
+    """All-or-nothing: an operator's list (validated whole by the caller) replaces `table`.
+    Who is who and in which team shape every rollup: every month is marked for a rebuild."""
     placeholders = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
     async with connection.transaction():
         await connection.execute(f"DELETE FROM {table}")
         await connection.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows
         )
+        await mark_every_month(connection)
 
 
 async def replace_aliases(connection: asyncpg.Connection, listed: Sequence[Alias]) -> None:

@@ -1,0 +1,121 @@
+"""The dashboard's rollups equal the answers they stand for (spend by day, tool, platform,
+account and team; each person's month; active people per week), after a run across a month's
+end, after a team change, and after a re-run of days that changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from app.orchestration import insights
+from app.orchestration.rollups import refresh_stale
+from app.orchestration.run_request import RunRequest, plan_run
+from app.orchestration.sources.registry import REGISTRY
+from app.repositories import alerts as alerts_repo
+from app.repositories import rollups as rollups_repo
+from app.repositories.alerts import TeamMember
+from app.simulator.model import GroundTruth
+from app.simulator.plumbing import SimulatorOptions
+from app.vocabulary import RunStatus
+from tests.support.runs import execute_plan
+from tests.support.services import Simulator, start_simulator
+
+START, END = date(2026, 7, 27), date(2026, 8, 5)  # two months, weeks across their edge
+KEYS = ("usage_date", "tool", "platform", "account", "team")
+MONEY = ("billed_usd", "billed_provisional_usd", "estimated_usd", "estimated_provisional_usd",
+         "consumption_usd", "consumption_provisional_usd")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    simulator = start_simulator(GroundTruth(seed=11, users=9), SimulatorOptions(page_cap=50))
+    yield simulator
+    simulator.server.should_exit = True
+
+
+async def _ingest(db: asyncpg.Pool, sim: Simulator, dsn: str, start: date, end: date) -> None:
+    settings = sim.settings(database_url=dsn, **sim.copilot())
+    _, outcome = await execute_plan(
+        db, settings, plan_run(settings, RunRequest(start, end, REGISTRY.names()))
+    )
+    assert outcome.status == RunStatus.SUCCEEDED, outcome.reason
+
+
+async def _assert_rollups_equal_answers(db: asyncpg.Pool) -> None:
+    async with db.acquire() as connection:
+        assert await connection.fetchval("SELECT count(*) FROM rollup_stale_months") == 0
+        spend_days = await connection.fetch("SELECT * FROM rollup_spend_day")
+        months = await connection.fetch("SELECT * FROM rollup_person_month")
+        weeks = await connection.fetch("SELECT * FROM rollup_active_week")
+    keys = ["day", "tool", "platform", "account", "team"]
+    answers = await insights.spend(db, START, END, keys)
+    want = {tuple(r.group[k] for k in keys): tuple(getattr(r, m) for m in MONEY) + (r.people,)
+            for r in answers}  # fmt: skip
+    got = {(row["usage_date"].isoformat(), *(row[k] for k in KEYS[1:])):
+           tuple(row[m] for m in MONEY) + (row["people"],) for row in spend_days}  # fmt: skip
+    assert got == want
+    assert any(Decimal(0) < values[0] for values in got.values())
+
+    keys = ["month", "person", "tool", "platform", "account", "team"]
+    answers = await insights.spend(db, START, END, keys)
+    want = {tuple(r.group[k] for k in keys): tuple(getattr(r, m) for m in MONEY) for r in answers}
+    got = {(row["month"].isoformat(), row["person"], row["tool"], row["platform"],
+            row["account"], row["team"]): tuple(row[m] for m in MONEY) for row in months}  # fmt: skip
+    assert got == want
+
+    adoption = await insights.adoption(db, date(2026, 7, 27), date(2026, 8, 2), "week")
+    assert {(row["tool"], row["platform"]): row["active_people"] for row in weeks
+            if row["week"] == date(2026, 7, 27)} == {
+        (row.tool, row.platform): row.active_people for row in adoption.rows
+    }  # fmt: skip
+
+
+async def test_rollups_equal_the_answers_across_changes(
+    db: asyncpg.Pool, database_dsn: str, sim: Simulator
+) -> None:
+    await _ingest(db, sim, database_dsn, START, END)
+    await _assert_rollups_equal_answers(db)
+
+    # A team change marks every month; the refresher rebuilds them to the new teams.
+    people = sorted(person.email for person in sim.truth.people)
+    members = [
+        TeamMember(email, f"team-{n % 3}", date(1970, 1, 1)) for n, email in enumerate(people)
+    ]
+    members.append(TeamMember(people[0], "movers", date(2026, 8, 2)))
+    async with db.acquire() as connection:
+        await alerts_repo.replace_teams(connection, members)
+        stale = await connection.fetchval(
+            "SELECT array_agg(month ORDER BY month) FROM rollup_stale_months"
+        )
+    assert stale == [date(2026, 7, 1), date(2026, 8, 1)]
+    assert await refresh_stale(db) == [date(2026, 8, 1), date(2026, 7, 1)]
+    await _assert_rollups_equal_answers(db)
+    async with db.acquire() as connection:
+        teams = {row["team"] for row in await connection.fetch("SELECT team FROM rollup_spend_day")}
+    assert {"movers", "team-0", "team-1"} <= teams
+
+    # A second run over part of the window (days re-read, perhaps now final) keeps them equal.
+    await _ingest(db, sim, database_dsn, date(2026, 8, 1), END)
+    await _assert_rollups_equal_answers(db)
+
+
+async def test_two_refreshers_never_rebuild_one_month_at_once(db: asyncpg.Pool) -> None:
+    """A month another process is rebuilding is skipped, and rebuilt by whoever comes next if
+    it is still marked."""
+    async with db.acquire() as holder, db.acquire() as refresher:
+        await rollups_repo.mark_days(holder, [date(2026, 8, 3)])
+        async with holder.transaction():
+            await holder.execute("SELECT month FROM rollup_stale_months FOR UPDATE")
+            assert await rollups_repo.refresh_one(refresher, REGISTRY.tool_sources()) is None
+            await rollups_repo.mark_days(refresher, [date(2026, 9, 9)])  # another month: free
+        assert await rollups_repo.refresh_one(refresher, REGISTRY.tool_sources()) == date(
+            2026, 9, 1
+        )
+        assert await rollups_repo.refresh_one(refresher, REGISTRY.tool_sources()) == date(
+            2026, 8, 1
+        )
+        assert await rollups_repo.refresh_one(refresher, REGISTRY.tool_sources()) is None
