@@ -24,8 +24,8 @@ from app.config import Settings
 from app.ingestion.factory import UpstreamClients
 from app.logs import get_logger
 from app.orchestration.alerts import evaluate_budgets
-from app.orchestration.rollups import after_writes
 from app.orchestration.daily_job import DailyJob, PartSpec, RunOutcome
+from app.orchestration.rollups import after_writes
 from app.orchestration.run_request import PlannedRun
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
 from app.orchestration.tracking import Cancellation

@@ -113,7 +113,7 @@ async def refresh_one(
         claimed = await connection.fetchrow(_CLAIM)
         if claimed is None:
             return None
-        first = claimed["month"]
+        first: date = claimed["month"]
         last = month_last(first)
         for table in ("rollup_person_day", "rollup_spend_day"):
             await connection.execute(

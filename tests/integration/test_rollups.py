@@ -53,10 +53,10 @@ async def _assert_rollups_equal_answers(db: asyncpg.Pool) -> None:
         weeks = await connection.fetch("SELECT * FROM rollup_active_week")
     keys = ["day", "tool", "platform", "account", "team"]
     answers = await insights.spend(db, START, END, keys)
-    want = {tuple(r.group[k] for k in keys): tuple(getattr(r, m) for m in MONEY) + (r.people,)
+    want = {tuple(r.group[k] for k in keys): (*(getattr(r, m) for m in MONEY), r.people)
             for r in answers}  # fmt: skip
     got = {(row["usage_date"].isoformat(), *(row[k] for k in KEYS[1:])):
-           tuple(row[m] for m in MONEY) + (row["people"],) for row in spend_days}  # fmt: skip
+           (*(row[m] for m in MONEY), row["people"]) for row in spend_days}  # fmt: skip
     assert got == want
     assert any(Decimal(0) < values[0] for values in got.values())
 
