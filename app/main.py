@@ -33,6 +33,7 @@ from app.orchestration.worker_process import WorkerProcess
 from app.repositories.database import DATABASE_ERRORS, create_pool, resolve_dsn
 from app.repositories.embedded import release_embedded
 from app.repositories.migrations import upgrade_to_head_async
+from app.web import actions, pages
 
 log = get_logger(__name__)
 
@@ -186,8 +187,12 @@ ROUTERS = (
 )
 
 
+# The dashboard's pages and forms (not in the OpenAPI schema; their access is tested apart).
+WEB_ROUTERS = (pages.router, actions.router)
+
+
 def _include_routers(app: FastAPI) -> None:
-    routers = ROUTERS
+    routers = ROUTERS + WEB_ROUTERS
     for router in routers:
         app.include_router(router)
     metrics.initialise_routes(

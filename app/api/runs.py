@@ -22,6 +22,7 @@ from app.orchestration.heal import plan_heal
 from app.orchestration.run_request import PlannedRun
 from app.repositories import run_queue
 from app.repositories import runs as runs_repo
+from app.repositories.runs import RunRecord
 from app.vocabulary import ApiScope, RunStatus, RunTrigger
 
 router = APIRouter(tags=["runs"], responses=PROTECTED)
@@ -88,7 +89,6 @@ async def create_run(
     caller: Trigger,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> RunOut:
-    runtime = runtime_of(request)
     body = await _request_body(request)
     key = None
     if idempotency_key is not None:
@@ -96,6 +96,18 @@ async def create_run(
         if match is None:
             raise ProblemError(400, "Idempotency-Key must be 1–255 printable ASCII characters")
         key = match.group(1)
+    run, created = await queue_run(request, caller, body, key)
+    response.status_code = 202 if created else 200
+    response.headers["Location"] = _location(run.id)
+    return RunOut.from_record(run)
+
+
+async def queue_run(
+    request: Request, caller: Caller, body: RunRequest | None, key: str | None = None
+) -> tuple[RunRecord, bool]:
+    """Plan and queue a run for `caller` (the API's POST /runs and the dashboard's form):
+    the run, and whether it is new (else: the one this Idempotency-Key queued)."""
+    runtime = runtime_of(request)
     plan = await _planned(request, runtime.settings, body)
     async with database.connection(request) as connection:
         try:
@@ -129,9 +141,7 @@ async def create_run(
     assert run is not None
     if created.created:
         runtime.worker.wake()
-    response.status_code = 202 if created.created else 200
-    response.headers["Location"] = _location(created.run_id)
-    return RunOut.from_record(run)
+    return run, created.created
 
 
 @router.get(
