@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint docs bench install lock clean
+.PHONY: run test test-fast lint docs bench install lock clean browser
 
 # Dependencies at the versions and hashes of requirements-dev.lock (the image uses
 # requirements.lock); `make lock` writes both from pyproject.toml.
@@ -45,6 +45,10 @@ test-fast: $(STAMP)
 	$(BIN)/ruff format --check app tests alembic bench
 	$(BIN)/mypy app
 	$(BIN)/pytest -p no:cacheprovider tests/unit
+
+# Debian's Chromium, for the dashboard's browser tests (skipped without it; .ci/run installs it).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 docs: $(STAMP)
 	$(BIN)/python -m app.settings_docs > docs/configuration.md

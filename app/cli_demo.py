@@ -92,6 +92,10 @@ def run_demo(settings: Settings, base_url: str, port: int, serve_after: bool) ->
             f"Serving on http://127.0.0.1:{port} (GET /runs, /sources, /coverage, /docs open to"
             f" loopback; POST /runs with the token in {token_file} as bearer). Ctrl-C stops."
         )
+        output.print(
+            f"Dashboard: http://127.0.0.1:{port}/ui/ — log in with the token in {token_file}"
+            f" (`cat {token_file}`, paste it into the form)."
+        )
         service.wait()
         return 0
     finally:

@@ -35,7 +35,11 @@ from app.web.session import (
 )  # fmt: skip
 
 router = APIRouter(include_in_schema=False)
-STATIC = {"app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"}
+STATIC = {
+    "app.css": "text/css; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 MAX_FORM_BYTES = 8192
 STALE_FORM = "this form (its CSRF token does not match your session; reload the page)"
 
@@ -152,7 +156,7 @@ async def heal(request: Request) -> Response:
 
 
 @router.get("/ui/static/{name}")
-async def static(name: Annotated[str, Path(pattern=r"^[a-z]+\.(css|js)$")]) -> Response:
+async def static(name: Annotated[str, Path(pattern=r"^[a-z]+\.(css|js|svg)$")]) -> Response:
     if name not in STATIC:
         raise ProblemError(404, f"no static file {name}")
     content = resources.files("app.web").joinpath("static", name).read_bytes()

@@ -1,0 +1,183 @@
+"""Every page of the dashboard in headless Chromium (Debian's): no console error, charts drawn
+with data, the ground truth's numbers, a run started from the form and seen finishing, a
+logged-out visit refused, every control reachable with the keyboard alone.
+
+With SCREENSHOTS_DIR set, each page is also saved there (docs/screenshots/ is made so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import httpx
+from playwright.async_api import Browser, Page
+
+from app.orchestration.run_request import utc_today
+from tests.browser.conftest import READER, RUNNER, Service
+from tests.support.services import Simulator
+
+YESTERDAY = utc_today() - timedelta(days=1)
+FIRST = YESTERDAY.replace(day=1)
+START = max(FIRST, YESTERDAY - timedelta(days=3))
+PAGES = {"overview": "/ui/", "people": "/ui/people", "seats": "/ui/seats",
+         "coverage": "/ui/coverage", "runs": "/ui/runs", "alerts": "/ui/alerts"}  # fmt: skip
+FOCUSABLE = "a[href], button, input:not([type=hidden]), select, [tabindex]:not([tabindex='-1'])"
+SHOTS = os.environ.get("SCREENSHOTS_DIR")
+
+
+async def _ingest(service: Service, db: asyncpg.Pool) -> None:
+    bearer = {"Authorization": f"Bearer {RUNNER}"}
+    async with httpx.AsyncClient(base_url=service.url, headers=bearer, timeout=30) as client:
+        queued = await client.post(
+            "/runs", json={"start_date": str(START), "end_date": str(YESTERDAY)}
+        )
+        assert queued.status_code == 202, queued.text
+        for _ in range(1200):
+            run = (await client.get(queued.headers["location"])).json()
+            if run["status"] not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.1)
+        assert run["status"] == "succeeded", run
+    for _ in range(600):  # the rollups of the run's months, rebuilt after it
+        async with db.acquire() as connection:
+            if not await connection.fetchval("SELECT count(*) FROM rollup_stale_months"):
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the rollups were not rebuilt")
+
+
+async def _logged_in(browser: Browser, service: Service, errors: list[str]) -> Page:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.on(
+        "console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None
+    )
+    page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}"))
+    await page.goto(f"{service.url}/ui/login")
+    await page.fill("#token", RUNNER)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{service.url}/ui/")
+    return page
+
+
+async def _cells(page: Page, table: str) -> list[list[str]]:
+    """Each body row of `table`: the exact value of each cell (`data-value`), else its text."""
+    return await page.eval_on_selector_all(
+        f"#{table} tbody tr",
+        "rows => rows.map(r => [...r.cells].map(c => c.dataset.value ?? c.textContent.trim()))",
+    )
+
+
+async def test_a_logged_out_visit_is_refused(browser: Browser, service: Service) -> None:
+    page = await browser.new_page()
+    response = await page.goto(f"{service.url}/ui/people")
+    assert response is not None and "/ui/login" in page.url
+    assert await page.locator("#people").count() == 0
+    assert await page.locator("h1").inner_text() == "Log in"
+
+
+async def test_every_page_in_chromium(
+    browser: Browser, service: Service, sim: Simulator, db: asyncpg.Pool
+) -> None:
+    await _ingest(service, db)
+    errors: list[str] = []
+    page = await _logged_in(browser, service, errors)
+    for name, path in PAGES.items():
+        await page.goto(f"{service.url}{path}")
+        await page.wait_for_load_state("networkidle")
+        assert errors == [], errors
+        assert await page.locator("main h1").count() == 1
+        if SHOTS:
+            await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+    # Charts: drawn, each with data.
+    await page.goto(f"{service.url}/ui/")
+    for chart, mark in (("spend", ".bar rect"), ("month", "path.line"), ("adoption", "path.line")):
+        drawn = await page.eval_on_selector_all(
+            f"figure[data-chart={chart}] svg {mark}",
+            "marks => marks.filter(m => { const b = m.getBBox(); return b.width * b.height > 0"
+            " || m.getTotalLength?.() > 0; }).length",
+        )
+        assert drawn > 0, chart
+    # The ground truth's numbers: Cursor's billed on-demand spend, to the cent and beyond.
+    truth = sum(
+        (
+            values["on_demand_cost_usd"]
+            for values in sim.truth.expected_cursor_spend(START, YESTERDAY).values()
+        ),
+        Decimal(0),
+    )  # type: ignore[misc]
+    totals = {(row[0], row[1]): row for row in await _cells(page, "tool-totals")}
+    assert Decimal(totals[("cursor", "cursor")][2]) == truth
+    async with httpx.AsyncClient(
+        base_url=service.url, headers={"Authorization": f"Bearer {READER}"}
+    ) as api:
+        spend = (await api.get("/insights/spend", params={"start": str(FIRST), "end": str(YESTERDAY),
+                                                          "group_by": ["tool", "platform"]})).json()  # fmt: skip
+    assert {k: Decimal(v[2]) for k, v in totals.items()} == {
+        (r["group"]["tool"], r["group"]["platform"]): Decimal(r["billed_usd"])
+        for r in spend["rows"]
+    }
+    # A person's page, reached from the people table by its link.
+    await page.goto(f"{service.url}/ui/people")
+    first = (await _cells(page, "people"))[0]
+    await page.click(f"#people tbody tr:first-child a")
+    await page.wait_for_load_state("networkidle")
+    tools = await _cells(page, "person-tools")
+    assert sum(Decimal(row[2]) for row in tools) == Decimal(first[3])
+    if SHOTS:
+        await page.screenshot(path=str(Path(SHOTS) / "person.png"), full_page=True)
+    assert errors == [], errors
+
+
+async def test_a_run_started_from_the_form_is_seen_finishing(
+    browser: Browser, service: Service
+) -> None:
+    errors: list[str] = []
+    page = await _logged_in(browser, service, errors)
+    await page.goto(f"{service.url}/ui/runs")
+    await page.fill("#start_date", str(YESTERDAY))
+    await page.fill("#end_date", str(YESTERDAY))
+    await page.select_option("#source", "cursor")
+    await page.click("text=Start the run")
+    await page.wait_for_url(re.compile(r".*/ui/runs/[0-9a-f-]{36}$"))
+    run_url = page.url
+    # The page's script swaps the progress in until the run ends.
+    await page.wait_for_selector("#progress[data-finished=true]", timeout=90_000)
+    assert await page.locator("#progress").get_attribute("data-status") == "succeeded"
+    await page.goto(f"{service.url}/ui/runs")
+    row = page.locator(f"#runs a[href='{run_url.removeprefix(service.url)}']").locator(
+        "xpath=../.."
+    )
+    assert "succeeded" in await row.inner_text()
+    assert errors == [], errors
+
+
+async def test_every_control_is_reached_with_the_keyboard(
+    browser: Browser, service: Service
+) -> None:
+    errors: list[str] = []
+    page = await _logged_in(browser, service, errors)
+    for path in ("/ui/runs", "/ui/people", "/ui/coverage"):
+        await page.goto(f"{service.url}{path}")
+        wanted = await page.eval_on_selector_all(FOCUSABLE, "els => els.length")
+        await page.evaluate(
+            f'document.querySelectorAll("{FOCUSABLE}").forEach((e, i) => e.dataset.k = i)'
+        )
+        reached: set[str] = set()
+        for _ in range(wanted * 2 + 5):
+            await page.keyboard.press("Tab")
+            key = await page.evaluate("document.activeElement?.dataset.k ?? ''")
+            if key:
+                reached.add(key)
+            if len(reached) == wanted:
+                break
+        assert len(reached) == wanted, (path, wanted, sorted(reached))
+        focused = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert focused != "none"  # where the focus is can be seen
+    assert errors == [], errors
