@@ -59,7 +59,7 @@ async def _start(runtime: Runtime, migrate: bool) -> DailySchedule | None:
     await metrics_api.refresh_quietly(pool, settings)  # right from the first scrape
     refresher = asyncio.create_task(metrics_api.refresh_forever(pool, settings), name="metrics")
     delivery = asyncio.create_task(deliver_forever(pool, http, settings), name="alert-delivery")
-    rollups = asyncio.create_task(refresh_forever(pool), name="rollup-refresh")
+    rollups = asyncio.create_task(refresh_forever(pool, settings), name="rollup-refresh")
     runtime.services = Services(pool, http, worker, refresher, delivery, rollups)
     worker.start()
     tune_garbage_collector()  # what exists now lives as long as the service

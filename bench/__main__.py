@@ -116,6 +116,16 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def kept_sections(path: Path) -> str:
+    """The sections other benchmarks write into the same file (`bench.dashboard`), between
+    their `<!-- bench:NAME -->` markers: kept when this one rewrites it."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    start = text.find("<!-- bench:")
+    return "\n" + text[start:] if start >= 0 else ""
+
+
 def _markdown(results: dict[str, Any]) -> str:
     lines = [
         "# Performance",
@@ -320,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2, default=str))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(_markdown(results))
+    args.output.write_text(_markdown(results) + kept_sections(args.output))
     sys.stdout.write(_markdown(results))
 
 

@@ -14,6 +14,8 @@ Create Date: 2026-12-06
   claims a month (`FOR UPDATE SKIP LOCKED`), rebuilds it in one transaction and removes the
   mark only if nobody marked it again meanwhile (`generation`).
 - `rollup_months`: the months built, and when.
+- `rollup_seat_use` (with `rollup_seat_window`): every seat's use over the idle-seat window
+  ending yesterday, as the seat report reads it; rebuilt after each part and when the day turns.
 - `person_day_attribution`: each tool's attribution per (account, day, platform, address).
 """
 
@@ -110,6 +112,27 @@ STATEMENTS = (
     )
     """,
     """
+    CREATE TABLE rollup_seat_use (
+        tool         text    NOT NULL,
+        account      text    NOT NULL,
+        seat         text    NOT NULL,
+        email        text    NULL,
+        plan         text    NULL,
+        since        date    NULL,
+        last_active  date    NULL,
+        active_days  integer NOT NULL,
+        fetched_days integer NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE rollup_seat_window (
+        only_one     boolean     PRIMARY KEY DEFAULT true CHECK (only_one),
+        window_start date        NOT NULL,
+        window_end   date        NOT NULL,
+        refreshed_at timestamptz NOT NULL
+    )
+    """,
+    """
     CREATE VIEW person_day_attribution AS
     SELECT account, usage_date, 'cursor'::text AS tool, 'cursor'::text AS platform,
            email AS user_email, attribution_method, attribution_confidence
@@ -138,7 +161,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP VIEW person_day_attribution")
-    for table in ("rollup_active_week", "rollup_person_month", "rollup_spend_day",
+    for table in ("rollup_seat_window", "rollup_seat_use", "rollup_active_week",
+                  "rollup_person_month", "rollup_spend_day",
                   "rollup_person_day", "rollup_months", "rollup_stale_months"):  # fmt: skip
         op.execute(f"DROP TABLE {table}")
     op.execute("DROP SEQUENCE rollup_generation")

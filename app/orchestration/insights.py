@@ -185,7 +185,11 @@ async def seats(pool: asyncpg.Pool, settings: Settings, as_of: date) -> SeatRepo
     window = settings.idle_seat_days
     start = as_of - timedelta(days=window - 1)
     async with pool.acquire() as connection:
-        found = await seats_repo.seat_use(connection, start, as_of, REGISTRY.tool_sources())
+        # Kept by the rollup refresher for the window ending yesterday; any other, read now.
+        found = await seats_repo.stored_seat_use(connection, start, as_of)
+        if found is None:
+            found = await seats_repo.seat_use(connection, start, as_of, REGISTRY.tool_sources())
+    found.sort(key=lambda use: (use.tool, use.account, use.seat))
     report = SeatReport(start, as_of)
     for use in found:
         status = seat_status(

@@ -128,7 +128,7 @@ async def execute_part(
         if progress.status == SourceStatus.SUCCEEDED
     )
     finished = await _persist_outcome(pool, spec, outcome) is not None
-    await after_writes(pool, spec.plan.days)  # the dashboard's rollups of the window
+    await after_writes(pool, settings, spec.plan.days)  # the dashboard's rollups of the window
     if finished:
         # The run is finished (this was its last part): its days count towards the budgets.
         await evaluate_budgets(pool, settings)

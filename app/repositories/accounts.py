@@ -24,6 +24,7 @@ ACCOUNT_TABLES = (
     "rollup_person_day",
     "rollup_spend_day",
     "rollup_person_month",
+    "rollup_seat_use",
 )
 
 

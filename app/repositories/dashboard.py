@@ -12,8 +12,9 @@ import asyncpg
 
 # The sortable columns of the people table (whitelisted: never user text in SQL).
 PEOPLE_SORTS: Mapping[str, str] = {
-    "person": "person", "team": "teams", "billed": "billed_usd", "estimated": "estimated_usd",
-    "consumption": "consumption_usd", "active_days": "active_days", "last_active": "last_active",
+    "person": 'person COLLATE "C"', "team": 'teams COLLATE "C"', "billed": "billed_usd",
+    "estimated": "estimated_usd", "consumption": "consumption_usd",
+    "active_days": "active_days", "last_active": "last_active",
 }  # fmt: skip
 _FILTERS: Mapping[str, str] = {"tool": "tool", "team": "team", "account": "account"}
 
@@ -99,7 +100,8 @@ async def people_month(
     offset: int = 0,
 ) -> PeoplePage:
     """Each person's month over every tool: filtered, sorted by a `PEOPLE_SORTS` key, a page."""
-    order = f"{PEOPLE_SORTS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, person"
+    direction = "DESC" if descending else "ASC"
+    order = f'{PEOPLE_SORTS[sort]} {direction} NULLS LAST, person COLLATE "C"'
     rows = await connection.fetch(
         f"""
         WITH people AS (

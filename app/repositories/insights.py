@@ -34,7 +34,8 @@ ROWS = f"""
     rows AS (
         SELECT v.*, coalesce(v.person_email, '{UNATTRIBUTED}') AS person,
                coalesce((SELECT t.team FROM person_teams t
-                          WHERE t.email = v.person_email AND t.effective_from <= v.usage_date
+                          WHERE t.email = v.person_email COLLATE "default"
+                            AND t.effective_from <= v.usage_date
                           ORDER BY t.effective_from DESC LIMIT 1), '{UNASSIGNED}') AS team,
                NOT EXISTS (
                    SELECT 1 FROM coverage_days c JOIN tool_sources ts ON ts.source = c.source

@@ -110,6 +110,10 @@ async def refresh_one(
     rollups in one transaction; None when no month is marked or each is being rebuilt."""
     tools, sources = tool_arrays(tool_sources)
     async with connection.transaction():
+        # A batch over a month: JIT compiling would cost more than it saves (the row estimates
+        # of the views are far too low), and the sorts fit in memory.
+        await connection.execute("SET LOCAL jit = off")
+        await connection.execute("SET LOCAL work_mem = '64MB'")
         claimed = await connection.fetchrow(_CLAIM)
         if claimed is None:
             return None

@@ -20,6 +20,7 @@ from playwright.async_api import Browser, Page
 
 from app.orchestration.run_request import utc_today
 from tests.browser.conftest import READER, RUNNER, Service
+from tests.integration.jobs import expected_totals
 from tests.support.services import Simulator
 
 YESTERDAY = utc_today() - timedelta(days=1)
@@ -74,6 +75,23 @@ async def _cells(page: Page, table: str) -> list[list[str]]:
     )
 
 
+def _truth(sim: Simulator) -> dict[tuple[str, str], Decimal]:
+    """Billed USD of the ingested days per tool and platform, as the simulator's truth has it:
+    Cursor's on-demand charges, Claude's cost report per platform, Copilot's net per user."""
+    truth = sim.truth
+    cursor = truth.expected_cursor_spend(START, YESTERDAY).values()
+    billed = {("cursor", "cursor"): sum((v["on_demand_cost_usd"] for v in cursor), Decimal(0))}
+    for (_, platform), values in expected_totals(sim, START, YESTERDAY).items():
+        key = ("claude", platform)
+        billed[key] = billed.get(key, Decimal(0)) + values["billed_cost_usd"]
+    days = [START + timedelta(days=n) for n in range((YESTERDAY - START).days + 1)]
+    billed[("copilot", "copilot")] = sum(
+        (amount for day in days for user, amount in truth.expected_copilot_billed(day).items()
+         if user is not None), Decimal(0),
+    )  # fmt: skip
+    return billed
+
+
 async def test_a_logged_out_visit_is_refused(browser: Browser, service: Service) -> None:
     page = await browser.new_page()
     response = await page.goto(f"{service.url}/ui/people")
@@ -104,16 +122,9 @@ async def test_every_page_in_chromium(
             " || m.getTotalLength?.() > 0; }).length",
         )
         assert drawn > 0, chart
-    # The ground truth's numbers: Cursor's billed on-demand spend, to the cent and beyond.
-    truth = sum(
-        (
-            values["on_demand_cost_usd"]
-            for values in sim.truth.expected_cursor_spend(START, YESTERDAY).values()
-        ),
-        Decimal(0),
-    )  # type: ignore[misc]
+    # The ground truth's numbers, each tool to the last digit the upstream sent.
     totals = {(row[0], row[1]): row for row in await _cells(page, "tool-totals")}
-    assert Decimal(totals[("cursor", "cursor")][2]) == truth
+    assert {key: Decimal(row[2]) for key, row in totals.items()} == _truth(sim)
     async with httpx.AsyncClient(
         base_url=service.url, headers={"Authorization": f"Bearer {READER}"}
     ) as api:
@@ -126,7 +137,7 @@ async def test_every_page_in_chromium(
     # A person's page, reached from the people table by its link.
     await page.goto(f"{service.url}/ui/people")
     first = (await _cells(page, "people"))[0]
-    await page.click(f"#people tbody tr:first-child a")
+    await page.click("#people tbody tr:first-child a")
     await page.wait_for_load_state("networkidle")
     tools = await _cells(page, "person-tools")
     assert sum(Decimal(row[2]) for row in tools) == Decimal(first[3])
@@ -181,3 +192,22 @@ async def test_every_control_is_reached_with_the_keyboard(
         focused = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert focused != "none"  # where the focus is can be seen
     assert errors == [], errors
+
+
+async def test_the_tables_work_without_javascript(
+    browser: Browser, service: Service, db: asyncpg.Pool
+) -> None:
+    await _ingest(service, db)
+    context = await browser.new_context(java_script_enabled=False)
+    page = await context.new_page()
+    await page.goto(f"{service.url}/ui/login")
+    await page.fill("#token", READER)
+    await page.click("text=Log in")
+    await page.goto(f"{service.url}/ui/people")
+    await page.click("#people thead >> text=Person")  # a sort link: the server sorts
+    people = [row[0] for row in await _cells(page, "people")]
+    assert people == sorted(people) and len(people) > 2
+    await page.fill("#q", people[1])
+    await page.click("text=Filter")
+    assert [row[0] for row in await _cells(page, "people")] == [people[1]]
+    await context.close()

@@ -16,8 +16,8 @@ import pytest
 
 APP = Path(__file__).resolve().parents[2] / "app"
 
-INGESTION, PROCESSING, REPOSITORIES, ORCHESTRATION, API, SIMULATOR, ENTRY = (
-    "ingestion", "processing", "repositories", "orchestration", "api", "simulator", "entry",
+INGESTION, PROCESSING, REPOSITORIES, ORCHESTRATION, API, WEB, SIMULATOR, ENTRY = (
+    "ingestion", "processing", "repositories", "orchestration", "api", "web", "simulator", "entry",
 )  # fmt: skip
 # What each layer may not import.
 FORBIDDEN = {
@@ -36,6 +36,7 @@ FORBIDDEN = {
     REPOSITORIES: ("app.orchestration", "app.api", "app.ingestion", "httpx"),
     ORCHESTRATION: ("app.api",),
     API: ("app.ingestion", "app.processing", "app.upstreams"),
+    WEB: ("app.ingestion", "app.processing", "app.upstreams"),  # the dashboard: the API's layer
 }
 UPSTREAM_ROLES = {  # a module of app/upstreams/<name>/ by its name
     "client": INGESTION,
@@ -124,4 +125,4 @@ def test_sql_only_in_the_repositories() -> None:
 def test_the_roles_are_known() -> None:
     """Each layer this test checks has modules, so a rename cannot empty a rule silently."""
     roles = {_role(path) for path in MODULES}
-    assert {INGESTION, PROCESSING, REPOSITORIES, ORCHESTRATION, API, SIMULATOR} <= roles
+    assert {INGESTION, PROCESSING, REPOSITORIES, ORCHESTRATION, API, WEB, SIMULATOR} <= roles
