@@ -20,8 +20,8 @@ from app.orchestration.sources.registry import REGISTRY
 from app.repositories import alerts as alerts_repo
 from app.repositories import people as people_repo
 from app.repositories import rollups as rollups_repo
-from app.repositories.people import Alias
 from app.repositories.alerts import TeamMember
+from app.repositories.people import Alias
 from app.simulator.model import GroundTruth
 from app.simulator.plumbing import SimulatorOptions
 from app.vocabulary import RunStatus
