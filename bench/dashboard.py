@@ -1,7 +1,8 @@
 """The dashboard at a year of a 10,000-person company: every page's server time (p50, p95)
 and payload, over rollups rebuilt from generated facts.
 
-    python -m bench.dashboard [PEOPLE] [DAYS] [REQUESTS]   # default 10000 365 30
+    python -m bench.dashboard [PEOPLE] [DAYS] [REQUESTS] [--output FILE]
+                                              # default 10000 365 30 docs/performance.md
 
 Facts are generated inside PostgreSQL (Cursor ~70 % of person-days, Claude Code ~40 %, Copilot
 ~30 %, 50 teams, every day final), a day after the other as runs write them, the rollups rebuilt month by month (timed), then each page
@@ -10,6 +11,7 @@ is asked REQUESTS times in-process over ASGI (no network; the time is the servic
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import sys
@@ -140,15 +142,15 @@ MARK = "<!-- bench:dashboard -->"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 
 
-def _report(text: str) -> None:
-    """Print the section and put it into docs/performance.md (replacing its last one)."""
+def _report(text: str, output: Path) -> None:
+    """Print the section and put it into `output` (replacing the one it held)."""
     sys.stdout.write(text)
-    current = DOC.read_text() if DOC.exists() else ""
+    current = output.read_text() if output.exists() else ""
     before = current.split(MARK, 1)[0].rstrip("\n")
-    DOC.write_text(f"{before}\n\n{MARK}\n{text}")
+    output.write_text(f"{before}\n\n{MARK}\n{text}")
 
 
-async def main(people: int, days: int, requests: int) -> None:
+async def main(people: int, days: int, requests: int, output: Path = DOC) -> None:
     last = utc_today() - timedelta(days=1)
     first = last - timedelta(days=days - 1)
     async with scratch_database() as dsn:
@@ -184,10 +186,16 @@ async def main(people: int, days: int, requests: int) -> None:
         + " ".join(lines)
         + "\n\n"
         + "\n".join(table)
-        + "\n"
+        + "\n",
+        output,
     )
 
 
 if __name__ == "__main__":
-    numbers = [int(arg) for arg in sys.argv[1:]]
-    asyncio.run(main(*(numbers + [10_000, 365, 30][len(numbers) :])))  # type: ignore[arg-type]
+    parser = argparse.ArgumentParser(prog="python -m bench.dashboard")
+    parser.add_argument("people", type=int, nargs="?", default=10_000)
+    parser.add_argument("days", type=int, nargs="?", default=365)
+    parser.add_argument("requests", type=int, nargs="?", default=30)
+    parser.add_argument("--output", type=Path, default=DOC)
+    args = parser.parse_args()
+    asyncio.run(main(args.people, args.days, args.requests, args.output))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,10 +24,14 @@ from tests.integration.jobs import expected_totals
 from tests.support.services import Simulator
 
 YESTERDAY = utc_today() - timedelta(days=1)
-FIRST = YESTERDAY.replace(day=1)
-START = max(FIRST, YESTERDAY - timedelta(days=3))
-PAGES = {"overview": "/ui/", "people": "/ui/people", "seats": "/ui/seats",
-         "coverage": "/ui/coverage", "runs": "/ui/runs", "alerts": "/ui/alerts"}  # fmt: skip
+# Four days of last month: complete whatever today is, and old enough for every upstream to
+# have published them (GitHub's reports come up to two days late).
+FIRST = (utc_today().replace(day=1) - timedelta(days=1)).replace(day=1)
+START, END = FIRST + timedelta(days=9), FIRST + timedelta(days=12)
+LAST = (FIRST + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+MONTH = f"?month={FIRST:%Y-%m}"
+PAGES = {"overview": f"/ui/{MONTH}", "people": f"/ui/people{MONTH}", "seats": "/ui/seats",
+         "coverage": f"/ui/coverage{MONTH}", "runs": "/ui/runs", "alerts": "/ui/alerts"}  # fmt: skip
 FOCUSABLE = "a[href], button, input:not([type=hidden]), select, [tabindex]:not([tabindex='-1'])"
 SHOTS = os.environ.get("SCREENSHOTS_DIR")
 
@@ -35,9 +39,7 @@ SHOTS = os.environ.get("SCREENSHOTS_DIR")
 async def _ingest(service: Service, db: asyncpg.Pool) -> None:
     bearer = {"Authorization": f"Bearer {RUNNER}"}
     async with httpx.AsyncClient(base_url=service.url, headers=bearer, timeout=30) as client:
-        queued = await client.post(
-            "/runs", json={"start_date": str(START), "end_date": str(YESTERDAY)}
-        )
+        queued = await client.post("/runs", json={"start_date": str(START), "end_date": str(END)})
         assert queued.status_code == 202, queued.text
         for _ in range(1200):
             run = (await client.get(queued.headers["location"])).json()
@@ -75,18 +77,18 @@ async def _cells(page: Page, table: str) -> list[list[str]]:
     )
 
 
-def _truth(sim: Simulator) -> dict[tuple[str, str], Decimal]:
+def _truth(sim: Simulator, copilot_days: set[date]) -> dict[tuple[str, str], Decimal]:
     """Billed USD of the ingested days per tool and platform, as the simulator's truth has it:
-    Cursor's on-demand charges, Claude's cost report per platform, Copilot's net per user."""
+    Cursor's on-demand charges, Claude's cost report per platform, Copilot's net per user (of
+    the days its billing was read: GitHub publishes a day's report up to two days late)."""
     truth = sim.truth
-    cursor = truth.expected_cursor_spend(START, YESTERDAY).values()
+    cursor = truth.expected_cursor_spend(START, END).values()
     billed = {("cursor", "cursor"): sum((v["on_demand_cost_usd"] for v in cursor), Decimal(0))}
-    for (_, platform), values in expected_totals(sim, START, YESTERDAY).items():
+    for (_, platform), values in expected_totals(sim, START, END).items():
         key = ("claude", platform)
         billed[key] = billed.get(key, Decimal(0)) + values["billed_cost_usd"]
-    days = [START + timedelta(days=n) for n in range((YESTERDAY - START).days + 1)]
     billed[("copilot", "copilot")] = sum(
-        (amount for day in days for user, amount in truth.expected_copilot_billed(day).items()
+        (amount for day in copilot_days for user, amount in truth.expected_copilot_billed(day).items()
          if user is not None), Decimal(0),
     )  # fmt: skip
     return billed
@@ -114,7 +116,7 @@ async def test_every_page_in_chromium(
         if SHOTS:
             await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
     # Charts: drawn, each with data.
-    await page.goto(f"{service.url}/ui/")
+    await page.goto(f"{service.url}/ui/{MONTH}")
     for chart, mark in (("spend", ".bar rect"), ("month", "path.line"), ("adoption", "path.line")):
         drawn = await page.eval_on_selector_all(
             f"figure[data-chart={chart}] svg {mark}",
@@ -124,18 +126,29 @@ async def test_every_page_in_chromium(
         assert drawn > 0, chart
     # The ground truth's numbers, each tool to the last digit the upstream sent.
     totals = {(row[0], row[1]): row for row in await _cells(page, "tool-totals")}
-    assert {key: Decimal(row[2]) for key, row in totals.items()} == _truth(sim)
     async with httpx.AsyncClient(
         base_url=service.url, headers={"Authorization": f"Bearer {READER}"}
     ) as api:
-        spend = (await api.get("/insights/spend", params={"start": str(FIRST), "end": str(YESTERDAY),
+        coverage = (await api.get("/coverage", params={"source": "copilot_billing", "start": str(START),
+                                                       "end": str(END)})).json()  # fmt: skip
+    read = {
+        date.fromisoformat(d["day"])
+        for d in coverage["days"]
+        if d["state"] in ("final", "provisional")
+    }
+    assert read  # the older days' billing was read
+    assert {key: Decimal(row[2]) for key, row in totals.items()} == _truth(sim, read)
+    async with httpx.AsyncClient(
+        base_url=service.url, headers={"Authorization": f"Bearer {READER}"}
+    ) as api:
+        spend = (await api.get("/insights/spend", params={"start": str(FIRST), "end": str(LAST),
                                                           "group_by": ["tool", "platform"]})).json()  # fmt: skip
     assert {k: Decimal(v[2]) for k, v in totals.items()} == {
         (r["group"]["tool"], r["group"]["platform"]): Decimal(r["billed_usd"])
         for r in spend["rows"]
     }
     # A person's page, reached from the people table by its link.
-    await page.goto(f"{service.url}/ui/people")
+    await page.goto(f"{service.url}/ui/people{MONTH}")
     first = (await _cells(page, "people"))[0]
     await page.click("#people tbody tr:first-child a")
     await page.wait_for_load_state("networkidle")
@@ -202,8 +215,9 @@ async def test_the_tables_work_without_javascript(
     page = await context.new_page()
     await page.goto(f"{service.url}/ui/login")
     await page.fill("#token", READER)
-    await page.click("text=Log in")
-    await page.goto(f"{service.url}/ui/people")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{service.url}/ui/")
+    await page.goto(f"{service.url}/ui/people{MONTH}")
     await page.click("#people thead >> text=Person")  # a sort link: the server sorts
     people = [row[0] for row in await _cells(page, "people")]
     assert people == sorted(people) and len(people) > 2

@@ -29,3 +29,21 @@ def test_bench_quick_runs_every_part(tmp_path: Path) -> None:
     assert replay["rate_limit_floor"]["rate_limited"] == {}  # the client paces within limits
     assert all(replay[source]["requests"] for source in ("cursor", "claude_code", "claude_ai"))
     assert results["api_latency"]["errors"] == {}
+
+
+def test_the_dashboard_bench_runs(tmp_path: Path) -> None:
+    output = tmp_path / "performance.md"
+    output.write_text("# Performance\n\nthe main benchmark's figures\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.dashboard", "40", "35", "2", "--output", str(output)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    text = output.read_text()
+    assert text.startswith("# Performance\n\nthe main benchmark's figures\n")  # kept
+    assert "## The dashboard at 40 people × 35 days" in text
+    assert "| `/ui/seats` |" in text
+    # `make bench` rewrites the file with its own figures and keeps this section.
+    from bench.__main__ import kept_sections
+
+    assert kept_sections(output).lstrip().startswith("<!-- bench:dashboard -->\n## The dashboard")
