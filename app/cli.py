@@ -78,6 +78,9 @@ def serve(
     _serve(settings, host, port, migrate)
 
 
+KEEP_ALIVE_SECONDS = 75
+
+
 def _serve(settings: Settings, host: str, port: int, migrate: bool) -> None:
     import uvicorn
 
@@ -88,7 +91,13 @@ def _serve(settings: Settings, host: str, port: int, migrate: bool) -> None:
         from app.api.metrics import serve_on_own_port
 
         serve_on_own_port(host, settings.metrics_port)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=5)
+    # Idle keep-alive connections outlive a load balancer's (60 s on most) and a client's own
+    # expiry (httpx: 5 s): the service is never the side that closes one a request is racing
+    # into (uvicorn's default, 5 s, is: a 502 behind a balancer, a dropped request here).
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )  # fmt: skip
     _GracefulServer(app, config).run()
 
 

@@ -1,5 +1,5 @@
 """Rollups the dashboard reads: a person's day, a team's day, a person's month, a week's active
-people — kept equal to the cross-tool view by a refresh of each month a change touches.
+people — kept equal to the cross-tool view by rebuilding the days (or months) a change touches.
 
 Revision ID: 0017
 Revises: 0016
@@ -9,10 +9,11 @@ Create Date: 2026-12-06
   account) with the person's team that day, whether the day is final (the coverage ledger) and
   how surely the rows are attributed (the least sure row's method and confidence).
 - `rollup_spend_day`, `rollup_person_month`, `rollup_active_week`: sums of it.
-- `rollup_stale_months`: months whose rollups no longer match the facts. A run marks the months
-  of its window, a change of teams, aliases or account names marks every month; a refresher
-  claims a month (`FOR UPDATE SKIP LOCKED`), rebuilds it in one transaction and removes the
-  mark only if nobody marked it again meanwhile (`generation`).
+- `rollup_stale_months` (with `rollup_stale_days`): what no longer matches the facts. A run
+  marks the days of its window (and their months), a change of teams or aliases marks every
+  month `whole`; a refresher claims a month (`FOR UPDATE SKIP LOCKED`), rebuilds its marked days
+  (or all of it) in one transaction and removes each mark only if nobody marked it again
+  meanwhile (`generation`).
 - `rollup_months`: the months built, and when.
 - `rollup_seat_use` (with `rollup_seat_window`): every seat's use over the idle-seat window
   ending yesterday, as the seat report reads it; rebuilt after each part and when the day turns.
@@ -43,7 +44,14 @@ STATEMENTS = (
     CREATE TABLE rollup_stale_months (
         month      date        PRIMARY KEY CHECK (month = date_trunc('month', month)::date),
         generation bigint      NOT NULL DEFAULT nextval('rollup_generation'),
+        whole      boolean     NOT NULL DEFAULT true,
         marked_at  timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    """
+    CREATE TABLE rollup_stale_days (
+        usage_date date   PRIMARY KEY,
+        generation bigint NOT NULL DEFAULT nextval('rollup_generation')
     )
     """,
     """
@@ -161,7 +169,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP VIEW person_day_attribution")
-    for table in ("rollup_seat_window", "rollup_seat_use", "rollup_active_week",
+    for table in ("rollup_stale_days", "rollup_seat_window", "rollup_seat_use", "rollup_active_week",
                   "rollup_person_month", "rollup_spend_day",
                   "rollup_person_day", "rollup_months", "rollup_stale_months"):  # fmt: skip
         op.execute(f"DROP TABLE {table}")

@@ -1,11 +1,11 @@
-"""Rollups of the cross-tool view for the dashboard, rebuilt a month at a time.
+"""Rollups of the cross-tool view for the dashboard, rebuilt a day or a month at a time.
 
 A month's rollups are rebuilt from `ai_usage_by_person_day` with the same rows the answers
 read (`insights.ROWS`: the person, their team that day, whether the day is final), so a rollup
-equals the answer it stands for. Marks say which months no longer match: a run marks its
-window's months, a change of teams, aliases or account names marks every month (in the same
-transaction as the change). A refresher claims a marked month, rebuilds it in one transaction
-and clears the mark unless it was marked again meanwhile (a newer `generation`).
+equals the answer it stands for. Marks say what no longer matches: a run marks its window's
+days, a change of teams or aliases marks every month whole (in the same transaction as the
+change). A refresher claims a marked month, rebuilds its marked days (or all of it) in one
+transaction and clears each mark unless it was marked again meanwhile (a newer `generation`).
 """
 
 from __future__ import annotations
@@ -18,19 +18,34 @@ import asyncpg
 
 from app.repositories.insights import ACTIVE, ROWS, UNATTRIBUTED, tool_arrays
 
-_MARK = """
-    INSERT INTO rollup_stale_months (month) SELECT DISTINCT m FROM unnest($1::date[]) AS m
+_MARK_DAYS = """
+    INSERT INTO rollup_stale_days (usage_date) SELECT DISTINCT d FROM unnest($1::date[]) AS d
+    ON CONFLICT (usage_date) DO UPDATE SET generation = nextval('rollup_generation')
+"""
+# A month marked by days alone rebuilds those days; one marked whole stays whole.
+_MARK_MONTHS = """
+    INSERT INTO rollup_stale_months (month, whole)
+    SELECT DISTINCT date_trunc('month', d)::date, false FROM unnest($1::date[]) AS d
     ON CONFLICT (month) DO UPDATE SET generation = nextval('rollup_generation'), marked_at = now()
 """
 _MARK_ALL = """
-    INSERT INTO rollup_stale_months (month)
-    SELECT date_trunc('month', usage_date)::date FROM coverage_days
-     UNION SELECT month FROM rollup_months
-    ON CONFLICT (month) DO UPDATE SET generation = nextval('rollup_generation'), marked_at = now()
+    INSERT INTO rollup_stale_months (month, whole)
+    SELECT date_trunc('month', usage_date)::date, true FROM coverage_days
+     UNION SELECT month, true FROM rollup_months
+    ON CONFLICT (month) DO UPDATE
+       SET generation = nextval('rollup_generation'), whole = true, marked_at = now()
 """
 _CLAIM = """
-    SELECT month, generation FROM rollup_stale_months
+    SELECT month, generation, whole FROM rollup_stale_months
      ORDER BY month DESC LIMIT 1 FOR UPDATE SKIP LOCKED
+"""
+_STALE_DAYS = """
+    SELECT usage_date, generation FROM rollup_stale_days
+     WHERE usage_date BETWEEN $1 AND $2 ORDER BY usage_date
+"""
+_CLEAR_DAYS = """
+    DELETE FROM rollup_stale_days d USING unnest($1::date[], $2::bigint[]) AS s(day, generation)
+     WHERE d.usage_date = s.day AND d.generation = s.generation
 """
 # $1, $2: the month's first and last day; $3, $4: each tool's sources (for `final`).
 _PERSON_DAYS = f"""
@@ -53,6 +68,7 @@ _PERSON_DAYS = f"""
       LEFT JOIN attribution a
         ON a.account = u.account AND a.usage_date = u.usage_date AND a.tool = u.tool
        AND a.platform = u.platform AND a.user_email = u.user_email
+     WHERE u.usage_date = ANY($5::date[])
      GROUP BY 1, 2, 3, 4, 5
 """
 _MONEY = """
@@ -63,7 +79,7 @@ _MONEY = """
 _SPEND_DAYS = f"""
     INSERT INTO rollup_spend_day
     SELECT usage_date, tool, platform, account, team, {_MONEY}, count(*)
-      FROM rollup_person_day WHERE usage_date BETWEEN $1 AND $2
+      FROM rollup_person_day WHERE usage_date = ANY($1::date[])
      GROUP BY 1, 2, 3, 4, 5
 """
 _PERSON_MONTHS = f"""
@@ -91,10 +107,13 @@ def month_last(month: date) -> date:
 
 
 async def mark_days(connection: asyncpg.Connection, days: Iterable[date]) -> None:
-    """The months of `days` no longer match the facts."""
-    months = sorted({month_of(day) for day in days})
-    if months:
-        await connection.execute(_MARK, months)
+    """`days` no longer match the facts. The days first: a refresher holding their month
+    makes the month's mark wait, never the days' (so none is cleared unseen)."""
+    marked = sorted(set(days))
+    if marked:
+        async with connection.transaction():
+            await connection.execute(_MARK_DAYS, marked)
+            await connection.execute(_MARK_MONTHS, marked)
 
 
 async def mark_every_month(connection: asyncpg.Connection) -> None:
@@ -107,11 +126,11 @@ async def refresh_one(
     connection: asyncpg.Connection, tool_sources: Mapping[str, Sequence[str]]
 ) -> date | None:
     """Claim one marked month (the newest first: the dashboard opens on it) and rebuild its
-    rollups in one transaction; None when no month is marked or each is being rebuilt."""
-    tools, sources = tool_arrays(tool_sources)
+    marked days — all of it when marked whole — in one transaction; None when no month is
+    marked or each is being rebuilt."""
     async with connection.transaction():
-        # A batch over a month: JIT compiling would cost more than it saves (the row estimates
-        # of the views are far too low), and the sorts fit in memory.
+        # A batch over days of many people: JIT compiling would cost more than it saves (the
+        # views' row estimates are far too low), and the sorts fit in memory.
         await connection.execute("SET LOCAL jit = off")
         await connection.execute("SET LOCAL work_mem = '64MB'")
         claimed = await connection.fetchrow(_CLAIM)
@@ -119,33 +138,49 @@ async def refresh_one(
             return None
         first: date = claimed["month"]
         last = month_last(first)
-        for table in ("rollup_person_day", "rollup_spend_day"):
-            await connection.execute(
-                f"DELETE FROM {table} WHERE usage_date BETWEEN $1 AND $2", first, last
-            )
-        await connection.execute("DELETE FROM rollup_person_month WHERE month = $1", first)
-        status = await connection.execute(_PERSON_DAYS, first, last, tools, sources)
-        await connection.execute(_SPEND_DAYS, first, last)
-        await connection.execute(_PERSON_MONTHS, first, last)
-        # The weeks this month touches, whole (their other days are in the next or last month).
-        week_first = first - timedelta(days=first.weekday())
-        week_last = last + timedelta(days=6 - last.weekday())
-        await connection.execute(
-            "DELETE FROM rollup_active_week WHERE week BETWEEN $1 AND $2", week_first, last
-        )
-        await connection.execute(_ACTIVE_WEEKS, week_first, week_last)
-        await connection.execute(
-            "INSERT INTO rollup_months VALUES ($1, now(), $2) ON CONFLICT (month) DO UPDATE"
-            " SET refreshed_at = now(), person_days = excluded.person_days",
-            first,
-            int(status.split()[-1]),
-        )
+        stale = await connection.fetch(_STALE_DAYS, first, last)
+        days = [row[0] for row in stale]
+        if claimed["whole"] or not days:
+            days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        await _rebuild(connection, first, days, tool_sources)
+        await connection.execute(_CLEAR_DAYS, [row[0] for row in stale], [row[1] for row in stale])
         await connection.execute(
             "DELETE FROM rollup_stale_months WHERE month = $1 AND generation = $2",
             first,
             claimed["generation"],
         )
     return first
+
+
+async def _rebuild(
+    connection: asyncpg.Connection,
+    month: date,
+    days: list[date],
+    tool_sources: Mapping[str, Sequence[str]],
+) -> None:
+    """The days' person-days and team-days from the view; the month's person-months and the
+    days' weeks (whole: their other days may lie in the next or last month) from those."""
+    tools, sources = tool_arrays(tool_sources)
+    for table in ("rollup_person_day", "rollup_spend_day"):
+        await connection.execute(f"DELETE FROM {table} WHERE usage_date = ANY($1::date[])", days)
+    await connection.execute(_PERSON_DAYS, days[0], days[-1], tools, sources, days)
+    await connection.execute(_SPEND_DAYS, days)
+    last = month_last(month)
+    await connection.execute("DELETE FROM rollup_person_month WHERE month = $1", month)
+    await connection.execute(_PERSON_MONTHS, month, last)
+    week_first = days[0] - timedelta(days=days[0].weekday())
+    week_last = days[-1] - timedelta(days=days[-1].weekday())
+    await connection.execute(
+        "DELETE FROM rollup_active_week WHERE week BETWEEN $1 AND $2", week_first, week_last
+    )
+    await connection.execute(_ACTIVE_WEEKS, week_first, week_last + timedelta(days=6))
+    await connection.execute(
+        "INSERT INTO rollup_months SELECT $1::date, now(), count(*) FROM rollup_person_day"
+        " WHERE usage_date BETWEEN $1 AND $2 ON CONFLICT (month) DO UPDATE"
+        " SET refreshed_at = now(), person_days = excluded.person_days",
+        month,
+        last,
+    )
 
 
 @dataclass(frozen=True)

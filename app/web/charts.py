@@ -52,8 +52,8 @@ def _markup(chart: pygal.graph.graph.Graph, title: str, nonce: str) -> Markup:
 def _config(colors: Sequence[str], title: str) -> dict[str, object]:
     return {
         "js": [], "disable_xml_declaration": True, "style": _style(colors), "width": 900,
-        "height": 390, "legend_at_bottom": True, "legend_at_bottom_columns": 3, "title": title,
-        "show_minor_x_labels": False, "truncate_legend": 30, "margin": 12,
+        "height": 420, "legend_at_bottom": True, "legend_at_bottom_columns": 4, "title": title,
+        "show_minor_x_labels": False, "truncate_legend": 28, "margin": 12, "margin_bottom": 24,
     }  # fmt: skip
 
 

@@ -27,13 +27,14 @@ YESTERDAY = utc_today() - timedelta(days=1)
 # Four days of last month: complete whatever today is, and old enough for every upstream to
 # have published them (GitHub's reports come up to two days late).
 FIRST = (utc_today().replace(day=1) - timedelta(days=1)).replace(day=1)
-START, END = FIRST + timedelta(days=9), FIRST + timedelta(days=12)
 LAST = (FIRST + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+SHOTS = os.environ.get("SCREENSHOTS_DIR")
+# (The screenshots show the whole month.)
+START, END = (FIRST, LAST) if SHOTS else (FIRST + timedelta(days=9), FIRST + timedelta(days=12))
 MONTH = f"?month={FIRST:%Y-%m}"
 PAGES = {"overview": f"/ui/{MONTH}", "people": f"/ui/people{MONTH}", "seats": "/ui/seats",
          "coverage": f"/ui/coverage{MONTH}", "runs": "/ui/runs", "alerts": "/ui/alerts"}  # fmt: skip
 FOCUSABLE = "a[href], button, input:not([type=hidden]), select, [tabindex]:not([tabindex='-1'])"
-SHOTS = os.environ.get("SCREENSHOTS_DIR")
 
 
 async def _ingest(service: Service, db: asyncpg.Pool) -> None:

@@ -52,11 +52,13 @@ async def test_documented_queries_run_and_add_up(db: asyncpg.Pool, simulator: Si
     _, outcome = await run_job(db, simulator)
     assert outcome.status == "succeeded"
     queries = documented_queries()
-    assert len(queries) == 8
+    assert len(queries) == 9
     async with db.acquire() as connection:
-        who, team_mix, unattributed, per_person, top10, per_line, final_claude, final_cursor = [
-            await connection.fetch(q) for q in queries
+        who, team_mix, unattributed, per_person, top10, per_line, by_team = [
+            await connection.fetch(q) for q in queries[:7]
         ]
+        final_claude, final_cursor = [await connection.fetch(q) for q in queries[7:]]
+        billed = await connection.fetchval("SELECT sum(billed_cost_usd) FROM ai_usage_by_user_day")
         assert team_mix is not None
         people = await connection.fetch(
             "SELECT user_email, array_agg(DISTINCT platform ORDER BY platform) AS platforms,"
@@ -108,3 +110,7 @@ async def test_documented_queries_run_and_add_up(db: asyncpg.Pool, simulator: Si
         for row in simulator.truth.expected_cursor_rows(START, END).values()
     )
     assert by_tool["claude"]["billed_usd"] == claude_truth
+
+    # Spend per team and month from the rollups: every billed dollar of the view, once.
+    assert sum((r["billed_usd"] for r in by_team), Decimal(0)) == billed > 0
+    assert {r["team"] for r in by_team} == {"unassigned"}  # no team listed

@@ -178,3 +178,29 @@ async def test_rollups_equal_any_facts(
             "SELECT coalesce(sum(billed_usd), 0) FROM rollup_spend_day"
         )
     assert total == sum((amount for _, _, amount in rows), Decimal(0))
+
+
+async def test_a_run_rebuilds_its_days_and_a_team_change_every_day(
+    db: asyncpg.Pool, database_dsn: str, sim: Simulator
+) -> None:
+    """A part's days are rebuilt, not its whole month (at 10,000 people a month costs
+    seconds); a change of who is in which team rebuilds every month whole."""
+    await _ingest(db, sim, database_dsn, date(2026, 8, 1), date(2026, 8, 6))
+    await _assert_rollups_equal_answers(db, date(2026, 8, 1), date(2026, 8, 6))
+    sentinel = "INSERT INTO rollup_spend_day VALUES ('2026-08-20', 'x', 'x', 'x', 'x', 1, 0, 0, 0, 0, 0, 1)"
+    async with db.acquire() as connection:
+        await connection.execute(sentinel)  # a day no run marks: left as it is
+    await _ingest(db, sim, database_dsn, date(2026, 8, 5), date(2026, 8, 6))
+    async with db.acquire() as connection:
+        assert (
+            await connection.fetchval("SELECT count(*) FROM rollup_spend_day WHERE tool = 'x'") == 1
+        )
+        await alerts_repo.replace_teams(connection, [TeamMember("a@acme.dev", "t", BASE)])
+        assert await connection.fetchval("SELECT whole FROM rollup_stale_months") is True
+    await refresh_stale(db)
+    async with db.acquire() as connection:
+        assert (
+            await connection.fetchval("SELECT count(*) FROM rollup_spend_day WHERE tool = 'x'") == 0
+        )
+        assert await connection.fetchval("SELECT count(*) FROM rollup_stale_days") == 0
+    await _assert_rollups_equal_answers(db, date(2026, 8, 1), date(2026, 8, 6))

@@ -131,6 +131,34 @@ EXPECTED["alerts"] = {"id", "kind", "dedup_key", "payload", "created_at"}
 EXPECTED["alert_deliveries"] = {
     "alert_id", "target", "status", "attempts", "next_attempt_at", "last_error", "delivered_at",
 }  # fmt: skip
+# Migration 0017: the dashboard's rollups.
+_MONEY = {f"{kind}_{part}usd" for kind in ("billed", "estimated", "consumption")
+          for part in ("", "provisional_")}  # fmt: skip
+EXPECTED["rollup_stale_months"] = {"month", "generation", "whole", "marked_at"}
+EXPECTED["rollup_stale_days"] = {"usage_date", "generation"}
+EXPECTED["rollup_months"] = {"month", "refreshed_at", "person_days"}
+EXPECTED["rollup_person_day"] = {
+    "usage_date", "person", "tool", "platform", "account", "team", "billed_usd", "estimated_usd",
+    "consumption_usd", "tokens", "requests", "accepted_lines", "sessions", "final", "active",
+    "attribution_method", "attribution_confidence",
+}  # fmt: skip
+EXPECTED["rollup_spend_day"] = {
+    "usage_date",
+    "tool",
+    "platform",
+    "account",
+    "team",
+    "people",
+} | _MONEY
+EXPECTED["rollup_person_month"] = {
+    "month", "person", "tool", "platform", "account", "team", "active_days", "last_active",
+} | _MONEY  # fmt: skip
+EXPECTED["rollup_active_week"] = {"week", "tool", "platform", "active_people"}
+EXPECTED["rollup_seat_use"] = {
+    "tool", "account", "seat", "email", "plan", "since", "last_active", "active_days",
+    "fetched_days",
+}  # fmt: skip
+EXPECTED["rollup_seat_window"] = {"only_one", "window_start", "window_end", "refreshed_at"}
 
 
 async def _columns(dsn: str) -> dict[str, set[str]]:
