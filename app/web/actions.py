@@ -7,6 +7,7 @@ from, with the API's own message; nothing is queued.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from typing import Annotated
 from urllib.parse import parse_qs
@@ -115,26 +116,38 @@ async def _queue(request: Request, viewer: Viewer, body: RunRequest) -> Response
     return RedirectResponse(f"/ui/runs/{run.id}", 303)
 
 
-@router.post("/ui/runs")
-async def trigger_run(request: Request) -> Response:
+def _window(form: dict[str, str]) -> RunRequest:
+    return RunRequest.model_validate(
+        {
+            "start_date": form.get("start_date") or None,
+            "end_date": form.get("end_date") or None,
+            "sources": [form["source"]] if form.get("source") else None,
+        }
+    )
+
+
+async def _queue_from(
+    request: Request, body_of: Callable[[dict[str, str]], RunRequest]
+) -> Response:
+    """A run form: checked (session's CSRF token, scope `trigger`), then queued as the API
+    would, or the runs page again saying why not."""
     checked = await _checked(request, ApiScope.TRIGGER)
     if isinstance(checked, Response):
         return checked
     viewer, form = checked
     try:
-        body = RunRequest.model_validate(
-            {
-                "start_date": form.get("start_date") or None,
-                "end_date": form.get("end_date") or None,
-                "sources": [form["source"]] if form.get("source") else None,
-            }
-        )
+        body = body_of(form)
     except ValidationError as exc:
         message = "; ".join(
             f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         return await _refused(request, viewer, message, 422)
     return await _queue(request, viewer, body)
+
+
+@router.post("/ui/runs")
+async def trigger_run(request: Request) -> Response:
+    return await _queue_from(request, _window)
 
 
 async def _refused(request: Request, viewer: Viewer, message: str, status: int) -> Response:
@@ -148,11 +161,7 @@ async def _refused(request: Request, viewer: Viewer, message: str, status: int) 
 
 @router.post("/ui/heal")
 async def heal(request: Request) -> Response:
-    checked = await _checked(request, ApiScope.TRIGGER)
-    if isinstance(checked, Response):
-        return checked
-    viewer, _ = checked
-    return await _queue(request, viewer, RunRequest(mode="heal"))
+    return await _queue_from(request, lambda _: RunRequest(mode="heal"))
 
 
 @router.get("/ui/static/{name}")

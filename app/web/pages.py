@@ -146,34 +146,26 @@ async def runs_page(request: Request) -> Response:
     return await _as_viewer(request, render)
 
 
-async def _run(request: Request, run_id: uuid.UUID) -> RunOut | None:
-    async with database.connection(request) as connection:
-        found = await runs_repo.get_run(connection, run_id)
-    return None if found is None else RunOut.from_record(found)
+async def _run_page(request: Request, run_id: uuid.UUID, template: str) -> Response:
+    async def render(viewer: Viewer) -> Response:
+        async with database.connection(request) as connection:
+            found = await runs_repo.get_run(connection, run_id)
+        if found is None:
+            return page(request, viewer, "missing.html", status=404, what=f"run {run_id}")
+        return page(request, viewer, template, run=RunOut.from_record(found))
+
+    return await _as_viewer(request, render)
 
 
 @router.get("/ui/runs/{run_id}", response_class=HTMLResponse)
 async def run_page(request: Request, run_id: uuid.UUID) -> Response:
-    async def render(viewer: Viewer) -> Response:
-        run = await _run(request, run_id)
-        if run is None:
-            return page(request, viewer, "missing.html", status=404, what=f"run {run_id}")
-        return page(request, viewer, "run.html", run=run)
-
-    return await _as_viewer(request, render)
+    return await _run_page(request, run_id, "run.html")
 
 
 @router.get("/ui/runs/{run_id}/progress", response_class=HTMLResponse)
 async def run_progress(request: Request, run_id: uuid.UUID) -> Response:
     """The run page's progress table alone: what its script swaps in every two seconds."""
-
-    async def render(viewer: Viewer) -> Response:
-        run = await _run(request, run_id)
-        if run is None:
-            return page(request, viewer, "missing.html", status=404, what=f"run {run_id}")
-        return page(request, viewer, "run_progress.html", run=run)
-
-    return await _as_viewer(request, render)
+    return await _run_page(request, run_id, "run_progress.html")
 
 
 @router.get("/ui/alerts", response_class=HTMLResponse)
