@@ -95,6 +95,73 @@ def _truth(sim: Simulator, copilot_days: set[date]) -> dict[tuple[str, str], Dec
     return billed
 
 
+def _api(service: Service) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=service.url, headers={"Authorization": f"Bearer {READER}"})
+
+
+async def _overview_is_the_truth(page: Page, service: Service, sim: Simulator) -> None:
+    """Each chart drawn with data; the month's billed per tool and platform equal to the ground
+    truth, to the last digit the upstream sent, and to the API's answer."""
+    await page.goto(f"{service.url}/ui/{MONTH}")
+    for chart, mark in (("spend", ".bar rect"), ("month", "path.line"), ("adoption", "path.line")):
+        drawn = await page.eval_on_selector_all(
+            f"figure[data-chart={chart}] svg {mark}",
+            "marks => marks.filter(m => { const b = m.getBBox(); return b.width * b.height > 0"
+            " || m.getTotalLength?.() > 0; }).length",
+        )
+        assert drawn > 0, chart
+    totals = {(row[0], row[1]): Decimal(row[2]) for row in await _cells(page, "tool-totals")}
+    async with _api(service) as api:
+        coverage = (await api.get("/coverage", params={"source": "copilot_billing", "start": str(START),
+                                                       "end": str(END)})).json()  # fmt: skip
+        spend = (await api.get("/insights/spend", params={"start": str(FIRST), "end": str(LAST),
+                                                          "group_by": ["tool", "platform"]})).json()  # fmt: skip
+    read = {date.fromisoformat(d["day"]) for d in coverage["days"]
+            if d["state"] in ("final", "provisional")}  # fmt: skip
+    assert read  # the days' billing was read
+    assert totals == _truth(sim, read)
+    assert totals == {(r["group"]["tool"], r["group"]["platform"]): Decimal(r["billed_usd"])
+                      for r in spend["rows"]}  # fmt: skip
+
+
+async def _people_are_the_truth(page: Page, service: Service, sim: Simulator) -> None:
+    """The people table's top person, followed by its link: their tools add up to their row,
+    and their Cursor spend is the truth's."""
+    await page.goto(f"{service.url}/ui/people{MONTH}")
+    first = (await _cells(page, "people"))[0]
+    await page.click("#people tbody tr:first-child a")
+    await page.wait_for_load_state("networkidle")
+    tools = {(row[0], row[1]): row for row in await _cells(page, "person-tools")}
+    assert sum(Decimal(row[2]) for row in tools.values()) == Decimal(first[3])
+    cursor = sum(
+        (v["on_demand_cost_usd"] for (_, who), v in sim.truth.expected_cursor_spend(START, END).items()
+         if who == first[0]), Decimal(0),
+    )  # fmt: skip
+    assert Decimal(tools[("cursor", "cursor")][2] if ("cursor", "cursor") in tools else 0) == cursor
+    if SHOTS:
+        await page.screenshot(path=str(Path(SHOTS) / "person.png"), full_page=True)
+
+
+async def _seats_and_coverage_are_the_api(page: Page, service: Service) -> None:
+    """Seats by status and what the idle ones cost; the coverage calendar's days by state."""
+    async with _api(service) as api:
+        seats = (await api.get("/insights/seats")).json()
+        coverage = (
+            await api.get("/coverage", params={"start": str(FIRST), "end": str(LAST)})
+        ).json()
+    await page.goto(f"{service.url}/ui/seats")
+    assert Decimal(await page.get_attribute("#reclaimable", "data-value") or "") == Decimal(
+        seats["reclaimable_usd"]
+    )
+    for status in {seat["status"] for seat in seats["seats"]}:
+        shown = await page.locator(f"table[data-status={status}] tbody tr").count()
+        assert shown == min(200, sum(seat["status"] == status for seat in seats["seats"])), status
+    await page.goto(f"{service.url}/ui/coverage{MONTH}")
+    for state in ("final", "provisional", "failed"):
+        want = sum(day["state"] == state for day in coverage["days"])
+        assert await page.locator(f"#coverage td[data-state={state}]").count() == want, state
+
+
 async def test_a_logged_out_visit_is_refused(browser: Browser, service: Service) -> None:
     page = await browser.new_page()
     response = await page.goto(f"{service.url}/ui/people")
@@ -116,47 +183,9 @@ async def test_every_page_in_chromium(
         assert await page.locator("main h1").count() == 1
         if SHOTS:
             await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
-    # Charts: drawn, each with data.
-    await page.goto(f"{service.url}/ui/{MONTH}")
-    for chart, mark in (("spend", ".bar rect"), ("month", "path.line"), ("adoption", "path.line")):
-        drawn = await page.eval_on_selector_all(
-            f"figure[data-chart={chart}] svg {mark}",
-            "marks => marks.filter(m => { const b = m.getBBox(); return b.width * b.height > 0"
-            " || m.getTotalLength?.() > 0; }).length",
-        )
-        assert drawn > 0, chart
-    # The ground truth's numbers, each tool to the last digit the upstream sent.
-    totals = {(row[0], row[1]): row for row in await _cells(page, "tool-totals")}
-    async with httpx.AsyncClient(
-        base_url=service.url, headers={"Authorization": f"Bearer {READER}"}
-    ) as api:
-        coverage = (await api.get("/coverage", params={"source": "copilot_billing", "start": str(START),
-                                                       "end": str(END)})).json()  # fmt: skip
-    read = {
-        date.fromisoformat(d["day"])
-        for d in coverage["days"]
-        if d["state"] in ("final", "provisional")
-    }
-    assert read  # the older days' billing was read
-    assert {key: Decimal(row[2]) for key, row in totals.items()} == _truth(sim, read)
-    async with httpx.AsyncClient(
-        base_url=service.url, headers={"Authorization": f"Bearer {READER}"}
-    ) as api:
-        spend = (await api.get("/insights/spend", params={"start": str(FIRST), "end": str(LAST),
-                                                          "group_by": ["tool", "platform"]})).json()  # fmt: skip
-    assert {k: Decimal(v[2]) for k, v in totals.items()} == {
-        (r["group"]["tool"], r["group"]["platform"]): Decimal(r["billed_usd"])
-        for r in spend["rows"]
-    }
-    # A person's page, reached from the people table by its link.
-    await page.goto(f"{service.url}/ui/people{MONTH}")
-    first = (await _cells(page, "people"))[0]
-    await page.click("#people tbody tr:first-child a")
-    await page.wait_for_load_state("networkidle")
-    tools = await _cells(page, "person-tools")
-    assert sum(Decimal(row[2]) for row in tools) == Decimal(first[3])
-    if SHOTS:
-        await page.screenshot(path=str(Path(SHOTS) / "person.png"), full_page=True)
+    await _overview_is_the_truth(page, service, sim)
+    await _people_are_the_truth(page, service, sim)
+    await _seats_and_coverage_are_the_api(page, service)
     assert errors == [], errors
 
 
