@@ -113,6 +113,21 @@ class CoverageRow:
     cells: list[CoverageDay | None]
     counts: dict[str, int]
 
+    @property
+    def last_fetch(self) -> CoverageDay | None:
+        """The day fetched last (its time and rows)."""
+        fetched = [(cell.last_fetched_at, cell) for cell in self.cells
+                   if cell is not None and cell.last_fetched_at is not None]  # fmt: skip
+        return max(fetched, key=lambda pair: pair[0])[1] if fetched else None
+
+    @property
+    def last_failure(self) -> CoverageDay | None:
+        """The day whose fetch failed last, if its error stands (the day is not fetched since)."""
+        failed = [(cell.last_failed_at, cell) for cell in self.cells
+                  if cell is not None and cell.state == CoverageState.FAILED
+                  and cell.last_failed_at is not None]  # fmt: skip
+        return max(failed, key=lambda pair: pair[0])[1] if failed else None
+
 
 @dataclass(frozen=True)
 class CoverageGrid:

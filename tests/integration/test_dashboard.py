@@ -176,3 +176,27 @@ async def test_pages_show_the_answers_numbers(client: httpx.AsyncClient, sim: Si
     assert grid.text.count('data-state="final"') == finals
     missing = {(d["account"], d["source"]) for d in coverage["days"] if d["state"] == "missing"}
     assert grid.text.count('data-state="missing"') >= len(missing)
+
+
+async def test_the_coverage_calendar_says_each_rows_last_fetch_and_error(
+    client: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    day = YESTERDAY - timedelta(days=1)
+    async with db.acquire() as connection:
+        await connection.execute(
+            "INSERT INTO coverage_days (account, source, usage_date, last_fetched_at, final_after,"
+            " last_rows, last_failed_at, last_error, failures) VALUES"
+            " ('default', 'cursor', $1, '2026-12-01 10:00+00', '2027-01-01+00', 12, NULL, NULL, 0),"
+            " ('default', 'cursor', $2, NULL, NULL, NULL, now(), 'HTTP 503 from Cursor', 1)",
+            YESTERDAY, day,
+        )  # fmt: skip
+    page = await client.get(
+        "/ui/coverage",
+        params={"month": f"{day:%Y-%m}"},
+        headers={"Authorization": f"Bearer {READER}"},
+    )
+    row = page.text.split('<th scope="row">cursor</th>', 1)[1].split("</tr>", 1)[0]
+    if YESTERDAY.month == day.month:
+        assert f"2026-12-01 10:00 ({YESTERDAY.isoformat()}, 12 rows)" in row
+    assert f"✗ {day.isoformat()}: HTTP 503 from Cursor" in row
+    assert 'data-state="failed"' in row
