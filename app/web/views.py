@@ -115,8 +115,8 @@ class CoverageRow:
 
     @property
     def last_fetch(self) -> CoverageDay | None:
-        """The day fetched last (its time and rows)."""
-        fetched = [(cell.last_fetched_at, cell) for cell in self.cells
+        """The day fetched last (its time and rows; the latest day of one fetch)."""
+        fetched = [((cell.last_fetched_at, cell.day), cell) for cell in self.cells
                    if cell is not None and cell.last_fetched_at is not None]  # fmt: skip
         return max(fetched, key=lambda pair: pair[0])[1] if fetched else None
 
