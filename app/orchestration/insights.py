@@ -180,10 +180,15 @@ class SeatReport:
         return sorted(p for p, found in by_person.items() if found == {SeatStatus.IDLE})
 
 
+def seat_window(settings: Settings, as_of: date) -> tuple[date, date]:
+    """The days a seat is judged over: the IDLE_SEAT_DAYS up to `as_of`."""
+    return as_of - timedelta(days=settings.idle_seat_days - 1), as_of
+
+
 async def seats(pool: asyncpg.Pool, settings: Settings, as_of: date) -> SeatReport:
     """Every seat of every tool, judged over the IDLE_SEAT_DAYS up to `as_of`."""
     window = settings.idle_seat_days
-    start = as_of - timedelta(days=window - 1)
+    start, _ = seat_window(settings, as_of)
     async with pool.acquire() as connection:
         # Kept by the rollup refresher for the window ending yesterday; any other, read now.
         found = await seats_repo.stored_seat_use(connection, start, as_of)

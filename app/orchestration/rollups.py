@@ -13,6 +13,7 @@ import asyncpg
 
 from app.config import Settings
 from app.logs import get_logger
+from app.orchestration.insights import seat_window
 from app.orchestration.run_request import utc_today
 from app.orchestration.sources.registry import REGISTRY
 from app.repositories import rollups as rollups_repo
@@ -37,14 +38,13 @@ async def refresh_stale(pool: asyncpg.Pool) -> list[date]:
     return rebuilt
 
 
-def seat_window(settings: Settings, today: date | None = None) -> tuple[date, date]:
-    """The seat report's default window: IDLE_SEAT_DAYS up to yesterday."""
-    end = (today or utc_today()) - timedelta(days=1)
-    return end - timedelta(days=settings.idle_seat_days - 1), end
+def kept_seat_window(settings: Settings) -> tuple[date, date]:
+    """The seat report's default window (up to yesterday): the one whose use is kept."""
+    return seat_window(settings, utc_today() - timedelta(days=1))
 
 
 async def rebuild_seats(pool: asyncpg.Pool, settings: Settings) -> None:
-    start, end = seat_window(settings)
+    start, end = kept_seat_window(settings)
     async with pool.acquire() as connection:
         count = await seats_repo.rebuild_seat_use(connection, start, end, REGISTRY.tool_sources())
     log.info("seat use rebuilt", start=start.isoformat(), end=end.isoformat(), seats=count)
@@ -71,7 +71,7 @@ async def refresh_forever(
             await refresh_stale(pool)
             async with pool.acquire() as connection:
                 kept = await seats_repo.stored_window(connection)
-            if kept != seat_window(settings):
+            if kept != kept_seat_window(settings):
                 await rebuild_seats(pool, settings)
         except DATABASE_ERRORS as exc:
             log.warning("rollup refresh paused", error=type(exc).__name__)

@@ -41,7 +41,7 @@ async def teams(connection: asyncpg.Connection) -> list[TeamMember]:
 
 async def replace_teams(connection: asyncpg.Connection, listed: Sequence[TeamMember]) -> None:
     rows = [(m.email, m.team, m.effective_from, m.note) for m in listed]
-    await replace_table(connection, "person_teams", TEAM_COLUMNS, rows)
+    await replace_table(connection, "person_teams", TEAM_COLUMNS, rows, reshapes_rollups=True)
 
 
 # --- budgets ----------------------------------------------------------------------------------

@@ -31,21 +31,28 @@ async def replace_table(
     table: str,
     columns: Sequence[str],
     rows: Sequence[tuple[object, ...]],
+    *,
+    reshapes_rollups: bool = False,
 ) -> None:
     """All-or-nothing: an operator's list (validated whole by the caller) replaces `table`.
-    Who is who and in which team shape every rollup: every month is marked for a rebuild."""
+    A list that shapes every rollup (who is who, who is in which team) marks every month for
+    a rebuild, in the same transaction."""
     placeholders = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
     async with connection.transaction():
         await connection.execute(f"DELETE FROM {table}")
         await connection.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows
         )
-        await mark_every_month(connection)
+        if reshapes_rollups:
+            await mark_every_month(connection)
 
 
 async def replace_aliases(connection: asyncpg.Connection, listed: Sequence[Alias]) -> None:
     rows = [(a.alias_email, a.person_email, a.note) for a in listed]
-    await replace_table(connection, "person_aliases", ("alias_email", "person_email", "note"), rows)
+    await replace_table(
+        connection, "person_aliases", ("alias_email", "person_email", "note"), rows,
+        reshapes_rollups=True,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

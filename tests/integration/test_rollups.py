@@ -21,7 +21,7 @@ from app.repositories import alerts as alerts_repo
 from app.repositories import people as people_repo
 from app.repositories import rollups as rollups_repo
 from app.repositories.alerts import TeamMember
-from app.repositories.people import Alias
+from app.repositories.people import Alias, Login
 from app.simulator.model import GroundTruth
 from app.simulator.plumbing import SimulatorOptions
 from app.vocabulary import RunStatus
@@ -203,4 +203,7 @@ async def test_a_run_rebuilds_its_days_and_a_team_change_every_day(
             await connection.fetchval("SELECT count(*) FROM rollup_spend_day WHERE tool = 'x'") == 0
         )
         assert await connection.fetchval("SELECT count(*) FROM rollup_stale_days") == 0
+        # Who a GitHub login is shapes the next run's rows, not the rollups: nothing marked.
+        await people_repo.replace_logins(connection, [Login("github", "octo", "a@acme.dev")])
+        assert await connection.fetchval("SELECT count(*) FROM rollup_stale_months") == 0
     await _assert_rollups_equal_answers(db, date(2026, 8, 1), date(2026, 8, 6))
