@@ -18,20 +18,23 @@ import asyncpg
 
 from app.repositories.insights import ACTIVE, ROWS, UNATTRIBUTED, tool_arrays
 
+# Rows are marked in the order refreshers lock them (months, then days; each ascending), so
+# two markers, or a marker and a refresher, never wait on each other in a circle.
 _MARK_DAYS = """
-    INSERT INTO rollup_stale_days (usage_date) SELECT DISTINCT d FROM unnest($1::date[]) AS d
+    INSERT INTO rollup_stale_days (usage_date)
+    SELECT DISTINCT d FROM unnest($1::date[]) AS d ORDER BY d
     ON CONFLICT (usage_date) DO UPDATE SET generation = nextval('rollup_generation')
 """
 # A month marked by days alone rebuilds those days; one marked whole stays whole.
 _MARK_MONTHS = """
     INSERT INTO rollup_stale_months (month, whole)
-    SELECT DISTINCT date_trunc('month', d)::date, false FROM unnest($1::date[]) AS d
+    SELECT DISTINCT date_trunc('month', d)::date, false FROM unnest($1::date[]) AS d ORDER BY 1
     ON CONFLICT (month) DO UPDATE SET generation = nextval('rollup_generation'), marked_at = now()
 """
 _MARK_ALL = """
     INSERT INTO rollup_stale_months (month, whole)
     SELECT date_trunc('month', usage_date)::date, true FROM coverage_days
-     UNION SELECT month, true FROM rollup_months
+     UNION SELECT month, true FROM rollup_months ORDER BY 1
     ON CONFLICT (month) DO UPDATE
        SET generation = nextval('rollup_generation'), whole = true, marked_at = now()
 """
@@ -107,13 +110,14 @@ def month_last(month: date) -> date:
 
 
 async def mark_days(connection: asyncpg.Connection, days: Iterable[date]) -> None:
-    """`days` no longer match the facts. The days first: a refresher holding their month
-    makes the month's mark wait, never the days' (so none is cleared unseen)."""
+    """`days` no longer match the facts. The month first, as a refresher locks them: one
+    rebuilding the month makes this wait before any day is marked, so it clears none unseen
+    (and never waits for a day this holds)."""
     marked = sorted(set(days))
     if marked:
         async with connection.transaction():
-            await connection.execute(_MARK_DAYS, marked)
             await connection.execute(_MARK_MONTHS, marked)
+            await connection.execute(_MARK_DAYS, marked)
 
 
 async def mark_every_month(connection: asyncpg.Connection) -> None:
@@ -170,6 +174,9 @@ async def _rebuild(
     await connection.execute(_PERSON_MONTHS, month, last)
     week_first = days[0] - timedelta(days=days[0].weekday())
     week_last = days[-1] - timedelta(days=days[-1].weekday())
+    # A week spanning two months is the two months' refreshers' to share: one at a time, each
+    # counting the other's days as committed (until this transaction ends).
+    await connection.execute("SELECT pg_advisory_xact_lock(hashtext('rollup_active_week'))")
     await connection.execute(
         "DELETE FROM rollup_active_week WHERE week BETWEEN $1 AND $2", week_first, week_last
     )
