@@ -94,11 +94,20 @@ def _billed_by_day(daily: list[DaySpend]) -> dict[date, Decimal]:
 
 
 async def _budget_status(
-    connection: asyncpg.Connection, budget: Budget, first: date, through: date
+    connection: asyncpg.Connection,
+    budget: Budget,
+    first: date,
+    through: date,
+    everyone: Mapping[date, Decimal] | None,
 ) -> BudgetStatus:
+    """A budget's month so far and its forecast; `everyone`: the organisation's billed by day
+    over the same days, when the caller has read it already."""
     dimension = SCOPE_DIMENSION[budget.scope]
     history = first - timedelta(days=FORECAST_HISTORY_DAYS)
-    if dimension == "person":
+    by_day: Mapping[date, Decimal]
+    if dimension is None and everyone is not None:
+        by_day = everyone
+    elif dimension == "person":
         days = await dashboard_repo.person_month_billed(
             connection, history, budget.scope_value, through
         )
@@ -125,14 +134,14 @@ async def overview(pool: asyncpg.Pool, month: date) -> Overview:
         teams = await dashboard_repo.teams_month(connection, first, TOP)
         months = await dashboard_repo.months_with_data(connection)
         state = await rollups_repo.state(connection)
-    budgets = await budget_statuses(pool, first)
+    everyone = _billed_by_day(daily)
+    budgets = await budget_statuses(pool, first, everyone)
     organization = next((b for b in budgets if b.budget.scope == "organization"), None)
     in_month = [row for row in daily if row.day >= first]
     return Overview(
         month=first, through=through, daily=in_month, totals=_totals(in_month),
-        forecast=forecast_month(
-            _billed_by_day(daily), first, through,
-            organization.budget.monthly_usd if organization else None,
+        forecast=organization.forecast if organization else forecast_month(
+            everyone, first, through
         ),
         budgets=budgets, adoption=adoption, top_people=people, top_teams=teams, months=months,
         rollups=state,
@@ -141,12 +150,14 @@ async def overview(pool: asyncpg.Pool, month: date) -> Overview:
     )  # fmt: skip
 
 
-async def budget_statuses(pool: asyncpg.Pool, month: date) -> list[BudgetStatus]:
-    """Every budget's month so far, with its forecast."""
+async def budget_statuses(
+    pool: asyncpg.Pool, month: date, everyone: Mapping[date, Decimal] | None = None
+) -> list[BudgetStatus]:
+    """Every budget's month so far, with its forecast (`everyone`: as `_budget_status`)."""
     first, through = month_window(month)
     async with pool.acquire() as connection:
         return [
-            await _budget_status(connection, budget, first, through)
+            await _budget_status(connection, budget, first, through, everyone)
             for budget in await alerts_repo.budgets(connection)
         ]
 

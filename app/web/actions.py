@@ -16,14 +16,12 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from app.api import database
 from app.api.auth import Caller
 from app.api.problems import ProblemError
 from app.api.runs import queue_run
-from app.api.schemas import RunOut, RunRequest
-from app.orchestration.sources.registry import REGISTRY
-from app.repositories import runs as runs_repo
+from app.api.schemas import RunRequest
 from app.vocabulary import ApiScope
+from app.web.pages import runs_listing
 from app.web.render import page
 from app.web.session import (
     COOKIE,
@@ -112,7 +110,7 @@ async def _queue(request: Request, viewer: Viewer, body: RunRequest) -> Response
     try:
         run, _ = await queue_run(request, Caller(viewer.name, viewer.scope), body)
     except ProblemError as exc:
-        return await _refused(request, viewer, exc.detail, exc.status)
+        return await runs_listing(request, viewer, exc.detail, exc.status)
     return RedirectResponse(f"/ui/runs/{run.id}", 303)
 
 
@@ -141,22 +139,13 @@ async def _queue_from(
         message = "; ".join(
             f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
-        return await _refused(request, viewer, message, 422)
+        return await runs_listing(request, viewer, message, 422)
     return await _queue(request, viewer, body)
 
 
 @router.post("/ui/runs")
 async def trigger_run(request: Request) -> Response:
     return await _queue_from(request, _window)
-
-
-async def _refused(request: Request, viewer: Viewer, message: str, status: int) -> Response:
-    """The runs page again, saying why nothing was queued."""
-    async with database.connection(request) as connection:
-        runs = await runs_repo.list_runs(connection, status=None, trigger=None, limit=30,
-                                         before=None)  # fmt: skip
-    return page(request, viewer, "runs.html", status=status, error=message,
-                runs=[RunOut.from_record(r) for r in runs], sources=REGISTRY.names())  # fmt: skip
 
 
 @router.post("/ui/heal")

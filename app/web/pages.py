@@ -136,14 +136,18 @@ async def coverage_page(request: Request, month: Month = None) -> Response:
 
 @router.get("/ui/runs", response_class=HTMLResponse)
 async def runs_page(request: Request) -> Response:
-    async def render(viewer: Viewer) -> Response:
-        async with database.connection(request) as connection:
-            runs = await runs_repo.list_runs(connection, status=None, trigger=None, limit=30,
-                                             before=None)  # fmt: skip
-        return page(request, viewer, "runs.html", runs=[RunOut.from_record(r) for r in runs],
-                    sources=REGISTRY.names(), error=None)  # fmt: skip
+    return await _as_viewer(request, lambda viewer: runs_listing(request, viewer))
 
-    return await _as_viewer(request, render)
+
+async def runs_listing(
+    request: Request, viewer: Viewer, error: str | None = None, status: int = 200
+) -> Response:
+    """The latest runs and the trigger form; with `error`, why the form queued nothing."""
+    async with database.connection(request) as connection:
+        runs = await runs_repo.list_runs(connection, status=None, trigger=None, limit=30,
+                                         before=None)  # fmt: skip
+    return page(request, viewer, "runs.html", status=status, error=error,
+                runs=[RunOut.from_record(r) for r in runs], sources=REGISTRY.names())  # fmt: skip
 
 
 async def _run_page(request: Request, run_id: uuid.UUID, template: str) -> Response:
