@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -27,6 +24,7 @@ from tests.support.services import (  # noqa: F401 - fixtures
     db,
     logs_restored,
     pool,
+    start_in_thread,
     start_simulator,
 )
 
@@ -82,18 +80,7 @@ def service(
     settings = sim.settings(
         database_url=database_dsn, api_tokens=json.dumps(tokens), **sim.copilot()
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.05)
-    yield Service(f"http://127.0.0.1:{port}", server)
+    url, server, thread = start_in_thread(create_app(settings), lifespan="on", within=30)
+    yield Service(url, server)
     server.should_exit = True
     thread.join(timeout=60)

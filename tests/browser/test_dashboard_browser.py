@@ -20,6 +20,7 @@ from playwright.async_api import Browser, Page
 
 from app.orchestration.run_request import utc_today
 from tests.browser.conftest import READER, RUNNER, Service
+from tests.integration.conftest import wait_for
 from tests.integration.jobs import expected_totals
 from tests.support.services import Simulator
 
@@ -42,11 +43,7 @@ async def _ingest(service: Service, db: asyncpg.Pool) -> None:
     async with httpx.AsyncClient(base_url=service.url, headers=bearer, timeout=30) as client:
         queued = await client.post("/runs", json={"start_date": str(START), "end_date": str(END)})
         assert queued.status_code == 202, queued.text
-        for _ in range(1200):
-            run = (await client.get(queued.headers["location"])).json()
-            if run["status"] not in ("queued", "running"):
-                break
-            await asyncio.sleep(0.1)
+        run = await wait_for(client, queued.headers["location"], 120)
         assert run["status"] == "succeeded", run
     for _ in range(600):  # the rollups of the run's months, rebuilt after it
         async with db.acquire() as connection:

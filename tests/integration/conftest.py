@@ -55,10 +55,17 @@ async def serve(settings: Settings, token: str | None = TOKEN) -> AsyncIterator[
             yield client
 
 
-async def wait_for(client: httpx.AsyncClient, location: str, within: float = 60) -> dict[str, Any]:
+async def wait_for(
+    client: httpx.AsyncClient,
+    location: str,
+    within: float = 60,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The run at `location` once it has ended (`headers`: the caller's, if the client sends
+    none of its own)."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        run = (await client.get(location)).json()
+        run = (await client.get(location, headers=headers)).json()
         if run["status"] not in ("queued", "running"):
             return run
         assert asyncio.get_running_loop().time() < deadline, run

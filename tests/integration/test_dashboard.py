@@ -3,12 +3,12 @@ headers, and its numbers equal to the API's answers after a run against the simu
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import httpx
@@ -17,7 +17,7 @@ import pytest
 from app.orchestration.run_request import utc_today
 from app.simulator.model import GroundTruth
 from app.simulator.plumbing import SimulatorOptions
-from tests.integration.conftest import TOKEN, serve
+from tests.integration.conftest import TOKEN, serve, wait_for
 from tests.support.services import Simulator, start_simulator
 
 pytestmark = pytest.mark.usefixtures("logs_restored")
@@ -49,16 +49,9 @@ async def client(
         yield client
 
 
-async def _finished(client: httpx.AsyncClient, location: str) -> dict[str, object]:
-    """The run at `location` (an API path) once it has ended."""
-    for _ in range(1200):
-        run: dict[str, object] = (
-            await client.get(location, headers={"Authorization": f"Bearer {READER}"})
-        ).json()
-        if run["status"] not in ("queued", "running"):
-            return run
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{location} did not finish")
+async def _finished(client: httpx.AsyncClient, location: str) -> dict[str, Any]:
+    """The run at `location` (an API path) once it has ended, read with a reader's token."""
+    return await wait_for(client, location, 120, {"Authorization": f"Bearer {READER}"})
 
 
 async def _login(client: httpx.AsyncClient, token: str) -> str:

@@ -225,20 +225,29 @@ def start_simulator(truth: GroundTruth, options: SimulatorOptions | None = None)
 
 def serve_in_thread(app: Any) -> tuple[str, uvicorn.Server]:
     """An ASGI app on a free loopback port, in a daemon thread: (its URL, its server)."""
+    url, server, _ = start_in_thread(app)
+    return url, server
+
+
+def start_in_thread(
+    app: Any, *, lifespan: str = "off", within: float = 10
+) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """`serve_in_thread`, with its lifespan if asked (the service's pool, worker, …) and the
+    thread, to wait for its shutdown."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + within
     while not server.started:
         if time.monotonic() > deadline:
-            raise RuntimeError("simulator did not start")
+            raise RuntimeError("the app did not start")
         time.sleep(0.02)
-    return f"http://127.0.0.1:{port}", server
+    return f"http://127.0.0.1:{port}", server, thread
 
 
 @pytest.fixture
