@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-from rich.live import Live
-from rich.table import Table
 
-from app.cli_accounts import accounts_cli, key_owners_cli, people_cli, with_connection
+from app.cli_accounts import accounts_cli, key_owners_cli, people_cli
 from app.cli_answers import budgets_cli, digest, seats, spend, teams_cli
-from app.cli_output import (
-    console,
-    coverage_calendar,
-    output,
-    print_outcome,
-    print_summary,
-    progress_table,
-)
+from app.cli_foreground import run
+from app.cli_ledger import coverage, sources
+from app.cli_runs import heal, runs_cli, trigger
 from app.config import Settings, SettingsError, load_settings
 from app.gc_tuning import tune_garbage_collector
 from app.metrics_directory import settle_metrics_directory
 
-if TYPE_CHECKING:
-    from app.orchestration.run_request import PlannedRun
-    from app.repositories.runs import RunRecord
-
 cli = typer.Typer(
     name="usage-pipeline",
-    help="Ingest Cursor and Claude usage into PostgreSQL.",
+    help="Ingest Cursor, Claude and Copilot usage into PostgreSQL, and operate the service.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -42,6 +29,12 @@ cli.add_typer(accounts_cli, name="accounts")
 cli.add_typer(people_cli, name="people")
 cli.add_typer(teams_cli, name="teams")
 cli.add_typer(budgets_cli, name="budgets")
+cli.add_typer(runs_cli, name="runs")
+cli.command()(run)
+cli.command()(trigger)
+cli.command()(heal)
+cli.command()(coverage)
+cli.command()(sources)
 cli.command()(spend)
 cli.command()(seats)
 cli.command()(digest)
@@ -138,166 +131,6 @@ def db_url() -> None:
     from app.repositories.database import resolve_dsn
 
     typer.echo(resolve_dsn(settings_or_exit()))
-
-
-def _parse_sources(value: str | None) -> list[str] | None:
-    return [part.strip() for part in value.split(",") if part.strip()] if value else None
-
-
-def _parse_day(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    from app.repositories.database import storable_day
-
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
-        ) from None
-    try:
-        return storable_day(day)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
-
-
-@cli.command()
-def run(
-    start: Annotated[str | None, typer.Option(help="First UTC day (YYYY-MM-DD).")] = None,
-    end: Annotated[str | None, typer.Option(help="Last UTC day (YYYY-MM-DD).")] = None,
-    sources: Annotated[
-        str | None,
-        typer.Option(help="Comma list of source names (`usage-pipeline sources` lists them)."),
-    ] = None,
-    accounts: Annotated[
-        str | None,
-        typer.Option(help="Comma list of account names (`usage-pipeline accounts list`)."),
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option(help="Check the request and print the run it makes; run nothing.")
-    ] = False,
-) -> None:
-    """Run one ingestion in the foreground; exits non-zero unless it succeeded.
-
-    The window and sources follow the same rules as POST /runs (exit 2 with the reason)."""
-    from app.accounts import DEFAULT_ACCOUNT
-    from app.orchestration.run_request import InvalidRunRequest, RunRequest, plan_run
-
-    settings = settings_or_exit()
-    request = RunRequest(
-        _parse_day(start, "--start"),
-        _parse_day(end, "--end"),
-        _parse_sources(sources),
-        _parse_sources(accounts),
-    )
-    try:
-        plan = plan_run(settings, request)
-    except InvalidRunRequest as exc:
-        typer.echo(f"usage-pipeline: {exc}", err=True)
-        raise typer.Exit(2) from None
-    output.print(f"Run {plan.start} → {plan.end}: {', '.join(plan.sources)}", soft_wrap=True)
-    if list(plan.by_account) != [DEFAULT_ACCOUNT]:
-        for account, names in plan.by_account.items():
-            output.print(f"  account {account}: {', '.join(names)}", soft_wrap=True)
-    if dry_run:
-        raise typer.Exit(0)
-    raise typer.Exit(_run_and_report(_logs_quiet(settings), plan))
-
-
-def _logs_quiet(settings: Settings) -> Settings:
-    """Progress goes to the terminal; keep structured logs (this process's and its worker
-    processes') for warnings and worse."""
-    from app.logs import configure_logging
-
-    quiet = settings.model_copy(update={"log_level": "WARNING", "log_format": "console"})
-    configure_logging(quiet)
-    return quiet
-
-
-def _run_and_report(settings: Settings, plan: PlannedRun) -> int:
-    from app.orchestration.oneshot import SchemaNotReady, run_once
-    from app.repositories.embedded import release_embedded
-    from app.repositories.run_queue import OverlappingRun
-
-    tune_garbage_collector()
-    try:
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
-
-            def show(record: RunRecord) -> None:
-                live.update(progress_table(record.id, record.status, record.progress))
-
-            result = asyncio.run(run_once(settings, plan, on_progress=show))
-            show(result.run)
-    except (SchemaNotReady, OverlappingRun) as exc:
-        typer.echo(f"usage-pipeline: {exc}", err=True)
-        return 2
-    finally:
-        release_embedded()
-    print_summary(result.summary)
-    print_outcome(result.outcome.status, result.outcome.sources.values())
-    return 0 if result.outcome.status == "succeeded" else 1
-
-
-@cli.command("coverage")
-def show_coverage(
-    days: Annotated[int, typer.Option(help="How many days back from yesterday.", min=1)] = 30,
-    source: Annotated[
-        list[str] | None, typer.Option(help="A source (repeat it; default: configured).")
-    ] = None,
-    account: Annotated[
-        list[str] | None, typer.Option(help="An account (repeat it; default: every one).")
-    ] = None,
-) -> None:
-    """A calendar of the last DAYS days × accounts' sources: final, provisional, failed or
-    missing."""
-    from datetime import timedelta
-
-    import asyncpg
-
-    from app.orchestration.accounts import configured_parts
-    from app.orchestration.run_request import InvalidRunRequest, utc_today
-    from app.orchestration.sources.registry import REGISTRY
-    from app.repositories.coverage import CoverageDay, coverage
-
-    settings = settings_or_exit()
-    unknown = [name for name in source or () if name not in REGISTRY]
-    if unknown:
-        typer.echo(f"usage-pipeline: unknown source(s): {', '.join(unknown)}", err=True)
-        raise typer.Exit(2)
-    try:
-        parts = configured_parts(settings, account, source)
-    except InvalidRunRequest as exc:  # an unknown account
-        typer.echo(f"usage-pipeline: {exc}", err=True)
-        raise typer.Exit(2) from None
-    end = utc_today() - timedelta(days=1)
-    start = end - timedelta(days=days - 1)
-
-    async def read(connection: asyncpg.Connection) -> list[CoverageDay]:
-        return await coverage(connection, parts, start, end)
-
-    output.print(coverage_calendar(with_connection(settings, read), start, end))
-
-
-@cli.command("sources")
-def list_sources() -> None:
-    """List the sources a run can name, their tables, and whether they are configured."""
-    from app.orchestration.sources.registry import REGISTRY
-
-    settings = settings_or_exit()
-    configured = set(REGISTRY.configured(settings))
-    table = Table(title="sources")
-    for column in ("name", "table", "configured", "requires", "waits on", "revision horizon"):
-        table.add_column(column)
-    for source in REGISTRY:
-        table.add_row(
-            source.name,
-            source.table,
-            "yes" if source.name in configured else "no",
-            ", ".join(source.requires) or "—",
-            ", ".join(f"{after.source} per {after.per}" for after in source.after) or "—",
-            f"{source.revision_horizon.days} days",
-        )
-    output.print(table)
 
 
 @cli.command()

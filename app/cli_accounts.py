@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.table import Table
+from pydantic import BaseModel, Field
 
-from app.cli_output import output
+from app.cli_format import OutputMode, OutputOption, Printer, Sheet, resolve_mode
 from app.config import Settings
 
 if TYPE_CHECKING:
@@ -61,26 +61,48 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+class AccountListed(BaseModel):
+    """`accounts list --output json`: one account, configured here or only in the data."""
+
+    name: str
+    configured: bool
+    kind: str | None = Field(description="ACCOUNTS_FILE's kind; null: single-key settings.")
+    sources: list[str]
+    in_data: bool = Field(description="The coverage ledger holds days of it.")
+
+
 @accounts_cli.command("list")
-def list_accounts() -> None:
+def list_accounts(output: OutputOption = None) -> None:
     """The configured accounts, their kinds and sources, and accounts only the data names."""
     from app.orchestration.sources.registry import REGISTRY
     from app.repositories.coverage import accounts_with_data
 
     settings = _settings()
     stored = with_connection(settings, accounts_with_data)
-    table = Table(title="accounts")
-    for column in ("name", "kind", "sources", "in the data"):
-        table.add_column(column)
     configured = REGISTRY.accounts(settings)
-    for account in configured:
-        kind = "single-key settings" if account.kind is None else account.kind.name
-        sources = ", ".join(REGISTRY.configured(account.settings))
-        table.add_row(account.name, kind, sources, "yes" if account.name in stored else "no")
-    for name in stored:
-        if name not in {account.name for account in configured}:
-            table.add_row(name, "not configured (renamed? see `accounts rename`)", "—", "yes")
-    output.print(table)
+    listed = [
+        AccountListed(
+            name=account.name, configured=True,
+            kind=None if account.kind is None else account.kind.name,
+            sources=list(REGISTRY.configured(account.settings)), in_data=account.name in stored,
+        )
+        for account in configured
+    ] + [
+        AccountListed(name=name, configured=False, kind=None, sources=[], in_data=True)
+        for name in stored
+        if name not in {account.name for account in configured}
+    ]  # fmt: skip
+    printer = Printer(resolve_mode(output))
+    if printer.mode is OutputMode.JSON:
+        printer.document({"accounts": listed})
+        return
+    rows = [
+        (a.name, (a.kind or "single-key settings") if a.configured
+         else "not configured (renamed? see `accounts rename`)",
+         ", ".join(a.sources) or "—", "yes" if a.in_data else "no")
+        for a in listed
+    ]  # fmt: skip
+    printer.sheet(Sheet("accounts", ("name", "kind", "sources", "in the data"), rows))
 
 
 @accounts_cli.command("rename")

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.table import Table
 
 from app.cli_accounts import _fail, _import_csv, _settings, with_connection
-from app.cli_output import output
+from app.cli_format import OutputMode, OutputOption, Printer, Sheet, resolve_mode
 
 if TYPE_CHECKING:
     import asyncpg
@@ -105,14 +104,23 @@ def budgets_set(
 
 
 @budgets_cli.command("list")
-def budgets_list() -> None:
+def budgets_list(output: OutputOption = None) -> None:
+    """Every budget (JSON: GET /budgets's shape)."""
+    from app.api.budgets import BudgetOut
     from app.repositories.alerts import budgets
 
-    table = Table("id", "scope", "value", "USD a month", "thresholds")
-    for b in with_connection(_settings(), budgets):
-        table.add_row(str(b.id), b.scope, b.scope_value, str(b.monthly_usd),
-                      ", ".join(str(t) for t in b.thresholds))  # fmt: skip
-    output.print(table)
+    printer = Printer(resolve_mode(output))
+    found = [
+        BudgetOut.model_validate(b, from_attributes=True)
+        for b in with_connection(_settings(), budgets)
+    ]
+    if printer.mode is OutputMode.JSON:
+        printer.document(found)
+        return
+    rows = [(str(b.id), b.scope, b.scope_value, str(b.monthly_usd),
+             ", ".join(str(t) for t in b.thresholds)) for b in found]  # fmt: skip
+    printer.sheet(Sheet("budgets", ("id", "scope", "value", "USD a month", "thresholds"), rows,
+                        right=frozenset({"id", "USD a month"})))  # fmt: skip
 
 
 @budgets_cli.command("remove")
@@ -131,8 +139,12 @@ def spend(
     start: Annotated[str | None, typer.Option(help="First UTC day.")] = None,
     end: Annotated[str | None, typer.Option(help="Last UTC day (default: yesterday).")] = None,
     by: Annotated[str, typer.Option(help="Dimensions, comma-separated.")] = "tool",
+    output: OutputOption = None,
 ) -> None:
-    """Spend over a window by tool, platform, account, team, person, day, week or month."""
+    """Spend by tool, platform, account, team, person, day, week or month.
+
+    JSON: GET /insights/spend's shape."""
+    from app.api.insights import SpendAnswer, SpendOut
     from app.orchestration import insights
     from app.orchestration.run_request import utc_today
 
@@ -143,39 +155,54 @@ def spend(
         keys = insights.check_group_by([key.strip() for key in by.split(",") if key.strip()])
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    rows = with_pool(lambda pool: insights.spend(pool, first, last, keys))
-    table = Table(*keys, "billed USD", "of it provisional", "estimated USD", "consumption USD",
-                  "people", title=f"Spend {first} – {last}")  # fmt: skip
-    for row in rows:
-        table.add_row(*(row.group[k] for k in keys), f"{row.billed_usd:.2f}",
-                      f"{row.billed_provisional_usd:.2f}", f"{row.estimated_usd:.2f}",
-                      f"{row.consumption_usd:.2f}", str(row.people))  # fmt: skip
-    output.print(table)
+    found = with_pool(lambda pool: insights.spend(pool, first, last, keys))
+    printer = Printer(resolve_mode(output))
+    if printer.mode is OutputMode.JSON:
+        rows = [SpendOut.model_validate(row, from_attributes=True) for row in found]
+        printer.document(SpendAnswer(start=first, end=last, group_by=keys, rows=rows))
+        return
+    money = ("billed USD", "of it provisional", "estimated USD", "consumption USD", "people")
+    cells = [(*(row.group[k] for k in keys), f"{row.billed_usd:.2f}",
+              f"{row.billed_provisional_usd:.2f}", f"{row.estimated_usd:.2f}",
+              f"{row.consumption_usd:.2f}", str(row.people)) for row in found]  # fmt: skip
+    printer.sheet(Sheet(f"Spend {first} – {last}", (*keys, *money), cells, right=frozenset(money)))
 
 
-def seats() -> None:
-    """Every seat of every tool: active, light, idle, new or no data, and what idle ones cost."""
+def seats(output: OutputOption = None) -> None:
+    """Every seat of every tool: active, light, idle, new or no data.
+
+    And what the idle ones cost a month. JSON: GET /insights/seats's shape."""
+    from app.api.insights import SeatOut, SeatsAnswer
     from app.orchestration import insights
 
     settings = _settings()
     report = with_pool(lambda pool: insights.seats(pool, settings, _yesterday()))
-    table = Table("tool", "account", "person", "status", "last active", "USD a month",
-                  title=f"Seats {report.start} – {report.end}")  # fmt: skip
-    for seat in report.seats:
-        price = "—" if seat.monthly_price_usd is None else str(seat.monthly_price_usd)
-        table.add_row(seat.tool, seat.account, seat.email or seat.seat, seat.status,
-                      str(seat.last_active or "—"), price)  # fmt: skip
-    output.print(table)
-    output.print(f"Idle seats cost {report.reclaimable_usd():.2f} USD a month.")
+    printer = Printer(resolve_mode(output))
+    if printer.mode is OutputMode.JSON:
+        printer.document(SeatsAnswer(
+            start=report.start, end=report.end, reclaimable_usd=report.reclaimable_usd(),
+            idle_everywhere=report.idle_everywhere(),
+            seats=[SeatOut.model_validate(seat, from_attributes=True) for seat in report.seats],
+        ))  # fmt: skip
+        return
+    rows = [(seat.tool, seat.account, seat.email or seat.seat, seat.status,
+             str(seat.last_active or "—"),
+             "—" if seat.monthly_price_usd is None else str(seat.monthly_price_usd))
+            for seat in report.seats]  # fmt: skip
+    columns = ("tool", "account", "person", "status", "last active", "USD a month")
+    title = f"Seats {report.start} – {report.end}"
+    printer.sheet(Sheet(title, columns, rows, right=frozenset({"USD a month"})))
+    printer.lines([f"Idle seats cost {report.reclaimable_usd():.2f} USD a month."])
 
 
 def digest(
     week: Annotated[
         str | None, typer.Option(help="A day of the week (default: last week).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of Markdown.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True)] = False,
+    output: OutputOption = None,
 ) -> None:
-    """The weekly digest (Markdown, or JSON)."""
+    """The weekly digest: Markdown, or JSON with --output json (GET /digest's shape)."""
     from pydantic_core import to_json
 
     from app.orchestration.digest import build_digest
@@ -186,7 +213,7 @@ def digest(
     except ValueError:
         raise _fail(f"--week: {week!r} is not a day (YYYY-MM-DD)") from None
     found = with_pool(lambda pool: build_digest(pool, settings, day))
-    if as_json:
+    if as_json or output is OutputMode.JSON:
         sys.stdout.write(json.dumps(json.loads(to_json(found.as_json())), indent=2) + "\n")
     else:
         sys.stdout.write(found.markdown())

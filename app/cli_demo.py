@@ -9,16 +9,19 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 
-import httpx
 import uvicorn
 from pydantic import SecretStr
-from rich.live import Live
 
 from app import redaction
 from app.api.schemas import RunOut
-from app.cli_output import console, output, print_outcome, print_summary, progress_table
+from app.cli_backend import RemoteBackend, follow
+from app.cli_errors import CommandError
+from app.cli_format import Printer, resolve_mode
+from app.cli_output import RunView
+from app.cli_remote import ServiceClient, service_url
 from app.config import Settings
 from app.orchestration.oneshot import summarize
 from app.repositories.database import resolve_dsn
@@ -79,23 +82,25 @@ def run_demo(settings: Settings, base_url: str, port: int, serve_after: bool) ->
         redaction.remember(settings.secret_values())  # a copy runs no validator
     token_file = _write_token(settings)
     database = "DATABASE_URL" if settings.database_url else "embedded PostgreSQL"
-    output.print(f"Simulator: {base_url}  ·  database: {database}")
+    printer = Printer(resolve_mode(None))
+    printer.lines([f"Simulator: {base_url}  ·  database: {database}"])
     upgrade_to_head(resolve_dsn(settings))
     service = ServiceThread(settings, port)
     try:
         if not service.start():
             return 1
-        code = trigger_and_follow(settings, f"http://127.0.0.1:{port}")
+        code = trigger_and_follow(settings, f"http://127.0.0.1:{port}", printer)
         if code != 0 or not serve_after:
             return code
-        output.print(
+        printer.lines([
             f"Serving on http://127.0.0.1:{port} (GET /runs, /sources, /coverage, /docs open to"
-            f" loopback; POST /runs with the token in {token_file} as bearer). Ctrl-C stops."
-        )
-        output.print(
+            f" loopback; POST /runs with the token in {token_file} as bearer). Ctrl-C stops.",
             f"Dashboard: http://127.0.0.1:{port}/ui/ — log in with the token in {token_file}"
-            f" (`cat {token_file}`, paste it into the form)."
-        )
+            f" (`cat {token_file}`, paste it into the form).",
+            f"From another shell: `usage-pipeline runs list --url http://127.0.0.1:{port}`,"
+            f" `usage-pipeline trigger --wait --url http://127.0.0.1:{port}` (it finds this"
+            " token), `usage-pipeline coverage`.",
+        ])  # fmt: skip
         service.wait()
         return 0
     finally:
@@ -150,29 +155,21 @@ class ServiceThread:
             self.thread.join(timeout=60)
 
 
-def trigger_and_follow(settings: Settings, base: str) -> int:
-    """POST /runs, then poll its Location until the run ends, showing progress."""
+def trigger_and_follow(settings: Settings, base: str, printer: Printer) -> int:
+    """POST /runs, then follow the run to its end (as `usage-pipeline trigger --wait` does)
+    and show what landed."""
     assert settings.api_token is not None
-    headers = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"}
-    with httpx.Client(base_url=base, timeout=30) as client:
-        response = client.post("/runs", headers=headers, json={})
-        if response.status_code == 409:  # the same window is already queued: follow that run
-            output.print(f"POST /runs → 409: {response.json()['detail']}; following it")
-        elif response.status_code in (200, 202):
-            output.print(
-                f"POST /runs → {response.status_code}, Location: {response.headers['Location']}"
-            )
-        else:
-            output.print(f"POST /runs → {response.status_code}: {response.text}", markup=False)
-            return 1
-        location = response.headers["Location"]
-        run = RunOut.model_validate(client.get(location).json())
-        with Live(console=console, refresh_per_second=4) as live:
-            while run.status in ("queued", "running"):
-                time.sleep(0.5)
-                run = RunOut.model_validate(client.get(location).json())
-                progress = [source.to_progress() for source in run.progress]
-                live.update(progress_table(run.id, run.status, progress))
-    print_summary(asyncio.run(summarize(settings, run.window_start, run.window_end)))
-    print_outcome(run.status, [source.to_progress() for source in run.progress])
+    client = ServiceClient(service_url(base), settings.api_token)
+    backend = RemoteBackend(client)
+    try:
+        run, status = client.post("runs", RunOut, {}, key=str(uuid.uuid4()))
+        printer.lines([f"POST /runs → {status}, Location: /runs/{run.id}"])
+        with RunView(printer) as view:
+            run = follow(backend, run, view)
+            view.finished(run, asyncio.run(summarize(settings, run.window_start, run.window_end)))
+    except CommandError as error:
+        printer.lines([f"usage-pipeline: {error}"])
+        return int(error.code)
+    finally:
+        backend.close()
     return 0 if run.status == "succeeded" else 1

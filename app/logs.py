@@ -21,7 +21,10 @@ def configure_logging(settings: Settings) -> None:
     level = logging.getLevelNamesMapping()[settings.log_level]
     log_format = settings.log_format or ("console" if sys.stderr.isatty() else "json")
     renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        # Colours only on a terminal: a file or a container's log gets no escape codes.
+        structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
         if log_format == "console"
         else structlog.processors.JSONRenderer()
     )

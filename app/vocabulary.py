@@ -72,6 +72,13 @@ class CoverageState(StrEnum):
     FINAL = "final"
 
 
+# How a state is drawn wherever a calendar shows it (the dashboard, the CLI's coverage).
+COVERAGE_SYMBOLS = {
+    CoverageState.FINAL: "✓", CoverageState.PROVISIONAL: "~", CoverageState.FAILED: "✗",
+    CoverageState.MISSING: "·",
+}  # fmt: skip
+
+
 NEEDS_FETCH: tuple[CoverageState, ...] = (
     CoverageState.MISSING,
     CoverageState.FAILED,

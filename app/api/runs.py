@@ -8,6 +8,7 @@ import re
 import uuid
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from app.api import database
@@ -18,7 +19,7 @@ from app.api.runtime import runtime_of
 from app.api.schemas import RunList, RunOut, RunRequest
 from app.config import Settings
 from app.orchestration import parts, run_request
-from app.orchestration.heal import plan_heal
+from app.orchestration.heal import nothing_to_heal, plan_heal
 from app.orchestration.run_request import PlannedRun
 from app.repositories import run_queue
 from app.repositories import runs as runs_repo
@@ -30,6 +31,8 @@ Trigger = Annotated[Caller, Depends(require(ApiScope.TRIGGER))]
 
 # RFC 8941 sf-string content (optionally quoted): printable ASCII, no control characters.
 IDEMPOTENCY_KEY = re.compile(r'^"?([\x20-\x21\x23-\x7e]{1,255})"?$')
+# The problem type of a heal with nothing to do (a good state: the CLI's `heal` exits 0 on it).
+NOTHING_TO_HEAL = "urn:ai-usage-pipeline:problem:nothing-to-heal"
 PROBLEMS = documented(400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 
@@ -51,11 +54,7 @@ async def _planned(request: Request, settings: Settings, body: RunRequest | None
         except run_request.InvalidRunRequest as exc:  # an unknown account
             raise ProblemError(422, str(exc)) from None
         if plan is None:
-            raise ProblemError(
-                422,
-                f"nothing to heal: every day of the last {settings.backfill_horizon_days} "
-                "days (BACKFILL_HORIZON_DAYS) is final",
-            )
+            raise ProblemError(422, nothing_to_heal(settings), type_=NOTHING_TO_HEAL)
         return plan
     asked = run_request.RunRequest(body.start_date, body.end_date, body.sources, body.accounts)
     try:
@@ -153,7 +152,12 @@ async def queue_run(
 )
 async def get_run(request: Request, run_id: uuid.UUID) -> RunOut:
     async with database.connection(request) as connection:
-        run = await runs_repo.get_run(connection, run_id)
+        return await one_run(connection, run_id)
+
+
+async def one_run(connection: asyncpg.Connection, run_id: uuid.UUID) -> RunOut:
+    """GET /runs/{id}'s answer (the CLI's local `runs show` too)."""
+    run = await runs_repo.get_run(connection, run_id)
     if run is None:
         raise ProblemError(404, f"no run {run_id}")
     return RunOut.from_record(run)
@@ -176,11 +180,22 @@ async def list_runs(
     ] = None,
 ) -> RunList:
     async with database.connection(request) as connection:
-        if before is not None and not await runs_repo.run_exists(connection, before):
-            raise ProblemError(404, f"no run {before}")
-        runs = await runs_repo.list_runs(
-            connection, status=status, trigger=trigger, limit=limit, before=before
-        )
+        return await runs_page(connection, status, trigger, limit, before)
+
+
+async def runs_page(
+    connection: asyncpg.Connection,
+    status: RunStatus | None,
+    trigger: RunTrigger | None,
+    limit: int,
+    before: uuid.UUID | None,
+) -> RunList:
+    """GET /runs's answer (the CLI's local `runs list` too): newest first, `next` for more."""
+    if before is not None and not await runs_repo.run_exists(connection, before):
+        raise ProblemError(404, f"no run {before}")
+    runs = await runs_repo.list_runs(
+        connection, status=status, trigger=trigger, limit=limit, before=before
+    )
     next_url = None
     if len(runs) == limit:
         params = {"limit": str(limit), "before": str(runs[-1].id)}
@@ -202,25 +217,32 @@ async def list_runs(
 )
 async def cancel_run(request: Request, run_id: uuid.UUID, caller: Trigger) -> RunOut:
     async with database.connection(request) as connection:
-        asked = await runs_repo.get_run(connection, run_id)
-        if asked is None:
-            raise ProblemError(404, f"no run {run_id}")
-        if asked.requested_by != caller.name and caller.scope is not ApiScope.ADMIN:
-            raise ProblemError(
-                403,
-                f"run {run_id} was requested by {asked.requested_by!r}; cancelling another's"
-                " run needs scope admin",
-            )
-        outcome = await parts.request_cancel(connection, run_id)
-        if outcome is None:
-            raise ProblemError(404, f"no run {run_id}")
-        status, accepted = outcome
-        if not accepted:
-            raise ProblemError(
-                409, f"run {run_id} has already finished ({status})", run_id=str(run_id)
-            )
-        run = await runs_repo.get_run(connection, run_id)
-    assert run is not None
-    if status is RunStatus.RUNNING:
+        run = await cancel_as(connection, run_id, caller.name, caller.scope is ApiScope.ADMIN)
+    if run.status is RunStatus.RUNNING:
         runtime_of(request).worker.cancel_local(run_id)
+    return run
+
+
+async def cancel_as(
+    connection: asyncpg.Connection, run_id: uuid.UUID, caller: str | None, admin: bool
+) -> RunOut:
+    """Cancel a run for `caller` (the API's cancel, and the CLI's local `runs cancel` as an
+    admin): the run as it stands after the request (still `running` until its parts stop)."""
+    asked = await runs_repo.get_run(connection, run_id)
+    if asked is None:
+        raise ProblemError(404, f"no run {run_id}")
+    if asked.requested_by != caller and not admin:
+        raise ProblemError(
+            403,
+            f"run {run_id} was requested by {asked.requested_by!r}; cancelling another's"
+            " run needs scope admin",
+        )
+    outcome = await parts.request_cancel(connection, run_id)
+    if outcome is None:
+        raise ProblemError(404, f"no run {run_id}")
+    status, accepted = outcome
+    if not accepted:
+        raise ProblemError(409, f"run {run_id} has already finished ({status})", run_id=str(run_id))
+    run = await runs_repo.get_run(connection, run_id)
+    assert run is not None
     return RunOut.from_record(run)

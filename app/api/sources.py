@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import asyncpg
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
@@ -11,6 +12,7 @@ from app.api import database
 from app.api.auth import READ
 from app.api.problems import PROTECTED
 from app.api.runtime import runtime_of
+from app.config import Settings
 from app.json_value import JsonObject
 from app.orchestration.sources.contract import KEY_EXPIRY, KEY_EXPIRY_WARNING
 from app.orchestration.sources.registry import REGISTRY
@@ -60,11 +62,16 @@ class SourceList(BaseModel):
 
 @router.get("/sources", response_model=SourceList, summary="Sources a run can name")
 async def list_sources(request: Request) -> SourceList:
-    accounts = REGISTRY.accounts(runtime_of(request).settings)
+    async with database.connection(request) as connection:
+        return await sources_answer(connection, runtime_of(request).settings)
+
+
+async def sources_answer(connection: asyncpg.Connection, settings: Settings) -> SourceList:
+    """GET /sources's answer (the CLI's local `sources` too)."""
+    accounts = REGISTRY.accounts(settings)
     offered = {account.name: REGISTRY.configured(account.settings) for account in accounts}
     configured = {name for names in offered.values() for name in names}
-    async with database.connection(request) as connection:
-        details = await runs_repo.latest_details(connection, REGISTRY.names())
+    details = await runs_repo.latest_details(connection, REGISTRY.names())
     return SourceList(
         keys=_keys(details),
         accounts=[

@@ -4,12 +4,13 @@ accounts whose data no configuration names, and renaming an account in the data.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 import asyncpg
 
 from app.accounts import ACCOUNT_NAME, AccountSource
 from app.config import Settings
-from app.orchestration.run_request import chosen_accounts
+from app.orchestration.run_request import InvalidRunRequest, chosen_accounts
 from app.orchestration.sources.registry import REGISTRY, SourceRegistry
 from app.repositories import accounts as accounts_repo
 from app.repositories import coverage as coverage_repo
@@ -32,6 +33,37 @@ def configured_parts(
         AccountSource(account.name, source)
         for account in chosen_accounts(settings, accounts, registry)
         for source in (sources or registry.configured(account.settings))
+    ]
+
+
+async def coverage_parts(
+    connection: asyncpg.Connection,
+    settings: Settings,
+    accounts: Sequence[str] | None,
+    sources: Sequence[str] | None,
+    start: date,
+    end: date,
+    registry: SourceRegistry = REGISTRY,
+) -> list[AccountSource]:
+    """What a coverage answer shows: the configured (account, source)s asked for
+    (`configured_parts`), then every other one the ledger holds a day of in the range — an
+    account or source no configuration names any more, or all of them where this process
+    configures none (a CLI in a shell without the service's keys). An account asked for that
+    is neither configured nor in the ledger is `InvalidRunRequest`."""
+    held = await coverage_repo.parts_with_days(connection, start, end)
+    configured_names = set(registry.account_names(settings))
+    asked = list(accounts or ())
+    if unknown := sorted(set(asked) - configured_names - {part.account for part in held}):
+        known = ", ".join(sorted(configured_names | {part.account for part in held})) or "none"
+        raise InvalidRunRequest(f"unknown account(s): {', '.join(unknown[:10])} (known: {known})")
+    chosen = [name for name in asked if name in configured_names]
+    shown = configured_parts(settings, chosen, sources, registry) if chosen or not asked else []
+    return shown + [
+        part
+        for part in held
+        if part not in shown
+        and (not asked or part.account in asked)
+        and (not sources or part.source in sources)
     ]
 
 

@@ -30,6 +30,14 @@ def horizon_window(settings: Settings, today: date) -> tuple[date, date]:
     return start, today - timedelta(days=1)
 
 
+def nothing_to_heal(settings: Settings) -> str:
+    """Why a heal has nothing to do (the API's 422 and the CLI's line)."""
+    return (
+        f"nothing to heal: every day of the last {settings.backfill_horizon_days} days"
+        " (BACKFILL_HORIZON_DAYS) is final"
+    )
+
+
 async def plan_heal(
     pool: asyncpg.Pool,
     settings: Settings,

@@ -171,6 +171,19 @@ async def last_fetched(connection: asyncpg.Connection, part: AccountSource) -> d
     return when
 
 
+async def parts_with_days(
+    connection: asyncpg.Connection, start: date, end: date
+) -> list[AccountSource]:
+    """Every (account, source) the ledger holds a day of in the range, configured or not."""
+    rows = await connection.fetch(
+        "SELECT DISTINCT account, source FROM coverage_days"
+        " WHERE usage_date BETWEEN $1 AND $2 ORDER BY account, source",
+        start,
+        end,
+    )
+    return [AccountSource(row["account"], row["source"]) for row in rows]
+
+
 async def accounts_with_data(connection: asyncpg.Connection) -> list[str]:
     """Every account the ledger knows (a renamed account's old name shows up here)."""
     rows = await connection.fetch("SELECT DISTINCT account FROM coverage_days ORDER BY 1")

@@ -14,15 +14,12 @@ from app.accounts import AccountSource
 from app.orchestration.dashboard import Overview, Person
 from app.orchestration.insights import SeatReport
 from app.repositories.coverage import CoverageDay
-from app.vocabulary import CoverageState
+from app.vocabulary import COVERAGE_SYMBOLS, CoverageState
 from app.web.charts import Series, lines, stacked_bars
 
 ZERO = Decimal(0)
 # Each state with a symbol as well as a colour (colour alone fails colour-blind readers).
-STATE_SYMBOLS = {
-    CoverageState.FINAL: "✓", CoverageState.PROVISIONAL: "~", CoverageState.FAILED: "✗",
-    CoverageState.MISSING: "·",
-}  # fmt: skip
+STATE_SYMBOLS = COVERAGE_SYMBOLS
 SEAT_ORDER = ("idle", "light", "new", "active", "no_data")
 
 
