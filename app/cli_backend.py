@@ -16,19 +16,17 @@ from datetime import date
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from app.api.coverage import CoverageOut, coverage_answer
-from app.api.problems import ProblemError
-from app.api.runs import cancel_as, one_run, runs_page
-from app.api.schemas import RunList, RunOut
-from app.api.sources import SourceList, sources_answer
 from app.cli_errors import CommandError, ExitCode, exit_code_of_status
 from app.cli_remote import ServiceClient
 from app.config import Settings
 from app.vocabulary import ACTIVE_RUN_STATUSES, RunStatus, RunTrigger
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the API's modules import the metrics: not before the CLI settles them
     import asyncpg
 
+    from app.api.coverage import CoverageOut
+    from app.api.schemas import RunList, RunOut
+    from app.api.sources import SourceList
     from app.cli_output import RunView
 
 T = TypeVar("T")
@@ -89,6 +87,8 @@ class LocalBackend:
 
         import asyncpg
 
+        from app.api.problems import ProblemError
+
         try:
             return self._loop.run(connected())
         except ProblemError as exc:
@@ -99,6 +99,8 @@ class LocalBackend:
             ) from None
 
     def runs(self, query: RunsQuery) -> RunList:
+        from app.api.runs import runs_page
+
         return self._call(
             lambda connection: runs_page(
                 connection, query.status, query.trigger, query.limit, query.before
@@ -106,15 +108,21 @@ class LocalBackend:
         )
 
     def run(self, run_id: uuid.UUID, *, patient: bool = False) -> RunOut:
+        from app.api.runs import one_run
+
         return self._call(lambda connection: one_run(connection, run_id))
 
     def cancel(self, run_id: uuid.UUID) -> RunOut:
+        from app.api.runs import cancel_as
+
         # Whoever reaches the database is its administrator.
         return self._call(lambda connection: cancel_as(connection, run_id, "cli", admin=True))
 
     def coverage(
         self, sources: Sequence[str], accounts: Sequence[str], start: date | None, end: date | None
     ) -> CoverageOut:  # fmt: skip
+        from app.api.coverage import coverage_answer
+
         return self._call(
             lambda connection: coverage_answer(
                 connection, self.settings, sources, accounts, start, end
@@ -122,6 +130,8 @@ class LocalBackend:
         )
 
     def sources(self) -> SourceList:
+        from app.api.sources import sources_answer
+
         return self._call(lambda connection: sources_answer(connection, self.settings))
 
     def close(self) -> None:
@@ -140,21 +150,31 @@ class RemoteBackend:
         self.client = client
 
     def runs(self, query: RunsQuery) -> RunList:
+        from app.api.schemas import RunList
+
         return self.client.get("runs", RunList, vars(query))
 
     def run(self, run_id: uuid.UUID, *, patient: bool = False) -> RunOut:
+        from app.api.schemas import RunOut
+
         return self.client.get(f"runs/{run_id}", RunOut, patient=patient)
 
     def cancel(self, run_id: uuid.UUID) -> RunOut:
+        from app.api.schemas import RunOut
+
         return self.client.post(f"runs/{run_id}/cancel", RunOut)[0]
 
     def coverage(
         self, sources: Sequence[str], accounts: Sequence[str], start: date | None, end: date | None
     ) -> CoverageOut:  # fmt: skip
+        from app.api.coverage import CoverageOut
+
         params = {"source": list(sources), "account": list(accounts), "start": start, "end": end}
         return self.client.get("coverage", CoverageOut, params)
 
     def sources(self) -> SourceList:
+        from app.api.sources import SourceList
+
         return self.client.get("sources", SourceList)
 
     def close(self) -> None:

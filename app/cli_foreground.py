@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.api.schemas import RunOut
 from app.cli_errors import CommandError, ExitCode, exit_with
 from app.cli_format import OutputMode, OutputOption, Printer, resolve_mode
 from app.cli_output import RunView
@@ -109,6 +108,7 @@ def _logs_quiet(settings: Settings) -> Settings:
 
 def run_here(settings: Settings, plan: PlannedRun, printer: Printer) -> int:
     """Run `plan` in this process, shown in the printer's mode; the exit code."""
+    from app.api.schemas import RunOut
     from app.orchestration.oneshot import SchemaNotReady, run_once
     from app.repositories.embedded import release_embedded
     from app.repositories.run_queue import OverlappingRun

@@ -5,17 +5,19 @@ expiry). docs/cli.md has each one's output."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.api.coverage import CoverageOut
-from app.api.sources import SourceList
-from app.cli_backend import LocalBackend
 from app.cli_errors import CommandError, exit_with
 from app.cli_format import OutputMode, OutputOption, Printer, Sheet, resolve_mode
 from app.cli_output import coverage_sheet, standing_errors
 from app.cli_runs import TokenFileOption, UrlOption, open_backend
+
+if TYPE_CHECKING:
+    from app.api.coverage import CoverageOut
+    from app.api.sources import SourceList
+    from app.cli_backend import LocalBackend
 
 
 def coverage(
@@ -35,6 +37,7 @@ def coverage(
     """Days × sources: final, provisional, failed or missing.
 
     Every source the ledger holds a day of, configured here or not, and the configured ones."""
+    from app.cli_backend import LocalBackend
     from app.orchestration.run_request import utc_today
 
     printer = Printer(resolve_mode(output))

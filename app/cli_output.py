@@ -11,16 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.live import Live
 
 from app.accounts import AccountSource
-from app.api.coverage import CoverageDayOut, CoverageOut
-from app.api.schemas import RunOut
 from app.cli_format import OutputMode, Printer, Sheet, rich_table
 from app.repositories.reports import WindowSummary
 from app.repositories.runs import SourceProgress
 from app.vocabulary import COVERAGE_SYMBOLS, CoverageState
+
+if TYPE_CHECKING:  # the API's modules import the metrics: not before the CLI settles them
+    from app.api.coverage import CoverageDayOut, CoverageOut
+    from app.api.schemas import RunOut
 
 PROGRESS_COLUMNS = (
     ("status", "status"),

@@ -26,6 +26,9 @@ TOKEN_VARIABLE = "USAGE_PIPELINE_TOKEN"
 DEMO_TOKEN_FILE = "demo-api-token"  # what `usage-pipeline demo` writes in DATA_DIR
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 RETRIED_STATUSES = (502, 503, 504)
+# No retry hooks: stamina's default would log each retry through an unconfigured structlog, onto
+# standard output (a JSON document's stream); the final error is the one line that matters.
+stamina.instrumentation.set_on_retry_hooks([])
 
 
 @dataclass(frozen=True)

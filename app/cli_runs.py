@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.api.schemas import RunOut
 from app.cli_backend import Backend, LocalBackend, Opened, RemoteBackend, RunsQuery, follow
 from app.cli_errors import CommandError, ExitCode, exit_with
 from app.cli_format import OutputMode, OutputOption, Printer, Sheet, resolve_mode
@@ -18,6 +17,9 @@ from app.cli_output import RunView, outcome_lines, progress_sheet
 from app.cli_remote import ServiceClient, find_token, service_url
 from app.config import SettingsError, load_settings
 from app.vocabulary import RunStatus, RunTrigger
+
+if TYPE_CHECKING:  # the API's modules import the metrics: not before the CLI settles them
+    from app.api.schemas import RunOut
 
 URL_VARIABLE = "USAGE_PIPELINE_URL"
 UrlOption = Annotated[
@@ -253,6 +255,7 @@ def _queue(
     """POST /runs under an Idempotency-Key (a retry never queues a second run), then show it
     or follow it."""
     from app.api.runs import NOTHING_TO_HEAL
+    from app.api.schemas import RunOut
 
     try:
         client = remote_client(url, token_file, command)

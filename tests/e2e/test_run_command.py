@@ -61,5 +61,5 @@ async def test_run_refuses_to_start_beside_an_overlapping_run(
         await connection.close()
     env = _env(e2e_database, sim)
     refused = await asyncio.to_thread(_run, env)
-    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.returncode == 5, refused.stdout + refused.stderr  # ExitCode.CONFLICT
     assert f"run {queued.run_id} is already queued or running" in refused.stderr

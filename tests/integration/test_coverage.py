@@ -5,6 +5,7 @@ the ledger as it is."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -189,10 +190,15 @@ async def test_the_api_the_cli_and_the_metrics_agree_with_the_ledger(
     }
     result = await asyncio.to_thread(CliRunner().invoke, cli, ["coverage", "--days", "10"], env=env)
     assert result.exit_code == 0, result.output
-    for source in ALL:
-        (line,) = [line for line in result.output.splitlines() if re.match(rf"\W*{source}\b", line)]
+    for source in ALL:  # plain (not a terminal): a calendar row per source, its counts last
+        (line,) = [
+            line for line in result.output.splitlines() if re.match(rf"{source}\s+[·✓~✗]", line)
+        ]
         numbers = [int(n) for n in re.findall(r"\b\d+\b", line)][-len(CoverageState) :]
         assert numbers == [expected[source][state] for state in CoverageState], line
+    asked = ["coverage", "--days", "10", "--output", "json"]
+    as_json = await asyncio.to_thread(CliRunner().invoke, cli, asked, env=env)
+    assert json.loads(as_json.stdout)["counts"] == body["counts"]  # the API's answer, as it
 
 
 async def test_two_replicas_heal_once(db: asyncpg.Pool, simulator: Simulator) -> None:
