@@ -50,11 +50,12 @@ def test_demo_runs_then_serves_probes_on_the_embedded_database(tmp_path: Path) -
             time.sleep(0.3)
         assert ready is not None and ready.status_code == 200, process.poll()
         assert httpx.get(f"http://127.0.0.1:{port}/livez").json() == {"status": "ok"}
+        _another_shell_operates_it(env, tmp_path, port)
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
     assert "Run succeeded." in output, output
-    assert "fact_cursor_daily_usage:" in output and "claude_code" in output
+    assert "\nfact_cursor_daily_usage:" in output and "claude_code" in output  # on its own line
     assert "Cost by tool" in output and "cursor" in output  # Cursor's cost beside Claude's
     assert (data_dir / "pg" / "PG_VERSION").exists()  # the data lives in DATA_DIR
     # The embedded server stops with the last process using it.
@@ -66,3 +67,29 @@ def test_demo_runs_then_serves_probes_on_the_embedded_database(tmp_path: Path) -
             break
         time.sleep(0.2)
     assert running.returncode != 0, "embedded PostgreSQL still running after the service stopped"
+
+
+def _another_shell_operates_it(env: dict[str, str], cwd: Path, port: int) -> None:
+    """As the README says, from another shell in the same directory, with no key and no token
+    given: the demo's days in the calendar, and a run of the demo's service followed to its
+    end; a wrong address or token is one line and a non-zero exit."""
+    shell = {key: value for key, value in env.items() if not key.endswith(("_KEY", "_TOKEN"))}
+
+    def cli(*args: str, **more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", *args], env=shell | more, cwd=cwd,
+            capture_output=True, text=True, timeout=240,
+        )  # fmt: skip
+
+    calendar = cli("coverage", "--days", "7")
+    assert calendar.returncode == 0, calendar.stderr
+    (row,) = [line for line in calendar.stdout.splitlines() if line.startswith("cursor ")]
+    assert "~" in row or "✓" in row, calendar.stdout
+    url = f"http://127.0.0.1:{port}"
+    followed = cli("trigger", "--wait", "--url", url, "--sources", "cursor")
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    assert followed.stdout.splitlines()[-1] == "Run succeeded."
+    for wrong, extra in (("--url", {}), ("--url", {"USAGE_PIPELINE_TOKEN": "wrong-token-12345"})):
+        target = f"http://127.0.0.1:{free_port()}" if not extra else url
+        refused = cli("trigger", wrong, target, **extra)
+        assert refused.returncode in (3, 4) and refused.stderr.count("\n") == 1, refused.stderr

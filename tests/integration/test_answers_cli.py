@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import asyncpg
@@ -55,3 +56,27 @@ async def test_teams_and_budgets_from_the_cli(
     assert cli(database_dsn, "digest", "--week", "2026-08-03").stdout.startswith(
         "# AI usage, week 2026-W32"
     )
+
+
+async def test_answers_as_json_are_the_api_documents(db: asyncpg.Pool, database_dsn: str) -> None:
+    """`--output json` gives the API's shapes (docs/cli.md); plain gives whole columns."""
+    from pydantic import TypeAdapter
+
+    from app.api.budgets import BudgetOut
+    from app.api.insights import SeatsAnswer, SpendAnswer
+    from app.cli_accounts import AccountListed
+
+    assert cli(database_dsn, "budgets", "set", "organization", "1000").returncode == 0
+    spend = cli(database_dsn, "spend", "--by", "tool,platform", "--output", "json")
+    assert SpendAnswer.model_validate_json(spend.stdout).group_by == ["tool", "platform"]
+    assert SeatsAnswer.model_validate_json(cli(database_dsn, "seats", "-o", "json").stdout)
+    budgets = TypeAdapter(list[BudgetOut]).validate_json(
+        cli(database_dsn, "budgets", "list", "-o", "json").stdout
+    )
+    assert [(b.scope, b.monthly_usd) for b in budgets] == [("organization", 1000)]
+    digest = json.loads(cli(database_dsn, "digest", "--week", "2026-08-03", "-o", "json").stdout)
+    assert digest["week"] == "2026-W32"
+    listed = json.loads(cli(database_dsn, "accounts", "list", "-o", "json").stdout)["accounts"]
+    assert all(AccountListed.model_validate(account) for account in listed)
+    plain = cli(database_dsn, "budgets", "list").stdout.splitlines()
+    assert plain[:2] == ["budgets", "id  scope         value  USD a month  thresholds"], plain
