@@ -20,7 +20,7 @@ from app.api import database
 from app.api.runtime import runtime_of
 from app.api.schemas import RunOut
 from app.orchestration import dashboard, insights
-from app.orchestration.accounts import configured_parts
+from app.orchestration.accounts import coverage_parts
 from app.orchestration.dashboard import PeopleQuery
 from app.orchestration.run_request import utc_today
 from app.orchestration.sources.registry import REGISTRY
@@ -119,9 +119,12 @@ async def coverage_page(request: Request, month: Month = None) -> Response:
     first, through = dashboard.month_window(_month(month))
 
     async def render(viewer: Viewer) -> Response:
-        parts = configured_parts(runtime_of(request).settings)
+        last = max(first, through)
         async with database.connection(request) as connection:
-            days = await coverage_repo.coverage(connection, parts, first, max(first, through))
+            parts = await coverage_parts(
+                connection, runtime_of(request).settings, None, None, first, last
+            )
+            days = await coverage_repo.coverage(connection, parts, first, last)
         previous = (first - timedelta(days=1)).replace(day=1)
         following = (first + timedelta(days=32)).replace(day=1)
         return page(
