@@ -106,12 +106,13 @@ def source_sheets(answer: SourceList) -> list[Sheet]:
         for s in answer.sources
     ]  # fmt: skip
     accounts = [
-        (a.name, a.kind or "single-key settings", ", ".join(a.sources)) for a in answer.accounts
+        (a.name, a.kind or "single-key settings", ", ".join(a.key_settings), ", ".join(a.sources))
+        for a in answer.accounts
     ]
     sheets = [
         Sheet("sources", ("name", "table", "configured", "requires", "waits on",
                           "revision horizon"), sources),
-        Sheet("accounts", ("name", "kind", "sources"), accounts),
+        Sheet("accounts", ("name", "kind", "keys", "sources"), accounts),
     ]  # fmt: skip
     if answer.keys:
         keys = [

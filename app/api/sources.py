@@ -12,7 +12,7 @@ from app.api import database
 from app.api.auth import READ
 from app.api.problems import PROTECTED
 from app.api.runtime import runtime_of
-from app.config import Settings
+from app.config import UPSTREAM_KEY_SETTINGS, Settings
 from app.json_value import JsonObject
 from app.orchestration.sources.contract import KEY_EXPIRY, KEY_EXPIRY_WARNING
 from app.orchestration.sources.registry import REGISTRY
@@ -41,6 +41,9 @@ class AccountOut(BaseModel):
         description="What the account is (ACCOUNTS_FILE); null: the single-key settings."
     )
     sources: list[str] = Field(description="The sources its credentials configure.")
+    key_settings: list[str] = Field(
+        default_factory=list, description="The settings that hold its keys (names, not values)."
+    )
 
 
 class KeyOut(BaseModel):
@@ -79,6 +82,11 @@ async def sources_answer(connection: asyncpg.Connection, settings: Settings) -> 
                 name=account.name,
                 kind=None if account.kind is None else account.kind.name,
                 sources=offered[account.name],
+                key_settings=[
+                    name.upper()
+                    for name in UPSTREAM_KEY_SETTINGS
+                    if getattr(account.settings, name) is not None
+                ],
             )
             for account in accounts
         ],

@@ -140,6 +140,7 @@ def test_coverage_and_sources_here_and_there(
         ).stdout
     )
     assert [account.name for account in there_sources.accounts] == ["default"]
+    assert "ANTHROPIC_ADMIN_API_KEY" in there_sources.accounts[0].key_settings
     here_sources = usage_pipeline("sources", database=database_dsn, data_dir=tmp_path)
     assert "No account is configured here" in here_sources.stdout
     assert (
