@@ -154,6 +154,8 @@ def runs_show(
         with open_backend(url, token_file) as backend:
             run = backend.run(run_id)
             if wait:
+                if printer.mode is not OutputMode.JSON:
+                    printer.lines(run_header(run))
                 raise typer.Exit(follow_to_end(backend, printer, run))
     except CommandError as error:
         raise exit_with(error) from None

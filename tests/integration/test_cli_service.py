@@ -5,8 +5,10 @@ output mode prints, that local and remote answers are the same documents, and th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -130,6 +132,9 @@ def test_coverage_and_sources_here_and_there(
     assert set(here.counts["default"]) == {"cursor"}
     assert here.counts["default"]["cursor"] == there.counts["default"]["cursor"]
     assert set(there.counts["default"]) >= {"cursor", "claude_code", "claude_cost"}  # configured
+    table = usage_pipeline("coverage", "--days", "5", "-o", "table", database=database_dsn,
+                           data_dir=tmp_path)  # fmt: skip
+    assert "┃ source" in table.stdout and "│ cursor" in table.stdout, table.stdout
     calendar = usage_pipeline("coverage", "--days", "5", database=database_dsn, data_dir=tmp_path)
     (row,) = [line for line in calendar.stdout.splitlines() if line.startswith("cursor ")]
     assert row.split()[1:6].count("~") + row.split()[1:6].count("✓") >= 1, row
@@ -198,6 +203,28 @@ async def test_runs_and_heal_here_without_a_service(
               "has already finished (cancelled)")  # fmt: skip
     shown = usage_pipeline("runs", "show", str(queued.run_id), **here)
     assert shown.stdout.startswith(f"run {queued.run_id}: cancelled (api, requested by")
+    # Following a run no worker takes: Ctrl-C stops the following, not the run.
+    waiting = await create_requested_run(
+        connection := await asyncpg.connect(database_dsn),
+        NewRun(date(2026, 8, 5), date(2026, 8, 5), ["cursor"], ["default"],
+               [("default", ["cursor"])], {"cursor": "fact_cursor_daily_usage"}),
+    )  # fmt: skip
+    await connection.close()
+    follower = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "runs", "show", str(waiting.run_id), "--wait",
+        env={**os.environ, "DATABASE_URL": database_dsn, "DATA_DIR": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert follower.stdout is not None
+    first = await asyncio.wait_for(follower.stdout.readline(), 60)  # following now
+    assert first.decode().startswith(f"run {waiting.run_id}: queued")
+    follower.send_signal(signal.SIGINT)
+    out, err = (part.decode() for part in await asyncio.wait_for(follower.communicate(), 30))
+    assert follower.returncode == ExitCode.INTERRUPTED, (out, err)
+    assert err == (
+        f"usage-pipeline: stopped following run {waiting.run_id} (queued); it goes on: follow"
+        f" it again with `usage-pipeline runs show {waiting.run_id} --wait`\n"
+    )
     # Without a key here, no source is configured: nothing to heal, and that is not an error.
     healed = usage_pipeline("heal", **here)
     assert healed.returncode == 0 and healed.stdout.startswith("Nothing to heal"), healed.stderr
