@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from app.cli_errors import CommandError, ExitCode, exit_code_of_status
@@ -179,24 +178,6 @@ class RemoteBackend:
 
     def close(self) -> None:
         self.client.close()
-
-
-class Opened:
-    """`with Opened(backend) as backend:` closes it (and an embedded server) however it ends."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-
-    def __enter__(self) -> Backend:
-        return self.backend
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.backend.close()
 
 
 def follow(backend: Backend, run: RunOut, view: RunView, poll_seconds: float = 1.0) -> RunOut:

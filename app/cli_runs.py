@@ -5,12 +5,13 @@ service's queue). docs/cli.md has each one's output and exit codes."""
 from __future__ import annotations
 
 import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli_backend import Backend, LocalBackend, Opened, RemoteBackend, RunsQuery, follow
+from app.cli_backend import Backend, LocalBackend, RemoteBackend, RunsQuery, follow
 from app.cli_errors import CommandError, ExitCode, exit_with
 from app.cli_format import OutputMode, OutputOption, Printer, Sheet, resolve_mode
 from app.cli_output import RunView, outcome_lines, progress_sheet
@@ -44,13 +45,15 @@ runs_cli = typer.Typer(
 )
 
 
-def open_backend(url: str | None, token_file: Path | None) -> Opened:
+def open_backend(url: str | None, token_file: Path | None) -> closing[Backend]:
     """The service at `url` (with its token), else this machine's database."""
     from app.cli import settings_or_exit
 
     if url is None:
-        return Opened(LocalBackend(settings_or_exit()))
-    return Opened(RemoteBackend(_client(url, token_file)))
+        backend: Backend = LocalBackend(settings_or_exit())
+    else:
+        backend = RemoteBackend(_client(url, token_file))
+    return closing(backend)  # closed (and an embedded server released) however it ends
 
 
 def remote_client(url: str | None, token_file: Path | None, command: str) -> ServiceClient:
@@ -261,7 +264,7 @@ def _queue(
 
     try:
         client = remote_client(url, token_file, command)
-        with Opened(RemoteBackend(client)) as backend:
+        with closing(RemoteBackend(client)) as backend:
             run, status = client.post("runs", RunOut, body, key=key or str(uuid.uuid4()))
             _queued(printer, run, status == 202, wait)
             if wait:
