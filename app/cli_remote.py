@@ -19,6 +19,7 @@ import httpx
 import stamina
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from app.access import secret_problem
 from app.cli_errors import CommandError, ExitCode, exit_code_of_status
 
 M = TypeVar("M", bound=BaseModel)
@@ -65,7 +66,7 @@ def find_token(token_file: Path | None, url: httpx.URL, data_dir: Path | None) -
     service on this machine — the token `usage-pipeline demo` left in DATA_DIR; else none (an
     open read still works)."""
     if value := os.environ.get(TOKEN_VARIABLE, "").strip():
-        return SecretStr(value)
+        return _checked(value, TOKEN_VARIABLE)
     path = token_file
     if path is None and data_dir is not None and url.host in LOOPBACK:
         demo = data_dir / DEMO_TOKEN_FILE
@@ -80,7 +81,15 @@ def find_token(token_file: Path | None, url: httpx.URL, data_dir: Path | None) -
         ) from None
     if not value:
         raise CommandError(f"--token-file: {path} is empty", ExitCode.INVALID)
-    return SecretStr(value)
+    return _checked(value.splitlines()[0], f"the token in {path}")
+
+
+def _checked(token: str, where: str) -> SecretStr:
+    """A token httpx can send: one that breaks a header would be quoted back in httpx's error
+    (and so on the screen); say what is wrong with it instead, never the value."""
+    if problem := secret_problem(token):
+        raise CommandError(f"{where} {problem}", ExitCode.INVALID)
+    return SecretStr(token)
 
 
 class ServiceClient:

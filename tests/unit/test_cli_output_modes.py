@@ -73,6 +73,11 @@ def test_the_token_comes_from_the_environment_a_file_or_the_local_demo(
     assert find_token(tmp_path / "token", remote, None) == SecretStr("file-token-value")
     monkeypatch.setenv("USAGE_PIPELINE_TOKEN", "env-token-value")
     assert find_token(tmp_path / "token", remote, None) == SecretStr("env-token-value")
+    monkeypatch.setenv("USAGE_PIPELINE_TOKEN", "two words")  # would break the header
+    with pytest.raises(CommandError) as broken:
+        find_token(None, remote, None)
+    assert str(broken.value).startswith("USAGE_PIPELINE_TOKEN contains whitespace (a space)")
+    assert "two words" not in str(broken.value) and broken.value.code is ExitCode.INVALID
     monkeypatch.delenv("USAGE_PIPELINE_TOKEN")
     with pytest.raises(CommandError, match="cannot read") as missing:
         find_token(tmp_path / "absent", remote, None)
