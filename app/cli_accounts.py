@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from pydantic import BaseModel, Field
 
+from app.cli_errors import CommandError, database_errors, exit_with
 from app.cli_format import OutputMode, OutputOption, Printer, Sheet, resolve_mode
 from app.config import Settings
 
@@ -53,7 +54,11 @@ def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awa
         finally:
             await asyncio.to_thread(release_embedded)
 
-    return asyncio.run(connected())
+    try:
+        with database_errors():
+            return asyncio.run(connected())
+    except CommandError as error:
+        raise exit_with(error) from None
 
 
 def _fail(message: str) -> typer.Exit:

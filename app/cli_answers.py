@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from app.cli_accounts import _fail, _import_csv, _settings, with_connection
+from app.cli_errors import CommandError, database_errors, exit_with
 from app.cli_format import OutputMode, OutputOption, Printer, Sheet, resolve_mode
 
 if TYPE_CHECKING:
@@ -42,7 +43,11 @@ def with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
         finally:
             await asyncio.to_thread(release_embedded)
 
-    return asyncio.run(pooled())
+    try:
+        with database_errors():
+            return asyncio.run(pooled())
+    except CommandError as error:
+        raise exit_with(error) from None
 
 
 def _yesterday() -> date:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from app.cli_errors import CommandError, ExitCode, exit_code_of_status
+from app.cli_errors import CommandError, ExitCode, database_errors, exit_code_of_status
 from app.cli_remote import ServiceClient
 from app.config import Settings
 from app.vocabulary import ACTIVE_RUN_STATUSES, RunStatus, RunTrigger
@@ -76,26 +76,16 @@ class LocalBackend:
                 from app.repositories.database import resolve_dsn
 
                 dsn = await asyncio.to_thread(resolve_dsn, self.settings)
-                try:
-                    self._connection = await asyncpg.connect(dsn)
-                except (OSError, asyncpg.PostgresError) as exc:  # the DSN itself is not shown
-                    raise CommandError(
-                        f"cannot reach the database (DATABASE_URL): {exc}", ExitCode.UNREACHABLE
-                    ) from None
+                self._connection = await asyncpg.connect(dsn)
             return await work(self._connection)
-
-        import asyncpg
 
         from app.api.problems import ProblemError
 
         try:
-            return self._loop.run(connected())
+            with database_errors():
+                return self._loop.run(connected())
         except ProblemError as exc:
             raise CommandError(exc.detail, exit_code_of_status(exc.status)) from None
-        except asyncpg.UndefinedTableError:
-            raise CommandError(
-                "the database has no schema yet: run `usage-pipeline migrate`", ExitCode.INVALID
-            ) from None
 
     def runs(self, query: RunsQuery) -> RunList:
         from app.api.runs import runs_page

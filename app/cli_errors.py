@@ -7,6 +7,8 @@ without parsing a message. An API problem maps to the code of its status.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 
 import typer
@@ -52,3 +54,23 @@ def exit_with(error: CommandError) -> typer.Exit:
     """Print the error's one line (prefixed, as every CLI error is) and return its Exit."""
     typer.echo(f"usage-pipeline: {error}", err=True)
     return typer.Exit(int(error.code))
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """A database out of reach or without its schema is one line and its exit code, not a
+    traceback. The line never shows the DSN (it may hold a password)."""
+    import asyncpg
+
+    try:
+        yield
+    except asyncpg.UndefinedTableError:
+        raise CommandError(
+            "the database has no schema yet: run `usage-pipeline migrate`", ExitCode.INVALID
+        ) from None
+    except (OSError, TimeoutError, asyncpg.PostgresConnectionError,
+            asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError,
+            asyncpg.CannotConnectNowError) as exc:  # fmt: skip
+        raise CommandError(
+            f"cannot reach the database (DATABASE_URL): {exc}", ExitCode.UNREACHABLE
+        ) from None

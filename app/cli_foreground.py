@@ -109,7 +109,7 @@ def _logs_quiet(settings: Settings) -> Settings:
 def run_here(settings: Settings, plan: PlannedRun, printer: Printer) -> int:
     """Run `plan` in this process, shown in the printer's mode; the exit code."""
     from app.api.schemas import RunOut
-    from app.orchestration.oneshot import SchemaNotReady, run_once
+    from app.orchestration.oneshot import DatabaseUnreachable, SchemaNotReady, run_once
     from app.repositories.embedded import release_embedded
     from app.repositories.run_queue import OverlappingRun
 
@@ -124,6 +124,8 @@ def run_here(settings: Settings, plan: PlannedRun, printer: Printer) -> int:
             view.finished(RunOut.from_record(result.run), result.summary)
     except SchemaNotReady as exc:
         raise exit_with(CommandError(str(exc), ExitCode.INVALID)) from None
+    except DatabaseUnreachable as exc:
+        raise exit_with(CommandError(str(exc), ExitCode.UNREACHABLE)) from None
     except OverlappingRun as exc:
         raise exit_with(CommandError(str(exc), ExitCode.CONFLICT)) from None
     finally:

@@ -24,7 +24,7 @@ from app.orchestration.worker import worker_identity
 from app.orchestration.worker_process import WorkerProcess, worker_count
 from app.repositories import runs as runs_repo
 from app.repositories.database import create_pool, resolve_dsn
-from app.repositories.health import database_status
+from app.repositories.health import database_status, is_unreachable
 from app.repositories.reports import WindowSummary, window_summary
 from app.repositories.run_parts import heartbeat_run
 from app.repositories.run_queue import create_requested_run
@@ -36,6 +36,10 @@ CANCEL_GRACE_SECONDS = 30.0
 
 
 class SchemaNotReady(RuntimeError):
+    pass
+
+
+class DatabaseUnreachable(RuntimeError):
     pass
 
 
@@ -63,6 +67,8 @@ async def run_once(
     pool = await create_pool(settings, dsn)
     try:
         if (problem := await database_status(pool)) is not None:
+            if is_unreachable(problem):
+                raise DatabaseUnreachable(f"{problem}: check DATABASE_URL")
             raise SchemaNotReady(f"{problem}; run `usage-pipeline migrate` first")
         stored = stored_run(plan)
         processes = min(worker_count(settings), len(stored.parts))

@@ -175,3 +175,13 @@ def test_every_exit_code_is_documented() -> None:
     table = _section("Exit codes")
     rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
     assert rows[1:] == [str(int(code)) for code in ExitCode]
+
+
+@pytest.mark.parametrize("args", [("runs", "list"), ("spend",), ("accounts", "list"), ("run",)])
+def test_a_database_out_of_reach_is_one_line_and_exit_3(args: tuple[str, ...]) -> None:
+    env = {"DATABASE_URL": "postgresql://usage:hunter2hunter2@127.0.0.1:1/usage",
+           "CURSOR_API_KEY": "key_0123456789abcdef0123456789"}  # fmt: skip
+    result = CliRunner().invoke(cli, [*args, "-o", "json"], env=env)
+    assert result.exit_code == ExitCode.UNREACHABLE, (result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1 and "hunter2" not in result.stderr, result.stderr
+    assert "DATABASE_URL" in result.stderr
