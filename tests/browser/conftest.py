@@ -4,17 +4,14 @@ REQUIRE_BROWSER is set (as `.ci/run` sets it, after installing Chromium): then t
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, async_playwright
 
-from app.main import create_app
 from app.simulator.model import GroundTruth
 from app.simulator.plumbing import SimulatorOptions
 from tests.support.services import (  # noqa: F401 - fixtures
@@ -24,7 +21,8 @@ from tests.support.services import (  # noqa: F401 - fixtures
     db,
     logs_restored,
     pool,
-    start_in_thread,
+    runner_and_reader,
+    running_service,
     start_simulator,
 )
 
@@ -68,19 +66,13 @@ def sim() -> Iterator[Simulator]:
 @dataclass
 class Service:
     url: str
-    server: uvicorn.Server
 
 
 @pytest.fixture
 def service(
     database_dsn: str, sim: Simulator, db: object, logs_restored: None
 ) -> Iterator[Service]:
-    tokens = [{"name": "runner", "scopes": ["trigger"], "token": RUNNER},
-              {"name": "reader", "scopes": ["read"], "token": READER}]  # fmt: skip
-    settings = sim.settings(
-        database_url=database_dsn, api_tokens=json.dumps(tokens), **sim.copilot()
-    )
-    url, server, thread = start_in_thread(create_app(settings), lifespan="on", within=30)
-    yield Service(url, server)
-    server.should_exit = True
-    thread.join(timeout=60)
+    tokens = runner_and_reader(RUNNER, READER)
+    settings = sim.settings(database_url=database_dsn, api_tokens=tokens, **sim.copilot())
+    with running_service(settings) as url:
+        yield Service(url)

@@ -22,10 +22,9 @@ from app.api.coverage import CoverageOut
 from app.api.schemas import RunList, RunOut
 from app.api.sources import SourceList
 from app.cli_errors import ExitCode
-from app.main import create_app
 from app.repositories.run_queue import create_requested_run
 from app.repositories.runs import NewRun
-from tests.support.services import Simulator, start_in_thread
+from tests.support.services import Simulator, runner_and_reader, running_service
 
 RUNNER = "cli-runner-token-0123456789abcdef"
 READER = "cli-reader-token-0123456789abcdef"
@@ -57,13 +56,9 @@ def usage_pipeline(
 def service(
     database_dsn: str, simulator: Simulator, db: object, logs_restored: None
 ) -> Iterator[str]:
-    tokens = [{"name": "runner", "scopes": ["trigger"], "token": RUNNER},
-              {"name": "reader", "scopes": ["read"], "token": READER}]  # fmt: skip
-    settings = simulator.settings(database_url=database_dsn, api_tokens=json.dumps(tokens))
-    url, server, thread = start_in_thread(create_app(settings), lifespan="on", within=30)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=60)
+    tokens = runner_and_reader(RUNNER, READER)
+    with running_service(simulator.settings(database_url=database_dsn, api_tokens=tokens)) as url:
+        yield url
 
 
 def _one_line(result: subprocess.CompletedProcess[str], code: ExitCode, *words: str) -> None:

@@ -10,6 +10,7 @@ PostgreSQL is, in order: TEST_DATABASE_URL (an admin DSN), the machine's server 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -18,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -227,6 +229,25 @@ def serve_in_thread(app: Any) -> tuple[str, uvicorn.Server]:
     """An ASGI app on a free loopback port, in a daemon thread: (its URL, its server)."""
     url, server, _ = start_in_thread(app)
     return url, server
+
+
+def runner_and_reader(runner: str, reader: str) -> str:
+    """API_TOKENS naming a `runner` (scope trigger) and a `reader` (scope read)."""
+    return json.dumps([{"name": "runner", "scopes": ["trigger"], "token": runner},
+                       {"name": "reader", "scopes": ["read"], "token": reader}])  # fmt: skip
+
+
+@contextmanager
+def running_service(settings: Settings) -> Iterator[str]:
+    """The whole service — pool, worker, API and pages — on a loopback port for the block."""
+    from app.main import create_app
+
+    url, server, thread = start_in_thread(create_app(settings), lifespan="on", within=30)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
 
 
 def start_in_thread(
