@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import socket
 import tempfile
@@ -27,7 +26,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import structlog
 import uvicorn
 
 from app.config import Settings, load_settings
@@ -39,6 +37,7 @@ from app.simulator.model import GroundTruth
 from app.upstreams.anthropic.client import AnthropicClient
 from app.upstreams.anthropic.clients import ANTHROPIC_CLIENTS, AnthropicClients
 from app.upstreams.cursor.client import CURSOR_CLIENT, CursorClient
+from tests.support.logs import logs_restored  # noqa: F401 - a fixture, imported from here too
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -140,17 +139,6 @@ async def db(pool: asyncpg.Pool) -> asyncpg.Pool:
     async with pool.acquire() as connection:
         await connection.execute(EMPTY_EVERY_TABLE)
     return pool
-
-
-@pytest.fixture
-def logs_restored() -> Iterator[None]:
-    """For a test that points the logs at its captured stderr (the service's lifespan, the CLI
-    runner), which closes when it ends: afterwards structlog and the root logger are as they
-    were, so nothing after it writes there."""
-    handlers = logging.getLogger().handlers[:]
-    yield
-    structlog.reset_defaults()
-    logging.getLogger().handlers = handlers
 
 
 # --- simulator --------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from app.cli import cli
 from app.cli_errors import CommandError, ExitCode, exit_code_of_status
 from app.cli_format import OutputMode, Printer, Sheet, plain_lines, resolve_mode
 from app.cli_remote import DEMO_TOKEN_FILE, ServiceClient, find_token, service_url
+from tests.support.logs import logs_restored  # noqa: F401 - a fixture
 
 cells = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=60)
 
@@ -177,6 +178,7 @@ def test_every_exit_code_is_documented() -> None:
     assert rows[1:] == [str(int(code)) for code in ExitCode]
 
 
+@pytest.mark.usefixtures("logs_restored")  # `run` points the logs at the runner's stderr
 @pytest.mark.parametrize("args", [("runs", "list"), ("spend",), ("accounts", "list"), ("run",)])
 def test_a_database_out_of_reach_is_one_line_and_exit_3(args: tuple[str, ...]) -> None:
     env = {"DATABASE_URL": "postgresql://usage:hunter2hunter2@127.0.0.1:1/usage",
