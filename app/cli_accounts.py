@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from pydantic import BaseModel, Field
 
-from app.cli_errors import CommandError, database_errors, exit_with
+from app.cli_errors import CommandError, ExitCode, database_errors, exit_with
 from app.cli_format import OutputMode, OutputOption, Printer, Sheet, resolve_mode
 from app.config import Settings
 
@@ -62,8 +62,7 @@ def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awa
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"usage-pipeline: {message}", err=True)
-    return typer.Exit(2)
+    return exit_with(CommandError(message, ExitCode.INVALID))
 
 
 class AccountListed(BaseModel):

@@ -4,7 +4,6 @@ for people who do not write SQL (the same as the API's /insights, /budgets, /tea
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
@@ -208,8 +207,6 @@ def digest(
     output: OutputOption = None,
 ) -> None:
     """The weekly digest: Markdown, or JSON with --output json (GET /digest's shape)."""
-    from pydantic_core import to_json
-
     from app.orchestration.digest import build_digest
 
     settings = _settings()
@@ -219,6 +216,6 @@ def digest(
         raise _fail(f"--week: {week!r} is not a day (YYYY-MM-DD)") from None
     found = with_pool(lambda pool: build_digest(pool, settings, day))
     if as_json or output is OutputMode.JSON:
-        sys.stdout.write(json.dumps(json.loads(to_json(found.as_json())), indent=2) + "\n")
+        Printer(OutputMode.JSON).document(found.as_json())
     else:
         sys.stdout.write(found.markdown())

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from app import redaction
 from app.api.schemas import RunOut
 from app.cli_backend import RemoteBackend, follow
-from app.cli_errors import CommandError
+from app.cli_errors import CommandError, exit_code_of_run, exit_with
 from app.cli_format import Printer, resolve_mode
 from app.cli_output import RunView
 from app.cli_remote import ServiceClient, service_url
@@ -168,8 +168,7 @@ def trigger_and_follow(settings: Settings, base: str, printer: Printer) -> int:
             run = follow(backend, run, view)
             view.finished(run, asyncio.run(summarize(settings, run.window_start, run.window_end)))
     except CommandError as error:
-        printer.lines([f"usage-pipeline: {error}"])
-        return int(error.code)
+        return int(exit_with(error).exit_code)
     finally:
         backend.close()
-    return 0 if run.status == "succeeded" else 1
+    return exit_code_of_run(run.status)

@@ -25,6 +25,11 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C while following a run (the run itself goes on)
 
 
+def exit_code_of_run(status: str) -> ExitCode:
+    """The exit code of a run that ended in `status` (`run`, `heal`, `--wait`, the demo)."""
+    return ExitCode.OK if status == "succeeded" else ExitCode.RUN_NOT_SUCCEEDED
+
+
 def exit_code_of_status(status: int) -> ExitCode:
     """The exit code of an HTTP problem's status (the API's and the local answers' alike)."""
     if status in (401, 403):

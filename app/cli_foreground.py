@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli_errors import CommandError, ExitCode, exit_with
+from app.cli_errors import CommandError, ExitCode, exit_code_of_run, exit_with
 from app.cli_format import OutputMode, OutputOption, Printer, resolve_mode
 from app.cli_output import RunView
 from app.config import Settings
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from app.repositories.runs import RunRecord
 
 
-def _parse_list(value: str | None) -> list[str] | None:
+def comma_list(value: str | None) -> list[str] | None:
+    """`--sources a,b` and `--accounts a,b` as a list (None: not given)."""
     return [part.strip() for part in value.split(",") if part.strip()] if value else None
 
 
@@ -66,7 +67,7 @@ def run(
     settings = settings_or_exit()
     asked = RunRequest(
         _parse_day(start, "--start"), _parse_day(end, "--end"),
-        _parse_list(sources), _parse_list(accounts),
+        comma_list(sources), comma_list(accounts),
     )  # fmt: skip
     try:
         plan = plan_run(settings, asked)
@@ -130,8 +131,7 @@ def run_here(settings: Settings, plan: PlannedRun, printer: Printer) -> int:
         raise exit_with(CommandError(str(exc), ExitCode.CONFLICT)) from None
     finally:
         release_embedded()
-    succeeded = result.outcome.status == "succeeded"
-    return ExitCode.OK if succeeded else ExitCode.RUN_NOT_SUCCEEDED
+    return exit_code_of_run(result.outcome.status)
 
 
 def heal_here(settings: Settings, accounts: list[str] | None, printer: Printer) -> int:

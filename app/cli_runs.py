@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from app.cli_backend import Backend, LocalBackend, RemoteBackend, RunsQuery, follow
-from app.cli_errors import CommandError, ExitCode, exit_with
+from app.cli_errors import CommandError, ExitCode, exit_code_of_run, exit_with
+from app.cli_foreground import comma_list
 from app.cli_format import OutputMode, OutputOption, Printer, Sheet, resolve_mode
 from app.cli_output import RunView, outcome_lines, progress_sheet
 from app.cli_remote import ServiceClient, find_token, service_url
@@ -104,7 +105,7 @@ def follow_to_end(backend: Backend, printer: Printer, run: RunOut) -> int:
     with RunView(printer) as view:
         run = follow(backend, run, view)
         view.finished(run)
-    return ExitCode.OK if run.status is RunStatus.SUCCEEDED else ExitCode.RUN_NOT_SUCCEEDED
+    return exit_code_of_run(run.status)
 
 
 @runs_cli.command("list")
@@ -206,8 +207,8 @@ def trigger(
     POST /runs (scope `trigger`) under an Idempotency-Key; the service judges the request as it
     judges any. With --wait the exit code is the run's: 0 succeeded, 1 otherwise."""
     body = {
-        "start_date": start, "end_date": end, "sources": _split(sources),
-        "accounts": _split(accounts),
+        "start_date": start, "end_date": end, "sources": comma_list(sources),
+        "accounts": comma_list(accounts),
     }  # fmt: skip
     _queue(
         {key: value for key, value in body.items() if value is not None},
@@ -227,30 +228,17 @@ def heal(
     Every day of the last BACKFILL_HORIZON_DAYS that is missing, failed or provisional. On a
     service it is queued (--wait follows it); here it runs in this process. Nothing to heal
     exits 0."""
-    from app.cli_foreground import heal_here, say_nothing_to_heal
+    from app.cli_foreground import heal_here
 
     printer = Printer(resolve_mode(output))
     if url is None:
         from app.cli import settings_or_exit
 
-        raise typer.Exit(heal_here(settings_or_exit(), _split(accounts), printer))
+        raise typer.Exit(heal_here(settings_or_exit(), comma_list(accounts), printer))
     body: dict[str, object] = {"mode": "heal"}
-    if names := _split(accounts):
+    if names := comma_list(accounts):
         body["accounts"] = names
-    try:
-        _queue(body, "heal", wait, None, url, token_file, printer)
-    except _NothingToHeal as nothing:
-        say_nothing_to_heal(printer, nothing.detail)
-
-
-class _NothingToHeal(Exception):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-def _split(value: str | None) -> list[str] | None:
-    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+    _queue(body, "heal", wait, None, url, token_file, printer)
 
 
 def _queue(
@@ -258,9 +246,10 @@ def _queue(
     token_file: Path | None, printer: Printer,
 ) -> None:  # fmt: skip
     """POST /runs under an Idempotency-Key (a retry never queues a second run), then show it
-    or follow it."""
+    or follow it. A heal with nothing to do is said, not an error."""
     from app.api.runs import NOTHING_TO_HEAL
     from app.api.schemas import RunOut
+    from app.cli_foreground import say_nothing_to_heal
 
     try:
         client = remote_client(url, token_file, command)
@@ -270,9 +259,9 @@ def _queue(
             if wait:
                 raise typer.Exit(follow_to_end(backend, printer, run))
     except CommandError as error:
-        if error.problem_type == NOTHING_TO_HEAL:
-            raise _NothingToHeal(error.detail) from None
-        raise exit_with(error) from None
+        if error.problem_type != NOTHING_TO_HEAL:
+            raise exit_with(error) from None
+        say_nothing_to_heal(printer, error.detail)
 
 
 def _queued(printer: Printer, run: RunOut, new: bool, wait: bool) -> None:
